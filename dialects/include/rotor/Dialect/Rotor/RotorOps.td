@@ -1,0 +1,608 @@
+//===- RotorOps.td - Rotor dialect operations ---------------*- tablegen -*-===//
+//
+// Part of the Rotor project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ROTOR_DIALECT_ROTOR_OPS_TD
+#define ROTOR_DIALECT_ROTOR_OPS_TD
+
+include "rotor/Dialect/Rotor/RotorBase.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+
+//===----------------------------------------------------------------------===//
+// Type constraints
+//===----------------------------------------------------------------------===//
+
+def Rotor_Float : AnyTypeOf<[F16, BF16, F32, F64]>;
+def Rotor_FloatTensor : RankedTensorOf<[F16, BF16, F32, F64]>;
+def Rotor_IntTensor : RankedTensorOf<[I32, I64]>;
+def Rotor_Tensor4D : RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[4]>],
+                                    "4-D float tensor">;
+def Rotor_ScalarFloatTensor : RankedTensorOf<[F16, BF16, F32, F64],
+                                             [HasAnyRankOfPred<[0]>],
+                                             "0-D float tensor">;
+
+// Ops whose result has the type of their first operand.
+class Rotor_SameTypeOp<string mnemonic, list<Trait> traits = []>
+    : Rotor_Op<mnemonic, !listconcat(traits, [Pure,
+          AllTypesMatch<["input", "result"]>])>;
+
+//===----------------------------------------------------------------------===//
+// Position embeddings and rotations
+//===----------------------------------------------------------------------===//
+
+def Rotor_RopeOp : Rotor_SameTypeOp<"rope"> {
+  let summary = "Rotary position embedding";
+  let description = [{
+    Rotates pairs of features of `input` (batch, heads, seq, head_dim) by
+    angles proportional to their positions. For pair `i` of the first
+    `rotary_dim` features and a token at position `p`, the angle is
+    `p * inv_freq[i]` with `inv_freq[i] = base^(-2i / rotary_dim)`, adjusted
+    by `scaling` (see `#rotor.rope_scaling`). Features past `rotary_dim`
+    (partial rotary) pass through unchanged.
+
+    * `layout = rotate_half` (Llama): pair `i` is `(x[i], x[i + rotary_dim/2])`.
+    * `layout = interleaved` (GPT-J): pair `i` is `(x[2i], x[2i + 1])`.
+
+    Each pair `(a, b)` becomes `(a cos t - b sin t, b cos t + a sin t)`.
+
+    `positions` has shape (seq) or (batch, seq), so the sequence length may
+    be dynamic. The base is either the `base` attribute or the 0-D tensor
+    operand `learned_base`, which makes it learnable; exactly one is given.
+    `rotary_dim` defaults to `head_dim`.
+
+    Example:
+
+    ```mlir
+    %y = rotor.rope %x, %pos {base = 10000.0 : f64, rotary_dim = 64 : i64}
+        : tensor<2x32x?x128xbf16>, tensor<?xi64>
+    %z = rotor.rope %x, %pos base(%b : tensor<f32>)
+        {layout = #rotor.rope_layout<interleaved>}
+        : tensor<2x32x?x128xbf16>, tensor<?xi64>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_Tensor4D:$input,
+    Rotor_IntTensor:$positions,
+    Optional<Rotor_ScalarFloatTensor>:$learned_base,
+    DefaultValuedAttr<Rotor_RopeLayoutAttr, "RopeLayout::rotate_half">:$layout,
+    OptionalAttr<I64Attr>:$rotary_dim,
+    OptionalAttr<F64Attr>:$base,
+    OptionalAttr<Rotor_RopeScalingAttr>:$scaling
+  );
+  let results = (outs Rotor_Tensor4D:$result);
+  let assemblyFormat = [{
+    $input `,` $positions (`base` `(` $learned_base^ `:` type($learned_base) `)`)?
+    attr-dict `:` type($input) `,` type($positions)
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+  let extraClassDeclaration = [{
+    /// The number of rotated features (`rotary_dim`, or head_dim when absent;
+    /// ShapedType::kDynamic when both are unknown).
+    int64_t getEffectiveRotaryDim();
+  }];
+}
+
+def Rotor_GivensOp : Rotor_SameTypeOp<"givens"> {
+  let summary = "Product of Givens rotations on the last dimension";
+  let description = [{
+    Multiplies the last dimension of `input` by `G_0 · G_1 · … · G_{N-1}`,
+    where `G_k` rotates the plane of features `(i_k, j_k)` by the angle
+    `angles[k]`: `y[i] = x[i] cos t - x[j] sin t`,
+    `y[j] = x[i] sin t + x[j] cos t`, applied in order `k = 0, 1, …`.
+    `pairs` lists the planes; `angles` is an operand, so the angles can be
+    learned. With `rotor.rotate` this expresses `x · (∏ G_k) · R`.
+
+    Example:
+
+    ```mlir
+    %y = rotor.givens %x, %theta pairs [(0, 1), (2, 5)]
+        : tensor<2x8x?x64xf32>, tensor<2xf32>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_FloatTensor:$input,
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[1]>]>:$angles,
+    DenseI64ArrayAttr:$pairs
+  );
+  let results = (outs Rotor_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $angles `pairs` custom<GivensPairs>($pairs)
+    attr-dict `:` type($input) `,` type($angles)
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+  let hasCanonicalizer = 1;
+  let extraClassDeclaration = [{
+    /// The number of rotations.
+    int64_t getNumRotations() { return getPairs().size() / 2; }
+  }];
+}
+
+def Rotor_RotateOp : Rotor_SameTypeOp<"rotate"> {
+  let summary = "Multiplication of the last dimension by a square matrix";
+  let description = [{
+    Computes `input · rotation` over the last dimension: for a last
+    dimension of size `D`, `rotation` is `D x D` (orthogonal in the
+    design's use, though this is not checked).
+
+    Example:
+
+    ```mlir
+    %y = rotor.rotate %x, %r : tensor<2x8x?x64xf32>, tensor<64x64xf32>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_FloatTensor:$input,
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>:$rotation
+  );
+  let results = (outs Rotor_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $rotation attr-dict `:` type($input) `,` type($rotation)
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+  let hasCanonicalizer = 1;
+}
+
+def Rotor_SinusoidalEmbeddingOp : Rotor_Op<"sinusoidal_embedding",
+    [Pure, InferTypeOpAdaptor]> {
+  let summary = "Sinusoidal embedding of positions with learnable frequencies";
+  let description = [{
+    For positions of any shape `P` and frequencies `freqs` (F), returns a
+    tensor of shape `P x 2F` holding `[sin(p * f_0), …, sin(p * f_{F-1}),
+    cos(p * f_0), …, cos(p * f_{F-1})]`. The frequencies are an operand, so
+    they can be learned. The result has the element type of `freqs`.
+
+    Example:
+
+    ```mlir
+    %e = rotor.sinusoidal_embedding %pos, %freqs : tensor<?xi64>, tensor<32xf32>
+    ```
+  }];
+  let arguments = (ins
+    RankedTensorOf<[I32, I64, F16, BF16, F32, F64]>:$positions,
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[1]>]>:$freqs
+  );
+  let results = (outs Rotor_FloatTensor:$result);
+  let assemblyFormat = [{
+    $positions `,` $freqs attr-dict `:` type($positions) `,` type($freqs)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Attention
+//===----------------------------------------------------------------------===//
+
+def Rotor_AttentionOp : Rotor_Op<"attention", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Scaled dot-product attention with structured masks and GQA";
+  let description = [{
+    Computes `softmax(scale · q kᵀ + bias, masked) v` for
+    `query` (B, Hq, Sq, D), `key` (B, Hkv, Sk, D) and `value` (B, Hkv, Sk, Dv).
+
+    * Grouped-query attention: query head `h` uses key/value head
+      `h / (Hq / Hkv)`; `Hq` must be divisible by `Hkv` (MQA: `Hkv = 1`).
+    * `mask` (`#rotor.mask`) selects the visible (query, key) pairs: causal,
+      sliding window with dilation, chunked local, global tokens. Queries are
+      aligned to the end of the keys. Without `mask` every key is visible.
+    * `bias`, when given, is a T5-style bucketed relative position bias
+      table (Hq, num_buckets): the relative position `j - p` is bucketed
+      (bidirectionally unless the mask is causal, half the buckets exact,
+      the rest logarithmic up to `bias_max_distance`) and the table entry is
+      added to the score.
+    * `softcap = c` replaces each score `s` by `c · tanh(s / c)` (after
+      scaling, before the bias).
+    * `scale` defaults to `1 / sqrt(D)`.
+    * With `return_lse`, a second result (B, Hq, Sq), in `f32` (`f64` for
+      `f64` inputs), holds the natural log-sum-exp of each row's scores, as
+      the backward pass needs. A row with no visible key yields 0 and an
+      LSE of `-inf`.
+
+    Example:
+
+    ```mlir
+    %o = rotor.attention %q, %k, %v
+        {mask = #rotor.mask<causal = true, window_left = 1023>}
+        : tensor<2x32x?x128xbf16>, tensor<2x8x?x128xbf16>, tensor<2x8x?x128xbf16>
+    %o2, %lse = rotor.attention %q, %k, %v bias(%t : tensor<32x32xf32>)
+        return_lse {softcap = 50.0 : f64}
+        : tensor<2x32x?x128xbf16>, tensor<2x8x?x128xbf16>, tensor<2x8x?x128xbf16>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_Tensor4D:$query,
+    Rotor_Tensor4D:$key,
+    Rotor_Tensor4D:$value,
+    Optional<RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>>:$bias,
+    OptionalAttr<Rotor_MaskAttr>:$mask,
+    OptionalAttr<F64Attr>:$scale,
+    OptionalAttr<F64Attr>:$softcap,
+    DefaultValuedAttr<I64Attr, "128">:$bias_max_distance,
+    UnitAttr:$return_lse
+  );
+  let results = (outs
+    Rotor_Tensor4D:$output,
+    Optional<RankedTensorOf<[F32, F64], [HasAnyRankOfPred<[3]>]>>:$lse
+  );
+  let assemblyFormat = [{
+    $query `,` $key `,` $value (`bias` `(` $bias^ `:` type($bias) `)`)?
+    (`return_lse` $return_lse^)? attr-dict `:` type($query) `,` type($key) `,` type($value)
+  }];
+  let hasVerifier = 1;
+  let hasCanonicalizer = 1;
+  let extraClassDeclaration = [{
+    /// The softmax scale: `scale`, or 1/sqrt(head_dim).
+    double getEffectiveScale();
+    /// The mask: `mask`, or the full mask when absent.
+    MaskAttr getEffectiveMask();
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Linear layers, embeddings and convolutions
+//===----------------------------------------------------------------------===//
+
+def Rotor_LinearOp : Rotor_Op<"linear", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Affine map of the last dimension: x · Wᵀ + b";
+  let description = [{
+    For `input` (…, K), `weight` (N, K) (the PyTorch `nn.Linear` layout) and
+    an optional `bias` (N), returns (…, N).
+
+    Example:
+
+    ```mlir
+    %y = rotor.linear %x, %w bias(%b : tensor<11008xf32>)
+        : tensor<2x?x4096xf32>, tensor<11008x4096xf32>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_FloatTensor:$input,
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>:$weight,
+    Optional<RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[1]>]>>:$bias
+  );
+  let results = (outs Rotor_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`bias` `(` $bias^ `:` type($bias) `)`)?
+    attr-dict `:` type($input) `,` type($weight)
+  }];
+  let hasVerifier = 1;
+}
+
+def Rotor_EmbeddingOp : Rotor_Op<"embedding", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Table lookup of token ids";
+  let description = [{
+    For `ids` of shape `P` and `table` (V, H), returns `P x H` with
+    `result[p, :] = table[ids[p], :]`. Ids outside `[0, V)` are a run-time
+    error in the lowerings that check them and yield zeros otherwise.
+
+    Example:
+
+    ```mlir
+    %h = rotor.embedding %ids, %table : tensor<2x?xi64>, tensor<32000x4096xbf16>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_IntTensor:$ids,
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>:$table
+  );
+  let results = (outs Rotor_FloatTensor:$result);
+  let assemblyFormat = [{
+    $ids `,` $table attr-dict `:` type($ids) `,` type($table)
+  }];
+}
+
+def Rotor_Conv1dOp : Rotor_Op<"conv1d", [Pure, InferTypeOpAdaptor]> {
+  let summary = "1-D convolution over the sequence of hidden states";
+  let description = [{
+    Convolves `input` (B, S, Cin) along the sequence with `weight`
+    (Cout, Cin / groups, K) (the PyTorch `nn.Conv1d` layout) and adds the
+    optional `bias` (Cout); the result is (B, S, Cout), the same length as
+    the input:
+
+    * `padding = causal` pads `K - 1` zeros before the sequence, so output
+      `t` sees inputs `t - K + 1 … t` (conv-augmented causal attention);
+    * `padding = same` pads `(K - 1) / 2` before and the rest after.
+
+    `groups = Cin = Cout` gives a depthwise convolution.
+
+    Example:
+
+    ```mlir
+    %y = rotor.conv1d %x, %w {groups = 512 : i64}
+        : tensor<2x?x512xf32>, tensor<512x1x4xf32>
+    ```
+  }];
+  let arguments = (ins
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[3]>]>:$input,
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[3]>]>:$weight,
+    Optional<RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[1]>]>>:$bias,
+    DefaultValuedAttr<I64Attr, "1">:$groups,
+    DefaultValuedAttr<Rotor_ConvPaddingAttr, "ConvPadding::causal">:$padding
+  );
+  let results = (outs Rotor_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`bias` `(` $bias^ `:` type($bias) `)`)?
+    attr-dict `:` type($input) `,` type($weight)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Normalization
+//===----------------------------------------------------------------------===//
+
+def Rotor_RmsNormOp : Rotor_SameTypeOp<"rms_norm"> {
+  let summary = "Root-mean-square normalization of the last dimension";
+  let description = [{
+    `y = x / sqrt(mean(x²) + epsilon) * weight` over the last dimension (H);
+    `weight` has shape (H).
+
+    Example:
+
+    ```mlir
+    %y = rotor.rms_norm %x, %w {epsilon = 1.0e-05 : f64}
+        : tensor<2x?x4096xf32>, tensor<4096xf32>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_FloatTensor:$input,
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[1]>]>:$weight,
+    DefaultValuedAttr<F64Attr, "1.0e-6">:$epsilon
+  );
+  let results = (outs Rotor_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight)
+  }];
+  let hasVerifier = 1;
+}
+
+def Rotor_LayerNormOp : Rotor_SameTypeOp<"layer_norm"> {
+  let summary = "Layer normalization of the last dimension";
+  let description = [{
+    `y = (x - mean(x)) / sqrt(var(x) + epsilon) * weight + bias` over the
+    last dimension (H), with the biased variance; `weight` and the optional
+    `bias` have shape (H).
+
+    Example:
+
+    ```mlir
+    %y = rotor.layer_norm %x, %w bias(%b : tensor<768xf32>)
+        : tensor<2x?x768xf32>, tensor<768xf32>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_FloatTensor:$input,
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[1]>]>:$weight,
+    Optional<RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[1]>]>>:$bias,
+    DefaultValuedAttr<F64Attr, "1.0e-5">:$epsilon
+  );
+  let results = (outs Rotor_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`bias` `(` $bias^ `:` type($bias) `)`)?
+    attr-dict `:` type($input) `,` type($weight)
+  }];
+  let hasVerifier = 1;
+}
+
+def Rotor_L2NormalizeOp : Rotor_SameTypeOp<"l2_normalize"> {
+  let summary = "Scales the last dimension to unit Euclidean norm";
+  let description = [{
+    `y = x / sqrt(max(sum(x²), epsilon²))` over the last dimension, as
+    `torch.nn.functional.normalize(x, dim=-1, eps=epsilon)` does.
+
+    Example:
+
+    ```mlir
+    %y = rotor.l2_normalize %x : tensor<2x?x64xf32>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_FloatTensor:$input,
+    DefaultValuedAttr<F64Attr, "1.0e-12">:$epsilon
+  );
+  let results = (outs Rotor_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise ops and activations
+//===----------------------------------------------------------------------===//
+
+class Rotor_BinaryOp<string mnemonic, string formula, list<Trait> traits = []>
+    : Rotor_Op<mnemonic, !listconcat(traits,
+          [Pure, Commutative, InferTypeOpAdaptor])> {
+  let summary = "Elementwise " # formula # " with NumPy broadcasting";
+  let description = [{
+    Computes `}] # formula # [{` elementwise. The operands have the same
+    element type; their shapes broadcast as in NumPy (trailing dimensions
+    aligned; a size-1 dimension stretches).
+
+    Example:
+
+    ```mlir
+    %z = rotor.}] # mnemonic # [{ %x, %y : tensor<2x?x64xf32>, tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins Rotor_FloatTensor:$lhs, Rotor_FloatTensor:$rhs);
+  let results = (outs Rotor_FloatTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs)
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def Rotor_AddOp : Rotor_BinaryOp<"add", "lhs + rhs">;
+def Rotor_MulOp : Rotor_BinaryOp<"mul", "lhs * rhs">;
+
+class Rotor_UnaryOp<string mnemonic, string title, string formula>
+    : Rotor_SameTypeOp<mnemonic> {
+  let summary = title;
+  let description = [{
+    Computes `}] # formula # [{` elementwise.
+
+    Example:
+
+    ```mlir
+    %y = rotor.}] # mnemonic # [{ %x : tensor<2x?x64xf32>
+    ```
+  }];
+  let arguments = (ins Rotor_FloatTensor:$input);
+  let results = (outs Rotor_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Rotor_ReluOp : Rotor_UnaryOp<"relu", "Rectified linear unit", "max(x, 0)"> {
+  let hasFolder = 1;
+}
+def Rotor_SiluOp : Rotor_UnaryOp<"silu", "Sigmoid-weighted linear unit",
+                                 "x * sigmoid(x)">;
+
+def Rotor_GeluOp : Rotor_SameTypeOp<"gelu"> {
+  let summary = "Gaussian error linear unit";
+  let description = [{
+    `approximate = none`: `x/2 · (1 + erf(x / sqrt(2)))`;
+    `approximate = tanh`: `x/2 · (1 + tanh(sqrt(2/pi) · (x + 0.044715 x³)))`.
+
+    Example:
+
+    ```mlir
+    %y = rotor.gelu %x {approximate = #rotor.gelu_approximation<tanh>}
+        : tensor<2x?x64xf32>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_FloatTensor:$input,
+    DefaultValuedAttr<Rotor_GeluApproximationAttr,
+                      "GeluApproximation::none">:$approximate
+  );
+  let results = (outs Rotor_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Rotor_SwigluOp : Rotor_Op<"swiglu", [Pure,
+    AllTypesMatch<["gate", "up", "result"]>]> {
+  let summary = "Gated linear unit with a SiLU gate";
+  let description = [{
+    `silu(gate) * up` elementwise, the feed-forward gate of Llama-style
+    models.
+
+    Example:
+
+    ```mlir
+    %y = rotor.swiglu %g, %u : tensor<2x?x11008xf32>
+    ```
+  }];
+  let arguments = (ins Rotor_FloatTensor:$gate, Rotor_FloatTensor:$up);
+  let results = (outs Rotor_FloatTensor:$result);
+  let assemblyFormat = "$gate `,` $up attr-dict `:` type($gate)";
+}
+
+def Rotor_SoftmaxOp : Rotor_SameTypeOp<"softmax"> {
+  let summary = "Softmax along one dimension";
+  let description = [{
+    `exp(x - max) / sum(exp(x - max))` along `axis` (negative counts from
+    the end; default the last).
+
+    Example:
+
+    ```mlir
+    %p = rotor.softmax %x {axis = 1 : i64} : tensor<4x?xf32>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_FloatTensor:$input,
+    DefaultValuedAttr<I64Attr, "-1">:$axis
+  );
+  let results = (outs Rotor_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// `axis` as a non-negative dimension index.
+    int64_t getNormalizedAxis();
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Head layout
+//===----------------------------------------------------------------------===//
+
+def Rotor_SplitHeadsOp : Rotor_Op<"split_heads", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Splits features into heads: (B, S, H·D) to (B, H, S, D)";
+  let description = [{
+    Reshapes the last dimension of `input` (B, S, H·D) into `num_heads`
+    heads and moves the head dimension before the sequence.
+
+    Example:
+
+    ```mlir
+    %q = rotor.split_heads %x into 32 heads : tensor<2x?x4096xf32>
+    ```
+  }];
+  let arguments = (ins
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[3]>]>:$input,
+    I64Attr:$num_heads
+  );
+  let results = (outs Rotor_Tensor4D:$result);
+  let assemblyFormat = "$input `into` $num_heads `heads` attr-dict `:` type($input)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def Rotor_MergeHeadsOp : Rotor_Op<"merge_heads", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Merges heads into features: (B, H, S, D) to (B, S, H·D)";
+  let description = [{
+    The inverse of `rotor.split_heads`.
+
+    Example:
+
+    ```mlir
+    %x = rotor.merge_heads %o : tensor<2x32x?x128xf32>
+    ```
+  }];
+  let arguments = (ins Rotor_Tensor4D:$input);
+  let results = (outs
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[3]>]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Losses
+//===----------------------------------------------------------------------===//
+
+def Rotor_CrossEntropyOp : Rotor_Op<"cross_entropy",
+    [Pure, InferTypeOpAdaptor]> {
+  let summary = "Mean softmax cross-entropy of logits against integer labels";
+  let description = [{
+    For `logits` (…, V) and `labels` (…) returns the mean over the
+    positions whose label is not `ignore_index` of
+    `logsumexp(logits[p, :]) - logits[p, labels[p]]`, as a 0-D tensor (f32,
+    or f64 for f64 logits). With no counted position the loss is 0. Labels
+    outside `[0, V)` other than `ignore_index` are a run-time error in the
+    lowerings that check them.
+
+    Example:
+
+    ```mlir
+    %loss = rotor.cross_entropy %logits, %labels
+        : tensor<2x?x32000xf32>, tensor<2x?xi64>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_FloatTensor:$logits,
+    Rotor_IntTensor:$labels,
+    DefaultValuedAttr<I64Attr, "-100">:$ignore_index
+  );
+  let results = (outs RankedTensorOf<[F32, F64], [HasAnyRankOfPred<[0]>]>:$loss);
+  let assemblyFormat = [{
+    $logits `,` $labels attr-dict `:` type($logits) `,` type($labels)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // ROTOR_DIALECT_ROTOR_OPS_TD

@@ -1,0 +1,649 @@
+//===- RotorOps.cpp - Verifiers and shape inference of rotor ops ------------===//
+//
+// Part of the Rotor project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Verifiers check every static size they are given and defer dynamic ones
+// to run time; their messages name the rule and the numbers involved. Shape
+// inference is lenient: it only fails when no result type can be formed,
+// and leaves the checks to the verifiers so that both the generic and the
+// pretty forms report the same diagnostics.
+//
+//===----------------------------------------------------------------------===//
+
+#include "rotor/Dialect/Rotor/RotorOps.h"
+
+#include "mlir/Dialect/Traits.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/OpImplementation.h"
+
+#include <cmath>
+#include <string>
+
+using namespace mlir;
+using namespace mlir::rotor;
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+static bool isDyn(int64_t d) { return ShapedType::isDynamic(d); }
+
+/// True when two sizes are both known and differ.
+static bool conflict(int64_t a, int64_t b) {
+  return !isDyn(a) && !isDyn(b) && a != b;
+}
+
+/// A size as text, `?` when dynamic.
+static std::string sz(int64_t d) {
+  return isDyn(d) ? std::string("?") : std::to_string(d);
+}
+
+/// The more static of two compatible sizes.
+static int64_t join(int64_t a, int64_t b) { return isDyn(a) ? b : a; }
+
+/// The shape of a type as `AxBx?`.
+static std::string shapeStr(ArrayRef<int64_t> shape) {
+  std::string s;
+  for (auto [i, d] : llvm::enumerate(shape)) {
+    if (i)
+      s += "x";
+    s += sz(d);
+  }
+  return shape.empty() ? std::string("scalar") : s;
+}
+
+static RankedTensorType rankedType(Value v) {
+  return dyn_cast<RankedTensorType>(v.getType());
+}
+
+/// The ranked tensor type of an operand during inference, or an error.
+static FailureOr<RankedTensorType>
+inferOperand(std::optional<Location> loc, Value v, StringRef name,
+             std::optional<int64_t> rank = std::nullopt) {
+  auto t = rankedType(v);
+  if (!t)
+    return emitOptionalError(loc, name, " must be a ranked tensor, got ",
+                             v.getType());
+  if (rank && t.getRank() != *rank)
+    return emitOptionalError(loc, name, " must have rank ", *rank, ", got ",
+                             t);
+  return t;
+}
+
+static bool isPositiveFinite(double v) { return std::isfinite(v) && v > 0; }
+
+/// Checks that matrix-like operands share the data's element type.
+static LogicalResult checkSameElementType(Operation *op, Type expected,
+                                          Value operand, StringRef name) {
+  Type got = cast<ShapedType>(operand.getType()).getElementType();
+  if (got != expected)
+    return op->emitOpError() << name << " element type " << got
+                             << " differs from the input element type "
+                             << expected;
+  return success();
+}
+
+/// Checks that a 1-D per-feature operand (norm weight, bias) has `n` entries.
+static LogicalResult checkFeatureVector(Operation *op, Value operand,
+                                        StringRef name, int64_t n,
+                                        StringRef what) {
+  int64_t got = cast<ShapedType>(operand.getType()).getDimSize(0);
+  if (conflict(got, n))
+    return op->emitOpError() << name << " has " << got << " entries but "
+                             << what << " has " << n;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Custom directives
+//===----------------------------------------------------------------------===//
+
+/// pairs ::= `[` (`(` int `,` int `)` (`,` ...)*)? `]`
+static ParseResult parseGivensPairs(OpAsmParser &parser,
+                                    DenseI64ArrayAttr &pairs) {
+  SmallVector<int64_t> values;
+  auto parsePair = [&]() -> ParseResult {
+    int64_t i, j;
+    if (parser.parseLParen() || parser.parseInteger(i) || parser.parseComma() ||
+        parser.parseInteger(j) || parser.parseRParen())
+      return failure();
+    values.push_back(i);
+    values.push_back(j);
+    return success();
+  };
+  if (parser.parseCommaSeparatedList(OpAsmParser::Delimiter::Square, parsePair))
+    return failure();
+  pairs = DenseI64ArrayAttr::get(parser.getContext(), values);
+  return success();
+}
+
+static void printGivensPairs(OpAsmPrinter &p, Operation *,
+                             DenseI64ArrayAttr pairs) {
+  ArrayRef<int64_t> v = pairs.asArrayRef();
+  p << "[";
+  for (size_t k = 0; k + 1 < v.size(); k += 2) {
+    if (k)
+      p << ", ";
+    p << "(" << v[k] << ", " << v[k + 1] << ")";
+  }
+  p << "]";
+}
+
+#define GET_OP_CLASSES
+#include "rotor/Dialect/Rotor/RotorOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// RopeOp
+//===----------------------------------------------------------------------===//
+
+int64_t RopeOp::getEffectiveRotaryDim() {
+  if (auto r = getRotaryDim())
+    return static_cast<int64_t>(*r);
+  return getInput().getType().getDimSize(3);
+}
+
+LogicalResult RopeOp::verify() {
+  ArrayRef<int64_t> x = getInput().getType().getShape();
+  auto posType = getPositions().getType();
+  if (posType.getRank() != 1 && posType.getRank() != 2)
+    return emitOpError() << "positions must be (seq) or (batch, seq), got "
+                         << posType;
+  int64_t posSeq = posType.getDimSize(posType.getRank() - 1);
+  if (conflict(posSeq, x[2]))
+    return emitOpError() << "positions cover " << posSeq
+                         << " tokens but the input has a sequence of " << x[2];
+  if (posType.getRank() == 2 && conflict(posType.getDimSize(0), x[0]))
+    return emitOpError() << "positions have a batch of "
+                         << posType.getDimSize(0)
+                         << " but the input has a batch of " << x[0];
+  if (getBase() && getLearnedBase())
+    return emitOpError() << "the base is given both as the `base` attribute "
+                            "and as a learned_base operand; give one";
+  if (auto base = getBase(); base && !isPositiveFinite(base->convertToDouble()))
+    return emitOpError() << "base must be positive and finite, got "
+                         << base->convertToDouble();
+  int64_t headDim = x[3];
+  if (auto r = getRotaryDimAttr()) {
+    int64_t rd = r.getInt();
+    if (rd < 0)
+      return emitOpError() << "rotary_dim must be >= 0, got " << rd;
+    if (rd % 2 != 0)
+      return emitOpError() << "rotary_dim must be even (features rotate in "
+                              "pairs), got "
+                           << rd;
+    if (!isDyn(headDim) && rd > headDim)
+      return emitOpError() << "rotary_dim " << rd << " exceeds head_dim "
+                           << headDim;
+  } else if (!isDyn(headDim) && headDim % 2 != 0) {
+    return emitOpError() << "head_dim " << headDim
+                         << " is odd; features rotate in pairs, so give an "
+                            "even rotary_dim";
+  }
+  if (auto scaling = getScalingAttr()) {
+    int64_t rd = getEffectiveRotaryDim();
+    if (scaling.getKind() == RopeScalingKind::dynamic_ntk && !isDyn(rd) &&
+        rd <= 2)
+      return emitOpError() << "dynamic_ntk scaling needs rotary_dim > 2, got "
+                           << rd;
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// GivensOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult GivensOp::verify() {
+  auto type = getInput().getType();
+  if (type.getRank() < 1)
+    return emitOpError() << "input must have at least one dimension";
+  ArrayRef<int64_t> pairs = getPairs();
+  if (pairs.size() % 2 != 0)
+    return emitOpError() << "pairs must hold (i, j) index pairs, got an odd "
+                            "number ("
+                         << pairs.size() << ") of indices";
+  int64_t n = getNumRotations();
+  int64_t numAngles = getAngles().getType().getDimSize(0);
+  if (conflict(numAngles, n))
+    return emitOpError() << n << " rotations need " << n << " angles, got "
+                         << numAngles;
+  int64_t dim = type.getDimSize(type.getRank() - 1);
+  for (int64_t k = 0; k < n; ++k) {
+    int64_t i = pairs[2 * k], j = pairs[2 * k + 1];
+    if (i == j)
+      return emitOpError() << "Givens pair " << k << " rotates feature " << i
+                           << " against itself";
+    for (int64_t idx : {i, j})
+      if (idx < 0 || (!isDyn(dim) && idx >= dim))
+        return emitOpError() << "Givens pair " << k << " (" << i << ", " << j
+                             << ") is out of range for a last dimension of "
+                             << sz(dim);
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// RotateOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult RotateOp::verify() {
+  auto type = getInput().getType();
+  if (type.getRank() < 1)
+    return emitOpError() << "input must have at least one dimension";
+  ArrayRef<int64_t> r = getRotation().getType().getShape();
+  if (conflict(r[0], r[1]))
+    return emitOpError() << "rotation matrix must be square, got "
+                         << shapeStr(r);
+  int64_t dim = type.getDimSize(type.getRank() - 1);
+  if (conflict(join(r[0], r[1]), dim))
+    return emitOpError() << "rotation matrix is " << shapeStr(r)
+                         << " but the last dimension of the input is " << dim;
+  return checkSameElementType(*this, type.getElementType(), getRotation(),
+                              "rotation");
+}
+
+//===----------------------------------------------------------------------===//
+// SinusoidalEmbeddingOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult SinusoidalEmbeddingOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<Type> &results) {
+  auto pos = inferOperand(loc, adaptor.getPositions(), "positions");
+  auto freqs = inferOperand(loc, adaptor.getFreqs(), "freqs", 1);
+  if (failed(pos) || failed(freqs))
+    return failure();
+  SmallVector<int64_t> shape(pos->getShape());
+  int64_t f = freqs->getDimSize(0);
+  shape.push_back(isDyn(f) ? f : 2 * f);
+  results.push_back(RankedTensorType::get(shape, freqs->getElementType()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+double AttentionOp::getEffectiveScale() {
+  if (auto s = getScale())
+    return s->convertToDouble();
+  int64_t d = getQuery().getType().getDimSize(3);
+  return isDyn(d) ? 1.0 : 1.0 / std::sqrt(static_cast<double>(d));
+}
+
+MaskAttr AttentionOp::getEffectiveMask() {
+  if (auto m = getMaskAttr())
+    return m;
+  return MaskAttr::get(getContext(), /*causal=*/false, std::nullopt,
+                       std::nullopt, /*dilation=*/1, std::nullopt,
+                       /*global=*/0);
+}
+
+/// The f32 (f64 for f64 data) type of the log-sum-exp.
+static Type lseElementType(Type data) {
+  return data.isF64() ? data : Float32Type::get(data.getContext());
+}
+
+LogicalResult AttentionOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &results) {
+  auto q = inferOperand(loc, adaptor.getQuery(), "query", 4);
+  auto v = inferOperand(loc, adaptor.getValue(), "value", 4);
+  if (failed(q) || failed(v))
+    return failure();
+  ArrayRef<int64_t> qs = q->getShape();
+  results.push_back(RankedTensorType::get(
+      {qs[0], qs[1], qs[2], v->getDimSize(3)}, q->getElementType()));
+  if (adaptor.getReturnLse())
+    results.push_back(RankedTensorType::get(
+        {qs[0], qs[1], qs[2]}, lseElementType(q->getElementType())));
+  return success();
+}
+
+LogicalResult AttentionOp::verify() {
+  auto qt = getQuery().getType(), kt = getKey().getType(),
+       vt = getValue().getType();
+  if (kt.getElementType() != qt.getElementType() ||
+      vt.getElementType() != qt.getElementType())
+    return emitOpError() << "query, key and value must share an element type, "
+                            "got "
+                         << qt.getElementType() << ", " << kt.getElementType()
+                         << " and " << vt.getElementType();
+  ArrayRef<int64_t> q = qt.getShape(), k = kt.getShape(), v = vt.getShape();
+  if (conflict(q[0], k[0]) || conflict(q[0], v[0]) || conflict(k[0], v[0]))
+    return emitOpError() << "batch sizes differ: query " << sz(q[0])
+                         << ", key " << sz(k[0]) << ", value " << sz(v[0]);
+  if (conflict(k[1], v[1]))
+    return emitOpError() << "key has " << k[1] << " heads but value has "
+                         << v[1];
+  int64_t hkv = join(k[1], v[1]);
+  if (hkv == 0)
+    return emitOpError() << "there must be at least one key/value head";
+  if (!isDyn(q[1]) && !isDyn(hkv) && q[1] % hkv != 0)
+    return emitOpError() << q[1] << " query heads are not divisible by " << hkv
+                         << " key/value heads";
+  if (conflict(q[3], k[3]))
+    return emitOpError() << "query head_dim " << q[3]
+                         << " differs from key head_dim " << k[3];
+  if (conflict(k[2], v[2]))
+    return emitOpError() << "key has " << k[2] << " positions but value has "
+                         << v[2];
+  if (auto s = getScale(); s && !isPositiveFinite(s->convertToDouble()))
+    return emitOpError() << "scale must be positive and finite, got "
+                         << s->convertToDouble();
+  if (auto c = getSoftcap(); c && !isPositiveFinite(c->convertToDouble()))
+    return emitOpError() << "softcap must be positive and finite, got "
+                         << c->convertToDouble();
+  if (Value bias = getBias()) {
+    ArrayRef<int64_t> b = cast<RankedTensorType>(bias.getType()).getShape();
+    if (conflict(b[0], q[1]))
+      return emitOpError() << "relative position bias table has " << b[0]
+                           << " rows but there are " << q[1]
+                           << " query heads";
+    if (b[1] == 0)
+      return emitOpError() << "relative position bias table has no buckets";
+    int64_t maxDistance = getBiasMaxDistanceAttr().getInt();
+    if (maxDistance < 1)
+      return emitOpError() << "bias_max_distance must be >= 1, got "
+                           << maxDistance;
+  }
+  if (getReturnLse() != static_cast<bool>(getLse()))
+    return emitOpError() << (getReturnLse()
+                                 ? "return_lse is set but there is no lse "
+                                   "result"
+                                 : "an lse result needs return_lse");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// LinearOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LinearOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &results) {
+  auto x = inferOperand(loc, adaptor.getInput(), "input");
+  auto w = inferOperand(loc, adaptor.getWeight(), "weight", 2);
+  if (failed(x) || failed(w))
+    return failure();
+  if (x->getRank() < 1)
+    return emitOptionalError(loc, "input must have at least one dimension");
+  SmallVector<int64_t> shape(x->getShape());
+  shape.back() = w->getDimSize(0);
+  results.push_back(RankedTensorType::get(shape, x->getElementType()));
+  return success();
+}
+
+LogicalResult LinearOp::verify() {
+  auto xt = getInput().getType();
+  ArrayRef<int64_t> w = getWeight().getType().getShape();
+  int64_t k = xt.getDimSize(xt.getRank() - 1);
+  if (conflict(k, w[1]))
+    return emitOpError() << "input has " << k
+                         << " features but the weight expects " << w[1]
+                         << " (weight is " << shapeStr(w) << ")";
+  if (failed(checkSameElementType(*this, xt.getElementType(), getWeight(),
+                                  "weight")))
+    return failure();
+  if (Value b = getBias()) {
+    if (failed(checkFeatureVector(*this, b, "bias", w[0],
+                                  "the weight's output dimension")) ||
+        failed(checkSameElementType(*this, xt.getElementType(), b, "bias")))
+      return failure();
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// EmbeddingOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult EmbeddingOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &results) {
+  auto ids = inferOperand(loc, adaptor.getIds(), "ids");
+  auto table = inferOperand(loc, adaptor.getTable(), "table", 2);
+  if (failed(ids) || failed(table))
+    return failure();
+  SmallVector<int64_t> shape(ids->getShape());
+  shape.push_back(table->getDimSize(1));
+  results.push_back(RankedTensorType::get(shape, table->getElementType()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Conv1dOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult Conv1dOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &results) {
+  auto x = inferOperand(loc, adaptor.getInput(), "input", 3);
+  auto w = inferOperand(loc, adaptor.getWeight(), "weight", 3);
+  if (failed(x) || failed(w))
+    return failure();
+  results.push_back(RankedTensorType::get(
+      {x->getDimSize(0), x->getDimSize(1), w->getDimSize(0)},
+      x->getElementType()));
+  return success();
+}
+
+LogicalResult Conv1dOp::verify() {
+  ArrayRef<int64_t> x = getInput().getType().getShape();
+  ArrayRef<int64_t> w = getWeight().getType().getShape();
+  int64_t groups = getGroupsAttr().getInt();
+  if (groups < 1)
+    return emitOpError() << "groups must be >= 1, got " << groups;
+  int64_t cin = x[2], cout = w[0];
+  if (!isDyn(cin) && cin % groups != 0)
+    return emitOpError() << cin << " input channels are not divisible by "
+                         << groups << " groups";
+  if (!isDyn(cout) && cout % groups != 0)
+    return emitOpError() << cout << " output channels are not divisible by "
+                         << groups << " groups";
+  if (!isDyn(cin) && conflict(w[1], cin / groups))
+    return emitOpError() << "weight has " << w[1]
+                         << " input channels per group but " << cin
+                         << " channels in " << groups << " groups need "
+                         << cin / groups;
+  if (w[2] == 0)
+    return emitOpError() << "kernel size must be >= 1, got 0";
+  if (failed(checkSameElementType(*this, getInput().getType().getElementType(),
+                                  getWeight(), "weight")))
+    return failure();
+  if (Value b = getBias())
+    return checkFeatureVector(*this, b, "bias", cout, "the output channels");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Norms
+//===----------------------------------------------------------------------===//
+
+static LogicalResult verifyNorm(Operation *op, RankedTensorType input,
+                                Value weight, Value bias, double epsilon) {
+  if (input.getRank() < 1)
+    return op->emitOpError() << "input must have at least one dimension";
+  if (!std::isfinite(epsilon) || epsilon < 0)
+    return op->emitOpError() << "epsilon must be >= 0 and finite, got "
+                             << epsilon;
+  int64_t h = input.getDimSize(input.getRank() - 1);
+  for (auto [v, name] : {std::pair{weight, "weight"}, std::pair{bias, "bias"}}) {
+    if (!v)
+      continue;
+    if (failed(checkFeatureVector(op, v, name, h,
+                                  "the input's last dimension")) ||
+        failed(checkSameElementType(op, input.getElementType(), v, name)))
+      return failure();
+  }
+  return success();
+}
+
+LogicalResult RmsNormOp::verify() {
+  return verifyNorm(*this, getInput().getType(), getWeight(), Value(),
+                    getEpsilon().convertToDouble());
+}
+
+LogicalResult LayerNormOp::verify() {
+  return verifyNorm(*this, getInput().getType(), getWeight(), getBias(),
+                    getEpsilon().convertToDouble());
+}
+
+LogicalResult L2NormalizeOp::verify() {
+  return verifyNorm(*this, getInput().getType(), Value(), Value(),
+                    getEpsilon().convertToDouble());
+}
+
+//===----------------------------------------------------------------------===//
+// Binary elementwise ops
+//===----------------------------------------------------------------------===//
+
+static LogicalResult inferBroadcast(std::optional<Location> loc, Value lhs,
+                                    Value rhs,
+                                    SmallVectorImpl<Type> &results) {
+  auto l = inferOperand(loc, lhs, "lhs");
+  auto r = inferOperand(loc, rhs, "rhs");
+  if (failed(l) || failed(r))
+    return failure();
+  SmallVector<int64_t> shape;
+  if (!OpTrait::util::getBroadcastedShape(l->getShape(), r->getShape(), shape))
+    return emitOptionalError(loc, "operand shapes ", shapeStr(l->getShape()),
+                             " and ", shapeStr(r->getShape()),
+                             " do not broadcast");
+  results.push_back(RankedTensorType::get(shape, l->getElementType()));
+  return success();
+}
+
+static LogicalResult verifyBinary(Operation *op, Value lhs, Value rhs) {
+  Type lt = cast<ShapedType>(lhs.getType()).getElementType();
+  Type rt = cast<ShapedType>(rhs.getType()).getElementType();
+  if (lt != rt)
+    return op->emitOpError() << "operands must share an element type, got "
+                             << lt << " and " << rt;
+  SmallVector<int64_t> shape;
+  auto ls = cast<ShapedType>(lhs.getType()).getShape();
+  auto rs = cast<ShapedType>(rhs.getType()).getShape();
+  if (!OpTrait::util::getBroadcastedShape(ls, rs, shape))
+    return op->emitOpError() << "operand shapes " << shapeStr(ls) << " and "
+                             << shapeStr(rs) << " do not broadcast";
+  return success();
+}
+
+LogicalResult AddOp::inferReturnTypes(MLIRContext *,
+                                      std::optional<Location> loc,
+                                      Adaptor adaptor,
+                                      SmallVectorImpl<Type> &results) {
+  return inferBroadcast(loc, adaptor.getLhs(), adaptor.getRhs(), results);
+}
+LogicalResult AddOp::verify() { return verifyBinary(*this, getLhs(), getRhs()); }
+
+LogicalResult MulOp::inferReturnTypes(MLIRContext *,
+                                      std::optional<Location> loc,
+                                      Adaptor adaptor,
+                                      SmallVectorImpl<Type> &results) {
+  return inferBroadcast(loc, adaptor.getLhs(), adaptor.getRhs(), results);
+}
+LogicalResult MulOp::verify() { return verifyBinary(*this, getLhs(), getRhs()); }
+
+//===----------------------------------------------------------------------===//
+// SoftmaxOp
+//===----------------------------------------------------------------------===//
+
+int64_t SoftmaxOp::getNormalizedAxis() {
+  int64_t axis = getAxisAttr().getInt();
+  return axis < 0 ? axis + getInput().getType().getRank() : axis;
+}
+
+LogicalResult SoftmaxOp::verify() {
+  int64_t rank = getInput().getType().getRank();
+  int64_t axis = getAxisAttr().getInt();
+  if (axis < -rank || axis >= rank)
+    return emitOpError() << "axis " << axis << " is out of range for rank "
+                         << rank;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// SplitHeadsOp / MergeHeadsOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult SplitHeadsOp::inferReturnTypes(MLIRContext *,
+                                             std::optional<Location> loc,
+                                             Adaptor adaptor,
+                                             SmallVectorImpl<Type> &results) {
+  auto x = inferOperand(loc, adaptor.getInput(), "input", 3);
+  if (failed(x))
+    return failure();
+  int64_t heads = adaptor.getNumHeads();
+  if (heads < 1)
+    return emitOptionalError(loc, "num_heads must be >= 1, got ", heads);
+  int64_t f = x->getDimSize(2);
+  int64_t headDim = isDyn(f) ? f : f / heads;
+  results.push_back(RankedTensorType::get(
+      {x->getDimSize(0), heads, x->getDimSize(1), headDim},
+      x->getElementType()));
+  return success();
+}
+
+LogicalResult SplitHeadsOp::verify() {
+  int64_t heads = getNumHeadsAttr().getInt();
+  int64_t f = getInput().getType().getDimSize(2);
+  if (!isDyn(f) && f % heads != 0)
+    return emitOpError() << f << " features are not divisible by " << heads
+                         << " heads";
+  return success();
+}
+
+LogicalResult MergeHeadsOp::inferReturnTypes(MLIRContext *,
+                                             std::optional<Location> loc,
+                                             Adaptor adaptor,
+                                             SmallVectorImpl<Type> &results) {
+  auto x = inferOperand(loc, adaptor.getInput(), "input", 4);
+  if (failed(x))
+    return failure();
+  ArrayRef<int64_t> s = x->getShape();
+  int64_t f = isDyn(s[1]) || isDyn(s[3]) ? ShapedType::kDynamic : s[1] * s[3];
+  results.push_back(
+      RankedTensorType::get({s[0], s[2], f}, x->getElementType()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// CrossEntropyOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult CrossEntropyOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<Type> &results) {
+  auto logits = inferOperand(loc, adaptor.getLogits(), "logits");
+  if (failed(logits))
+    return failure();
+  results.push_back(
+      RankedTensorType::get({}, lseElementType(logits->getElementType())));
+  return success();
+}
+
+LogicalResult CrossEntropyOp::verify() {
+  ArrayRef<int64_t> logits = getLogits().getType().getShape();
+  ArrayRef<int64_t> labels = getLabels().getType().getShape();
+  if (logits.empty())
+    return emitOpError() << "logits must have a class dimension";
+  if (labels.size() + 1 != logits.size())
+    return emitOpError() << "labels must have the shape of the logits without "
+                            "their class dimension: logits are "
+                         << shapeStr(logits) << ", labels are "
+                         << shapeStr(labels);
+  for (auto [i, d] : llvm::enumerate(labels))
+    if (conflict(d, logits[i]))
+      return emitOpError() << "labels dimension " << i << " is " << d
+                           << " but logits dimension " << i << " is "
+                           << logits[i];
+  return success();
+}

@@ -1,0 +1,43 @@
+//===- rotor-opt.cpp - The rotor optimizer driver ---------------------------===//
+//
+// Part of the Rotor project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Like mlir-opt: reads MLIR, runs passes, prints MLIR. Registers the rotor
+// dialect, the upstream dialects Rotor lowers to, every upstream pass and
+// every Rotor pass and pipeline.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "mlir/Transforms/Passes.h"
+
+#include "rotor/Dialect/Rotor/RotorDialect.h"
+
+using namespace mlir;
+
+int main(int argc, char **argv) {
+  registerAllPasses();
+  PassPipelineRegistration<>(
+      "rotor-optimize",
+      "Rotor's target-independent optimizations: canonicalize (folds, "
+      "rotation composition) and CSE",
+      [](OpPassManager &pm) {
+        pm.addPass(createCanonicalizerPass());
+        pm.addPass(createCSEPass());
+      });
+
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registry.insert<rotor::RotorDialect>();
+  return asMainReturnCode(
+      MlirOptMain(argc, argv, "Rotor optimizer driver\n", registry));
+}
