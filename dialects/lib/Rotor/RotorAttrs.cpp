@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "rotor/Dialect/Rotor/RotorOps.h"
+#include "rotor/Dialect/Rotor/RotorDiagnostics.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
@@ -46,7 +47,7 @@ RopeScalingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   auto finite = [&](double v, StringRef name) -> LogicalResult {
     if (!std::isfinite(v))
       return emitError() << "rope scaling " << name << " must be finite, got "
-                         << v;
+                         << formatNumber(v);
     return success();
   };
   if (failed(finite(factor, "factor")) || failed(finite(betaFast, "beta_fast")) ||
@@ -58,7 +59,8 @@ RopeScalingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (kind == RopeScalingKind::none)
     return success();
   if (factor < 1.0)
-    return emitError() << "rope scaling factor must be >= 1, got " << factor;
+    return emitError() << "rope scaling factor must be >= 1, got "
+                       << formatNumber(factor);
   if (originalMaxPosition < 0)
     return emitError() << "original_max_position must be >= 0, got "
                        << originalMaxPosition;
@@ -71,17 +73,19 @@ RopeScalingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (kind == RopeScalingKind::yarn && !(betaFast > betaSlow && betaSlow > 0))
     return emitError() << "yarn rope scaling needs beta_fast > beta_slow > 0, "
                           "got beta_fast = "
-                       << betaFast << " and beta_slow = " << betaSlow;
+                       << formatNumber(betaFast)
+                       << " and beta_slow = " << formatNumber(betaSlow);
   if (kind == RopeScalingKind::llama3 &&
       !(highFreqFactor > lowFreqFactor && lowFreqFactor > 0))
     return emitError() << "llama3 rope scaling needs high_freq_factor > "
                           "low_freq_factor > 0, got high_freq_factor = "
-                       << highFreqFactor
-                       << " and low_freq_factor = " << lowFreqFactor;
+                       << formatNumber(highFreqFactor)
+                       << " and low_freq_factor = "
+                       << formatNumber(lowFreqFactor);
   if (attentionFactor < 0)
     return emitError() << "attention_factor must be >= 0 (0 selects the "
                           "default), got "
-                       << attentionFactor;
+                       << formatNumber(attentionFactor);
   return success();
 }
 

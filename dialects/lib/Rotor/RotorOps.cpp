@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "rotor/Dialect/Rotor/RotorOps.h"
+#include "rotor/Dialect/Rotor/RotorDiagnostics.h"
 
 #include "mlir/Dialect/Traits.h"
 #include "mlir/IR/Builders.h"
@@ -164,7 +165,7 @@ LogicalResult RopeOp::verify() {
                             "and as a learned_base operand; give one";
   if (auto base = getBase(); base && !isPositiveFinite(base->convertToDouble()))
     return emitOpError() << "base must be positive and finite, got "
-                         << base->convertToDouble();
+                         << formatNumber(base->convertToDouble());
   int64_t headDim = x[3];
   if (auto r = getRotaryDimAttr()) {
     int64_t rd = r.getInt();
@@ -334,10 +335,10 @@ LogicalResult AttentionOp::verify() {
                          << v[2];
   if (auto s = getScale(); s && !isPositiveFinite(s->convertToDouble()))
     return emitOpError() << "scale must be positive and finite, got "
-                         << s->convertToDouble();
+                         << formatNumber(s->convertToDouble());
   if (auto c = getSoftcap(); c && !isPositiveFinite(c->convertToDouble()))
     return emitOpError() << "softcap must be positive and finite, got "
-                         << c->convertToDouble();
+                         << formatNumber(c->convertToDouble());
   if (Value bias = getBias()) {
     ArrayRef<int64_t> b = cast<RankedTensorType>(bias.getType()).getShape();
     if (conflict(b[0], q[1]))
@@ -473,7 +474,7 @@ static LogicalResult verifyNorm(Operation *op, RankedTensorType input,
     return op->emitOpError() << "input must have at least one dimension";
   if (!std::isfinite(epsilon) || epsilon < 0)
     return op->emitOpError() << "epsilon must be >= 0 and finite, got "
-                             << epsilon;
+                             << formatNumber(epsilon);
   int64_t h = input.getDimSize(input.getRank() - 1);
   for (auto [v, name] : {std::pair{weight, "weight"}, std::pair{bias, "bias"}}) {
     if (!v)

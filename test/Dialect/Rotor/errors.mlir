@@ -1,0 +1,599 @@
+// RUN: rotor-opt %s -split-input-file -verify-diagnostics
+
+// One case for every verifier rule of the rotor ops and attributes.
+
+//===----------------------------------------------------------------------===//
+// rotor.rope
+//===----------------------------------------------------------------------===//
+
+func.func @rope_positions_rank(%x: tensor<1x2x8x16xf32>, %p: tensor<1x1x8xi64>) -> tensor<1x2x8x16xf32> {
+  // expected-error @+1 {{positions must be (seq) or (batch, seq), got 'tensor<1x1x8xi64>'}}
+  %0 = rotor.rope %x, %p : tensor<1x2x8x16xf32>, tensor<1x1x8xi64>
+  return %0 : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+func.func @rope_positions_length(%x: tensor<1x2x8x16xf32>, %p: tensor<7xi64>) -> tensor<1x2x8x16xf32> {
+  // expected-error @+1 {{positions cover 7 tokens but the input has a sequence of 8}}
+  %0 = rotor.rope %x, %p : tensor<1x2x8x16xf32>, tensor<7xi64>
+  return %0 : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+func.func @rope_positions_batch(%x: tensor<2x2x?x16xf32>, %p: tensor<3x?xi64>) -> tensor<2x2x?x16xf32> {
+  // expected-error @+1 {{positions have a batch of 3 but the input has a batch of 2}}
+  %0 = rotor.rope %x, %p : tensor<2x2x?x16xf32>, tensor<3x?xi64>
+  return %0 : tensor<2x2x?x16xf32>
+}
+
+// -----
+
+func.func @rope_two_bases(%x: tensor<1x2x8x16xf32>, %p: tensor<8xi64>, %b: tensor<f32>) -> tensor<1x2x8x16xf32> {
+  // expected-error @+1 {{the base is given both as the `base` attribute and as a learned_base operand; give one}}
+  %0 = rotor.rope %x, %p base(%b : tensor<f32>) {base = 500.0 : f64} : tensor<1x2x8x16xf32>, tensor<8xi64>
+  return %0 : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+func.func @rope_base_positive(%x: tensor<1x2x8x16xf32>, %p: tensor<8xi64>) -> tensor<1x2x8x16xf32> {
+  // expected-error @+1 {{base must be positive and finite, got -1}}
+  %0 = rotor.rope %x, %p {base = -1.0 : f64} : tensor<1x2x8x16xf32>, tensor<8xi64>
+  return %0 : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+func.func @rope_rotary_dim_negative(%x: tensor<1x2x8x16xf32>, %p: tensor<8xi64>) -> tensor<1x2x8x16xf32> {
+  // expected-error @+1 {{rotary_dim must be >= 0, got -2}}
+  %0 = rotor.rope %x, %p {rotary_dim = -2 : i64} : tensor<1x2x8x16xf32>, tensor<8xi64>
+  return %0 : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+func.func @rope_rotary_dim_odd(%x: tensor<1x2x8x16xf32>, %p: tensor<8xi64>) -> tensor<1x2x8x16xf32> {
+  // expected-error @+1 {{rotary_dim must be even (features rotate in pairs), got 7}}
+  %0 = rotor.rope %x, %p {rotary_dim = 7 : i64} : tensor<1x2x8x16xf32>, tensor<8xi64>
+  return %0 : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+func.func @rope_rotary_dim_too_large(%x: tensor<1x2x8x16xf32>, %p: tensor<8xi64>) -> tensor<1x2x8x16xf32> {
+  // expected-error @+1 {{rotary_dim 32 exceeds head_dim 16}}
+  %0 = rotor.rope %x, %p {rotary_dim = 32 : i64} : tensor<1x2x8x16xf32>, tensor<8xi64>
+  return %0 : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+func.func @rope_odd_head_dim(%x: tensor<1x2x8x15xf32>, %p: tensor<8xi64>) -> tensor<1x2x8x15xf32> {
+  // expected-error @+1 {{head_dim 15 is odd; features rotate in pairs, so give an even rotary_dim}}
+  %0 = rotor.rope %x, %p : tensor<1x2x8x15xf32>, tensor<8xi64>
+  return %0 : tensor<1x2x8x15xf32>
+}
+
+// -----
+
+func.func @rope_dynamic_ntk_dim(%x: tensor<1x2x8x16xf32>, %p: tensor<8xi64>) -> tensor<1x2x8x16xf32> {
+  // expected-error @+1 {{dynamic_ntk scaling needs rotary_dim > 2, got 2}}
+  %0 = rotor.rope %x, %p {rotary_dim = 2 : i64, scaling = #rotor.rope_scaling<kind = dynamic_ntk, factor = 2.0, original_max_position = 16>} : tensor<1x2x8x16xf32>, tensor<8xi64>
+  return %0 : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+func.func @rope_rank(%x: tensor<2x8x16xf32>, %p: tensor<8xi64>) -> tensor<2x8x16xf32> {
+  // expected-error @+1 {{operand #0 must be 4-D float tensor}}
+  %0 = "rotor.rope"(%x, %p) : (tensor<2x8x16xf32>, tensor<8xi64>) -> tensor<2x8x16xf32>
+  return %0 : tensor<2x8x16xf32>
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// #rotor.rope_scaling
+//===----------------------------------------------------------------------===//
+
+// expected-error @+1 {{rope scaling factor must be >= 1, got 0.5}}
+func.func private @scaling_factor() attributes {s = #rotor.rope_scaling<kind = linear, factor = 0.5>}
+
+// -----
+
+// expected-error @+1 {{yarn rope scaling needs original_max_position > 0}}
+func.func private @scaling_original() attributes {s = #rotor.rope_scaling<kind = yarn, factor = 4.0>}
+
+// -----
+
+// expected-error @+1 {{original_max_position must be >= 0, got -4}}
+func.func private @scaling_original_negative() attributes {s = #rotor.rope_scaling<kind = linear, factor = 4.0, original_max_position = -4>}
+
+// -----
+
+// expected-error @+1 {{yarn rope scaling needs beta_fast > beta_slow > 0, got beta_fast = 1 and beta_slow = 2}}
+func.func private @scaling_betas() attributes {s = #rotor.rope_scaling<kind = yarn, factor = 4.0, original_max_position = 4096, beta_fast = 1.0, beta_slow = 2.0>}
+
+// -----
+
+// expected-error @+1 {{llama3 rope scaling needs high_freq_factor > low_freq_factor > 0, got high_freq_factor = 1 and low_freq_factor = 1}}
+func.func private @scaling_llama3() attributes {s = #rotor.rope_scaling<kind = llama3, factor = 8.0, original_max_position = 8192, high_freq_factor = 1.0>}
+
+// -----
+
+// expected-error @+1 {{attention_factor must be >= 0 (0 selects the default), got -1}}
+func.func private @scaling_attention_factor() attributes {s = #rotor.rope_scaling<kind = yarn, factor = 4.0, original_max_position = 4096, attention_factor = -1.0>}
+
+// -----
+
+// expected-error @+1 {{rope scaling factor must be finite, got inf}}
+func.func private @scaling_finite() attributes {s = #rotor.rope_scaling<kind = linear, factor = 0x7FF0000000000000>}
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// #rotor.mask
+//===----------------------------------------------------------------------===//
+
+// expected-error @+1 {{mask window_left must be >= 0, got -1}}
+func.func private @mask_left() attributes {m = #rotor.mask<window_left = -1>}
+
+// -----
+
+// expected-error @+1 {{mask window_right must be >= 0, got -5}}
+func.func private @mask_right() attributes {m = #rotor.mask<window_right = -5>}
+
+// -----
+
+// expected-error @+1 {{a causal mask sees no key to the right, but window_right = 3}}
+func.func private @mask_causal_right() attributes {m = #rotor.mask<causal = true, window_right = 3>}
+
+// -----
+
+// expected-error @+1 {{mask dilation must be >= 1, got 0}}
+func.func private @mask_dilation() attributes {m = #rotor.mask<dilation = 0>}
+
+// -----
+
+// expected-error @+1 {{mask chunk must be >= 1, got 0}}
+func.func private @mask_chunk() attributes {m = #rotor.mask<chunk = 0>}
+
+// -----
+
+// expected-error @+1 {{mask global must be >= 0, got -2}}
+func.func private @mask_global() attributes {m = #rotor.mask<global = -2>}
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// rotor.givens / rotor.rotate
+//===----------------------------------------------------------------------===//
+
+func.func @givens_rank(%x: tensor<f32>, %t: tensor<1xf32>) -> tensor<f32> {
+  // expected-error @+1 {{input must have at least one dimension}}
+  %0 = rotor.givens %x, %t pairs [(0, 1)] : tensor<f32>, tensor<1xf32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+func.func @givens_odd_pairs(%x: tensor<4x8xf32>, %t: tensor<1xf32>) -> tensor<4x8xf32> {
+  // expected-error @+1 {{pairs must hold (i, j) index pairs, got an odd number (3) of indices}}
+  %0 = "rotor.givens"(%x, %t) <{pairs = array<i64: 0, 1, 2>}> : (tensor<4x8xf32>, tensor<1xf32>) -> tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @givens_angle_count(%x: tensor<4x8xf32>, %t: tensor<3xf32>) -> tensor<4x8xf32> {
+  // expected-error @+1 {{2 rotations need 2 angles, got 3}}
+  %0 = rotor.givens %x, %t pairs [(0, 1), (2, 3)] : tensor<4x8xf32>, tensor<3xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @givens_same_feature(%x: tensor<4x8xf32>, %t: tensor<2xf32>) -> tensor<4x8xf32> {
+  // expected-error @+1 {{Givens pair 1 rotates feature 3 against itself}}
+  %0 = rotor.givens %x, %t pairs [(0, 1), (3, 3)] : tensor<4x8xf32>, tensor<2xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @givens_out_of_range(%x: tensor<4x8xf32>, %t: tensor<1xf32>) -> tensor<4x8xf32> {
+  // expected-error @+1 {{Givens pair 0 (2, 8) is out of range for a last dimension of 8}}
+  %0 = rotor.givens %x, %t pairs [(2, 8)] : tensor<4x8xf32>, tensor<1xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @givens_negative(%x: tensor<4x?xf32>, %t: tensor<1xf32>) -> tensor<4x?xf32> {
+  // expected-error @+1 {{Givens pair 0 (-1, 0) is out of range for a last dimension of ?}}
+  %0 = rotor.givens %x, %t pairs [(-1, 0)] : tensor<4x?xf32>, tensor<1xf32>
+  return %0 : tensor<4x?xf32>
+}
+
+// -----
+
+func.func @rotate_rank(%x: tensor<f32>, %r: tensor<1x1xf32>) -> tensor<f32> {
+  // expected-error @+1 {{input must have at least one dimension}}
+  %0 = rotor.rotate %x, %r : tensor<f32>, tensor<1x1xf32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+func.func @rotate_square(%x: tensor<4x8xf32>, %r: tensor<8x4xf32>) -> tensor<4x8xf32> {
+  // expected-error @+1 {{rotation matrix must be square, got 8x4}}
+  %0 = rotor.rotate %x, %r : tensor<4x8xf32>, tensor<8x4xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @rotate_size(%x: tensor<4x8xf32>, %r: tensor<?x16xf32>) -> tensor<4x8xf32> {
+  // expected-error @+1 {{rotation matrix is ?x16 but the last dimension of the input is 8}}
+  %0 = rotor.rotate %x, %r : tensor<4x8xf32>, tensor<?x16xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @rotate_element_type(%x: tensor<4x8xf32>, %r: tensor<8x8xbf16>) -> tensor<4x8xf32> {
+  // expected-error @+1 {{rotation element type 'bf16' differs from the input element type 'f32'}}
+  %0 = rotor.rotate %x, %r : tensor<4x8xf32>, tensor<8x8xbf16>
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// rotor.attention
+//===----------------------------------------------------------------------===//
+
+func.func @attention_element_types(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x8x16xbf16>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{query, key and value must share an element type, got 'f32', 'bf16' and 'bf16'}}
+  %0 = rotor.attention %q, %k, %k : tensor<1x4x8x16xf32>, tensor<1x4x8x16xbf16>, tensor<1x4x8x16xbf16>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_batch(%q: tensor<2x4x8x16xf32>, %k: tensor<3x4x8x16xf32>) -> tensor<2x4x8x16xf32> {
+  // expected-error @+1 {{batch sizes differ: query 2, key 3, value 3}}
+  %0 = rotor.attention %q, %k, %k : tensor<2x4x8x16xf32>, tensor<3x4x8x16xf32>, tensor<3x4x8x16xf32>
+  return %0 : tensor<2x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_kv_heads(%q: tensor<1x4x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x1x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{key has 2 heads but value has 1}}
+  %0 = rotor.attention %q, %k, %v : tensor<1x4x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x1x8x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_zero_kv_heads(%q: tensor<1x4x8x16xf32>, %k: tensor<1x0x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{there must be at least one key/value head}}
+  %0 = rotor.attention %q, %k, %k : tensor<1x4x8x16xf32>, tensor<1x0x8x16xf32>, tensor<1x0x8x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_gqa(%q: tensor<1x32x8x16xf32>, %k: tensor<1x6x8x16xf32>) -> tensor<1x32x8x16xf32> {
+  // expected-error @+1 {{32 query heads are not divisible by 6 key/value heads}}
+  %0 = rotor.attention %q, %k, %k : tensor<1x32x8x16xf32>, tensor<1x6x8x16xf32>, tensor<1x6x8x16xf32>
+  return %0 : tensor<1x32x8x16xf32>
+}
+
+// -----
+
+func.func @attention_head_dim(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x8x32xf32>) -> tensor<1x4x8x32xf32> {
+  // expected-error @+1 {{query head_dim 16 differs from key head_dim 32}}
+  %0 = rotor.attention %q, %k, %k : tensor<1x4x8x16xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>
+  return %0 : tensor<1x4x8x32xf32>
+}
+
+// -----
+
+func.func @attention_kv_length(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x8x16xf32>, %v: tensor<1x4x9x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{key has 8 positions but value has 9}}
+  %0 = rotor.attention %q, %k, %v : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x9x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_scale(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{scale must be positive and finite, got 0}}
+  %0 = rotor.attention %q, %q, %q {scale = 0.0 : f64} : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_softcap(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{softcap must be positive and finite, got -30}}
+  %0 = rotor.attention %q, %q, %q {softcap = -30.0 : f64} : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_bias_rows(%q: tensor<1x4x8x16xf32>, %t: tensor<2x32xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{relative position bias table has 2 rows but there are 4 query heads}}
+  %0 = rotor.attention %q, %q, %q bias(%t : tensor<2x32xf32>) : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_bias_buckets(%q: tensor<1x4x8x16xf32>, %t: tensor<4x0xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{relative position bias table has no buckets}}
+  %0 = rotor.attention %q, %q, %q bias(%t : tensor<4x0xf32>) : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_bias_distance(%q: tensor<1x4x8x16xf32>, %t: tensor<4x32xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{bias_max_distance must be >= 1, got 0}}
+  %0 = rotor.attention %q, %q, %q bias(%t : tensor<4x32xf32>) {bias_max_distance = 0 : i64} : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_lse_without_flag(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{an lse result needs return_lse}}
+  %0, %1 = "rotor.attention"(%q, %q, %q) : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> (tensor<1x4x8x16xf32>, tensor<1x4x8xf32>)
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_wrong_result(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x8xf32> {
+  // expected-error @+2 {{inferred type(s) 'tensor<1x4x8x16xf32>' are incompatible with return type(s) of operation 'tensor<1x4x8x8xf32>'}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = "rotor.attention"(%q, %q, %q) : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> tensor<1x4x8x8xf32>
+  return %0 : tensor<1x4x8x8xf32>
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// Linear, conv1d, norms
+//===----------------------------------------------------------------------===//
+
+func.func @linear_features(%x: tensor<2x?x64xf32>, %w: tensor<96x63xf32>) -> tensor<2x?x96xf32> {
+  // expected-error @+1 {{input has 64 features but the weight expects 63 (weight is 96x63)}}
+  %0 = rotor.linear %x, %w : tensor<2x?x64xf32>, tensor<96x63xf32>
+  return %0 : tensor<2x?x96xf32>
+}
+
+// -----
+
+func.func @linear_weight_type(%x: tensor<2x64xf32>, %w: tensor<96x64xbf16>) -> tensor<2x96xf32> {
+  // expected-error @+1 {{weight element type 'bf16' differs from the input element type 'f32'}}
+  %0 = rotor.linear %x, %w : tensor<2x64xf32>, tensor<96x64xbf16>
+  return %0 : tensor<2x96xf32>
+}
+
+// -----
+
+func.func @linear_bias(%x: tensor<2x64xf32>, %w: tensor<96x64xf32>, %b: tensor<95xf32>) -> tensor<2x96xf32> {
+  // expected-error @+1 {{bias has 95 entries but the weight's output dimension has 96}}
+  %0 = rotor.linear %x, %w bias(%b : tensor<95xf32>) : tensor<2x64xf32>, tensor<96x64xf32>
+  return %0 : tensor<2x96xf32>
+}
+
+// -----
+
+func.func @linear_bias_type(%x: tensor<2x64xf32>, %w: tensor<96x64xf32>, %b: tensor<96xf16>) -> tensor<2x96xf32> {
+  // expected-error @+1 {{bias element type 'f16' differs from the input element type 'f32'}}
+  %0 = rotor.linear %x, %w bias(%b : tensor<96xf16>) : tensor<2x64xf32>, tensor<96x64xf32>
+  return %0 : tensor<2x96xf32>
+}
+
+// -----
+
+func.func @linear_scalar(%x: tensor<f32>, %w: tensor<96x64xf32>) {
+  // expected-error @+1 {{input must have at least one dimension}}
+  %0 = rotor.linear %x, %w : tensor<f32>, tensor<96x64xf32>
+  return
+}
+
+// -----
+
+func.func @conv_groups(%x: tensor<2x?x64xf32>, %w: tensor<64x1x4xf32>) -> tensor<2x?x64xf32> {
+  // expected-error @+1 {{groups must be >= 1, got 0}}
+  %0 = rotor.conv1d %x, %w {groups = 0 : i64} : tensor<2x?x64xf32>, tensor<64x1x4xf32>
+  return %0 : tensor<2x?x64xf32>
+}
+
+// -----
+
+func.func @conv_in_channels(%x: tensor<2x?x63xf32>, %w: tensor<64x1x4xf32>) -> tensor<2x?x64xf32> {
+  // expected-error @+1 {{63 input channels are not divisible by 2 groups}}
+  %0 = rotor.conv1d %x, %w {groups = 2 : i64} : tensor<2x?x63xf32>, tensor<64x1x4xf32>
+  return %0 : tensor<2x?x64xf32>
+}
+
+// -----
+
+func.func @conv_out_channels(%x: tensor<2x?x64xf32>, %w: tensor<63x32x4xf32>) -> tensor<2x?x63xf32> {
+  // expected-error @+1 {{63 output channels are not divisible by 2 groups}}
+  %0 = rotor.conv1d %x, %w {groups = 2 : i64} : tensor<2x?x64xf32>, tensor<63x32x4xf32>
+  return %0 : tensor<2x?x63xf32>
+}
+
+// -----
+
+func.func @conv_group_channels(%x: tensor<2x?x64xf32>, %w: tensor<64x2x4xf32>) -> tensor<2x?x64xf32> {
+  // expected-error @+1 {{weight has 2 input channels per group but 64 channels in 64 groups need 1}}
+  %0 = rotor.conv1d %x, %w {groups = 64 : i64} : tensor<2x?x64xf32>, tensor<64x2x4xf32>
+  return %0 : tensor<2x?x64xf32>
+}
+
+// -----
+
+func.func @conv_kernel(%x: tensor<2x?x64xf32>, %w: tensor<64x64x0xf32>) -> tensor<2x?x64xf32> {
+  // expected-error @+1 {{kernel size must be >= 1, got 0}}
+  %0 = rotor.conv1d %x, %w : tensor<2x?x64xf32>, tensor<64x64x0xf32>
+  return %0 : tensor<2x?x64xf32>
+}
+
+// -----
+
+func.func @conv_weight_type(%x: tensor<2x?x64xf32>, %w: tensor<64x64x3xf64>) -> tensor<2x?x64xf32> {
+  // expected-error @+1 {{weight element type 'f64' differs from the input element type 'f32'}}
+  %0 = rotor.conv1d %x, %w : tensor<2x?x64xf32>, tensor<64x64x3xf64>
+  return %0 : tensor<2x?x64xf32>
+}
+
+// -----
+
+func.func @conv_bias(%x: tensor<2x?x64xf32>, %w: tensor<64x64x3xf32>, %b: tensor<32xf32>) -> tensor<2x?x64xf32> {
+  // expected-error @+1 {{bias has 32 entries but the output channels has 64}}
+  %0 = rotor.conv1d %x, %w bias(%b : tensor<32xf32>) : tensor<2x?x64xf32>, tensor<64x64x3xf32>
+  return %0 : tensor<2x?x64xf32>
+}
+
+// -----
+
+func.func @rms_norm_weight(%x: tensor<2x?x64xf32>, %w: tensor<32xf32>) -> tensor<2x?x64xf32> {
+  // expected-error @+1 {{weight has 32 entries but the input's last dimension has 64}}
+  %0 = rotor.rms_norm %x, %w : tensor<2x?x64xf32>, tensor<32xf32>
+  return %0 : tensor<2x?x64xf32>
+}
+
+// -----
+
+func.func @rms_norm_epsilon(%x: tensor<2x?x64xf32>, %w: tensor<64xf32>) -> tensor<2x?x64xf32> {
+  // expected-error @+1 {{epsilon must be >= 0 and finite, got -1}}
+  %0 = rotor.rms_norm %x, %w {epsilon = -1.0 : f64} : tensor<2x?x64xf32>, tensor<64xf32>
+  return %0 : tensor<2x?x64xf32>
+}
+
+// -----
+
+func.func @rms_norm_scalar(%x: tensor<f32>, %w: tensor<1xf32>) -> tensor<f32> {
+  // expected-error @+1 {{input must have at least one dimension}}
+  %0 = rotor.rms_norm %x, %w : tensor<f32>, tensor<1xf32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+func.func @rms_norm_weight_type(%x: tensor<2x64xf32>, %w: tensor<64xbf16>) -> tensor<2x64xf32> {
+  // expected-error @+1 {{weight element type 'bf16' differs from the input element type 'f32'}}
+  %0 = rotor.rms_norm %x, %w : tensor<2x64xf32>, tensor<64xbf16>
+  return %0 : tensor<2x64xf32>
+}
+
+// -----
+
+func.func @layer_norm_bias(%x: tensor<2x?x64xf32>, %w: tensor<64xf32>, %b: tensor<65xf32>) -> tensor<2x?x64xf32> {
+  // expected-error @+1 {{bias has 65 entries but the input's last dimension has 64}}
+  %0 = rotor.layer_norm %x, %w bias(%b : tensor<65xf32>) : tensor<2x?x64xf32>, tensor<64xf32>
+  return %0 : tensor<2x?x64xf32>
+}
+
+// -----
+
+func.func @l2_epsilon(%x: tensor<2x?x64xf32>) -> tensor<2x?x64xf32> {
+  // expected-error @+1 {{epsilon must be >= 0 and finite, got -0.5}}
+  %0 = rotor.l2_normalize %x {epsilon = -0.5 : f64} : tensor<2x?x64xf32>
+  return %0 : tensor<2x?x64xf32>
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// Elementwise, softmax, heads, loss
+//===----------------------------------------------------------------------===//
+
+func.func @add_broadcast(%x: tensor<2x3xf32>, %y: tensor<4xf32>) {
+  // expected-error @+1 {{operand shapes 2x3 and 4 do not broadcast}}
+  %0 = rotor.add %x, %y : tensor<2x3xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @add_broadcast_generic(%x: tensor<2x3xf32>, %y: tensor<4xf32>) {
+  // expected-error @+1 {{operand shapes 2x3 and 4 do not broadcast}}
+  %0 = "rotor.add"(%x, %y) : (tensor<2x3xf32>, tensor<4xf32>) -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @mul_element_types(%x: tensor<2x3xf32>, %y: tensor<3xf16>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{operands must share an element type, got 'f32' and 'f16'}}
+  %0 = rotor.mul %x, %y : tensor<2x3xf32>, tensor<3xf16>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @softmax_axis(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{axis 2 is out of range for rank 2}}
+  %0 = rotor.softmax %x {axis = 2 : i64} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @split_heads_divisible(%x: tensor<2x?x100xf32>) {
+  // expected-error @+1 {{100 features are not divisible by 3 heads}}
+  %0 = rotor.split_heads %x into 3 heads : tensor<2x?x100xf32>
+  return
+}
+
+// -----
+
+func.func @split_heads_count(%x: tensor<2x?x100xf32>) {
+  // expected-error @+1 {{num_heads must be >= 1, got 0}}
+  %0 = rotor.split_heads %x into 0 heads : tensor<2x?x100xf32>
+  return
+}
+
+// -----
+
+func.func @cross_entropy_rank(%l: tensor<2x?x10xf32>, %y: tensor<2xi64>) -> tensor<f32> {
+  // expected-error @+1 {{labels must have the shape of the logits without their class dimension: logits are 2x?x10, labels are 2}}
+  %0 = rotor.cross_entropy %l, %y : tensor<2x?x10xf32>, tensor<2xi64>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+func.func @cross_entropy_dims(%l: tensor<2x7x10xf32>, %y: tensor<2x8xi64>) -> tensor<f32> {
+  // expected-error @+1 {{labels dimension 1 is 8 but logits dimension 1 is 7}}
+  %0 = rotor.cross_entropy %l, %y : tensor<2x7x10xf32>, tensor<2x8xi64>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+func.func @cross_entropy_scalar(%l: tensor<f32>, %y: tensor<i64>) -> tensor<f32> {
+  // expected-error @+1 {{logits must have a class dimension}}
+  %0 = rotor.cross_entropy %l, %y : tensor<f32>, tensor<i64>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+func.func @swiglu_types(%g: tensor<2x8xf32>, %u: tensor<2x9xf32>) -> tensor<2x8xf32> {
+  // expected-error @+1 {{all of {gate, up, result} have same type}}
+  %0 = "rotor.swiglu"(%g, %u) : (tensor<2x8xf32>, tensor<2x9xf32>) -> tensor<2x8xf32>
+  return %0 : tensor<2x8xf32>
+}
