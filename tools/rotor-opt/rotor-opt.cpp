@@ -19,12 +19,14 @@
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
 
+#include "rotor/Conversion/Passes.h"
 #include "rotor/Dialect/Rotor/RotorDialect.h"
 
 using namespace mlir;
 
 int main(int argc, char **argv) {
   registerAllPasses();
+  rotor::registerRotorConversionPasses();
   PassPipelineRegistration<>(
       "rotor-optimize",
       "Rotor's target-independent optimizations: canonicalize (folds, "

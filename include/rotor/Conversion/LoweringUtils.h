@@ -1,0 +1,46 @@
+//===- LoweringUtils.h - Helpers shared by the rotor lowerings ---*- C++ -*-===//
+//
+// Part of the Rotor project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ROTOR_CONVERSION_LOWERINGUTILS_H
+#define ROTOR_CONVERSION_LOWERINGUTILS_H
+
+#include "mlir/Dialect/Utils/StructuredOpsUtils.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinTypes.h"
+
+namespace mlir::rotor {
+
+/// The size of dimension `dim` of tensor `v`, as an index value.
+Value getDimValue(OpBuilder &b, Location loc, Value v, int64_t dim);
+
+/// The size of dimension `dim` of tensor `v`: an attribute when static, else
+/// a `tensor.dim`.
+OpFoldResult getDim(OpBuilder &b, Location loc, Value v, int64_t dim);
+
+/// A `tensor.empty` of `type` whose dynamic sizes are taken from `sizes`
+/// (one entry per dimension of `type`; static entries are ignored).
+Value createEmpty(OpBuilder &b, Location loc, RankedTensorType type,
+                  ArrayRef<OpFoldResult> sizes);
+
+/// The type in which rotor lowerings accumulate values of type `elem`:
+/// f64 for f64, f32 otherwise.
+FloatType getAccumulationType(Type elem);
+
+/// Converts a scalar float between float types (extf, truncf, or nothing).
+Value convertFloat(OpBuilder &b, Location loc, Value v, Type to);
+
+/// A scalar float constant of type `type`.
+Value createFloatConstant(OpBuilder &b, Location loc, Type type, double value);
+
+/// An index constant.
+Value createIndexConstant(OpBuilder &b, Location loc, int64_t value);
+
+/// `linalg.generic` iterator lists.
+SmallVector<utils::IteratorType> parallelIterators(int64_t n);
+
+} // namespace mlir::rotor
+
+#endif // ROTOR_CONVERSION_LOWERINGUTILS_H

@@ -1,0 +1,41 @@
+//===- RotorToLinalg.h - Lowering rotor ops to upstream dialects -*- C++ -*-===//
+//
+// Part of the Rotor project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Each op family has its own populate function and file under
+// lib/Conversion/RotorToLinalg/; the convert-rotor-to-linalg pass applies
+// them all.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ROTOR_CONVERSION_ROTORTOLINALG_H
+#define ROTOR_CONVERSION_ROTORTOLINALG_H
+
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::rotor {
+
+/// Tile sizes of the attention loop nest.
+struct AttentionTiling {
+  int64_t blockQ = 32;
+  int64_t blockK = 64;
+};
+
+/// add, mul, relu, silu, gelu, swiglu.
+void populateElementwiseToLinalgPatterns(RewritePatternSet &patterns);
+/// rms_norm, layer_norm, l2_normalize, softmax.
+void populateNormsToLinalgPatterns(RewritePatternSet &patterns);
+/// linear, embedding, conv1d, split_heads, merge_heads,
+/// sinusoidal_embedding, cross_entropy.
+void populateLayersToLinalgPatterns(RewritePatternSet &patterns);
+/// rope, givens, rotate.
+void populateRotationsToLinalgPatterns(RewritePatternSet &patterns);
+/// attention.
+void populateAttentionToLoopsPatterns(RewritePatternSet &patterns,
+                                      AttentionTiling tiling);
+
+} // namespace mlir::rotor
+
+#endif // ROTOR_CONVERSION_ROTORTOLINALG_H

@@ -1,0 +1,70 @@
+//===- CpuTarget.h - Compiling rotor modules to CPU artifacts ----*- C++ -*-===//
+//
+// Part of the Rotor project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ROTOR_TARGET_CPU_CPUTARGET_H
+#define ROTOR_TARGET_CPU_CPUTARGET_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/Error.h"
+
+#include <string>
+#include <vector>
+
+namespace mlir::rotor {
+
+/// The stages of the CPU pipeline, in order; `-emit=` stops after one.
+enum class CpuStage {
+  Rotor,  ///< after parsing and verification
+  Opt,    ///< after rotor-level optimization
+  Linalg, ///< after lowering rotor to linalg/scf/vector on tensors
+  Llvm,   ///< the LLVM dialect module
+};
+
+struct CpuPipelineOptions {
+  int64_t attentionBlockQ = 32;
+  int64_t attentionBlockK = 64;
+};
+
+/// Adds the passes that take a module from stage `from` (exclusive) to stage
+/// `to` (inclusive).
+void buildCpuPipeline(OpPassManager &pm, CpuStage from, CpuStage to,
+                      const CpuPipelineOptions &options);
+
+/// One argument or result of an entry point, as the manifest lists it.
+struct TensorSignature {
+  std::string name;
+  std::string dtype;          ///< f32, f64, bf16, f16, i32 or i64
+  std::vector<int64_t> shape; ///< -1 for a dynamic dimension
+};
+
+struct EntrySignature {
+  std::string name;
+  std::vector<TensorSignature> inputs;
+  std::vector<TensorSignature> outputs;
+};
+
+/// The entry points of a module (its public functions) with their tensor
+/// signatures, read before lowering. Emits a diagnostic and fails on a
+/// signature the artifact ABI cannot express.
+FailureOr<std::vector<EntrySignature>> collectEntrySignatures(ModuleOp module);
+
+/// Translates an LLVM-dialect module to native code for the host CPU and
+/// links it into the shared object `soPath`. `progress` is told of each
+/// step.
+llvm::Error emitSharedObject(ModuleOp module, llvm::StringRef soPath,
+                             llvm::function_ref<void(llvm::StringRef)> progress);
+
+/// Translates an LLVM-dialect module to optimized LLVM IR text.
+llvm::Error emitLlvmIr(ModuleOp module, llvm::raw_ostream &os);
+
+/// Writes `manifest.json` for `entries` into `dir`, naming `library`.
+llvm::Error writeManifest(llvm::StringRef dir, llvm::StringRef library,
+                          const std::vector<EntrySignature> &entries);
+
+} // namespace mlir::rotor
+
+#endif // ROTOR_TARGET_CPU_CPUTARGET_H

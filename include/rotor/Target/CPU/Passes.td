@@ -1,0 +1,84 @@
+//===- Passes.td - Passes of Rotor's CPU target ------------*- tablegen -*-===//
+//
+// Part of the Rotor project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ROTOR_TARGET_CPU_PASSES_TD
+#define ROTOR_TARGET_CPU_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def RotorPrepareEntries : Pass<"rotor-prepare-entries", "::mlir::ModuleOp"> {
+  let summary = "Check entry-point signatures and request C interfaces";
+  let description = [{
+    Every public `func.func` of the module becomes an entry point of the
+    compiled artifact. This pass checks that each takes and returns ranked
+    tensors of a supported element type (f16, bf16, f32, f64, i32, i64), and
+    marks it with `llvm.emit_c_interface`, so that the LLVM lowering emits
+    `_mlir_ciface_NAME` taking pointers to memref descriptors, which
+    `rotor-emit-entry-wrappers` then wraps.
+
+    Before:
+
+    ```mlir
+    func.func @forward(%x: tensor<?x64xf32>) -> tensor<?x64xf32>
+    ```
+
+    After:
+
+    ```mlir
+    func.func @forward(%x: tensor<?x64xf32>) -> tensor<?x64xf32>
+        attributes {llvm.emit_c_interface}
+    ```
+  }];
+}
+
+def RotorEmitEntryWrappers : Pass<"rotor-emit-entry-wrappers",
+                                  "::mlir::ModuleOp"> {
+  let summary = "Emit the packed entry points of the artifact ABI";
+  let description = [{
+    For every `_mlir_ciface_NAME` function of an LLVM-dialect module, emits
+
+    ```c
+    void rotor_entry_NAME(void **args);
+    ```
+
+    where `args[i]` points to the descriptor of input `i` and
+    `args[n_in + j]` to storage for the descriptor of result `j` (see
+    docs/artifact-abi.md), and once per module `void rotor_free(void *)`,
+    which releases result buffers with the allocator the code used.
+
+    Before:
+
+    ```mlir
+    llvm.func @_mlir_ciface_forward(%res: !llvm.ptr, %x: !llvm.ptr)
+    ```
+
+    After (in addition):
+
+    ```mlir
+    llvm.func @rotor_entry_forward(%args: !llvm.ptr) {
+      // load args[0]; alloca the result struct; call the ciface function;
+      // store each result descriptor to args[1]
+    }
+    llvm.func @rotor_free(%p: !llvm.ptr) { llvm.call @free(%p) ... }
+    ```
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+def RotorApproximateMath : Pass<"rotor-approximate-math"> {
+  let summary = "Replace f32 math functions by vectorizable polynomials";
+  let description = [{
+    Rewrites `math.exp`, `math.log`, `math.tanh`, `math.erf` and the other
+    f32 functions that upstream can approximate into polynomial arithmetic,
+    so that vector operands stay vectors instead of becoming one libm call
+    per lane. f64 functions are left to libm.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
+#endif // ROTOR_TARGET_CPU_PASSES_TD

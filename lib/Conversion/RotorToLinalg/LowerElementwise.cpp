@@ -1,0 +1,256 @@
+//===- LowerElementwise.cpp - Lower elementwise ops and activations -------===//
+//
+// Part of the Rotor project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Every op here becomes one parallel linalg.generic over the result. The
+// body widens f16/bf16 operands to f32 (f64 stays f64), computes in that
+// type and narrows only the value it yields, so that activations such as
+// GELU and SiLU do not round their intermediates to 8 or 11 bits.
+//
+// add and mul broadcast as NumPy does, through the indexing maps: an operand
+// dimension that is missing (leading) is dropped from its map, and a
+// static size-1 dimension facing a result dimension that is not statically
+// 1 reads index 0. A dynamic operand dimension is indexed with the loop
+// variable: as in the verifier, its run-time size is assumed to equal the
+// result's. Broadcasting a dimension that is only known at run time to be 1
+// against a larger one (a "dynamic size-1 broadcast") is therefore not
+// supported; give that dimension a static size of 1.
+//
+//===----------------------------------------------------------------------===//
+
+#include "rotor/Conversion/LoweringUtils.h"
+#include "rotor/Conversion/RotorToLinalg.h"
+#include "rotor/Dialect/Rotor/RotorOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::rotor;
+
+/// Computes one result element from the widened operand elements, in the
+/// accumulation type.
+using ScalarFn =
+    function_ref<Value(OpBuilder &, Location, FloatType, ValueRange)>;
+
+/// Builds `result[i] = narrow(fn(widen(inputs[maps[k](i)])...))` as a
+/// parallel linalg.generic over a tensor of `resultType` whose sizes are
+/// `sizes`.
+static Value buildElementwise(OpBuilder &b, Location loc, RankedTensorType resultType,
+                       ArrayRef<OpFoldResult> sizes, ValueRange inputs,
+                       ArrayRef<AffineMap> inputMaps, ScalarFn fn) {
+  Type elem = resultType.getElementType();
+  FloatType acc = getAccumulationType(elem);
+  Value init = createEmpty(b, loc, resultType, sizes);
+  SmallVector<AffineMap> maps(inputMaps);
+  maps.push_back(b.getMultiDimIdentityMap(resultType.getRank()));
+  auto generic = linalg::GenericOp::create(
+      b, loc, resultType, inputs, init, maps,
+      parallelIterators(resultType.getRank()),
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        SmallVector<Value> wide;
+        for (Value arg : args.drop_back())
+          wide.push_back(convertFloat(nb, nl, arg, acc));
+        Value r = fn(nb, nl, acc, wide);
+        linalg::YieldOp::create(nb, nl, convertFloat(nb, nl, r, elem));
+      });
+  return generic.getResult(0);
+}
+
+/// Lowers an op whose operands all have the type of its result.
+static Value buildSameShape(OpBuilder &b, Location loc, ValueRange inputs,
+                     ScalarFn fn) {
+  Value first = inputs.front();
+  auto type = cast<RankedTensorType>(first.getType());
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    sizes.push_back(getDim(b, loc, first, d));
+  SmallVector<AffineMap> maps(inputs.size(),
+                              b.getMultiDimIdentityMap(type.getRank()));
+  return buildElementwise(b, loc, type, sizes, inputs, maps, fn);
+}
+
+/// `x * sigmoid(x)`, as `x / (1 + exp(-x))`: for very negative x the
+/// exponential overflows to +inf and the quotient is the correct -0.
+static Value buildSilu(OpBuilder &b, Location loc, FloatType acc, Value x) {
+  Value one = createFloatConstant(b, loc, acc, 1.0);
+  Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, x));
+  return arith::DivFOp::create(b, loc, x, arith::AddFOp::create(b, loc, one, e));
+}
+
+namespace {
+
+/// Builds a NumPy-broadcasting binary op.
+///
+/// Operand dimension `i` of an operand of rank `r` faces result dimension
+/// `i + R - r`; its map result is the constant 0 when the operand is
+/// statically 1 there and the result is not, the loop dimension otherwise.
+template <typename RotorOpTy, typename ArithOpTy>
+struct LowerBroadcastingBinary : OpRewritePattern<RotorOpTy> {
+  using OpRewritePattern<RotorOpTy>::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(RotorOpTy op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto resultType = cast<RankedTensorType>(op.getResult().getType());
+    int64_t rank = resultType.getRank();
+    Value operands[] = {op.getLhs(), op.getRhs()};
+
+    SmallVector<AffineMap> maps;
+    for (Value operand : operands) {
+      auto type = cast<RankedTensorType>(operand.getType());
+      int64_t offset = rank - type.getRank();
+      SmallVector<AffineExpr> exprs;
+      for (int64_t i = 0; i < type.getRank(); ++i) {
+        int64_t dim = i + offset;
+        if (type.getDimSize(i) == 1 && resultType.getDimSize(dim) != 1)
+          exprs.push_back(rewriter.getAffineConstantExpr(0));
+        else
+          exprs.push_back(rewriter.getAffineDimExpr(dim));
+      }
+      maps.push_back(AffineMap::get(rank, 0, exprs, rewriter.getContext()));
+    }
+
+    // A dynamic result size comes from an operand that is dynamic there (a
+    // static operand size would have made the result static, or is a
+    // broadcast 1).
+    SmallVector<OpFoldResult> sizes;
+    for (int64_t dim = 0; dim < rank; ++dim) {
+      if (!resultType.isDynamicDim(dim)) {
+        sizes.push_back(rewriter.getIndexAttr(resultType.getDimSize(dim)));
+        continue;
+      }
+      OpFoldResult size;
+      for (Value operand : operands) {
+        auto type = cast<RankedTensorType>(operand.getType());
+        int64_t i = dim - (rank - type.getRank());
+        if (i >= 0 && type.isDynamicDim(i)) {
+          size = getDim(rewriter, loc, operand, i);
+          break;
+        }
+      }
+      if (!size)
+        return rewriter.notifyMatchFailure(
+            op, "dynamic result dimension without a dynamic operand dimension");
+      sizes.push_back(size);
+    }
+
+    Value result = buildElementwise(
+        rewriter, loc, resultType, sizes, ValueRange(operands), maps,
+        [](OpBuilder &b, Location l, FloatType, ValueRange args) -> Value {
+          return ArithOpTy::create(b, l, args[0], args[1]);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// relu(x) => generic { maximumf(x, 0) }
+///
+/// maximumf propagates NaN, as torch.relu does.
+struct LowerRelu : OpRewritePattern<ReluOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(ReluOp op,
+                                PatternRewriter &rewriter) const override {
+    rewriter.replaceOp(
+        op, buildSameShape(
+                rewriter, op.getLoc(), op.getInput(),
+                [](OpBuilder &b, Location l, FloatType acc, ValueRange args) {
+                  Value zero = createFloatConstant(b, l, acc, 0.0);
+                  return arith::MaximumFOp::create(b, l, args[0], zero)
+                      .getResult();
+                }));
+    return success();
+  }
+};
+
+/// silu(x) => generic { x / (1 + exp(-x)) }
+struct LowerSilu : OpRewritePattern<SiluOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(SiluOp op,
+                                PatternRewriter &rewriter) const override {
+    rewriter.replaceOp(
+        op, buildSameShape(
+                rewriter, op.getLoc(), op.getInput(),
+                [](OpBuilder &b, Location l, FloatType acc, ValueRange args) {
+                  return buildSilu(b, l, acc, args[0]);
+                }));
+    return success();
+  }
+};
+
+/// gelu(x) => generic { x/2 * (1 + erf(x / sqrt(2))) }             (none)
+/// gelu(x) => generic { x/2 * (1 + tanh(sqrt(2/pi) (x + c x^3))) } (tanh)
+struct LowerGelu : OpRewritePattern<GeluOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(GeluOp op,
+                                PatternRewriter &rewriter) const override {
+    bool useTanh = op.getApproximate() == GeluApproximation::tanh;
+    rewriter.replaceOp(
+        op,
+        buildSameShape(
+            rewriter, op.getLoc(), op.getInput(),
+            [&](OpBuilder &b, Location l, FloatType acc, ValueRange args) {
+              Value x = args[0];
+              auto cst = [&](double v) {
+                return createFloatConstant(b, l, acc, v);
+              };
+              Value inner;
+              if (useTanh) {
+                // sqrt(2/pi) * (x + 0.044715 x^3)
+                Value x3 = arith::MulFOp::create(
+                    b, l, x, arith::MulFOp::create(b, l, x, x));
+                Value poly = arith::AddFOp::create(
+                    b, l, x, arith::MulFOp::create(b, l, cst(0.044715), x3));
+                inner = math::TanhOp::create(
+                    b, l,
+                    arith::MulFOp::create(b, l, cst(std::sqrt(2.0 / M_PI)),
+                                          poly));
+              } else {
+                inner = math::ErfOp::create(
+                    b, l, arith::MulFOp::create(b, l, x, cst(M_SQRT1_2)));
+              }
+              Value half = arith::MulFOp::create(b, l, cst(0.5), x);
+              return arith::MulFOp::create(
+                         b, l, half, arith::AddFOp::create(b, l, cst(1.0), inner))
+                  .getResult();
+            }));
+    return success();
+  }
+};
+
+/// swiglu(gate, up) => generic { gate / (1 + exp(-gate)) * up }
+struct LowerSwiglu : OpRewritePattern<SwigluOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(SwigluOp op,
+                                PatternRewriter &rewriter) const override {
+    rewriter.replaceOp(
+        op, buildSameShape(
+                rewriter, op.getLoc(), ValueRange{op.getGate(), op.getUp()},
+                [](OpBuilder &b, Location l, FloatType acc, ValueRange args) {
+                  return arith::MulFOp::create(
+                             b, l, buildSilu(b, l, acc, args[0]), args[1])
+                      .getResult();
+                }));
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::rotor::populateElementwiseToLinalgPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<LowerBroadcastingBinary<AddOp, arith::AddFOp>,
+               LowerBroadcastingBinary<MulOp, arith::MulFOp>, LowerRelu,
+               LowerSilu, LowerGelu, LowerSwiglu>(patterns.getContext());
+}

@@ -1,0 +1,651 @@
+//===- LowerLayers.cpp - Lower linear layers, embeddings, convs and losses ===//
+//
+// Part of the Rotor project.
+//
+//===----------------------------------------------------------------------===//
+//
+// linear and conv1d are linalg.generic contractions that accumulate in f32
+// (f64 for f64 data) into a linalg.fill-ed tensor of that type; a parallel
+// epilogue adds the bias and narrows to the data type when either is
+// needed. conv1d pads the sequence with tensor.pad and splits the channel
+// dimensions into (groups, channels per group) with tensor.expand_shape, so
+// every group, depthwise included, is a plain affine contraction.
+//
+// embedding and cross_entropy gather with tensor.extract in a generic body,
+// with the index clamped into range so that no lowering reads out of
+// bounds.
+//
+// split_heads and merge_heads are reshapes around a linalg.transpose.
+//
+//===----------------------------------------------------------------------===//
+
+#include "rotor/Conversion/LoweringUtils.h"
+#include "rotor/Conversion/RotorToLinalg.h"
+#include "rotor/Dialect/Rotor/RotorOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::rotor;
+
+/// A tensor of `type` filled with the float `value`.
+static Value createFilled(OpBuilder &b, Location loc, RankedTensorType type,
+                          ArrayRef<OpFoldResult> sizes, double value) {
+  Value empty = createEmpty(b, loc, type, sizes);
+  Value cst = createFloatConstant(b, loc, type.getElementType(), value);
+  return linalg::FillOp::create(b, loc, cst, empty).getResult(0);
+}
+
+/// The sizes of every dimension of `v`.
+static SmallVector<OpFoldResult> getDims(OpBuilder &b, Location loc, Value v) {
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t d = 0, e = cast<RankedTensorType>(v.getType()).getRank(); d < e;
+       ++d)
+    sizes.push_back(getDim(b, loc, v, d));
+  return sizes;
+}
+
+/// `size / divisor` for a size known to be a multiple of `divisor`.
+static OpFoldResult divideSize(OpBuilder &b, Location loc, OpFoldResult size,
+                               int64_t divisor) {
+  if (auto attr = dyn_cast<Attribute>(size))
+    return b.getIndexAttr(cast<IntegerAttr>(attr).getInt() / divisor);
+  return arith::DivUIOp::create(b, loc, cast<Value>(size),
+                                createIndexConstant(b, loc, divisor))
+      .getResult();
+}
+
+/// Splits dimension `dim` of `v` into (`parts`, size / `parts`) with
+/// tensor.expand_shape. The split sizes are static exactly when the
+/// dimension of `v` is, so the reshape is valid whatever is known.
+static Value splitDim(OpBuilder &b, Location loc, Value v, int64_t dim,
+                      int64_t parts) {
+  auto type = cast<RankedTensorType>(v.getType());
+  SmallVector<int64_t> shape;
+  SmallVector<OpFoldResult> outputShape;
+  SmallVector<ReassociationIndices> reassociation;
+  for (int64_t d = 0; d < type.getRank(); ++d) {
+    int64_t next = static_cast<int64_t>(shape.size());
+    OpFoldResult size = getDim(b, loc, v, d);
+    if (d != dim) {
+      shape.push_back(type.getDimSize(d));
+      outputShape.push_back(size);
+      reassociation.push_back({next});
+      continue;
+    }
+    int64_t inner = type.isDynamicDim(d) ? ShapedType::kDynamic
+                                         : type.getDimSize(d) / parts;
+    shape.append({parts, inner});
+    outputShape.append({b.getIndexAttr(parts), divideSize(b, loc, size, parts)});
+    reassociation.push_back({next, next + 1});
+  }
+  auto expandedType = RankedTensorType::get(shape, type.getElementType());
+  return tensor::ExpandShapeOp::create(b, loc, expandedType, v, reassociation,
+                                       outputShape);
+}
+
+/// Reduces the last dimension of `input` into a tensor of type `acc`
+/// without it, starting from `init`. The body receives the widened element,
+/// the elements of `rowInputs` (tensors of the reduced shape) and the
+/// accumulator.
+static Value reduceLastDim(
+    OpBuilder &b, Location loc, Value input, FloatType acc, double init,
+    ValueRange rowInputs,
+    function_ref<Value(OpBuilder &, Location, Value, ValueRange, Value)>
+        combine) {
+  auto type = cast<RankedTensorType>(input.getType());
+  int64_t rank = type.getRank();
+  SmallVector<OpFoldResult> sizes = getDims(b, loc, input);
+  sizes.pop_back();
+  auto rowType = RankedTensorType::get(type.getShape().drop_back(), acc);
+  Value filled = createFilled(b, loc, rowType, sizes, init);
+
+  AffineMap rowMap = AffineMap::getMultiDimIdentityMap(rank, b.getContext())
+                         .getMajorSubMap(rank - 1);
+  SmallVector<Value> inputs = {input};
+  llvm::append_range(inputs, rowInputs);
+  SmallVector<AffineMap> maps = {b.getMultiDimIdentityMap(rank)};
+  maps.append(rowInputs.size() + 1, rowMap);
+  SmallVector<utils::IteratorType> iterators = parallelIterators(rank);
+  iterators.back() = utils::IteratorType::reduction;
+  return linalg::GenericOp::create(
+             b, loc, rowType, inputs, filled, maps, iterators,
+             [&](OpBuilder &nb, Location nl, ValueRange args) {
+               Value x = convertFloat(nb, nl, args.front(), acc);
+               linalg::YieldOp::create(
+                   nb, nl,
+                   combine(nb, nl, x, args.slice(1, rowInputs.size()),
+                           args.back()));
+             })
+      .getResult(0);
+}
+
+/// Narrows the accumulator `acc` (a tensor of the accumulation type) to
+/// `resultType`, adding `bias` (indexed by dimension `biasDim` of the
+/// result) when given.
+static Value buildEpilogue(OpBuilder &b, Location loc, Value acc,
+                           RankedTensorType resultType, Value bias,
+                           ArrayRef<int64_t> biasDims) {
+  int64_t rank = resultType.getRank();
+  Type elem = resultType.getElementType();
+  Type accElem = cast<RankedTensorType>(acc.getType()).getElementType();
+  Value init = createEmpty(b, loc, resultType, getDims(b, loc, acc));
+  SmallVector<Value> inputs = {acc};
+  SmallVector<AffineMap> maps = {b.getMultiDimIdentityMap(rank)};
+  if (bias) {
+    SmallVector<AffineExpr> exprs;
+    for (int64_t d : biasDims)
+      exprs.push_back(b.getAffineDimExpr(d));
+    inputs.push_back(bias);
+    maps.push_back(AffineMap::get(rank, 0, exprs, b.getContext()));
+  }
+  maps.push_back(b.getMultiDimIdentityMap(rank));
+  return linalg::GenericOp::create(
+             b, loc, resultType, inputs, init, maps, parallelIterators(rank),
+             [&](OpBuilder &nb, Location nl, ValueRange args) {
+               Value y = args[0];
+               if (bias)
+                 y = arith::AddFOp::create(
+                     nb, nl, y, convertFloat(nb, nl, args[1], accElem));
+               linalg::YieldOp::create(nb, nl, convertFloat(nb, nl, y, elem));
+             })
+      .getResult(0);
+}
+
+namespace {
+
+/// linear(x (L..., K), W (N, K), b (N)) =>
+///   acc = generic (L..., n, k) { acc += x[L..., k] * W[n, k] }  (reduction k)
+///   y   = generic { acc + b[n] }, narrowed
+struct LowerLinear : OpRewritePattern<LinearOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(LinearOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = op.getInput(), w = op.getWeight();
+    auto resultType = cast<RankedTensorType>(op.getResult().getType());
+    Type elem = resultType.getElementType();
+    FloatType acc = getAccumulationType(elem);
+    int64_t rank = resultType.getRank();
+    MLIRContext *ctx = rewriter.getContext();
+
+    SmallVector<OpFoldResult> sizes = getDims(rewriter, loc, x);
+    sizes.back() = getDim(rewriter, loc, w, 0);
+    Value init = createFilled(rewriter, loc, resultType.clone(acc), sizes, 0.0);
+
+    // Loops (L..., n, k): the leading dims, the output feature, then the
+    // reduced input feature.
+    SmallVector<AffineExpr> xExprs;
+    for (int64_t d = 0; d + 1 < rank; ++d)
+      xExprs.push_back(getAffineDimExpr(d, ctx));
+    xExprs.push_back(getAffineDimExpr(rank, ctx));
+    AffineExpr n = getAffineDimExpr(rank - 1, ctx);
+    AffineExpr k = getAffineDimExpr(rank, ctx);
+    SmallVector<AffineMap> maps = {
+        AffineMap::get(rank + 1, 0, xExprs, ctx),
+        AffineMap::get(rank + 1, 0, {n, k}, ctx),
+        AffineMap::getMultiDimIdentityMap(rank + 1, ctx).getMajorSubMap(rank)};
+    SmallVector<utils::IteratorType> iterators = parallelIterators(rank + 1);
+    iterators.back() = utils::IteratorType::reduction;
+    Value product =
+        linalg::GenericOp::create(
+            rewriter, loc, init.getType(), ValueRange{x, w}, init, maps,
+            iterators,
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value p = arith::MulFOp::create(b, l,
+                                              convertFloat(b, l, args[0], acc),
+                                              convertFloat(b, l, args[1], acc));
+              Value sum = arith::AddFOp::create(b, l, args[2], p);
+              linalg::YieldOp::create(b, l, sum);
+            })
+            .getResult(0);
+
+    Value bias = op.getBias();
+    if (!bias && acc == elem) {
+      rewriter.replaceOp(op, product);
+      return success();
+    }
+    rewriter.replaceOp(op, buildEpilogue(rewriter, loc, product, resultType,
+                                         bias, {rank - 1}));
+    return success();
+  }
+};
+
+/// embedding(ids (P...), table (V, H)) =>
+///   generic (P..., h) {
+///     ok = 0 <= id < V
+///     yield ok ? table[ok ? id : 0, h] : 0
+///   }
+///
+/// Ids outside [0, V) give a zero row; the clamped index keeps the read in
+/// bounds. A table with a dynamic number of rows must have at least one.
+struct LowerEmbedding : OpRewritePattern<EmbeddingOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(EmbeddingOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value ids = op.getIds(), table = op.getTable();
+    auto resultType = cast<RankedTensorType>(op.getResult().getType());
+    Type elem = resultType.getElementType();
+    int64_t rank = resultType.getRank();
+    SmallVector<OpFoldResult> sizes = getDims(rewriter, loc, ids);
+    sizes.push_back(getDim(rewriter, loc, table, 1));
+
+    // With no rows every id is out of range.
+    if (op.getTable().getType().getDimSize(0) == 0) {
+      rewriter.replaceOp(op, createFilled(rewriter, loc, resultType, sizes, 0.0));
+      return success();
+    }
+
+    Value init = createEmpty(rewriter, loc, resultType, sizes);
+    Value numRows = getDimValue(rewriter, loc, table, 0);
+    SmallVector<AffineMap> maps = {
+        rewriter.getMultiDimIdentityMap(rank).getMajorSubMap(rank - 1),
+        rewriter.getMultiDimIdentityMap(rank)};
+    Value result =
+        linalg::GenericOp::create(
+            rewriter, loc, resultType, ids, init, maps,
+            parallelIterators(rank),
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value id = arith::IndexCastOp::create(b, l, b.getIndexType(),
+                                                    args[0]);
+              Value zero = createIndexConstant(b, l, 0);
+              Value ok = arith::AndIOp::create(
+                  b, l,
+                  arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, id,
+                                        zero),
+                  arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, id,
+                                        numRows));
+              Value row = arith::SelectOp::create(b, l, ok, id, zero);
+              Value col = linalg::IndexOp::create(b, l, rank - 1);
+              Value v = tensor::ExtractOp::create(b, l, table,
+                                                  ValueRange{row, col});
+              Value y = arith::SelectOp::create(
+                  b, l, ok, v, createFloatConstant(b, l, elem, 0.0));
+              linalg::YieldOp::create(b, l, y);
+            })
+            .getResult(0);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// conv1d(x (B, S, Cin), w (Cout, Cg, K), b (Cout)) with G groups =>
+///   xp  = tensor.pad x by (left, K - 1 - left) along S, zeros
+///         (left = K - 1 for causal, (K - 1) / 2 for same)
+///   xg  = expand xp to (B, S + K - 1, G, Cg)
+///   wg  = expand w to (G, Og, Cg, K)
+///   acc = generic (b, t, g, o, c, k) {
+///           acc[b, t, g, o] += xg[b, t + k, g, c] * wg[g, o, c, k]
+///         }                                   (reduction c, k)
+///   y   = collapse (generic { acc + b[g, o] }, narrowed) to (B, S, Cout)
+struct LowerConv1d : OpRewritePattern<Conv1dOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(Conv1dOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = op.getInput(), w = op.getWeight();
+    auto xType = op.getInput().getType();
+    auto resultType = cast<RankedTensorType>(op.getResult().getType());
+    Type elem = resultType.getElementType();
+    FloatType acc = getAccumulationType(elem);
+    int64_t groups = op.getGroupsAttr().getInt();
+    bool causal = op.getPadding() == ConvPadding::causal;
+    MLIRContext *ctx = rewriter.getContext();
+
+    // Padding of the sequence: `left` zeros before, `right` after, K - 1 in
+    // all, so output t reads padded inputs t .. t + K - 1.
+    int64_t kernel = op.getWeight().getType().getDimSize(2);
+    OpFoldResult left, right;
+    if (!ShapedType::isDynamic(kernel)) {
+      int64_t l = causal ? kernel - 1 : (kernel - 1) / 2;
+      left = rewriter.getIndexAttr(l);
+      right = rewriter.getIndexAttr(kernel - 1 - l);
+    } else {
+      Value km1 =
+          arith::SubIOp::create(rewriter, loc, getDimValue(rewriter, loc, w, 2),
+                                createIndexConstant(rewriter, loc, 1));
+      Value l = causal ? km1
+                       : arith::DivUIOp::create(
+                             rewriter, loc, km1,
+                             createIndexConstant(rewriter, loc, 2))
+                             .getResult();
+      left = l;
+      right = arith::SubIOp::create(rewriter, loc, km1, l).getResult();
+    }
+    Value padded = x;
+    if (kernel != 1) {
+      Attribute zeroAttr = rewriter.getIndexAttr(0);
+      int64_t seq = xType.getDimSize(1);
+      int64_t paddedSeq = ShapedType::isDynamic(seq) ||
+                                  ShapedType::isDynamic(kernel)
+                              ? ShapedType::kDynamic
+                              : seq + kernel - 1;
+      auto paddedType = RankedTensorType::get(
+          {xType.getDimSize(0), paddedSeq, xType.getDimSize(2)},
+          xType.getElementType());
+      padded = tensor::PadOp::create(
+          rewriter, loc, paddedType, x,
+          ArrayRef<OpFoldResult>{zeroAttr, left, zeroAttr},
+          ArrayRef<OpFoldResult>{zeroAttr, right, zeroAttr},
+          createFloatConstant(rewriter, loc, xType.getElementType(), 0.0));
+    }
+
+    Value xg = splitDim(rewriter, loc, padded, 2, groups);
+    Value wg = splitDim(rewriter, loc, w, 0, groups);
+    auto wgType = cast<RankedTensorType>(wg.getType());
+    auto accType = RankedTensorType::get(
+        {xType.getDimSize(0), xType.getDimSize(1), groups,
+         wgType.getDimSize(1)},
+        acc);
+    Value init = createFilled(
+        rewriter, loc, accType,
+        {getDim(rewriter, loc, x, 0), getDim(rewriter, loc, x, 1),
+         rewriter.getIndexAttr(groups), getDim(rewriter, loc, wg, 1)},
+        0.0);
+
+    AffineExpr bd, t, g, o, c, k;
+    bindDims(ctx, bd, t, g, o, c, k);
+    SmallVector<AffineMap> maps = {
+        AffineMap::get(6, 0, {bd, t + k, g, c}, ctx),
+        AffineMap::get(6, 0, {g, o, c, k}, ctx),
+        AffineMap::get(6, 0, {bd, t, g, o}, ctx)};
+    SmallVector<utils::IteratorType> iterators = parallelIterators(6);
+    iterators[4] = iterators[5] = utils::IteratorType::reduction;
+    Value conv =
+        linalg::GenericOp::create(
+            rewriter, loc, accType, ValueRange{xg, wg}, init, maps, iterators,
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value p = arith::MulFOp::create(b, l,
+                                              convertFloat(b, l, args[0], acc),
+                                              convertFloat(b, l, args[1], acc));
+              Value sum = arith::AddFOp::create(b, l, args[2], p);
+              linalg::YieldOp::create(b, l, sum);
+            })
+            .getResult(0);
+
+    Value bias = op.getBias();
+    if (bias || acc != elem) {
+      Value biasGroups = bias ? splitDim(rewriter, loc, bias, 0, groups) : bias;
+      conv = buildEpilogue(rewriter, loc, conv, accType.clone(elem),
+                           biasGroups, {2, 3});
+    }
+    SmallVector<ReassociationIndices> reassociation = {{0}, {1}, {2, 3}};
+    rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(op, resultType, conv,
+                                                         reassociation);
+    return success();
+  }
+};
+
+/// split_heads(x (B, S, H·D)) =>
+///   linalg.transpose (expand x to (B, S, H, D)) by [0, 2, 1, 3]
+struct LowerSplitHeads : OpRewritePattern<SplitHeadsOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(SplitHeadsOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto resultType = cast<RankedTensorType>(op.getResult().getType());
+    int64_t heads = op.getNumHeadsAttr().getInt();
+    Value expanded = splitDim(rewriter, loc, op.getInput(), 2, heads);
+    SmallVector<OpFoldResult> sizes = getDims(rewriter, loc, expanded);
+    std::swap(sizes[1], sizes[2]);
+    Value init = createEmpty(rewriter, loc, resultType, sizes);
+    Value result = linalg::TransposeOp::create(rewriter, loc, expanded, init,
+                                               ArrayRef<int64_t>{0, 2, 1, 3})
+                       .getResult()[0];
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// merge_heads(x (B, H, S, D)) =>
+///   collapse (linalg.transpose x by [0, 2, 1, 3]) to (B, S, H·D)
+struct LowerMergeHeads : OpRewritePattern<MergeHeadsOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(MergeHeadsOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = op.getInput();
+    auto xType = op.getInput().getType();
+    ArrayRef<int64_t> s = xType.getShape();
+    auto transposedType =
+        RankedTensorType::get({s[0], s[2], s[1], s[3]}, xType.getElementType());
+    SmallVector<OpFoldResult> sizes = getDims(rewriter, loc, x);
+    std::swap(sizes[1], sizes[2]);
+    Value init = createEmpty(rewriter, loc, transposedType, sizes);
+    Value transposed = linalg::TransposeOp::create(
+                           rewriter, loc, x, init, ArrayRef<int64_t>{0, 2, 1, 3})
+                           .getResult()[0];
+    SmallVector<ReassociationIndices> reassociation = {{0}, {1}, {2, 3}};
+    rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(
+        op, op.getResult().getType(), transposed, reassociation);
+    return success();
+  }
+};
+
+/// sinusoidal_embedding(p (P...), f (F)) =>
+///   e  = tensor.empty (P..., 2F)
+///   s  = generic (P..., i) { sin(p * f[i]) } outs (e[..., 0:F])
+///   e' = insert s into e at [..., 0]
+///   c  = generic (P..., i) { cos(p * f[i]) } outs (e'[..., F:2F])
+///   y  = insert c into e' at [..., F]
+///
+/// Each half is computed into a slice of the value it is inserted back
+/// into, so one-shot bufferization writes both in place. Angles are formed
+/// in f32 (f64 when the positions or the frequencies are f64).
+struct LowerSinusoidalEmbedding : OpRewritePattern<SinusoidalEmbeddingOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(SinusoidalEmbeddingOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value positions = op.getPositions(), freqs = op.getFreqs();
+    auto resultType = cast<RankedTensorType>(op.getResult().getType());
+    Type elem = resultType.getElementType();
+    Type posElem = op.getPositions().getType().getElementType();
+    FloatType compute = getAccumulationType(elem);
+    if (posElem.isF64())
+      compute = rewriter.getF64Type();
+    int64_t rank = resultType.getRank();
+
+    SmallVector<OpFoldResult> sizes = getDims(rewriter, loc, positions);
+    OpFoldResult numFreqs = getDim(rewriter, loc, freqs, 0);
+    sizes.push_back(numFreqs);
+    SmallVector<OpFoldResult> resultSizes(sizes);
+    if (auto attr = dyn_cast<Attribute>(numFreqs))
+      resultSizes.back() =
+          rewriter.getIndexAttr(2 * cast<IntegerAttr>(attr).getInt());
+    else
+      resultSizes.back() =
+          arith::MulIOp::create(rewriter, loc, cast<Value>(numFreqs),
+                                createIndexConstant(rewriter, loc, 2))
+              .getResult();
+    Value result = createEmpty(rewriter, loc, resultType, resultSizes);
+
+    MLIRContext *ctx = rewriter.getContext();
+    AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    SmallVector<AffineMap> maps = {
+        identity.getMajorSubMap(rank - 1),
+        AffineMap::get(rank, 0, getAffineDimExpr(rank - 1, ctx)), identity};
+    SmallVector<OpFoldResult> ones(rank, rewriter.getIndexAttr(1));
+    auto buildHalf = [&](Value dest, OpFoldResult offset, bool cosine) {
+      SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0));
+      offsets.back() = offset;
+      Value slice = tensor::ExtractSliceOp::create(rewriter, loc, dest,
+                                                   offsets, sizes, ones);
+      Value half =
+          linalg::GenericOp::create(
+              rewriter, loc, slice.getType(), ValueRange{positions, freqs},
+              slice, maps, parallelIterators(rank),
+              [&](OpBuilder &b, Location l, ValueRange args) {
+                Value p = isa<IntegerType>(posElem)
+                              ? arith::SIToFPOp::create(b, l, compute, args[0])
+                                    .getResult()
+                              : convertFloat(b, l, args[0], compute);
+                Value angle = arith::MulFOp::create(
+                    b, l, p, convertFloat(b, l, args[1], compute));
+                Value v = cosine ? math::CosOp::create(b, l, angle).getResult()
+                                 : math::SinOp::create(b, l, angle).getResult();
+                linalg::YieldOp::create(b, l, convertFloat(b, l, v, elem));
+              })
+              .getResult(0);
+      return tensor::InsertSliceOp::create(rewriter, loc, half, dest, offsets,
+                                           sizes, ones)
+          .getResult();
+    };
+    result = buildHalf(result, rewriter.getIndexAttr(0), /*cosine=*/false);
+    result = buildHalf(result, numFreqs, /*cosine=*/true);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// cross_entropy(logits (R..., V), labels (R...)) =>
+///   m        = reduce(max logits) over V
+///   s        = reduce(sum exp(logits - m)) over V
+///   (sum, n) = generic (R...) all-reduction {
+///                if label != ignore_index:
+///                  sum += log(s) + m - logits[R..., label]; n += 1
+///              }
+///   loss     = generic () { n > 0 ? sum / n : 0 }
+///
+/// Statistics are computed in the result type (f32, or f64 for f64 logits);
+/// the count is an i64. A counted label outside [0, V) is not checked at
+/// run time: it contributes NaN, so the loss is NaN, and the logit read is
+/// clamped in bounds.
+struct LowerCrossEntropy : OpRewritePattern<CrossEntropyOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(CrossEntropyOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value logits = op.getLogits(), labels = op.getLabels();
+    auto logitsType = op.getLogits().getType();
+    if (logitsType.getDimSize(logitsType.getRank() - 1) == 0)
+      return op.emitOpError()
+             << "cannot be lowered with no classes: the logits' last "
+                "dimension is 0";
+    auto lossType = cast<RankedTensorType>(op.getLoss().getType());
+    auto acc = cast<FloatType>(lossType.getElementType());
+    int64_t rows = op.getLabels().getType().getRank();
+    int64_t ignoreIndex = op.getIgnoreIndexAttr().getInt();
+    MLIRContext *ctx = rewriter.getContext();
+
+    Value max = reduceLastDim(
+        rewriter, loc, logits, acc, -std::numeric_limits<double>::infinity(),
+        {}, [](OpBuilder &b, Location l, Value x, ValueRange, Value m) -> Value {
+          return arith::MaximumFOp::create(b, l, m, x);
+        });
+    Value sumExp = reduceLastDim(
+        rewriter, loc, logits, acc, 0.0, max,
+        [](OpBuilder &b, Location l, Value x, ValueRange row,
+           Value s) -> Value {
+          Value e =
+              math::ExpOp::create(b, l, arith::SubFOp::create(b, l, x, row[0]));
+          return arith::AddFOp::create(b, l, s, e);
+        });
+
+    // Sum of the per-row losses and number of counted rows.
+    Type i64 = rewriter.getI64Type();
+    auto scalarAcc = RankedTensorType::get({}, acc);
+    auto scalarCount = RankedTensorType::get({}, i64);
+    auto i64Const = [&](int64_t v) {
+      return arith::ConstantOp::create(rewriter, loc,
+                                       rewriter.getI64IntegerAttr(v))
+          .getResult();
+    };
+    Value zeroI64 = i64Const(0), oneI64 = i64Const(1);
+    Value ignored = i64Const(ignoreIndex);
+    Value nan = createFloatConstant(rewriter, loc, acc,
+                                    std::numeric_limits<double>::quiet_NaN());
+    Value zero = createFloatConstant(rewriter, loc, acc, 0.0);
+    Value lossInit = createFilled(rewriter, loc, scalarAcc, {}, 0.0);
+    Value countInit =
+        linalg::FillOp::create(rewriter, loc, zeroI64,
+                               createEmpty(rewriter, loc, scalarCount, {}))
+            .getResult(0);
+    Value numClasses = arith::IndexCastOp::create(
+        rewriter, loc, i64,
+        getDimValue(rewriter, loc, logits, logitsType.getRank() - 1));
+    AffineMap rowMap = AffineMap::getMultiDimIdentityMap(rows, ctx);
+    AffineMap scalarMap = AffineMap::get(rows, 0, {}, ctx);
+    SmallVector<utils::IteratorType> iterators(rows,
+                                               utils::IteratorType::reduction);
+    auto totals = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{scalarAcc, scalarCount},
+        ValueRange{labels, max, sumExp}, ValueRange{lossInit, countInit},
+        {rowMap, rowMap, rowMap, scalarMap, scalarMap}, iterators,
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value label = args[0];
+          if (label.getType() != i64)
+            label = arith::ExtSIOp::create(b, l, i64, label);
+          Value counted = arith::CmpIOp::create(
+              b, l, arith::CmpIPredicate::ne, label, ignored);
+          Value inRange = arith::AndIOp::create(
+              b, l,
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, label,
+                                    zeroI64),
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, label,
+                                    numClasses));
+          Value cls = arith::IndexCastOp::create(
+              b, l, b.getIndexType(),
+              arith::SelectOp::create(b, l, inRange, label, zeroI64));
+          SmallVector<Value> indices;
+          for (int64_t d = 0; d < rows; ++d)
+            indices.push_back(linalg::IndexOp::create(b, l, d));
+          indices.push_back(cls);
+          Value logit = convertFloat(
+              b, l, tensor::ExtractOp::create(b, l, logits, indices), acc);
+          // logsumexp - logit = log(s) + m - logit
+          Value lse = arith::AddFOp::create(
+              b, l, math::LogOp::create(b, l, args[2]), args[1]);
+          Value rowLoss = arith::SelectOp::create(
+              b, l, inRange, arith::SubFOp::create(b, l, lse, logit), nan);
+          Value sum = arith::SelectOp::create(
+              b, l, counted, arith::AddFOp::create(b, l, args[3], rowLoss),
+              args[3]);
+          Value count = arith::SelectOp::create(
+              b, l, counted, arith::AddIOp::create(b, l, args[4], oneI64),
+              args[4]);
+          linalg::YieldOp::create(b, l, ValueRange{sum, count});
+        });
+
+    AffineMap empty0 = AffineMap::get(0, 0, {}, ctx);
+    Value loss =
+        linalg::GenericOp::create(
+            rewriter, loc, lossType,
+            ValueRange{totals.getResult(0), totals.getResult(1)},
+            createEmpty(rewriter, loc, lossType, {}),
+            SmallVector<AffineMap>(3, empty0),
+            ArrayRef<utils::IteratorType>{},
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value count = arith::UIToFPOp::create(b, l, acc, args[1]);
+              Value any = arith::CmpIOp::create(
+                  b, l, arith::CmpIPredicate::ne, args[1], zeroI64);
+              Value mean = arith::DivFOp::create(b, l, args[0], count);
+              linalg::YieldOp::create(
+                  b, l, arith::SelectOp::create(b, l, any, mean, zero).getResult());
+            })
+            .getResult(0);
+    rewriter.replaceOp(op, loss);
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::rotor::populateLayersToLinalgPatterns(RewritePatternSet &patterns) {
+  patterns.add<LowerLinear, LowerEmbedding, LowerConv1d, LowerSplitHeads,
+               LowerMergeHeads, LowerSinusoidalEmbedding, LowerCrossEntropy>(
+      patterns.getContext());
+}

@@ -1,0 +1,501 @@
+//===- LowerRotations.cpp - Lower rope, givens and rotate -------------------===//
+//
+// Part of the Rotor project.
+//
+//===----------------------------------------------------------------------===//
+//
+// rope: a (seq, rotary_dim/2) table of cos/sin is computed at run time, with
+// the angle formed in f64 so that positions up to 10^6 keep their accuracy,
+// then one linalg.generic rotates the pairs of every head.
+//
+// givens: the D x D matrix G_0 · G_1 · … is built at run time from the angle
+// operand (each rotation updates two columns), then applied like rotate.
+//
+// rotate: a contraction of the last dimension with the matrix.
+//
+//===----------------------------------------------------------------------===//
+
+#include "rotor/Conversion/LoweringUtils.h"
+#include "rotor/Conversion/RotorToLinalg.h"
+#include "rotor/Dialect/Rotor/RotorOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::rotor;
+
+namespace {
+
+/// Builds f64 scalar arithmetic with less noise.
+struct F64Builder {
+  OpBuilder &b;
+  Location loc;
+  Type f64;
+  F64Builder(OpBuilder &b, Location loc) : b(b), loc(loc), f64(b.getF64Type()) {}
+  Value c(double v) { return createFloatConstant(b, loc, f64, v); }
+  Value add(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  Value div(Value x, Value y) { return arith::DivFOp::create(b, loc, x, y); }
+  Value pow(Value x, Value y) { return math::PowFOp::create(b, loc, x, y); }
+  Value log(Value x) { return math::LogOp::create(b, loc, x); }
+  Value max(Value x, Value y) { return arith::MaximumFOp::create(b, loc, x, y); }
+  Value min(Value x, Value y) { return arith::MinimumFOp::create(b, loc, x, y); }
+  Value floor(Value x) { return math::FloorOp::create(b, loc, x); }
+  Value ceil(Value x) { return math::CeilOp::create(b, loc, x); }
+  Value lt(Value x, Value y) {
+    return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, x, y);
+  }
+  Value gt(Value x, Value y) {
+    return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x, y);
+  }
+  Value eq(Value x, Value y) {
+    return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, x, y);
+  }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, loc, c, x, y);
+  }
+  Value fromIndex(Value i) {
+    Value i64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), i);
+    return arith::SIToFPOp::create(b, loc, f64, i64);
+  }
+  Value fromInt(Value i) { return arith::SIToFPOp::create(b, loc, f64, i); }
+};
+
+/// inv_freq[i] for pair `i` (an f64 value) of a rotary embedding with the
+/// given base (f64 value), rotary dimension and scaling, following the
+/// Hugging Face rope_scaling definitions.
+Value buildInvFreq(F64Builder &f, Value i, Value base, int64_t rotaryDim,
+                   RopeScalingAttr scaling) {
+  double rd = static_cast<double>(rotaryDim);
+  // base^(-2i / rd)
+  Value exponent = f.div(f.mul(f.c(-2.0), i), f.c(rd));
+  Value invFreq = f.pow(base, exponent);
+  if (!scaling)
+    return invFreq;
+  double factor = scaling.getFactor().convertToDouble();
+  double original = static_cast<double>(scaling.getOriginalMaxPosition());
+  switch (scaling.getKind()) {
+  case RopeScalingKind::none:
+  case RopeScalingKind::dynamic_ntk: // adjusts the base instead
+    return invFreq;
+  case RopeScalingKind::linear:
+    return f.div(invFreq, f.c(factor));
+  case RopeScalingKind::yarn: {
+    // NTK-by-parts: interpolate the low frequencies, keep the high ones.
+    double betaFast = scaling.getBetaFast().convertToDouble();
+    double betaSlow = scaling.getBetaSlow().convertToDouble();
+    Value twoLogBase = f.mul(f.c(2.0), f.log(base));
+    auto correctionDim = [&](double numRotations) {
+      return f.div(f.c(rd * std::log(original / (numRotations * 2 * M_PI))),
+                   twoLogBase);
+    };
+    Value low = f.max(f.floor(correctionDim(betaFast)), f.c(0.0));
+    Value high = f.min(f.ceil(correctionDim(betaSlow)), f.c(rd - 1));
+    high = f.select(f.eq(low, high), f.add(high, f.c(0.001)), high);
+    Value ramp = f.div(f.sub(i, low), f.sub(high, low));
+    ramp = f.min(f.max(ramp, f.c(0.0)), f.c(1.0));
+    Value extrapolationFactor = f.sub(f.c(1.0), ramp);
+    Value interpolation = f.div(invFreq, f.c(factor));
+    return f.add(f.mul(interpolation, f.sub(f.c(1.0), extrapolationFactor)),
+                 f.mul(invFreq, extrapolationFactor));
+  }
+  case RopeScalingKind::llama3: {
+    double low = scaling.getLowFreqFactor().convertToDouble();
+    double high = scaling.getHighFreqFactor().convertToDouble();
+    Value wavelen = f.div(f.c(2 * M_PI), invFreq);
+    Value lowFreqWavelen = f.c(original / low);
+    Value highFreqWavelen = f.c(original / high);
+    Value scaled = f.div(invFreq, f.c(factor));
+    Value smooth = f.div(f.sub(f.div(f.c(original), wavelen), f.c(low)),
+                         f.c(high - low));
+    Value smoothed = f.add(f.mul(f.sub(f.c(1.0), smooth), scaled),
+                           f.mul(smooth, invFreq));
+    Value result =
+        f.select(f.gt(wavelen, lowFreqWavelen), scaled, smoothed);
+    return f.select(f.lt(wavelen, highFreqWavelen), invFreq, result);
+  }
+  }
+  llvm_unreachable("unknown rope scaling kind");
+}
+
+/// The base of a rope op as an f64 value, adjusted for dynamic NTK scaling.
+Value buildRopeBase(OpBuilder &b, Location loc, RopeOp op, int64_t rotaryDim) {
+  F64Builder f(b, loc);
+  Value base;
+  if (Value learned = op.getLearnedBase())
+    base = convertFloat(b, loc, tensor::ExtractOp::create(b, loc, learned),
+                        f.f64);
+  else
+    base = f.c(op.getBase() ? op.getBase()->convertToDouble() : 10000.0);
+  RopeScalingAttr scaling = op.getScalingAttr();
+  if (!scaling || scaling.getKind() != RopeScalingKind::dynamic_ntk)
+    return base;
+
+  // The base grows with the actual length L = max(position) + 1.
+  Value positions = op.getPositions();
+  auto posType = cast<RankedTensorType>(positions.getType());
+  Type intType = posType.getElementType();
+  auto scalarType = RankedTensorType::get({}, intType);
+  Value init = tensor::EmptyOp::create(b, loc, scalarType, ValueRange{});
+  init = linalg::FillOp::create(
+             b, loc, arith::ConstantOp::create(b, loc, b.getIntegerAttr(intType, 0)).getResult(),
+             init)
+             .getResult(0);
+  SmallVector<AffineMap> maps = {
+      b.getMultiDimIdentityMap(posType.getRank()),
+      AffineMap::get(posType.getRank(), 0, {}, b.getContext())};
+  SmallVector<utils::IteratorType> iters(posType.getRank(),
+                                         utils::IteratorType::reduction);
+  Value maxPos =
+      linalg::GenericOp::create(
+          b, loc, scalarType, ValueRange{positions}, ValueRange{init}, maps,
+          iters,
+          [](OpBuilder &nb, Location nl, ValueRange args) {
+            Value m = arith::MaxSIOp::create(nb, nl, args[0], args[1]);
+            linalg::YieldOp::create(nb, nl, m);
+          })
+          .getResult(0);
+  Value length = f.add(f.fromInt(tensor::ExtractOp::create(b, loc, maxPos)),
+                       f.c(1.0));
+  double factor = scaling.getFactor().convertToDouble();
+  double original = static_cast<double>(scaling.getOriginalMaxPosition());
+  double rd = static_cast<double>(rotaryDim);
+  Value grown = f.mul(
+      base, f.pow(f.sub(f.div(f.mul(f.c(factor), length), f.c(original)),
+                        f.c(factor - 1.0)),
+                  f.c(rd / (rd - 2.0))));
+  return f.select(f.gt(length, f.c(original)), grown, base);
+}
+
+/// rope(x, positions) =>
+///   (cos, sin) = generic over (seq, rotary_dim/2) of the positions
+///   (x1', x2') = generic over (batch, heads, seq, rotary_dim/2)
+///   result = insert x1', x2' (and the pass-through features) into empty
+struct LowerRope : OpRewritePattern<RopeOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(RopeOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = op.getInput();
+    auto xType = cast<RankedTensorType>(x.getType());
+    int64_t headDim = xType.getDimSize(3);
+    int64_t rotaryDim = op.getEffectiveRotaryDim();
+    if (ShapedType::isDynamic(rotaryDim))
+      return rewriter.notifyMatchFailure(
+          op, "rope lowering needs a static head_dim or rotary_dim");
+    if (rotaryDim == 0) {
+      rewriter.replaceOp(op, x);
+      return success();
+    }
+    int64_t half = rotaryDim / 2;
+    Type elem = xType.getElementType();
+    FloatType acc = getAccumulationType(elem);
+    bool interleaved = op.getLayout() == RopeLayout::interleaved;
+    double attentionFactor =
+        op.getScalingAttr()
+            ? op.getScalingAttr().getEffectiveAttentionFactor()
+            : 1.0;
+
+    // The cos/sin table, one row per position (per batch row when the
+    // positions are (batch, seq)).
+    Value positions = op.getPositions();
+    auto posType = cast<RankedTensorType>(positions.getType());
+    int64_t posRank = posType.getRank();
+    SmallVector<int64_t> tableShape(posType.getShape());
+    tableShape.push_back(half);
+    SmallVector<OpFoldResult> tableSizes;
+    for (int64_t d = 0; d < posRank; ++d)
+      tableSizes.push_back(getDim(rewriter, loc, positions, d));
+    tableSizes.push_back(rewriter.getIndexAttr(half));
+    auto tableType = RankedTensorType::get(tableShape, acc);
+    Value cosInit = createEmpty(rewriter, loc, tableType, tableSizes);
+    Value sinInit = createEmpty(rewriter, loc, tableType, tableSizes);
+    Value base = buildRopeBase(rewriter, loc, op, rotaryDim);
+    MLIRContext *ctx = rewriter.getContext();
+    SmallVector<AffineExpr> posExprs;
+    for (int64_t d = 0; d < posRank; ++d)
+      posExprs.push_back(getAffineDimExpr(d, ctx));
+    SmallVector<AffineMap> tableMaps = {
+        AffineMap::get(posRank + 1, 0, posExprs, ctx),
+        rewriter.getMultiDimIdentityMap(posRank + 1),
+        rewriter.getMultiDimIdentityMap(posRank + 1)};
+    auto table = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{tableType, tableType}, ValueRange{positions},
+        ValueRange{cosInit, sinInit}, tableMaps, parallelIterators(posRank + 1),
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          F64Builder f(b, l);
+          Value i = f.fromIndex(linalg::IndexOp::create(b, l, posRank));
+          Value invFreq =
+              buildInvFreq(f, i, base, rotaryDim, op.getScalingAttr());
+          Value angle = f.mul(f.fromInt(args[0]), invFreq);
+          Value c = math::CosOp::create(b, l, angle);
+          Value s = math::SinOp::create(b, l, angle);
+          if (attentionFactor != 1.0) {
+            c = f.mul(c, f.c(attentionFactor));
+            s = f.mul(s, f.c(attentionFactor));
+          }
+          linalg::YieldOp::create(
+              b, l,
+              ValueRange{convertFloat(b, l, c, acc), convertFloat(b, l, s, acc)});
+        });
+
+    // The two halves of each pair, as strided or contiguous slices.
+    SmallVector<OpFoldResult> sizes;
+    for (int64_t d = 0; d < 3; ++d)
+      sizes.push_back(getDim(rewriter, loc, x, d));
+    sizes.push_back(rewriter.getIndexAttr(half));
+    auto zero = rewriter.getIndexAttr(0), one = rewriter.getIndexAttr(1);
+    auto offsetsAt = [&](int64_t last) {
+      return SmallVector<OpFoldResult>{zero, zero, zero,
+                                       rewriter.getIndexAttr(last)};
+    };
+    SmallVector<OpFoldResult> strides = {one, one, one,
+                                         rewriter.getIndexAttr(interleaved ? 2 : 1)};
+    int64_t secondOffset = interleaved ? 1 : half;
+    SmallVector<int64_t> halfShape(xType.getShape());
+    halfShape[3] = half;
+    auto halfType = RankedTensorType::get(halfShape, elem);
+    Value x1 = tensor::ExtractSliceOp::create(rewriter, loc, halfType, x,
+                                              offsetsAt(0), sizes, strides);
+    Value x2 = tensor::ExtractSliceOp::create(
+        rewriter, loc, halfType, x, offsetsAt(secondOffset), sizes, strides);
+
+    // (a, b) -> (a cos - b sin, b cos + a sin)
+    SmallVector<AffineExpr> tableExprs;
+    if (posRank == 2)
+      tableExprs.push_back(getAffineDimExpr(0, ctx));
+    tableExprs.push_back(getAffineDimExpr(2, ctx));
+    tableExprs.push_back(getAffineDimExpr(3, ctx));
+    AffineMap id4 = rewriter.getMultiDimIdentityMap(4);
+    AffineMap tableMap = AffineMap::get(4, 0, tableExprs, ctx);
+    Value out1 = createEmpty(rewriter, loc, halfType, sizes);
+    Value out2 = createEmpty(rewriter, loc, halfType, sizes);
+    auto rotated = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{halfType, halfType},
+        ValueRange{x1, x2, table.getResult(0), table.getResult(1)},
+        ValueRange{out1, out2}, {id4, id4, tableMap, tableMap, id4, id4},
+        parallelIterators(4),
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value a = convertFloat(b, l, args[0], acc);
+          Value bb = convertFloat(b, l, args[1], acc);
+          Value c = args[2], s = args[3];
+          Value r1 = arith::SubFOp::create(
+              b, l, arith::MulFOp::create(b, l, a, c),
+              arith::MulFOp::create(b, l, bb, s));
+          Value r2 = arith::AddFOp::create(
+              b, l, arith::MulFOp::create(b, l, bb, c),
+              arith::MulFOp::create(b, l, a, s));
+          linalg::YieldOp::create(
+              b, l, ValueRange{convertFloat(b, l, r1, elem),
+                               convertFloat(b, l, r2, elem)});
+        });
+
+    // Assemble the result.
+    SmallVector<OpFoldResult> fullSizes;
+    for (int64_t d = 0; d < 4; ++d)
+      fullSizes.push_back(getDim(rewriter, loc, x, d));
+    Value result = createEmpty(rewriter, loc, xType, fullSizes);
+    result = tensor::InsertSliceOp::create(rewriter, loc, rotated.getResult(0),
+                                           result, offsetsAt(0), sizes, strides);
+    result = tensor::InsertSliceOp::create(rewriter, loc, rotated.getResult(1),
+                                           result, offsetsAt(secondOffset),
+                                           sizes, strides);
+    if (headDim != rotaryDim) {
+      // Partial rotary: the remaining features pass through.
+      SmallVector<OpFoldResult> restSizes(fullSizes);
+      restSizes[3] = ShapedType::isDynamic(headDim)
+                         ? OpFoldResult(arith::SubIOp::create(
+                               rewriter, loc, getDimValue(rewriter, loc, x, 3),
+                               createIndexConstant(rewriter, loc, rotaryDim))
+                                            .getResult())
+                         : OpFoldResult(rewriter.getIndexAttr(headDim - rotaryDim));
+      SmallVector<OpFoldResult> unit = {one, one, one, one};
+      Value rest = tensor::ExtractSliceOp::create(
+          rewriter, loc, x, offsetsAt(rotaryDim), restSizes, unit);
+      result = tensor::InsertSliceOp::create(rewriter, loc, rest, result,
+                                             offsetsAt(rotaryDim), restSizes,
+                                             unit);
+    }
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// y = x · m over the last dimension of x, accumulated in `acc` and stored
+/// as `resultType`.
+Value contractLastDim(OpBuilder &b, Location loc, Value x, Value m,
+                      RankedTensorType resultType) {
+  auto xType = cast<RankedTensorType>(x.getType());
+  int64_t rank = xType.getRank();
+  Type elem = resultType.getElementType();
+  FloatType acc = getAccumulationType(elem);
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t d = 0; d < rank - 1; ++d)
+    sizes.push_back(getDim(b, loc, x, d));
+  sizes.push_back(getDim(b, loc, m, 1));
+  auto accType = RankedTensorType::get(resultType.getShape(), acc);
+  Value init = createEmpty(b, loc, accType, sizes);
+  init = linalg::FillOp::create(b, loc, createFloatConstant(b, loc, acc, 0.0),
+                                init)
+             .getResult(0);
+  // Loops (d0 .. d{rank-1}, k): x[..., k] * m[k, d{rank-1}].
+  MLIRContext *ctx = b.getContext();
+  SmallVector<AffineExpr> xExprs, outExprs;
+  for (int64_t d = 0; d < rank - 1; ++d) {
+    xExprs.push_back(getAffineDimExpr(d, ctx));
+    outExprs.push_back(getAffineDimExpr(d, ctx));
+  }
+  AffineExpr k = getAffineDimExpr(rank, ctx);
+  AffineExpr n = getAffineDimExpr(rank - 1, ctx);
+  xExprs.push_back(k);
+  outExprs.push_back(n);
+  SmallVector<AffineMap> maps = {AffineMap::get(rank + 1, 0, xExprs, ctx),
+                                 AffineMap::get(rank + 1, 0, {k, n}, ctx),
+                                 AffineMap::get(rank + 1, 0, outExprs, ctx)};
+  SmallVector<utils::IteratorType> iters = parallelIterators(rank);
+  iters.push_back(utils::IteratorType::reduction);
+  Value product =
+      linalg::GenericOp::create(
+          b, loc, accType, ValueRange{x, m}, ValueRange{init}, maps, iters,
+          [&](OpBuilder &nb, Location l, ValueRange args) {
+            Value p = arith::MulFOp::create(nb, l,
+                                            convertFloat(nb, l, args[0], acc),
+                                            convertFloat(nb, l, args[1], acc));
+            linalg::YieldOp::create(
+                nb, l, ValueRange{arith::AddFOp::create(nb, l, args[2], p)});
+          })
+          .getResult(0);
+  if (acc == elem)
+    return product;
+  Value out = createEmpty(b, loc, resultType, sizes);
+  AffineMap id = b.getMultiDimIdentityMap(rank);
+  return linalg::GenericOp::create(
+             b, loc, resultType, ValueRange{product}, ValueRange{out},
+             {id, id}, parallelIterators(rank),
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               linalg::YieldOp::create(
+                   nb, l, ValueRange{convertFloat(nb, l, args[0], elem)});
+             })
+      .getResult(0);
+}
+
+/// rotate(x, r) => generic contraction x[..., k] * r[k, n]
+struct LowerRotate : OpRewritePattern<RotateOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(RotateOp op,
+                                PatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, contractLastDim(rewriter, op.getLoc(), op.getInput(),
+                                           op.getRotation(), op.getType()));
+    return success();
+  }
+};
+
+/// givens(x, angles, pairs) =>
+///   m = identity; for each rotation k: update columns (i_k, j_k) of m
+///   rotate(x, m)
+struct LowerGivens : OpRewritePattern<GivensOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(GivensOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto xType = op.getInput().getType();
+    int64_t dim = xType.getDimSize(xType.getRank() - 1);
+    if (ShapedType::isDynamic(dim))
+      return rewriter.notifyMatchFailure(
+          op, "givens lowering needs a static last dimension");
+    FloatType acc = getAccumulationType(xType.getElementType());
+    auto matType = RankedTensorType::get({dim, dim}, acc);
+    AffineMap id2 = rewriter.getMultiDimIdentityMap(2);
+    Value m = tensor::EmptyOp::create(rewriter, loc, matType, ValueRange{});
+    m = linalg::GenericOp::create(
+            rewriter, loc, matType, ValueRange{}, ValueRange{m}, {id2},
+            parallelIterators(2),
+            [&](OpBuilder &b, Location l, ValueRange) {
+              Value eq = arith::CmpIOp::create(
+                  b, l, arith::CmpIPredicate::eq,
+                  linalg::IndexOp::create(b, l, 0),
+                  linalg::IndexOp::create(b, l, 1));
+              linalg::YieldOp::create(
+                  b, l,
+                  ValueRange{arith::SelectOp::create(
+                      b, l, eq, createFloatConstant(b, l, acc, 1.0),
+                      createFloatConstant(b, l, acc, 0.0))});
+            })
+            .getResult(0);
+
+    auto colType = RankedTensorType::get({dim}, acc);
+    auto colMapType = RankedTensorType::get({dim, 1}, acc);
+    ArrayRef<int64_t> pairs = op.getPairs();
+    for (int64_t k = 0; k < op.getNumRotations(); ++k) {
+      // M' = M · G_k changes columns i and j:
+      //   M'[:, i] = c M[:, i] - s M[:, j],  M'[:, j] = s M[:, i] + c M[:, j]
+      Value angle = tensor::ExtractOp::create(
+          rewriter, loc, op.getAngles(),
+          ValueRange{createIndexConstant(rewriter, loc, k)});
+      angle = convertFloat(rewriter, loc, angle, acc);
+      Value c = math::CosOp::create(rewriter, loc, angle);
+      Value s = math::SinOp::create(rewriter, loc, angle);
+      auto column = [&](int64_t col) -> Value {
+        Value slice = tensor::ExtractSliceOp::create(
+            rewriter, loc, colMapType, m,
+            ArrayRef<OpFoldResult>{rewriter.getIndexAttr(0),
+                                   rewriter.getIndexAttr(col)},
+            ArrayRef<OpFoldResult>{rewriter.getIndexAttr(dim),
+                                   rewriter.getIndexAttr(1)},
+            ArrayRef<OpFoldResult>{rewriter.getIndexAttr(1),
+                                   rewriter.getIndexAttr(1)});
+        return tensor::CollapseShapeOp::create(
+            rewriter, loc, colType, slice,
+            ArrayRef<ReassociationIndices>{{0, 1}});
+      };
+      Value ci = column(pairs[2 * k]), cj = column(pairs[2 * k + 1]);
+      AffineMap id1 = rewriter.getMultiDimIdentityMap(1);
+      Value e1 = tensor::EmptyOp::create(rewriter, loc, colType, ValueRange{});
+      Value e2 = tensor::EmptyOp::create(rewriter, loc, colType, ValueRange{});
+      auto updated = linalg::GenericOp::create(
+          rewriter, loc, TypeRange{colType, colType}, ValueRange{ci, cj},
+          ValueRange{e1, e2}, {id1, id1, id1, id1}, parallelIterators(1),
+          [&](OpBuilder &b, Location l, ValueRange args) {
+            Value a = args[0], bb = args[1];
+            Value ni = arith::SubFOp::create(b, l,
+                                             arith::MulFOp::create(b, l, a, c),
+                                             arith::MulFOp::create(b, l, bb, s));
+            Value nj = arith::AddFOp::create(b, l,
+                                             arith::MulFOp::create(b, l, a, s),
+                                             arith::MulFOp::create(b, l, bb, c));
+            linalg::YieldOp::create(b, l, ValueRange{ni, nj});
+          });
+      for (auto [col, v] : {std::pair{pairs[2 * k], updated.getResult(0)},
+                            std::pair{pairs[2 * k + 1], updated.getResult(1)}}) {
+        Value expanded = tensor::ExpandShapeOp::create(
+            rewriter, loc, colMapType, v,
+            ArrayRef<ReassociationIndices>{{0, 1}});
+        m = tensor::InsertSliceOp::create(
+            rewriter, loc, expanded, m,
+            ArrayRef<OpFoldResult>{rewriter.getIndexAttr(0),
+                                   rewriter.getIndexAttr(col)},
+            ArrayRef<OpFoldResult>{rewriter.getIndexAttr(dim),
+                                   rewriter.getIndexAttr(1)},
+            ArrayRef<OpFoldResult>{rewriter.getIndexAttr(1),
+                                   rewriter.getIndexAttr(1)});
+      }
+    }
+    rewriter.replaceOp(op,
+                       contractLastDim(rewriter, loc, op.getInput(), m, xType));
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::rotor::populateRotationsToLinalgPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<LowerRope, LowerGivens, LowerRotate>(patterns.getContext());
+}

@@ -1,0 +1,161 @@
+//===- CpuPasses.cpp - Passes of Rotor's CPU target -------------------------===//
+//
+// Part of the Rotor project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "rotor/Target/CPU/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Math/Transforms/Approximation.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::rotor {
+#define GEN_PASS_DEF_ROTORPREPAREENTRIES
+#define GEN_PASS_DEF_ROTOREMITENTRYWRAPPERS
+#define GEN_PASS_DEF_ROTORAPPROXIMATEMATH
+#include "rotor/Target/CPU/Passes.h.inc"
+} // namespace mlir::rotor
+
+using namespace mlir;
+
+namespace {
+
+constexpr llvm::StringLiteral kCifacePrefix = "_mlir_ciface_";
+constexpr llvm::StringLiteral kNumResultsAttr = "rotor.num_results";
+
+bool isSupportedElementType(Type t) {
+  return t.isF16() || t.isBF16() || t.isF32() || t.isF64() ||
+         t.isSignlessInteger(32) || t.isSignlessInteger(64);
+}
+
+struct PrepareEntries
+    : rotor::impl::RotorPrepareEntriesBase<PrepareEntries> {
+  void runOnOperation() override {
+    bool ok = true;
+    for (auto fn : getOperation().getOps<func::FuncOp>()) {
+      if (fn.isPrivate() || fn.isExternal())
+        continue;
+      auto check = [&](Type t, StringRef what, unsigned i) {
+        auto rt = dyn_cast<RankedTensorType>(t);
+        if (rt && isSupportedElementType(rt.getElementType()))
+          return;
+        fn.emitError() << "entry point '" << fn.getSymName() << "' " << what
+                       << " " << i << " has type " << t
+                       << "; entry points take and return ranked tensors of "
+                          "f16, bf16, f32, f64, i32 or i64";
+        ok = false;
+      };
+      for (auto [i, t] : llvm::enumerate(fn.getArgumentTypes()))
+        check(t, "argument", i);
+      for (auto [i, t] : llvm::enumerate(fn.getResultTypes()))
+        check(t, "result", i);
+      fn->setAttr("llvm.emit_c_interface", UnitAttr::get(&getContext()));
+      fn->setAttr(kNumResultsAttr,
+                  IntegerAttr::get(IntegerType::get(&getContext(), 64),
+                                   fn.getNumResults()));
+    }
+    if (!ok)
+      signalPassFailure();
+  }
+};
+
+struct EmitEntryWrappers
+    : rotor::impl::RotorEmitEntryWrappersBase<EmitEntryWrappers> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = &getContext();
+    OpBuilder b(ctx);
+    b.setInsertionPointToEnd(module.getBody());
+    auto ptr = LLVM::LLVMPointerType::get(ctx);
+    auto voidTy = LLVM::LLVMVoidType::get(ctx);
+    Location loc = module.getLoc();
+
+    SmallVector<LLVM::LLVMFuncOp> cifaces;
+    for (auto fn : module.getOps<LLVM::LLVMFuncOp>())
+      if (fn.getName().starts_with(kCifacePrefix) && !fn.isExternal())
+        cifaces.push_back(fn);
+
+    for (LLVM::LLVMFuncOp ciface : cifaces) {
+      StringRef name = ciface.getName().drop_front(kCifacePrefix.size());
+      auto orig = module.lookupSymbol<LLVM::LLVMFuncOp>(name);
+      auto numResultsAttr =
+          orig ? orig->getAttrOfType<IntegerAttr>(kNumResultsAttr) : nullptr;
+      if (!numResultsAttr) {
+        ciface.emitError() << "no entry point '" << name
+                           << "' prepared by rotor-prepare-entries";
+        return signalPassFailure();
+      }
+      int64_t numResults = numResultsAttr.getInt();
+      int64_t numParams = ciface.getFunctionType().getNumParams();
+      int64_t numInputs = numParams - (numResults > 0 ? 1 : 0);
+      Type retType = orig.getFunctionType().getReturnType();
+
+      auto wrapper = LLVM::LLVMFuncOp::create(
+          b, loc, ("rotor_entry_" + name).str(),
+          LLVM::LLVMFunctionType::get(voidTy, {ptr}));
+      Block *body = wrapper.addEntryBlock(b);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(body);
+      Value args = body->getArgument(0);
+      auto slot = [&](int64_t i) -> Value {
+        Value addr = LLVM::GEPOp::create(b, loc, ptr, ptr, args,
+                                         ArrayRef<LLVM::GEPArg>{(int32_t)i});
+        return LLVM::LoadOp::create(b, loc, ptr, addr);
+      };
+      SmallVector<Value> callArgs;
+      Value resultStorage;
+      if (numResults > 0) {
+        Value one = LLVM::ConstantOp::create(b, loc, b.getI64Type(),
+                                             b.getI64IntegerAttr(1));
+        resultStorage = LLVM::AllocaOp::create(b, loc, ptr, retType, one);
+        callArgs.push_back(resultStorage);
+      }
+      for (int64_t i = 0; i < numInputs; ++i)
+        callArgs.push_back(slot(i));
+      LLVM::CallOp::create(b, loc, ciface, callArgs);
+      if (numResults > 0) {
+        Value all = LLVM::LoadOp::create(b, loc, retType, resultStorage);
+        for (int64_t j = 0; j < numResults; ++j) {
+          Value desc =
+              numResults == 1
+                  ? all
+                  : LLVM::ExtractValueOp::create(b, loc, all, j).getResult();
+          LLVM::StoreOp::create(b, loc, desc, slot(numInputs + j));
+        }
+      }
+      LLVM::ReturnOp::create(b, loc, ValueRange{});
+    }
+
+    // rotor_free(p): results were allocated with malloc.
+    auto freeFn = module.lookupSymbol<LLVM::LLVMFuncOp>("free");
+    if (!freeFn)
+      freeFn = LLVM::LLVMFuncOp::create(
+          b, loc, "free", LLVM::LLVMFunctionType::get(voidTy, {ptr}));
+    auto rotorFree = LLVM::LLVMFuncOp::create(
+        b, loc, "rotor_free", LLVM::LLVMFunctionType::get(voidTy, {ptr}));
+    Block *body = rotorFree.addEntryBlock(b);
+    b.setInsertionPointToStart(body);
+    LLVM::CallOp::create(b, loc, freeFn, ValueRange{body->getArgument(0)});
+    LLVM::ReturnOp::create(b, loc, ValueRange{});
+  }
+};
+
+struct ApproximateMath
+    : rotor::impl::RotorApproximateMathBase<ApproximateMath> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateMathPolynomialApproximationPatterns(
+        patterns, MathPolynomialApproximationOptions{});
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,60 @@
+//===- CpuPipeline.cpp - The CPU compilation pipeline -----------------------===//
+//
+// Part of the Rotor project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "rotor/Conversion/Passes.h"
+#include "rotor/Target/CPU/CpuTarget.h"
+#include "rotor/Target/CPU/Passes.h"
+
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+#include "llvm/Support/ErrorHandling.h"
+
+using namespace mlir;
+using namespace mlir::rotor;
+
+/// Adds the passes of a textual pipeline (all upstream, all registered).
+static void addPipeline(OpPassManager &pm, StringRef text) {
+  if (failed(parsePassPipeline(text, pm)))
+    llvm::report_fatal_error("rotor: invalid built-in pass pipeline");
+}
+
+void mlir::rotor::buildCpuPipeline(OpPassManager &pm, CpuStage from,
+                                   CpuStage to,
+                                   const CpuPipelineOptions &options) {
+  auto wants = [&](CpuStage s) { return s > from && s <= to; };
+  if (wants(CpuStage::Opt)) {
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createCSEPass());
+  }
+  if (wants(CpuStage::Linalg)) {
+    pm.addPass(createRotorPrepareEntries());
+    ConvertRotorToLinalgOptions lowering;
+    lowering.attentionBlockQ = options.attentionBlockQ;
+    lowering.attentionBlockK = options.attentionBlockK;
+    pm.addPass(createConvertRotorToLinalg(lowering));
+    pm.addPass(createCanonicalizerPass());
+    addPipeline(pm, "func.func(linalg-fuse-elementwise-ops)");
+    pm.addPass(createCSEPass());
+  }
+  if (wants(CpuStage::Llvm)) {
+    addPipeline(pm, "one-shot-bufferize{bufferize-function-boundaries "
+                    "function-boundary-type-conversion=identity-layout-map}");
+    bufferization::BufferDeallocationPipelineOptions dealloc;
+    bufferization::buildBufferDeallocationPipeline(pm, dealloc);
+    addPipeline(pm, "convert-bufferization-to-memref,"
+                    "func.func(convert-linalg-to-loops),"
+                    "rotor-approximate-math,"
+                    "canonicalize,cse,"
+                    "convert-scf-to-cf,lower-affine,expand-strided-metadata,"
+                    "convert-vector-to-llvm,finalize-memref-to-llvm,"
+                    "convert-math-to-llvm,convert-math-to-libm,"
+                    "convert-arith-to-llvm,convert-cf-to-llvm,"
+                    "convert-index-to-llvm,convert-func-to-llvm,"
+                    "reconcile-unrealized-casts,rotor-emit-entry-wrappers");
+  }
+}

@@ -1,0 +1,237 @@
+//===- rotorc.cpp - The Rotor compiler driver -------------------------------===//
+//
+// Part of the Rotor project.
+//
+//===----------------------------------------------------------------------===//
+//
+// rotorc INPUT.mlir -o OUT/        compile to an artifact directory
+// rotorc INPUT.mlir -emit=STAGE    print a stage: rotor, opt, linalg, llvm
+//                                  (LLVM dialect) or llvm-ir (optimized IR)
+//
+//===----------------------------------------------------------------------===//
+
+#include "rotor/Conversion/Passes.h"
+#include "rotor/Dialect/Rotor/RotorDialect.h"
+#include "rotor/Target/CPU/CpuTarget.h"
+#include "rotor/Target/CPU/Passes.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+
+using namespace mlir;
+using namespace mlir::rotor;
+namespace cl = llvm::cl;
+
+namespace {
+
+enum class Emit { Artifact, Rotor, Opt, Linalg, Llvm, LlvmIr };
+
+cl::OptionCategory category("rotorc options");
+cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input .mlir>"),
+                               cl::Required, cl::cat(category));
+cl::opt<std::string> outputPath(
+    "o", cl::desc("Output: the artifact directory (default: INPUT's stem "
+                  "with .rotor), or the file for -emit (default: stdout)"),
+    cl::value_desc("path"), cl::cat(category));
+cl::opt<Emit> emit(
+    "emit", cl::desc("What to produce"), cl::init(Emit::Artifact),
+    cl::values(
+        clEnumValN(Emit::Artifact, "artifact",
+                   "an artifact directory (manifest.json + module.so)"),
+        clEnumValN(Emit::Rotor, "rotor", "the verified rotor IR"),
+        clEnumValN(Emit::Opt, "opt", "the IR after rotor-level optimization"),
+        clEnumValN(Emit::Linalg, "linalg",
+                   "the IR lowered to linalg/scf/vector on tensors"),
+        clEnumValN(Emit::Llvm, "llvm", "the LLVM dialect module"),
+        clEnumValN(Emit::LlvmIr, "llvm-ir", "the optimized LLVM IR")),
+    cl::cat(category));
+cl::opt<int64_t> blockQ("attention-block-q",
+                        cl::desc("Query rows per attention tile"),
+                        cl::init(32), cl::cat(category));
+cl::opt<int64_t> blockK("attention-block-k",
+                        cl::desc("Keys per attention tile"), cl::init(64),
+                        cl::cat(category));
+cl::opt<bool> quiet("q", cl::desc("Do not report progress"), cl::init(false),
+                    cl::cat(category));
+
+/// Reports the steps of a compilation on stderr, with their times.
+class Progress {
+public:
+  explicit Progress(bool enabled) : enabled(enabled) {}
+  void step(llvm::StringRef what) {
+    finish();
+    if (!enabled)
+      return;
+    llvm::errs() << "rotorc: " << what << "...";
+    llvm::errs().flush();
+    start = std::chrono::steady_clock::now();
+    open = true;
+  }
+  void finish() {
+    if (!open)
+      return;
+    auto ms = std::chrono::duration<double, std::milli>(
+                  std::chrono::steady_clock::now() - start)
+                  .count();
+    llvm::errs() << llvm::format(" %.0f ms\n", ms);
+    open = false;
+  }
+
+private:
+  bool enabled;
+  bool open = false;
+  std::chrono::steady_clock::time_point start;
+};
+
+int fail(const llvm::Twine &message) {
+  llvm::errs() << "rotorc: error: " << message << "\n";
+  return 1;
+}
+
+/// Writes `module` (or its LLVM IR) to the -o file or stdout, atomically.
+int printResult(ModuleOp module, bool asLlvmIr) {
+  std::string path = outputPath.empty() ? "-" : outputPath.getValue();
+  std::string error;
+  auto out = openOutputFile(path, &error);
+  if (!out)
+    return fail(error);
+  if (asLlvmIr) {
+    if (llvm::Error err = emitLlvmIr(module, out->os()))
+      return fail(llvm::toString(std::move(err)));
+  } else {
+    module.print(out->os());
+    out->os() << "\n";
+  }
+  out->keep();
+  return 0;
+}
+
+/// Compiles to an artifact directory: everything is written into a fresh
+/// temporary directory beside the destination, which then replaces it.
+int writeArtifact(ModuleOp module, const std::vector<EntrySignature> &entries,
+                  Progress &progress) {
+  std::string dest = outputPath;
+  if (dest.empty()) {
+    llvm::SmallString<128> stem(llvm::sys::path::stem(inputFile));
+    dest = (stem + ".rotor").str();
+  }
+  llvm::SmallString<128> tmp(dest);
+  tmp += ".tmp-" + std::to_string(llvm::sys::Process::getProcessId());
+  llvm::sys::fs::remove_directories(tmp);
+  if (std::error_code ec = llvm::sys::fs::create_directories(tmp))
+    return fail("cannot create " + tmp + ": " + ec.message());
+  auto cleanup = [&]() { llvm::sys::fs::remove_directories(tmp); };
+
+  llvm::SmallString<128> so(tmp);
+  llvm::sys::path::append(so, "module.so");
+  if (llvm::Error err = emitSharedObject(
+          module, so, [&](llvm::StringRef what) { progress.step(what); })) {
+    cleanup();
+    return fail(llvm::toString(std::move(err)));
+  }
+  progress.step("writing " + dest);
+  if (llvm::Error err = writeManifest(tmp, "module.so", entries)) {
+    cleanup();
+    return fail(llvm::toString(std::move(err)));
+  }
+  // Replace the destination: move any old one aside first, so that a
+  // failure leaves either the old or the new artifact, never a mix.
+  std::string old;
+  if (llvm::sys::fs::exists(dest)) {
+    old = (tmp + ".old").str();
+    if (std::error_code ec = llvm::sys::fs::rename(dest, old)) {
+      cleanup();
+      return fail("cannot replace " + dest + ": " + ec.message());
+    }
+  }
+  if (std::error_code ec = llvm::sys::fs::rename(tmp, dest)) {
+    if (!old.empty())
+      llvm::sys::fs::rename(old, dest);
+    cleanup();
+    return fail("cannot write " + dest + ": " + ec.message());
+  }
+  if (!old.empty())
+    llvm::sys::fs::remove_directories(old);
+  progress.finish();
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  registerAllPasses();
+  registerRotorConversionPasses();
+  registerRotorCpuPasses();
+  registerPassManagerCLOptions();
+  registerAsmPrinterCLOptions();
+  registerMLIRContextCLOptions();
+  cl::ParseCommandLineOptions(argc, argv,
+                              "Rotor compiler: compiles rotor IR to a CPU "
+                              "artifact or prints a pipeline stage\n");
+  if (blockQ < 1 || blockK < 1)
+    return fail("--attention-block-q and --attention-block-k must be >= 1");
+
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registry.insert<RotorDialect>();
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+
+  Progress progress(!quiet && emit == Emit::Artifact);
+  progress.step("parsing " + inputFile);
+  std::string error;
+  auto file = openInputFile(inputFile, &error);
+  if (!file)
+    return fail(error);
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return 1;
+  if (emit == Emit::Rotor)
+    return printResult(*module, false);
+
+  auto entries = collectEntrySignatures(*module);
+  if (failed(entries))
+    return 1;
+
+  CpuPipelineOptions options;
+  options.attentionBlockQ = blockQ;
+  options.attentionBlockK = blockK;
+  CpuStage last = emit == Emit::Opt      ? CpuStage::Opt
+                  : emit == Emit::Linalg ? CpuStage::Linalg
+                                         : CpuStage::Llvm;
+  PassManager pm(&context);
+  if (failed(applyPassManagerCLOptions(pm)))
+    return 1;
+  buildCpuPipeline(pm, CpuStage::Rotor, last, options);
+  progress.step("lowering to the LLVM dialect");
+  if (failed(pm.run(*module)))
+    return 1;
+  if (emit == Emit::Opt || emit == Emit::Linalg || emit == Emit::Llvm)
+    return printResult(*module, false);
+  if (emit == Emit::LlvmIr)
+    return printResult(*module, true);
+  return writeArtifact(*module, *entries, progress);
+}
