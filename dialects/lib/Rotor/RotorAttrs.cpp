@@ -133,7 +133,7 @@ bool MaskAttr::isFull() const {
 bool MaskAttr::isVisible(int64_t qpos, int64_t kpos) const {
   if (getCausal() && kpos > qpos)
     return false;
-  if (kpos < getGlobal() || qpos < getGlobal())
+  if (kpos < getGlobal() || (qpos >= 0 && qpos < getGlobal()))
     return true;
   int64_t d = qpos - kpos;
   int64_t n = getDilation();
@@ -143,7 +143,11 @@ bool MaskAttr::isVisible(int64_t qpos, int64_t kpos) const {
     return false;
   if (auto right = getWindowRight(); right && -d / n > *right)
     return false;
-  if (auto chunk = getChunk(); chunk && qpos / *chunk != kpos / *chunk)
+  auto floorDiv = [](int64_t a, int64_t b) {
+    return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+  };
+  if (auto chunk = getChunk();
+      chunk && floorDiv(qpos, *chunk) != floorDiv(kpos, *chunk))
     return false;
   return true;
 }

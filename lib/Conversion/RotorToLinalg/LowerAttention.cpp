@@ -6,7 +6,7 @@
 //
 // rotor.attention becomes a tiled, online-softmax loop nest on buffers:
 //
-//   parallel (b, h, query tile):
+//   for (b, h, query tile):
 //     Qs = scale · q[b, h, tile]                       (BQ x D, zero padded)
 //     for each key range the mask allows (global prefix, local range):
 //       for each key tile of BK keys:
@@ -19,7 +19,7 @@
 // The key range of a query tile is computed from the mask (causal bound,
 // window, dilation, chunk, global tokens), so the loop visits only key tiles
 // with at least one visible key. Scratch is a few tiles per query tile, in
-// a stack scope: memory is the output plus O(BQ · BK + (BQ + BK) · D).
+// the function's frame: memory is the output plus O(BQ · BK + (BQ + BK) · D).
 //
 // The micro-kernels keep their accumulators in vector values: S rows are
 // vector<BK x f32> (a broadcast of one query element times a row of Kt per
@@ -98,6 +98,16 @@ struct AttentionConfig {
   bool returnLse;
 };
 
+/// The scratch buffers of one query tile (see the file comment).
+struct Scratch {
+  Value qs; // BQ x D: the scaled query tile
+  Value kt; // D x BK: the key tile, transposed
+  Value vs; // BK x Dv: the value tile
+  Value ps; // BQ x BK: probabilities of the current key tile
+  Value os; // BQ x Dv: the output accumulator
+  Value ms, ls, cs; // BQ: running max, running sum, correction factor
+};
+
 /// The visible-key predicate of a tile row as a vector<BK x i1>: query
 /// position `qpos` (i32) against keys `kpos` (vector<BK x i32>).
 Value buildMaskVector(KernelBuilder &kb, const AttentionConfig &cfg,
@@ -131,8 +141,11 @@ Value buildMaskVector(KernelBuilder &kb, const AttentionConfig &cfg,
                                   kb.floorDiv(p, c(*chunk)),
                                   kb.floorDiv(kpos, c(*chunk))));
   if (int64_t g = m.getGlobal(); g > 0)
-    local = kb.orI(local, kb.orI(kb.cmp(arith::CmpIPredicate::slt, kpos, c(g)),
-                                 kb.cmp(arith::CmpIPredicate::slt, p, c(g))));
+    local = kb.orI(
+        local,
+        kb.orI(kb.cmp(arith::CmpIPredicate::slt, kpos, c(g)),
+               kb.andI(kb.cmp(arith::CmpIPredicate::sge, p, c(0)),
+                       kb.cmp(arith::CmpIPredicate::slt, p, c(g)))));
   if (m.getCausal())
     local = kb.andI(local, kb.cmp(arith::CmpIPredicate::sge, d, c(0)));
   (void)i32;
@@ -256,19 +269,42 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
     Value group = kb.divUI(heads, kvHeads);
     Value numTiles = kb.divUI(kb.add(seqQ, kb.idx(cfg.blockQ - 1)),
                               kb.idx(cfg.blockQ));
-    Value zero = kb.idx(0), one = kb.idx(1);
-    scf::ParallelOp::create(
-        rewriter, loc, ValueRange{zero, zero, zero},
-        ValueRange{batch, heads, numTiles}, ValueRange{one, one, one},
-        [&](OpBuilder &b, Location l, ValueRange ivs) {
-          // The scratch tiles live on the stack for one query tile.
-          auto scope = memref::AllocaScopeOp::create(b, l, TypeRange{});
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPointToStart(&scope.getBodyRegion().emplaceBlock());
-          emitQueryTile(b, l, cfg, q, k, v, bias, out, lse, ivs[0], ivs[1],
-                        ivs[2], group, seqQ, seqK);
-          memref::AllocaScopeReturnOp::create(b, l, ValueRange{});
+    Value zero = kb.idx(0);
+    // Scratch tiles, allocated once at the entry of the enclosing function
+    // (static sizes, so they are part of its frame) and reused by every
+    // query tile of the sequential loops below.
+    Scratch scratch;
+    {
+      OpBuilder::InsertionGuard guard(rewriter);
+      Operation *scope =
+          op->getParentWithTrait<OpTrait::AutomaticAllocationScope>();
+      rewriter.setInsertionPointToStart(&scope->getRegion(0).front());
+      auto stackTile = [&](ArrayRef<int64_t> shape) {
+        return memref::AllocaOp::create(rewriter, loc,
+                                        MemRefType::get(shape, cfg.acc))
+            .getResult();
+      };
+      const int64_t BQ = cfg.blockQ, BK = cfg.blockK;
+      scratch.qs = stackTile({BQ, cfg.headDim});
+      scratch.kt = stackTile({cfg.headDim, BK});
+      scratch.vs = stackTile({BK, cfg.valueDim});
+      scratch.ps = stackTile({BQ, BK});
+      scratch.os = stackTile({BQ, cfg.valueDim});
+      scratch.ms = stackTile({BQ});
+      scratch.ls = stackTile({BQ});
+      scratch.cs = stackTile({BQ});
+    }
+    forLoop(rewriter, loc, zero, batch, 1, [&](OpBuilder &b1, Location l1,
+                                               Value bIdx) {
+      forLoop(b1, l1, zero, heads, 1, [&](OpBuilder &b2, Location l2,
+                                          Value hIdx) {
+        forLoop(b2, l2, zero, numTiles, 1, [&](OpBuilder &b, Location l,
+                                               Value tile) {
+          emitQueryTile(b, l, cfg, scratch, q, k, v, bias, out, lse, bIdx,
+                        hIdx, tile, group, seqQ, seqK);
         });
+      });
+    });
 
     SmallVector<Value> results;
     results.push_back(bufferization::ToTensorOp::create(
@@ -285,25 +321,15 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
 private:
   /// The body of the parallel loop: one query tile of one (batch, head).
   void emitQueryTile(OpBuilder &b, Location loc, const AttentionConfig &cfg,
-                     Value q, Value k, Value v, Value bias, Value out,
-                     Value lse, Value bIdx, Value hIdx, Value tile,
-                     Value group, Value seqQ, Value seqK) const {
+                     const Scratch &scratch, Value q, Value k, Value v,
+                     Value bias, Value out, Value lse, Value bIdx, Value hIdx,
+                     Value tile, Value group, Value seqQ, Value seqK) const {
     KernelBuilder kb(b, loc);
     const int64_t BQ = cfg.blockQ, BK = cfg.blockK, D = cfg.headDim,
                   DV = cfg.valueDim;
     Type acc = cfg.acc;
-    auto scratch = [&](ArrayRef<int64_t> shape) {
-      return memref::AllocaOp::create(b, loc, MemRefType::get(shape, acc))
-          .getResult();
-    };
-    Value qs = scratch({BQ, D});
-    Value kt = scratch({D, BK});
-    Value vs = scratch({BK, DV});
-    Value ps = scratch({BQ, BK});
-    Value os = scratch({BQ, DV});
-    Value ms = scratch({BQ});
-    Value ls = scratch({BQ});
-    Value cs = scratch({BQ});
+    Value qs = scratch.qs, kt = scratch.kt, vs = scratch.vs, ps = scratch.ps,
+          os = scratch.os, ms = scratch.ms, ls = scratch.ls, cs = scratch.cs;
 
     auto vecD = VectorType::get({D}, acc);
     auto vecDV = VectorType::get({DV}, acc);
@@ -371,7 +397,8 @@ private:
       // Queries among the first G positions see every key; the first G
       // keys are seen by every query.
       Value globalQuery =
-          kb.cmp(arith::CmpIPredicate::slt, p0, kb.idx(g));
+          kb.andI(kb.cmp(arith::CmpIPredicate::slt, p0, kb.idx(g)),
+                  kb.cmp(arith::CmpIPredicate::sge, p1, kb.idx(0)));
       lo = kb.select(globalQuery, kb.idx(0), lo);
       hi = kb.select(globalQuery, causalHi, hi);
       globalEnd = kb.min(kb.min(kb.idx(g), lo), causalHi);

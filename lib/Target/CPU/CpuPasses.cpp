@@ -9,6 +9,8 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Math/Transforms/Approximation.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
@@ -20,6 +22,7 @@ namespace mlir::rotor {
 #define GEN_PASS_DEF_ROTORPREPAREENTRIES
 #define GEN_PASS_DEF_ROTOREMITENTRYWRAPPERS
 #define GEN_PASS_DEF_ROTORAPPROXIMATEMATH
+#define GEN_PASS_DEF_ROTOREXPANDMEMREFCOPIES
 #include "rotor/Target/CPU/Passes.h.inc"
 } // namespace mlir::rotor
 
@@ -153,6 +156,27 @@ struct ApproximateMath
     RewritePatternSet patterns(&getContext());
     populateMathPolynomialApproximationPatterns(
         patterns, MathPolynomialApproximationOptions{});
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+/// memref.copy(a, b) => linalg.copy ins(a) outs(b)
+struct CopyToLinalg : OpRewritePattern<memref::CopyOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(memref::CopyOp op,
+                                PatternRewriter &rewriter) const override {
+    rewriter.replaceOpWithNewOp<linalg::CopyOp>(op, op.getSource(),
+                                                op.getTarget());
+    return success();
+  }
+};
+
+struct ExpandMemrefCopies
+    : rotor::impl::RotorExpandMemrefCopiesBase<ExpandMemrefCopies> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    patterns.add<CopyToLinalg>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -47,10 +47,11 @@ void mlir::rotor::buildCpuPipeline(OpPassManager &pm, CpuStage from,
     bufferization::BufferDeallocationPipelineOptions dealloc;
     bufferization::buildBufferDeallocationPipeline(pm, dealloc);
     addPipeline(pm, "convert-bufferization-to-memref,"
+                    "rotor-expand-memref-copies,"
                     "func.func(convert-linalg-to-loops),"
                     "rotor-approximate-math,"
                     "canonicalize,cse,"
-                    "convert-scf-to-cf,lower-affine,expand-strided-metadata,"
+                    "convert-scf-to-cf,expand-strided-metadata,lower-affine,"
                     "convert-vector-to-llvm,finalize-memref-to-llvm,"
                     "convert-math-to-llvm,convert-math-to-libm,"
                     "convert-arith-to-llvm,convert-cf-to-llvm,"

@@ -11,6 +11,7 @@
 
 namespace mlir {
 namespace arith { class ArithDialect; }
+namespace linalg { class LinalgDialect; }
 namespace math { class MathDialect; }
 namespace vector { class VectorDialect; }
 namespace LLVM { class LLVMDialect; }

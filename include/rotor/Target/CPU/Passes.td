@@ -68,6 +68,23 @@ def RotorEmitEntryWrappers : Pass<"rotor-emit-entry-wrappers",
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def RotorExpandMemrefCopies : Pass<"rotor-expand-memref-copies"> {
+  let summary = "Turn memref.copy into linalg.copy";
+  let description = [{
+    `memref.copy` between buffers with non-identity layouts lowers to a call
+    of the `memrefCopy` runtime function, which a standalone artifact does
+    not have. This pass rewrites every copy into `linalg.copy`, which
+    `convert-linalg-to-loops` turns into plain loops.
+
+    ```mlir
+    memref.copy %a, %b : memref<?xf32, strided<[2]>> to memref<?xf32>
+    // =>
+    linalg.copy ins(%a : memref<?xf32, strided<[2]>>) outs(%b : memref<?xf32>)
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 def RotorApproximateMath : Pass<"rotor-approximate-math"> {
   let summary = "Replace f32 math functions by vectorizable polynomials";
   let description = [{

@@ -214,8 +214,12 @@ def Rotor_MaskAttr : Rotor_Attr<"Mask", "mask"> {
     or, whatever the window, dilation and chunk say (but still subject to
     `causal`):
 
-    * `global = G` (hybrid local + global): `j < G` or `p < G`; the first
-      `G` tokens see and are seen by every position.
+    * `global = G` (hybrid local + global): `j < G` or `0 <= p < G`; the
+      first `G` tokens (positions `0 .. G-1`) see and are seen by every
+      position.
+
+    Divisions round toward negative infinity; positions are negative only
+    for the queries that precede every key (more queries than keys).
 
     A Mistral-style sliding window of `W` tokens is
     `#rotor.mask<causal = true, window_left = W-1>`.
