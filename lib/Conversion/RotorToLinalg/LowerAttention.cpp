@@ -4,26 +4,27 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// rotor.attention becomes a tiled, online-softmax loop nest on buffers:
+// rotor.attention becomes a tiled, online-softmax loop nest on buffers. The
+// vectors run along the queries of a tile, so that the softmax statistics of
+// every query are updated with vertical vector ops (no horizontal
+// reductions) and K and V are read straight from their buffers:
 //
-//   for (b, h, query tile):
-//     Qs = scale · q[b, h, tile]                       (BQ x D, zero padded)
+//   for (b, h, query tile of BQ queries):
+//     Qt = (scale · q[b, h, tile])ᵀ                     (D x BQ, zero padded)
 //     for each key range the mask allows (global prefix, local range):
 //       for each key tile of BK keys:
-//         Kt = k[b, h / group, tile]ᵀ, Vs = v[...]      (D x BK, BK x Dv)
-//         S = Qs · Kt                                  (BQ x BK, in vectors)
+//         Sᵀ[c] = Σ_d k[c, d] · Qt[d]                    (CB keys at a time)
 //         softcap, relative bias, mask (skipped for tiles that are full)
-//         online softmax: m, l, O = O · e^(m_old - m) + P · Vs
-//     out = O / l, lse = m + log l
+//         m' = max(m, max_c Sᵀ[c]);  Pᵀ[c] = exp(Sᵀ[c] - m')
+//         l = l · e^(m - m') + Σ_c Pᵀ[c]
+//         Oᵀ[dv] = Oᵀ[dv] · e^(m - m') + Σ_c v[c, dv] · Pᵀ[c]
+//     out = (Oᵀ / l)ᵀ,  lse = m + log l
 //
 // The key range of a query tile is computed from the mask (causal bound,
 // window, dilation, chunk, global tokens), so the loop visits only key tiles
-// with at least one visible key. Scratch is a few tiles per query tile, in
-// the function's frame: memory is the output plus O(BQ · BK + (BQ + BK) · D).
-//
-// The micro-kernels keep their accumulators in vector values: S rows are
-// vector<BK x f32> (a broadcast of one query element times a row of Kt per
-// step), O rows are vector<Dv x f32>.
+// with at least one visible key, and tiles whose every pair is visible skip
+// the mask test. Scratch is a few tiles in the function's frame: memory is
+// the output plus O(BQ · (D + Dv + BK)), never an S x S matrix.
 //
 //===----------------------------------------------------------------------===//
 
@@ -37,6 +38,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/TypeUtilities.h"
 
 #include <limits>
 
@@ -45,8 +47,8 @@ using namespace mlir::rotor;
 
 namespace {
 
-/// Query rows whose S accumulators the QK micro-kernel keeps in registers.
-constexpr int64_t kRowBlock = 4;
+/// Keys whose score vectors the QK micro-kernel keeps in registers.
+constexpr int64_t kKeyBlock = 8;
 
 /// Small helpers for index and vector arithmetic inside the kernel.
 struct KernelBuilder {
@@ -79,6 +81,9 @@ struct KernelBuilder {
   Value boolConst(bool v) {
     return arith::ConstantIntOp::create(b, loc, v ? 1 : 0, 1);
   }
+  Value i32(Value index) {
+    return arith::IndexCastOp::create(b, loc, b.getI32Type(), index);
+  }
 };
 
 /// Everything the kernel needs to know about one attention op.
@@ -98,29 +103,28 @@ struct AttentionConfig {
   bool returnLse;
 };
 
-/// The scratch buffers of one query tile (see the file comment).
+/// The scratch buffers of one query tile (see the file comment), in the
+/// accumulation type.
 struct Scratch {
-  Value qs; // BQ x D: the scaled query tile
-  Value kt; // D x BK: the key tile, transposed
-  Value vs; // BK x Dv: the value tile
-  Value ps; // BQ x BK: probabilities of the current key tile
-  Value os; // BQ x Dv: the output accumulator
-  Value ms, ls, cs; // BQ: running max, running sum, correction factor
+  Value qt; // D x BQ: the scaled query tile, transposed
+  Value st; // BK x BQ: scores, then probabilities, of the key tile
+  Value ot; // Dv x BQ: the output accumulator, transposed
+  Value m;  // BQ: running maximum
+  Value l;  // BQ: running sum
 };
 
-/// The visible-key predicate of a tile row as a vector<BK x i1>: query
-/// position `qpos` (i32) against keys `kpos` (vector<BK x i32>).
+/// The visibility predicate of queries at positions `qpos` (vector<BQ x
+/// i32>) and the key at position `kpos` (i32), as a vector<BQ x i1>.
 Value buildMaskVector(KernelBuilder &kb, const AttentionConfig &cfg,
                       Value qpos, Value kpos) {
   OpBuilder &b = kb.b;
   Location loc = kb.loc;
-  auto vecI32 = cast<VectorType>(kpos.getType());
-  Type i32 = b.getI32Type();
+  auto vecI32 = cast<VectorType>(qpos.getType());
   auto c = [&](int64_t v) {
     return kb.splat(vecI32, arith::ConstantIntOp::create(b, loc, v, 32));
   };
-  Value p = kb.splat(vecI32, qpos);
-  Value d = kb.sub(p, kpos);
+  Value kv = kb.splat(vecI32, kpos);
+  Value d = kb.sub(qpos, kv);
   MaskAttr m = cfg.mask;
   auto vecI1 = VectorType::get(vecI32.getShape(), b.getI1Type());
   Value local = arith::ConstantOp::create(
@@ -138,21 +142,20 @@ Value buildMaskVector(KernelBuilder &kb, const AttentionConfig &cfg,
                                   c(*right * n)));
   if (auto chunk = m.getChunk())
     local = kb.andI(local, kb.cmp(arith::CmpIPredicate::eq,
-                                  kb.floorDiv(p, c(*chunk)),
-                                  kb.floorDiv(kpos, c(*chunk))));
+                                  kb.floorDiv(qpos, c(*chunk)),
+                                  kb.floorDiv(kv, c(*chunk))));
   if (int64_t g = m.getGlobal(); g > 0)
     local = kb.orI(
         local,
-        kb.orI(kb.cmp(arith::CmpIPredicate::slt, kpos, c(g)),
-               kb.andI(kb.cmp(arith::CmpIPredicate::sge, p, c(0)),
-                       kb.cmp(arith::CmpIPredicate::slt, p, c(g)))));
+        kb.orI(kb.cmp(arith::CmpIPredicate::slt, kv, c(g)),
+               kb.andI(kb.cmp(arith::CmpIPredicate::sge, qpos, c(0)),
+                       kb.cmp(arith::CmpIPredicate::slt, qpos, c(g)))));
   if (m.getCausal())
     local = kb.andI(local, kb.cmp(arith::CmpIPredicate::sge, d, c(0)));
-  (void)i32;
   return local;
 }
 
-/// T5 relative position buckets of `rel = key - query` (vector<BK x i32>),
+/// T5 relative position buckets of `rel = key - query` (vector<BQ x i32>),
 /// computed in f64 as the reference does.
 Value buildBiasBuckets(KernelBuilder &kb, const AttentionConfig &cfg,
                        Value rel) {
@@ -163,7 +166,9 @@ Value buildBiasBuckets(KernelBuilder &kb, const AttentionConfig &cfg,
   auto c = [&](int64_t v) {
     return kb.splat(vecI32, arith::ConstantIntOp::create(b, loc, v, 32));
   };
-  auto cf = [&](double v) { return kb.splat(vecF64, kb.fconst(b.getF64Type(), v)); };
+  auto cf = [&](double v) {
+    return kb.splat(vecF64, kb.fconst(b.getF64Type(), v));
+  };
   bool bidirectional = !cfg.mask.getCausal();
   int64_t buckets = cfg.biasBuckets;
   Value ret = c(0), n;
@@ -194,7 +199,37 @@ Value buildBiasBuckets(KernelBuilder &kb, const AttentionConfig &cfg,
   return kb.add(ret, kb.select(isSmall, n, large));
 }
 
-/// rotor.attention => flash-style loop nest (see the file comment).
+/// Widens or narrows a float scalar or vector to `to`.
+Value convertTo(OpBuilder &b, Location loc, Value v, Type to) {
+  Type from = v.getType();
+  if (from == to)
+    return v;
+  if (getElementTypeOrSelf(from).getIntOrFloatBitWidth() <
+      getElementTypeOrSelf(to).getIntOrFloatBitWidth())
+    return arith::ExtFOp::create(b, loc, to, v);
+  return arith::TruncFOp::create(b, loc, to, v);
+}
+
+/// An scf.for without iteration arguments.
+void forLoop(OpBuilder &b, Location loc, Value lb, Value ub, int64_t step,
+             function_ref<void(OpBuilder &, Location, Value)> body) {
+  scf::ForOp::create(b, loc, lb, ub,
+                     arith::ConstantIndexOp::create(b, loc, step),
+                     ValueRange{},
+                     [&](OpBuilder &fb, Location fl, Value iv, ValueRange) {
+                       body(fb, fl, iv);
+                       scf::YieldOp::create(fb, fl);
+                     });
+}
+
+/// The largest of 8, 4, 2, 1 that divides `n`.
+int64_t blockDividing(int64_t n) {
+  for (int64_t b : {8, 4, 2})
+    if (n % b == 0)
+      return b;
+  return 1;
+}
+
 struct LowerAttention : OpRewritePattern<AttentionOp> {
   LowerAttention(MLIRContext *ctx, AttentionTiling tiling)
       : OpRewritePattern(ctx), tiling(tiling) {}
@@ -212,8 +247,8 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
         ShapedType::isDynamic(cfg.valueDim))
       return rewriter.notifyMatchFailure(
           op, "attention lowering needs static head dimensions");
-    cfg.blockQ = llvm::alignTo(tiling.blockQ, kRowBlock);
-    cfg.blockK = tiling.blockK;
+    cfg.blockQ = tiling.blockQ;
+    cfg.blockK = llvm::alignTo(tiling.blockK, kKeyBlock);
     cfg.scale = op.getEffectiveScale();
     if (auto s = op.getSoftcap())
       cfg.softcap = s->convertToDouble();
@@ -285,14 +320,11 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
             .getResult();
       };
       const int64_t BQ = cfg.blockQ, BK = cfg.blockK;
-      scratch.qs = stackTile({BQ, cfg.headDim});
-      scratch.kt = stackTile({cfg.headDim, BK});
-      scratch.vs = stackTile({BK, cfg.valueDim});
-      scratch.ps = stackTile({BQ, BK});
-      scratch.os = stackTile({BQ, cfg.valueDim});
-      scratch.ms = stackTile({BQ});
-      scratch.ls = stackTile({BQ});
-      scratch.cs = stackTile({BQ});
+      scratch.qt = stackTile({cfg.headDim, BQ});
+      scratch.st = stackTile({BK, BQ});
+      scratch.ot = stackTile({cfg.valueDim, BQ});
+      scratch.m = stackTile({BQ});
+      scratch.l = stackTile({BQ});
     }
     forLoop(rewriter, loc, zero, batch, 1, [&](OpBuilder &b1, Location l1,
                                                Value bIdx) {
@@ -319,23 +351,17 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
   }
 
 private:
-  /// The body of the parallel loop: one query tile of one (batch, head).
+  /// One query tile of one (batch, head).
   void emitQueryTile(OpBuilder &b, Location loc, const AttentionConfig &cfg,
-                     const Scratch &scratch, Value q, Value k, Value v,
-                     Value bias, Value out, Value lse, Value bIdx, Value hIdx,
-                     Value tile, Value group, Value seqQ, Value seqK) const {
+                     const Scratch &sc, Value q, Value k, Value v, Value bias,
+                     Value out, Value lse, Value bIdx, Value hIdx, Value tile,
+                     Value group, Value seqQ, Value seqK) const {
     KernelBuilder kb(b, loc);
-    const int64_t BQ = cfg.blockQ, BK = cfg.blockK, D = cfg.headDim,
-                  DV = cfg.valueDim;
+    const int64_t BQ = cfg.blockQ, D = cfg.headDim, DV = cfg.valueDim;
     Type acc = cfg.acc;
-    Value qs = scratch.qs, kt = scratch.kt, vs = scratch.vs, ps = scratch.ps,
-          os = scratch.os, ms = scratch.ms, ls = scratch.ls, cs = scratch.cs;
-
+    auto vecQ = VectorType::get({BQ}, acc);
     auto vecD = VectorType::get({D}, acc);
-    auto vecDV = VectorType::get({DV}, acc);
-    auto vecBK = VectorType::get({BK}, acc);
     auto vecDElem = VectorType::get({D}, cfg.elem);
-    auto vecDVElem = VectorType::get({DV}, cfg.elem);
     Value negInf = kb.fconst(acc, -std::numeric_limits<double>::infinity());
     Value fzero = kb.fconst(acc, 0.0);
 
@@ -343,7 +369,7 @@ private:
     Value q0 = kb.mul(tile, kb.idx(BQ));
     Value qn = kb.min(kb.idx(BQ), kb.sub(seqQ, q0));
 
-    // Load the query tile, scaled, zero padded; reset the softmax state.
+    // Qt = (scale · q)ᵀ, zero padded past qn; reset the softmax state.
     Value scaleVec = kb.splat(vecD, kb.fconst(acc, cfg.scale));
     forLoop(b, loc, kb.idx(0), kb.idx(BQ), 1, [&](OpBuilder &lb, Location ll,
                                                   Value r) {
@@ -356,18 +382,25 @@ private:
         Value row = vector::LoadOp::create(
             lb, ll, vecDElem, q,
             ValueRange{bIdx, hIdx, lk.add(q0, r), lk.idx(0)});
-        row = convertVector(lb, ll, row, vecD);
+        row = convertTo(lb, ll, row, vecD);
         scf::YieldOp::create(
             lb, ll, ValueRange{arith::MulFOp::create(lb, ll, row, scaleVec)});
         lb.setInsertionPointToStart(ifOp.elseBlock());
         scf::YieldOp::create(lb, ll, ValueRange{lk.splat(vecD, fzero)});
       }
-      vector::StoreOp::create(lb, ll, ifOp.getResult(0), qs,
-                              ValueRange{r, lk.idx(0)});
-      vector::StoreOp::create(lb, ll, lk.splat(vecDV, fzero), os,
-                              ValueRange{r, lk.idx(0)});
-      memref::StoreOp::create(lb, ll, negInf, ms, ValueRange{r});
-      memref::StoreOp::create(lb, ll, fzero, ls, ValueRange{r});
+      for (int64_t d = 0; d < D; ++d)
+        memref::StoreOp::create(
+            lb, ll, vector::ExtractOp::create(lb, ll, ifOp.getResult(0), d),
+            sc.qt, ValueRange{lk.idx(d), r});
+    });
+    vector::StoreOp::create(b, loc, kb.splat(vecQ, negInf), sc.m,
+                            ValueRange{kb.idx(0)});
+    vector::StoreOp::create(b, loc, kb.splat(vecQ, fzero), sc.l,
+                            ValueRange{kb.idx(0)});
+    forLoop(b, loc, kb.idx(0), kb.idx(DV), 1, [&](OpBuilder &lb, Location ll,
+                                                  Value dv) {
+      vector::StoreOp::create(lb, ll, KernelBuilder(lb, ll).splat(vecQ, fzero),
+                              sc.ot, ValueRange{dv, KernelBuilder(lb, ll).idx(0)});
     });
 
     // The key range of this query tile, from the mask. Positions are
@@ -406,12 +439,21 @@ private:
     lo = kb.min(lo, seqK);
     hi = kb.max(hi, lo);
 
+    // Positions of the tile's queries, for the mask and the bias.
+    auto vecI32 = VectorType::get({BQ}, b.getI32Type());
+    Value qpos = kb.add(
+        kb.splat(vecI32, kb.i32(p0)),
+        arith::IndexCastOp::create(
+            b, loc, vecI32,
+            vector::StepOp::create(b, loc,
+                                   VectorType::get({BQ}, b.getIndexType()))));
+
     auto processRange = [&](Value start, Value end) {
       scf::ForOp::create(
-          b, loc, start, end, kb.idx(BK), ValueRange{},
+          b, loc, start, end, kb.idx(cfg.blockK), ValueRange{},
           [&](OpBuilder &lb, Location ll, Value k0, ValueRange) {
-            emitKeyTile(lb, ll, cfg, k, v, bias, bIdx, hIdx, kvHead, k0, end,
-                        p0, p1, qs, kt, vs, ps, os, ms, ls, cs);
+            emitKeyTile(lb, ll, cfg, sc, k, v, bias, bIdx, hIdx, kvHead, k0,
+                        end, seqK, p0, p1, qpos);
             scf::YieldOp::create(lb, ll);
           });
     };
@@ -419,217 +461,219 @@ private:
       processRange(kb.idx(0), globalEnd);
     processRange(lo, hi);
 
-    // out = O / l, lse = m + log l (a row that saw no key: 0 and -inf).
+    // out = Oᵀ / l, lse = m + log l (a query that saw no key: 0 and -inf).
+    Value sums = vector::LoadOp::create(b, loc, vecQ, sc.l, ValueRange{kb.idx(0)});
+    Value positive = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                           sums, kb.splat(vecQ, fzero));
+    Value inv = kb.select(positive,
+                          arith::DivFOp::create(b, loc,
+                                                kb.splat(vecQ, kb.fconst(acc, 1.0)),
+                                                sums),
+                          kb.splat(vecQ, fzero));
+    forLoop(b, loc, kb.idx(0), kb.idx(DV), 1, [&](OpBuilder &lb, Location ll,
+                                                  Value dv) {
+      KernelBuilder lk(lb, ll);
+      Value o = vector::LoadOp::create(lb, ll, vecQ, sc.ot,
+                                       ValueRange{dv, lk.idx(0)});
+      vector::StoreOp::create(lb, ll, arith::MulFOp::create(lb, ll, o, inv),
+                              sc.ot, ValueRange{dv, lk.idx(0)});
+    });
+    Value lseVec;
+    if (cfg.returnLse) {
+      Value mx = vector::LoadOp::create(b, loc, vecQ, sc.m, ValueRange{kb.idx(0)});
+      Value logSum =
+          arith::AddFOp::create(b, loc, mx, math::LogOp::create(b, loc, sums));
+      lseVec = kb.select(positive, logSum, kb.splat(vecQ, negInf));
+      vector::StoreOp::create(b, loc, lseVec, sc.m, ValueRange{kb.idx(0)});
+    }
     forLoop(b, loc, kb.idx(0), qn, 1, [&](OpBuilder &lb, Location ll,
                                           Value r) {
       KernelBuilder lk(lb, ll);
-      Value sum = memref::LoadOp::create(lb, ll, ls, ValueRange{r});
-      Value positive = arith::CmpFOp::create(lb, ll, arith::CmpFPredicate::OGT,
-                                             sum, lk.fconst(acc, 0.0));
-      Value inv = lk.select(
-          positive,
-          arith::DivFOp::create(lb, ll, lk.fconst(acc, 1.0), sum), fzero);
-      Value o = vector::LoadOp::create(lb, ll, vecDV, os,
-                                       ValueRange{r, lk.idx(0)});
-      o = arith::MulFOp::create(lb, ll, o, lk.splat(vecDV, inv));
       Value qrow = lk.add(q0, r);
-      vector::StoreOp::create(lb, ll, convertVector(lb, ll, o, vecDVElem), out,
-                              ValueRange{bIdx, hIdx, qrow, lk.idx(0)});
-      if (cfg.returnLse) {
-        Value mx = memref::LoadOp::create(lb, ll, ms, ValueRange{r});
-        Value logSum = arith::AddFOp::create(
-            lb, ll, mx, math::LogOp::create(lb, ll, sum));
-        memref::StoreOp::create(lb, ll, lk.select(positive, logSum, negInf),
-                                lse, ValueRange{bIdx, hIdx, qrow});
-      }
+      forLoop(lb, ll, lk.idx(0), lk.idx(DV), 1, [&](OpBuilder &db, Location dl,
+                                                    Value dv) {
+        Value o = memref::LoadOp::create(db, dl, sc.ot, ValueRange{dv, r});
+        memref::StoreOp::create(db, dl, convertTo(db, dl, o, cfg.elem), out,
+                                ValueRange{bIdx, hIdx, qrow, dv});
+      });
+      if (cfg.returnLse)
+        memref::StoreOp::create(
+            lb, ll, memref::LoadOp::create(lb, ll, sc.m, ValueRange{r}), lse,
+            ValueRange{bIdx, hIdx, qrow});
     });
   }
 
   /// One key tile [k0, min(k0 + BK, end)) of one query tile.
   void emitKeyTile(OpBuilder &b, Location loc, const AttentionConfig &cfg,
-                   Value k, Value v, Value bias, Value bIdx, Value hIdx,
-                   Value kvHead, Value k0, Value end, Value p0, Value p1,
-                   Value qs, Value kt, Value vs, Value ps, Value os, Value ms,
-                   Value ls, Value cs) const {
+                   const Scratch &sc, Value k, Value v, Value bias, Value bIdx,
+                   Value hIdx, Value kvHead, Value k0, Value end, Value seqK,
+                   Value p0, Value p1, Value qpos) const {
     KernelBuilder kb(b, loc);
     const int64_t BQ = cfg.blockQ, BK = cfg.blockK, D = cfg.headDim,
                   DV = cfg.valueDim;
     Type acc = cfg.acc;
-    auto vecD = VectorType::get({D}, acc);
-    auto vecDV = VectorType::get({DV}, acc);
-    auto vecBK = VectorType::get({BK}, acc);
-    auto vecDElem = VectorType::get({D}, cfg.elem);
-    auto vecDVElem = VectorType::get({DV}, cfg.elem);
+    auto vecQ = VectorType::get({BQ}, acc);
     Value fzero = kb.fconst(acc, 0.0);
+    Value negInf = kb.fconst(acc, -std::numeric_limits<double>::infinity());
     Value kn = kb.min(kb.idx(BK), kb.sub(end, k0));
-
-    // Kt = kᵀ and Vs = v for this tile, zero padded past kn.
-    forLoop(b, loc, kb.idx(0), kb.idx(BK), 1, [&](OpBuilder &lb, Location ll,
-                                                  Value c) {
-      KernelBuilder lk(lb, ll);
-      Value inTile = lk.cmp(arith::CmpIPredicate::slt, c, kn);
-      auto ifOp = scf::IfOp::create(lb, ll, TypeRange{vecD, vecDV}, inTile,
-                                    true);
-      {
-        OpBuilder::InsertionGuard g(lb);
-        lb.setInsertionPointToStart(ifOp.thenBlock());
-        Value key = lk.add(k0, c);
-        Value krow = vector::LoadOp::create(
-            lb, ll, vecDElem, k, ValueRange{bIdx, kvHead, key, lk.idx(0)});
-        Value vrow = vector::LoadOp::create(
-            lb, ll, vecDVElem, v, ValueRange{bIdx, kvHead, key, lk.idx(0)});
-        scf::YieldOp::create(lb, ll,
-                             ValueRange{convertVector(lb, ll, krow, vecD),
-                                        convertVector(lb, ll, vrow, vecDV)});
-        lb.setInsertionPointToStart(ifOp.elseBlock());
-        scf::YieldOp::create(
-            lb, ll, ValueRange{lk.splat(vecD, fzero), lk.splat(vecDV, fzero)});
-      }
-      vector::StoreOp::create(lb, ll, ifOp.getResult(1), vs,
-                              ValueRange{c, lk.idx(0)});
-      Value krow = ifOp.getResult(0);
-      for (int64_t d = 0; d < D; ++d) {
-        Value e = vector::ExtractOp::create(lb, ll, krow, d);
-        memref::StoreOp::create(lb, ll, e, kt, ValueRange{lk.idx(d), c});
-      }
-    });
+    Value lastKey = kb.sub(seqK, kb.idx(1));
 
     // Is every (query, key) pair of the tile visible? Then no mask test.
     Value full = tileIsFull(kb, cfg, k0, kn, p0, p1);
 
-    // S = Qs · Kt, kRowBlock rows at a time, then the online softmax.
-    forLoop(b, loc, kb.idx(0), kb.idx(BQ), kRowBlock, [&](OpBuilder &lb,
+    // Sᵀ[c] = Σ_d k[c, d] · Qt[d], kKeyBlock keys at a time. Keys past the
+    // end of the tile read the last key (valid memory) and are masked.
+    forLoop(b, loc, kb.idx(0), kb.idx(BK), kKeyBlock, [&](OpBuilder &lb,
                                                           Location ll,
-                                                          Value r0) {
+                                                          Value c0) {
       KernelBuilder lk(lb, ll);
-      SmallVector<Value> init(kRowBlock, lk.splat(vecBK, fzero));
+      SmallVector<Value> keys;
+      for (int64_t c = 0; c < kKeyBlock; ++c)
+        keys.push_back(lk.min(lk.add(k0, lk.add(c0, lk.idx(c))), lastKey));
+      SmallVector<Value> init(kKeyBlock, lk.splat(vecQ, fzero));
       auto dLoop = scf::ForOp::create(
           lb, ll, lk.idx(0), lk.idx(D), lk.idx(1), init,
           [&](OpBuilder &db, Location dl, Value d, ValueRange accs) {
             KernelBuilder dk(db, dl);
-            Value krow =
-                vector::LoadOp::create(db, dl, vecBK, kt, ValueRange{d, dk.idx(0)});
+            Value qv = vector::LoadOp::create(db, dl, vecQ, sc.qt,
+                                              ValueRange{d, dk.idx(0)});
             SmallVector<Value> next;
-            for (int64_t r = 0; r < kRowBlock; ++r) {
-              Value qv = memref::LoadOp::create(
-                  db, dl, qs, ValueRange{dk.add(r0, dk.idx(r)), d});
+            for (int64_t c = 0; c < kKeyBlock; ++c) {
+              Value kval = memref::LoadOp::create(
+                  db, dl, k, ValueRange{bIdx, kvHead, keys[c], d});
+              kval = convertTo(db, dl, kval, acc);
               next.push_back(vector::FMAOp::create(
-                  db, dl, dk.splat(vecBK, qv), krow, accs[r]));
+                  db, dl, dk.splat(vecQ, kval), qv, accs[c]));
             }
             scf::YieldOp::create(db, dl, next);
           });
-      for (int64_t r = 0; r < kRowBlock; ++r)
-        emitSoftmaxRow(lb, ll, cfg, bias, hIdx, k0, kn, p0,
-                       lk.add(r0, lk.idx(r)), dLoop.getResult(r), full, ps, ms,
-                       ls, cs);
+      for (int64_t c = 0; c < kKeyBlock; ++c) {
+        Value col = lk.add(c0, lk.idx(c));
+        Value s = postProcessScores(lk, cfg, bias, hIdx, lk.add(k0, col), col,
+                                    kn, qpos, full, dLoop.getResult(c));
+        vector::StoreOp::create(lb, ll, s, sc.st, ValueRange{col, lk.idx(0)});
+      }
     });
 
-    // O = O · corr + P · Vs, over the kn valid keys.
-    forLoop(b, loc, kb.idx(0), kb.idx(BQ), 1, [&](OpBuilder &lb, Location ll,
-                                                  Value r) {
+    // Online softmax, vertically over the tile's keys.
+    auto maxLoop = scf::ForOp::create(
+        b, loc, kb.idx(0), kb.idx(BK), kb.idx(1),
+        ValueRange{kb.splat(vecQ, negInf)},
+        [&](OpBuilder &lb, Location ll, Value c, ValueRange it) {
+          Value s = vector::LoadOp::create(lb, ll, vecQ, sc.st,
+                                           ValueRange{c, KernelBuilder(lb, ll).idx(0)});
+          scf::YieldOp::create(
+              lb, ll, ValueRange{arith::MaximumFOp::create(lb, ll, it[0], s)});
+        });
+    Value mOld = vector::LoadOp::create(b, loc, vecQ, sc.m, ValueRange{kb.idx(0)});
+    Value mNew = arith::MaximumFOp::create(b, loc, mOld, maxLoop.getResult(0));
+    // While a query has seen no key its maximum is -inf; subtract 0 instead
+    // so that exp gives 0 rather than NaN.
+    Value noneSeen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                           mNew, kb.splat(vecQ, negInf));
+    Value mSafe = kb.select(noneSeen, kb.splat(vecQ, fzero), mNew);
+    Value corr =
+        math::ExpOp::create(b, loc, arith::SubFOp::create(b, loc, mOld, mSafe));
+    auto sumLoop = scf::ForOp::create(
+        b, loc, kb.idx(0), kb.idx(BK), kb.idx(1),
+        ValueRange{kb.splat(vecQ, fzero)},
+        [&](OpBuilder &lb, Location ll, Value c, ValueRange it) {
+          KernelBuilder lk(lb, ll);
+          Value s = vector::LoadOp::create(lb, ll, vecQ, sc.st,
+                                           ValueRange{c, lk.idx(0)});
+          Value p = math::ExpOp::create(lb, ll,
+                                        arith::SubFOp::create(lb, ll, s, mSafe));
+          vector::StoreOp::create(lb, ll, p, sc.st, ValueRange{c, lk.idx(0)});
+          scf::YieldOp::create(lb, ll,
+                               ValueRange{arith::AddFOp::create(lb, ll, it[0], p)});
+        });
+    Value lOld = vector::LoadOp::create(b, loc, vecQ, sc.l, ValueRange{kb.idx(0)});
+    Value lNew = arith::AddFOp::create(
+        b, loc, arith::MulFOp::create(b, loc, lOld, corr), sumLoop.getResult(0));
+    vector::StoreOp::create(b, loc, lNew, sc.l, ValueRange{kb.idx(0)});
+    vector::StoreOp::create(b, loc, mNew, sc.m, ValueRange{kb.idx(0)});
+
+    // Oᵀ[dv] = Oᵀ[dv] · corr + Σ_c v[c, dv] · Pᵀ[c], over the kn valid keys,
+    // a block of value features at a time.
+    int64_t db = blockDividing(DV);
+    forLoop(b, loc, kb.idx(0), kb.idx(DV), db, [&](OpBuilder &lb, Location ll,
+                                                   Value dv0) {
       KernelBuilder lk(lb, ll);
-      Value corr = memref::LoadOp::create(lb, ll, cs, ValueRange{r});
-      Value o = vector::LoadOp::create(lb, ll, vecDV, os,
-                                       ValueRange{r, lk.idx(0)});
-      o = arith::MulFOp::create(lb, ll, o, lk.splat(vecDV, corr));
+      SmallVector<Value> dvs, init;
+      for (int64_t j = 0; j < db; ++j) {
+        dvs.push_back(lk.add(dv0, lk.idx(j)));
+        Value o = vector::LoadOp::create(lb, ll, vecQ, sc.ot,
+                                         ValueRange{dvs[j], lk.idx(0)});
+        init.push_back(arith::MulFOp::create(lb, ll, o, corr));
+      }
       auto cLoop = scf::ForOp::create(
-          lb, ll, lk.idx(0), kn, lk.idx(1), ValueRange{o},
+          lb, ll, lk.idx(0), kn, lk.idx(1), init,
           [&](OpBuilder &cb, Location cl, Value c, ValueRange accs) {
             KernelBuilder ck(cb, cl);
-            Value p = memref::LoadOp::create(cb, cl, ps, ValueRange{r, c});
-            Value vrow = vector::LoadOp::create(cb, cl, vecDV, vs,
-                                                ValueRange{c, ck.idx(0)});
-            scf::YieldOp::create(
-                cb, cl,
-                ValueRange{vector::FMAOp::create(cb, cl, ck.splat(vecDV, p),
-                                                 vrow, accs[0])});
+            Value p = vector::LoadOp::create(cb, cl, vecQ, sc.st,
+                                             ValueRange{c, ck.idx(0)});
+            Value key = ck.add(k0, c);
+            SmallVector<Value> next;
+            for (int64_t j = 0; j < db; ++j) {
+              Value vval = memref::LoadOp::create(
+                  cb, cl, v, ValueRange{bIdx, kvHead, key, dvs[j]});
+              vval = convertTo(cb, cl, vval, acc);
+              next.push_back(vector::FMAOp::create(cb, cl, ck.splat(vecQ, vval),
+                                                   p, accs[j]));
+            }
+            scf::YieldOp::create(cb, cl, next);
           });
-      vector::StoreOp::create(lb, ll, cLoop.getResult(0), os,
-                              ValueRange{r, lk.idx(0)});
+      for (int64_t j = 0; j < db; ++j)
+        vector::StoreOp::create(lb, ll, cLoop.getResult(j), sc.ot,
+                                ValueRange{dvs[j], lk.idx(0)});
     });
   }
 
-  /// Post-processes one row of scores and folds it into the running softmax
-  /// state: softcap, bias, mask, then m, l, P and the correction factor.
-  void emitSoftmaxRow(OpBuilder &b, Location loc, const AttentionConfig &cfg,
-                      Value bias, Value hIdx, Value k0, Value kn, Value p0,
-                      Value row, Value s, Value full, Value ps, Value ms,
-                      Value ls, Value cs) const {
-    KernelBuilder kb(b, loc);
-    const int64_t BK = cfg.blockK;
+  /// Softcap, relative bias and mask of the scores `s` (vector<BQ>) of key
+  /// `key` (tile column `col`): masked scores and padding keys become -inf.
+  Value postProcessScores(KernelBuilder &kb, const AttentionConfig &cfg,
+                          Value bias, Value hIdx, Value key, Value col,
+                          Value kn, Value qpos, Value full, Value s) const {
+    OpBuilder &b = kb.b;
+    Location loc = kb.loc;
+    auto vecQ = cast<VectorType>(s.getType());
     Type acc = cfg.acc;
-    auto vecBK = VectorType::get({BK}, acc);
-    auto vecI32 = VectorType::get({BK}, b.getI32Type());
-    Value negInf = kb.fconst(acc, -std::numeric_limits<double>::infinity());
-
     if (cfg.softcap) {
-      Value cap = kb.splat(vecBK, kb.fconst(acc, *cfg.softcap));
+      Value cap = kb.splat(vecQ, kb.fconst(acc, *cfg.softcap));
       s = arith::MulFOp::create(
           b, loc, cap,
           math::TanhOp::create(b, loc, arith::DivFOp::create(b, loc, s, cap)));
     }
-    Type i32 = b.getI32Type();
-    auto toI32 = [&](Value index) {
-      return arith::IndexCastOp::create(b, loc, i32, index).getResult();
-    };
-    Value qpos = toI32(kb.add(p0, row));
-    Value lanes = arith::IndexCastOp::create(
-        b, loc, vecI32,
-        vector::StepOp::create(b, loc, VectorType::get({BK}, b.getIndexType())));
-    Value kpos = kb.add(kb.splat(vecI32, toI32(k0)), lanes);
+    Value kpos = kb.i32(key);
     if (cfg.hasBias) {
-      Value rel = kb.sub(kpos, kb.splat(vecI32, qpos));
+      auto vecI32 = cast<VectorType>(qpos.getType());
+      Value rel = kb.sub(kb.splat(vecI32, kpos), qpos);
       Value buckets = buildBiasBuckets(kb, cfg, rel);
       Type biasElem = cast<MemRefType>(bias.getType()).getElementType();
-      auto vecBias = VectorType::get({BK}, biasElem);
-      auto vecI1 = VectorType::get({BK}, b.getI1Type());
+      auto vecBias = VectorType::get(vecQ.getShape(), biasElem);
+      auto vecI1 = VectorType::get(vecQ.getShape(), b.getI1Type());
       Value all = arith::ConstantOp::create(
           b, loc, vecI1, DenseElementsAttr::get(vecI1, true));
       Value values = vector::GatherOp::create(
           b, loc, vecBias, bias, ValueRange{hIdx, kb.idx(0)}, buckets, all,
           kb.splat(vecBias, kb.fconst(biasElem, 0.0)));
-      s = arith::AddFOp::create(b, loc, s, convertVector(b, loc, values, vecBK));
+      s = arith::AddFOp::create(b, loc, s, convertTo(b, loc, values, vecQ));
     }
-
-    // Masked scores become -inf; so do the padding keys past kn. A full
-    // tile has neither, and skips the test.
-    auto ifOp = scf::IfOp::create(b, loc, TypeRange{vecBK}, full, true);
+    auto ifOp = scf::IfOp::create(b, loc, TypeRange{vecQ}, full, true);
     {
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(ifOp.thenBlock());
       scf::YieldOp::create(b, loc, ValueRange{s});
       b.setInsertionPointToStart(ifOp.elseBlock());
       Value visible = buildMaskVector(kb, cfg, qpos, kpos);
-      Value inTile = kb.cmp(arith::CmpIPredicate::slt, lanes,
-                            kb.splat(vecI32, toI32(kn)));
+      auto vecI1 = VectorType::get(vecQ.getShape(), b.getI1Type());
+      Value inTile = kb.splat(vecI1, kb.cmp(arith::CmpIPredicate::slt, col, kn));
       visible = kb.andI(visible, inTile);
-      scf::YieldOp::create(
-          b, loc, ValueRange{kb.select(visible, s, kb.splat(vecBK, negInf))});
+      Value negInf = kb.splat(
+          vecQ, kb.fconst(acc, -std::numeric_limits<double>::infinity()));
+      scf::YieldOp::create(b, loc, ValueRange{kb.select(visible, s, negInf)});
     }
-    s = ifOp.getResult(0);
-
-    Value mOld = memref::LoadOp::create(b, loc, ms, ValueRange{row});
-    Value tileMax =
-        vector::ReductionOp::create(b, loc, vector::CombiningKind::MAXIMUMF, s);
-    Value mNew = arith::MaximumFOp::create(b, loc, mOld, tileMax);
-    // While no key has been seen the maximum is -inf; subtract 0 instead so
-    // that exp gives 0 rather than NaN.
-    Value noneSeen =
-        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, mNew, negInf);
-    Value mSafe = kb.select(noneSeen, kb.fconst(acc, 0.0), mNew);
-    Value p = math::ExpOp::create(
-        b, loc, arith::SubFOp::create(b, loc, s, kb.splat(vecBK, mSafe)));
-    Value corr =
-        math::ExpOp::create(b, loc, arith::SubFOp::create(b, loc, mOld, mSafe));
-    Value lOld = memref::LoadOp::create(b, loc, ls, ValueRange{row});
-    Value rowSum =
-        vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, p);
-    Value lNew = arith::AddFOp::create(
-        b, loc, arith::MulFOp::create(b, loc, lOld, corr), rowSum);
-    memref::StoreOp::create(b, loc, lNew, ls, ValueRange{row});
-    memref::StoreOp::create(b, loc, mNew, ms, ValueRange{row});
-    memref::StoreOp::create(b, loc, corr, cs, ValueRange{row});
-    vector::StoreOp::create(b, loc, p, ps, ValueRange{row, kb.idx(0)});
+    return ifOp.getResult(0);
   }
 
   /// True (an i1 value) when every pair of queries [p0, p1] and keys
@@ -638,10 +682,10 @@ private:
                    Value kn, Value p0, Value p1) const {
     using P = arith::CmpIPredicate;
     MaskAttr m = cfg.mask;
-    Value kLast = kb.add(k0, kb.sub(kn, kb.idx(1)));
-    Value full = kb.cmp(P::eq, kn, kb.idx(cfg.blockK));
     if (m.getDilation() > 1)
       return kb.boolConst(false);
+    Value kLast = kb.add(k0, kb.sub(kn, kb.idx(1)));
+    Value full = kb.cmp(P::eq, kn, kb.idx(cfg.blockK));
     if (m.getCausal())
       full = kb.andI(full, kb.cmp(P::sle, kLast, p0));
     if (auto left = m.getWindowLeft())
@@ -655,31 +699,6 @@ private:
         full = kb.andI(full, kb.cmp(P::eq, kb.floorDiv(pos, c), chunkOf));
     }
     return full;
-  }
-
-  /// Widens or narrows a float vector to `to`.
-  static Value convertVector(OpBuilder &b, Location loc, Value v,
-                             VectorType to) {
-    auto from = cast<VectorType>(v.getType());
-    if (from == to)
-      return v;
-    if (from.getElementType().getIntOrFloatBitWidth() <
-        to.getElementType().getIntOrFloatBitWidth())
-      return arith::ExtFOp::create(b, loc, to, v);
-    return arith::TruncFOp::create(b, loc, to, v);
-  }
-
-  /// An scf.for without iteration arguments.
-  static void forLoop(OpBuilder &b, Location loc, Value lb, Value ub,
-                      int64_t step,
-                      function_ref<void(OpBuilder &, Location, Value)> body) {
-    scf::ForOp::create(b, loc, lb, ub,
-                       arith::ConstantIndexOp::create(b, loc, step),
-                       ValueRange{},
-                       [&](OpBuilder &fb, Location fl, Value iv, ValueRange) {
-                         body(fb, fl, iv);
-                         scf::YieldOp::create(fb, fl);
-                       });
   }
 
   AttentionTiling tiling;
