@@ -42,9 +42,10 @@ using ScalarFn =
 /// Builds `result[i] = narrow(fn(widen(inputs[maps[k](i)])...))` as a
 /// parallel linalg.generic over a tensor of `resultType` whose sizes are
 /// `sizes`.
-static Value buildElementwise(OpBuilder &b, Location loc, RankedTensorType resultType,
-                       ArrayRef<OpFoldResult> sizes, ValueRange inputs,
-                       ArrayRef<AffineMap> inputMaps, ScalarFn fn) {
+static Value buildElementwise(OpBuilder &b, Location loc,
+                              RankedTensorType resultType,
+                              ArrayRef<OpFoldResult> sizes, ValueRange inputs,
+                              ArrayRef<AffineMap> inputMaps, ScalarFn fn) {
   Type elem = resultType.getElementType();
   FloatType acc = getAccumulationType(elem);
   Value init = createEmpty(b, loc, resultType, sizes);
@@ -65,7 +66,7 @@ static Value buildElementwise(OpBuilder &b, Location loc, RankedTensorType resul
 
 /// Lowers an op whose operands all have the type of its result.
 static Value buildSameShape(OpBuilder &b, Location loc, ValueRange inputs,
-                     ScalarFn fn) {
+                            ScalarFn fn) {
   Value first = inputs.front();
   auto type = cast<RankedTensorType>(first.getType());
   SmallVector<OpFoldResult> sizes;
@@ -76,12 +77,21 @@ static Value buildSameShape(OpBuilder &b, Location loc, ValueRange inputs,
   return buildElementwise(b, loc, type, sizes, inputs, maps, fn);
 }
 
-/// `x * sigmoid(x)`, as `x / (1 + exp(-x))`: for very negative x the
-/// exponential overflows to +inf and the quotient is the correct -0.
+/// `x * sigmoid(x)` as `x / (1 + e)` for x >= 0 and `x * e / (1 + e)` for
+/// x < 0, with `e = exp(-|x|)`: the exponential never overflows, so the tail
+/// x -> -inf keeps its relative accuracy (with `exp(-x)` it would round to
+/// -0 from x = -88 on in f32).
 static Value buildSilu(OpBuilder &b, Location loc, FloatType acc, Value x) {
+  Value zero = createFloatConstant(b, loc, acc, 0.0);
   Value one = createFloatConstant(b, loc, acc, 1.0);
-  Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, x));
-  return arith::DivFOp::create(b, loc, x, arith::AddFOp::create(b, loc, one, e));
+  Value e = math::ExpOp::create(
+      b, loc, arith::NegFOp::create(b, loc, math::AbsFOp::create(b, loc, x)));
+  Value nonNegative =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE, x, zero);
+  Value numerator = arith::MulFOp::create(
+      b, loc, x, arith::SelectOp::create(b, loc, nonNegative, one, e));
+  Value denominator = arith::AddFOp::create(b, loc, one, e);
+  return arith::DivFOp::create(b, loc, numerator, denominator);
 }
 
 namespace {
@@ -159,89 +169,83 @@ struct LowerRelu : OpRewritePattern<ReluOp> {
 
   LogicalResult matchAndRewrite(ReluOp op,
                                 PatternRewriter &rewriter) const override {
+    auto relu = [](OpBuilder &b, Location loc, FloatType acc,
+                   ValueRange args) -> Value {
+      Value zero = createFloatConstant(b, loc, acc, 0.0);
+      return arith::MaximumFOp::create(b, loc, args[0], zero);
+    };
     rewriter.replaceOp(
-        op, buildSameShape(
-                rewriter, op.getLoc(), op.getInput(),
-                [](OpBuilder &b, Location l, FloatType acc, ValueRange args) {
-                  Value zero = createFloatConstant(b, l, acc, 0.0);
-                  return arith::MaximumFOp::create(b, l, args[0], zero)
-                      .getResult();
-                }));
+        op, buildSameShape(rewriter, op.getLoc(), op.getInput(), relu));
     return success();
   }
 };
 
-/// silu(x) => generic { x / (1 + exp(-x)) }
+/// silu(x) => generic { e = exp(-|x|); x * (x >= 0 ? 1 : e) / (1 + e) }
 struct LowerSilu : OpRewritePattern<SiluOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(SiluOp op,
                                 PatternRewriter &rewriter) const override {
+    auto silu = [](OpBuilder &b, Location loc, FloatType acc, ValueRange args) {
+      return buildSilu(b, loc, acc, args[0]);
+    };
     rewriter.replaceOp(
-        op, buildSameShape(
-                rewriter, op.getLoc(), op.getInput(),
-                [](OpBuilder &b, Location l, FloatType acc, ValueRange args) {
-                  return buildSilu(b, l, acc, args[0]);
-                }));
+        op, buildSameShape(rewriter, op.getLoc(), op.getInput(), silu));
     return success();
   }
 };
 
 /// gelu(x) => generic { x/2 * (1 + erf(x / sqrt(2))) }             (none)
 /// gelu(x) => generic { x/2 * (1 + tanh(sqrt(2/pi) (x + c x^3))) } (tanh)
+///
+/// with c = 0.044715.
 struct LowerGelu : OpRewritePattern<GeluOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(GeluOp op,
                                 PatternRewriter &rewriter) const override {
     bool useTanh = op.getApproximate() == GeluApproximation::tanh;
+    auto gelu = [&](OpBuilder &b, Location loc, FloatType acc,
+                    ValueRange args) -> Value {
+      Value x = args[0];
+      auto cst = [&](double v) { return createFloatConstant(b, loc, acc, v); };
+      Value inner;
+      if (useTanh) {
+        Value x3 = arith::MulFOp::create(b, loc, x,
+                                         arith::MulFOp::create(b, loc, x, x));
+        Value poly = arith::AddFOp::create(
+            b, loc, x, arith::MulFOp::create(b, loc, cst(0.044715), x3));
+        inner = math::TanhOp::create(
+            b, loc,
+            arith::MulFOp::create(b, loc, cst(std::sqrt(2.0 / M_PI)), poly));
+      } else {
+        inner = math::ErfOp::create(
+            b, loc, arith::MulFOp::create(b, loc, x, cst(M_SQRT1_2)));
+      }
+      Value half = arith::MulFOp::create(b, loc, cst(0.5), x);
+      Value onePlus = arith::AddFOp::create(b, loc, cst(1.0), inner);
+      return arith::MulFOp::create(b, loc, half, onePlus);
+    };
     rewriter.replaceOp(
-        op,
-        buildSameShape(
-            rewriter, op.getLoc(), op.getInput(),
-            [&](OpBuilder &b, Location l, FloatType acc, ValueRange args) {
-              Value x = args[0];
-              auto cst = [&](double v) {
-                return createFloatConstant(b, l, acc, v);
-              };
-              Value inner;
-              if (useTanh) {
-                // sqrt(2/pi) * (x + 0.044715 x^3)
-                Value x3 = arith::MulFOp::create(
-                    b, l, x, arith::MulFOp::create(b, l, x, x));
-                Value poly = arith::AddFOp::create(
-                    b, l, x, arith::MulFOp::create(b, l, cst(0.044715), x3));
-                inner = math::TanhOp::create(
-                    b, l,
-                    arith::MulFOp::create(b, l, cst(std::sqrt(2.0 / M_PI)),
-                                          poly));
-              } else {
-                inner = math::ErfOp::create(
-                    b, l, arith::MulFOp::create(b, l, x, cst(M_SQRT1_2)));
-              }
-              Value half = arith::MulFOp::create(b, l, cst(0.5), x);
-              return arith::MulFOp::create(
-                         b, l, half, arith::AddFOp::create(b, l, cst(1.0), inner))
-                  .getResult();
-            }));
+        op, buildSameShape(rewriter, op.getLoc(), op.getInput(), gelu));
     return success();
   }
 };
 
-/// swiglu(gate, up) => generic { gate / (1 + exp(-gate)) * up }
+/// swiglu(gate, up) => generic { silu(gate) * up }
 struct LowerSwiglu : OpRewritePattern<SwigluOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(SwigluOp op,
                                 PatternRewriter &rewriter) const override {
-    rewriter.replaceOp(
-        op, buildSameShape(
-                rewriter, op.getLoc(), ValueRange{op.getGate(), op.getUp()},
-                [](OpBuilder &b, Location l, FloatType acc, ValueRange args) {
-                  return arith::MulFOp::create(
-                             b, l, buildSilu(b, l, acc, args[0]), args[1])
-                      .getResult();
-                }));
+    auto swiglu = [](OpBuilder &b, Location loc, FloatType acc,
+                     ValueRange args) -> Value {
+      Value gate = buildSilu(b, loc, acc, args[0]);
+      return arith::MulFOp::create(b, loc, gate, args[1]);
+    };
+    rewriter.replaceOp(op, buildSameShape(rewriter, op.getLoc(),
+                                          ValueRange{op.getGate(), op.getUp()},
+                                          swiglu));
     return success();
   }
 };

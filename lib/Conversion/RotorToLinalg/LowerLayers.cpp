@@ -1,4 +1,4 @@
-//===- LowerLayers.cpp - Lower linear layers, embeddings, convs and losses ===//
+//===- LowerLayers.cpp - Lower layers, embeddings and losses --------------===//
 //
 // Part of the Rotor project.
 //
@@ -50,6 +50,15 @@ static SmallVector<OpFoldResult> getDims(OpBuilder &b, Location loc, Value v) {
   return sizes;
 }
 
+/// The map of a rank-`rank` iteration space onto its first `n` dimensions.
+/// (AffineMap::getMajorSubMap would return a null map for `n` = 0.)
+static AffineMap getLeadingDimsMap(MLIRContext *ctx, int64_t rank, int64_t n) {
+  SmallVector<AffineExpr> exprs;
+  for (int64_t d = 0; d < n; ++d)
+    exprs.push_back(getAffineDimExpr(d, ctx));
+  return AffineMap::get(rank, 0, exprs, ctx);
+}
+
 /// `size / divisor` for a size known to be a multiple of `divisor`.
 static OpFoldResult divideSize(OpBuilder &b, Location loc, OpFoldResult size,
                                int64_t divisor) {
@@ -81,7 +90,8 @@ static Value splitDim(OpBuilder &b, Location loc, Value v, int64_t dim,
     int64_t inner = type.isDynamicDim(d) ? ShapedType::kDynamic
                                          : type.getDimSize(d) / parts;
     shape.append({parts, inner});
-    outputShape.append({b.getIndexAttr(parts), divideSize(b, loc, size, parts)});
+    outputShape.append(
+        {b.getIndexAttr(parts), divideSize(b, loc, size, parts)});
     reassociation.push_back({next, next + 1});
   }
   auto expandedType = RankedTensorType::get(shape, type.getElementType());
@@ -105,8 +115,7 @@ static Value reduceLastDim(
   auto rowType = RankedTensorType::get(type.getShape().drop_back(), acc);
   Value filled = createFilled(b, loc, rowType, sizes, init);
 
-  AffineMap rowMap = AffineMap::getMultiDimIdentityMap(rank, b.getContext())
-                         .getMajorSubMap(rank - 1);
+  AffineMap rowMap = getLeadingDimsMap(b.getContext(), rank, rank - 1);
   SmallVector<Value> inputs = {input};
   llvm::append_range(inputs, rowInputs);
   SmallVector<AffineMap> maps = {b.getMultiDimIdentityMap(rank)};
@@ -117,17 +126,17 @@ static Value reduceLastDim(
              b, loc, rowType, inputs, filled, maps, iterators,
              [&](OpBuilder &nb, Location nl, ValueRange args) {
                Value x = convertFloat(nb, nl, args.front(), acc);
-               linalg::YieldOp::create(
-                   nb, nl,
-                   combine(nb, nl, x, args.slice(1, rowInputs.size()),
-                           args.back()));
+               linalg::YieldOp::create(nb, nl,
+                                       combine(nb, nl, x,
+                                               args.slice(1, rowInputs.size()),
+                                               args.back()));
              })
       .getResult(0);
 }
 
 /// Narrows the accumulator `acc` (a tensor of the accumulation type) to
-/// `resultType`, adding `bias` (indexed by dimension `biasDim` of the
-/// result) when given.
+/// `resultType`, adding `bias`, when given, read at the loop dimensions
+/// `biasDims`. The addition happens in the accumulation type.
 static Value buildEpilogue(OpBuilder &b, Location loc, Value acc,
                            RankedTensorType resultType, Value bias,
                            ArrayRef<int64_t> biasDims) {
@@ -187,24 +196,22 @@ struct LowerLinear : OpRewritePattern<LinearOp> {
     xExprs.push_back(getAffineDimExpr(rank, ctx));
     AffineExpr n = getAffineDimExpr(rank - 1, ctx);
     AffineExpr k = getAffineDimExpr(rank, ctx);
-    SmallVector<AffineMap> maps = {
-        AffineMap::get(rank + 1, 0, xExprs, ctx),
-        AffineMap::get(rank + 1, 0, {n, k}, ctx),
-        AffineMap::getMultiDimIdentityMap(rank + 1, ctx).getMajorSubMap(rank)};
+    SmallVector<AffineMap> maps = {AffineMap::get(rank + 1, 0, xExprs, ctx),
+                                   AffineMap::get(rank + 1, 0, {n, k}, ctx),
+                                   getLeadingDimsMap(ctx, rank + 1, rank)};
     SmallVector<utils::IteratorType> iterators = parallelIterators(rank + 1);
     iterators.back() = utils::IteratorType::reduction;
-    Value product =
-        linalg::GenericOp::create(
-            rewriter, loc, init.getType(), ValueRange{x, w}, init, maps,
-            iterators,
-            [&](OpBuilder &b, Location l, ValueRange args) {
-              Value p = arith::MulFOp::create(b, l,
-                                              convertFloat(b, l, args[0], acc),
-                                              convertFloat(b, l, args[1], acc));
-              Value sum = arith::AddFOp::create(b, l, args[2], p);
-              linalg::YieldOp::create(b, l, sum);
-            })
-            .getResult(0);
+    Value product = linalg::GenericOp::create(
+                        rewriter, loc, init.getType(), ValueRange{x, w}, init,
+                        maps, iterators,
+                        [&](OpBuilder &b, Location l, ValueRange args) {
+                          Value lhs = convertFloat(b, l, args[0], acc);
+                          Value rhs = convertFloat(b, l, args[1], acc);
+                          Value p = arith::MulFOp::create(b, l, lhs, rhs);
+                          Value sum = arith::AddFOp::create(b, l, args[2], p);
+                          linalg::YieldOp::create(b, l, sum);
+                        })
+                        .getResult(0);
 
     Value bias = op.getBias();
     if (!bias && acc == elem) {
@@ -240,33 +247,32 @@ struct LowerEmbedding : OpRewritePattern<EmbeddingOp> {
 
     // With no rows every id is out of range.
     if (op.getTable().getType().getDimSize(0) == 0) {
-      rewriter.replaceOp(op, createFilled(rewriter, loc, resultType, sizes, 0.0));
+      rewriter.replaceOp(op,
+                         createFilled(rewriter, loc, resultType, sizes, 0.0));
       return success();
     }
 
     Value init = createEmpty(rewriter, loc, resultType, sizes);
     Value numRows = getDimValue(rewriter, loc, table, 0);
     SmallVector<AffineMap> maps = {
-        rewriter.getMultiDimIdentityMap(rank).getMajorSubMap(rank - 1),
+        getLeadingDimsMap(rewriter.getContext(), rank, rank - 1),
         rewriter.getMultiDimIdentityMap(rank)};
     Value result =
         linalg::GenericOp::create(
-            rewriter, loc, resultType, ids, init, maps,
-            parallelIterators(rank),
+            rewriter, loc, resultType, ids, init, maps, parallelIterators(rank),
             [&](OpBuilder &b, Location l, ValueRange args) {
-              Value id = arith::IndexCastOp::create(b, l, b.getIndexType(),
-                                                    args[0]);
+              Value id =
+                  arith::IndexCastOp::create(b, l, b.getIndexType(), args[0]);
               Value zero = createIndexConstant(b, l, 0);
-              Value ok = arith::AndIOp::create(
-                  b, l,
-                  arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, id,
-                                        zero),
-                  arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, id,
-                                        numRows));
+              Value nonNegative = arith::CmpIOp::create(
+                  b, l, arith::CmpIPredicate::sge, id, zero);
+              Value belowEnd = arith::CmpIOp::create(
+                  b, l, arith::CmpIPredicate::slt, id, numRows);
+              Value ok = arith::AndIOp::create(b, l, nonNegative, belowEnd);
               Value row = arith::SelectOp::create(b, l, ok, id, zero);
               Value col = linalg::IndexOp::create(b, l, rank - 1);
-              Value v = tensor::ExtractOp::create(b, l, table,
-                                                  ValueRange{row, col});
+              Value v =
+                  tensor::ExtractOp::create(b, l, table, ValueRange{row, col});
               Value y = arith::SelectOp::create(
                   b, l, ok, v, createFloatConstant(b, l, elem, 0.0));
               linalg::YieldOp::create(b, l, y);
@@ -310,14 +316,14 @@ struct LowerConv1d : OpRewritePattern<Conv1dOp> {
       left = rewriter.getIndexAttr(l);
       right = rewriter.getIndexAttr(kernel - 1 - l);
     } else {
-      Value km1 =
-          arith::SubIOp::create(rewriter, loc, getDimValue(rewriter, loc, w, 2),
-                                createIndexConstant(rewriter, loc, 1));
-      Value l = causal ? km1
-                       : arith::DivUIOp::create(
-                             rewriter, loc, km1,
-                             createIndexConstant(rewriter, loc, 2))
-                             .getResult();
+      Value k = getDimValue(rewriter, loc, w, 2);
+      Value km1 = arith::SubIOp::create(rewriter, loc, k,
+                                        createIndexConstant(rewriter, loc, 1));
+      Value l =
+          causal ? km1
+                 : arith::DivUIOp::create(rewriter, loc, km1,
+                                          createIndexConstant(rewriter, loc, 2))
+                       .getResult();
       left = l;
       right = arith::SubIOp::create(rewriter, loc, km1, l).getResult();
     }
@@ -325,10 +331,10 @@ struct LowerConv1d : OpRewritePattern<Conv1dOp> {
     if (kernel != 1) {
       Attribute zeroAttr = rewriter.getIndexAttr(0);
       int64_t seq = xType.getDimSize(1);
-      int64_t paddedSeq = ShapedType::isDynamic(seq) ||
-                                  ShapedType::isDynamic(kernel)
-                              ? ShapedType::kDynamic
-                              : seq + kernel - 1;
+      int64_t paddedSeq =
+          ShapedType::isDynamic(seq) || ShapedType::isDynamic(kernel)
+              ? ShapedType::kDynamic
+              : seq + kernel - 1;
       auto paddedType = RankedTensorType::get(
           {xType.getDimSize(0), paddedSeq, xType.getDimSize(2)},
           xType.getElementType());
@@ -342,10 +348,10 @@ struct LowerConv1d : OpRewritePattern<Conv1dOp> {
     Value xg = splitDim(rewriter, loc, padded, 2, groups);
     Value wg = splitDim(rewriter, loc, w, 0, groups);
     auto wgType = cast<RankedTensorType>(wg.getType());
-    auto accType = RankedTensorType::get(
-        {xType.getDimSize(0), xType.getDimSize(1), groups,
-         wgType.getDimSize(1)},
-        acc);
+    auto accType =
+        RankedTensorType::get({xType.getDimSize(0), xType.getDimSize(1), groups,
+                               wgType.getDimSize(1)},
+                              acc);
     Value init = createFilled(
         rewriter, loc, accType,
         {getDim(rewriter, loc, x, 0), getDim(rewriter, loc, x, 1),
@@ -354,19 +360,18 @@ struct LowerConv1d : OpRewritePattern<Conv1dOp> {
 
     AffineExpr bd, t, g, o, c, k;
     bindDims(ctx, bd, t, g, o, c, k);
-    SmallVector<AffineMap> maps = {
-        AffineMap::get(6, 0, {bd, t + k, g, c}, ctx),
-        AffineMap::get(6, 0, {g, o, c, k}, ctx),
-        AffineMap::get(6, 0, {bd, t, g, o}, ctx)};
+    SmallVector<AffineMap> maps = {AffineMap::get(6, 0, {bd, t + k, g, c}, ctx),
+                                   AffineMap::get(6, 0, {g, o, c, k}, ctx),
+                                   AffineMap::get(6, 0, {bd, t, g, o}, ctx)};
     SmallVector<utils::IteratorType> iterators = parallelIterators(6);
     iterators[4] = iterators[5] = utils::IteratorType::reduction;
     Value conv =
         linalg::GenericOp::create(
             rewriter, loc, accType, ValueRange{xg, wg}, init, maps, iterators,
             [&](OpBuilder &b, Location l, ValueRange args) {
-              Value p = arith::MulFOp::create(b, l,
-                                              convertFloat(b, l, args[0], acc),
-                                              convertFloat(b, l, args[1], acc));
+              Value lhs = convertFloat(b, l, args[0], acc);
+              Value rhs = convertFloat(b, l, args[1], acc);
+              Value p = arith::MulFOp::create(b, l, lhs, rhs);
               Value sum = arith::AddFOp::create(b, l, args[2], p);
               linalg::YieldOp::create(b, l, sum);
             })
@@ -375,8 +380,8 @@ struct LowerConv1d : OpRewritePattern<Conv1dOp> {
     Value bias = op.getBias();
     if (bias || acc != elem) {
       Value biasGroups = bias ? splitDim(rewriter, loc, bias, 0, groups) : bias;
-      conv = buildEpilogue(rewriter, loc, conv, accType.clone(elem),
-                           biasGroups, {2, 3});
+      conv = buildEpilogue(rewriter, loc, conv, accType.clone(elem), biasGroups,
+                           {2, 3});
     }
     SmallVector<ReassociationIndices> reassociation = {{0}, {1}, {2, 3}};
     rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(op, resultType, conv,
@@ -423,9 +428,10 @@ struct LowerMergeHeads : OpRewritePattern<MergeHeadsOp> {
     SmallVector<OpFoldResult> sizes = getDims(rewriter, loc, x);
     std::swap(sizes[1], sizes[2]);
     Value init = createEmpty(rewriter, loc, transposedType, sizes);
-    Value transposed = linalg::TransposeOp::create(
-                           rewriter, loc, x, init, ArrayRef<int64_t>{0, 2, 1, 3})
-                           .getResult()[0];
+    Value transposed =
+        linalg::TransposeOp::create(rewriter, loc, x, init,
+                                    ArrayRef<int64_t>{0, 2, 1, 3})
+            .getResult()[0];
     SmallVector<ReassociationIndices> reassociation = {{0}, {1}, {2, 3}};
     rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(
         op, op.getResult().getType(), transposed, reassociation);
@@ -475,14 +481,14 @@ struct LowerSinusoidalEmbedding : OpRewritePattern<SinusoidalEmbeddingOp> {
     MLIRContext *ctx = rewriter.getContext();
     AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
     SmallVector<AffineMap> maps = {
-        identity.getMajorSubMap(rank - 1),
+        getLeadingDimsMap(ctx, rank, rank - 1),
         AffineMap::get(rank, 0, getAffineDimExpr(rank - 1, ctx)), identity};
     SmallVector<OpFoldResult> ones(rank, rewriter.getIndexAttr(1));
     auto buildHalf = [&](Value dest, OpFoldResult offset, bool cosine) {
       SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0));
       offsets.back() = offset;
-      Value slice = tensor::ExtractSliceOp::create(rewriter, loc, dest,
-                                                   offsets, sizes, ones);
+      Value slice = tensor::ExtractSliceOp::create(rewriter, loc, dest, offsets,
+                                                   sizes, ones);
       Value half =
           linalg::GenericOp::create(
               rewriter, loc, slice.getType(), ValueRange{positions, freqs},
@@ -522,7 +528,8 @@ struct LowerSinusoidalEmbedding : OpRewritePattern<SinusoidalEmbeddingOp> {
 /// Statistics are computed in the result type (f32, or f64 for f64 logits);
 /// the count is an i64. A counted label outside [0, V) is not checked at
 /// run time: it contributes NaN, so the loss is NaN, and the logit read is
-/// clamped in bounds.
+/// clamped in bounds (a dynamic V must then be at least 1; a static V of 0
+/// reads nothing).
 struct LowerCrossEntropy : OpRewritePattern<CrossEntropyOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -531,10 +538,8 @@ struct LowerCrossEntropy : OpRewritePattern<CrossEntropyOp> {
     Location loc = op.getLoc();
     Value logits = op.getLogits(), labels = op.getLabels();
     auto logitsType = op.getLogits().getType();
-    if (logitsType.getDimSize(logitsType.getRank() - 1) == 0)
-      return op.emitOpError()
-             << "cannot be lowered with no classes: the logits' last "
-                "dimension is 0";
+    // With no classes every counted label is out of range: nothing to read.
+    bool noClasses = logitsType.getDimSize(logitsType.getRank() - 1) == 0;
     auto lossType = cast<RankedTensorType>(op.getLoss().getType());
     auto acc = cast<FloatType>(lossType.getElementType());
     int64_t rows = op.getLabels().getType().getRank();
@@ -543,17 +548,18 @@ struct LowerCrossEntropy : OpRewritePattern<CrossEntropyOp> {
 
     Value max = reduceLastDim(
         rewriter, loc, logits, acc, -std::numeric_limits<double>::infinity(),
-        {}, [](OpBuilder &b, Location l, Value x, ValueRange, Value m) -> Value {
+        {},
+        [](OpBuilder &b, Location l, Value x, ValueRange, Value m) -> Value {
           return arith::MaximumFOp::create(b, l, m, x);
         });
-    Value sumExp = reduceLastDim(
-        rewriter, loc, logits, acc, 0.0, max,
-        [](OpBuilder &b, Location l, Value x, ValueRange row,
-           Value s) -> Value {
-          Value e =
-              math::ExpOp::create(b, l, arith::SubFOp::create(b, l, x, row[0]));
-          return arith::AddFOp::create(b, l, s, e);
-        });
+    Value sumExp =
+        reduceLastDim(rewriter, loc, logits, acc, 0.0, max,
+                      [](OpBuilder &b, Location l, Value x, ValueRange row,
+                         Value s) -> Value {
+                        Value e = math::ExpOp::create(
+                            b, l, arith::SubFOp::create(b, l, x, row[0]));
+                        return arith::AddFOp::create(b, l, s, e);
+                      });
 
     // Sum of the per-row losses and number of counted rows.
     Type i64 = rewriter.getI64Type();
@@ -574,9 +580,11 @@ struct LowerCrossEntropy : OpRewritePattern<CrossEntropyOp> {
         linalg::FillOp::create(rewriter, loc, zeroI64,
                                createEmpty(rewriter, loc, scalarCount, {}))
             .getResult(0);
-    Value numClasses = arith::IndexCastOp::create(
-        rewriter, loc, i64,
-        getDimValue(rewriter, loc, logits, logitsType.getRank() - 1));
+    Value numClasses;
+    if (!noClasses)
+      numClasses = arith::IndexCastOp::create(
+          rewriter, loc, i64,
+          getDimValue(rewriter, loc, logits, logitsType.getRank() - 1));
     AffineMap rowMap = AffineMap::getMultiDimIdentityMap(rows, ctx);
     AffineMap scalarMap = AffineMap::get(rows, 0, {}, ctx);
     SmallVector<utils::IteratorType> iterators(rows,
@@ -589,28 +597,30 @@ struct LowerCrossEntropy : OpRewritePattern<CrossEntropyOp> {
           Value label = args[0];
           if (label.getType() != i64)
             label = arith::ExtSIOp::create(b, l, i64, label);
-          Value counted = arith::CmpIOp::create(
-              b, l, arith::CmpIPredicate::ne, label, ignored);
-          Value inRange = arith::AndIOp::create(
-              b, l,
-              arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, label,
-                                    zeroI64),
-              arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, label,
-                                    numClasses));
-          Value cls = arith::IndexCastOp::create(
-              b, l, b.getIndexType(),
-              arith::SelectOp::create(b, l, inRange, label, zeroI64));
-          SmallVector<Value> indices;
-          for (int64_t d = 0; d < rows; ++d)
-            indices.push_back(linalg::IndexOp::create(b, l, d));
-          indices.push_back(cls);
-          Value logit = convertFloat(
-              b, l, tensor::ExtractOp::create(b, l, logits, indices), acc);
-          // logsumexp - logit = log(s) + m - logit
-          Value lse = arith::AddFOp::create(
-              b, l, math::LogOp::create(b, l, args[2]), args[1]);
-          Value rowLoss = arith::SelectOp::create(
-              b, l, inRange, arith::SubFOp::create(b, l, lse, logit), nan);
+          Value counted = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne,
+                                                label, ignored);
+          Value rowLoss = nan;
+          if (!noClasses) {
+            Value nonNegative = arith::CmpIOp::create(
+                b, l, arith::CmpIPredicate::sge, label, zeroI64);
+            Value belowEnd = arith::CmpIOp::create(
+                b, l, arith::CmpIPredicate::slt, label, numClasses);
+            Value inRange = arith::AndIOp::create(b, l, nonNegative, belowEnd);
+            Value cls = arith::IndexCastOp::create(
+                b, l, b.getIndexType(),
+                arith::SelectOp::create(b, l, inRange, label, zeroI64));
+            SmallVector<Value> indices;
+            for (int64_t d = 0; d < rows; ++d)
+              indices.push_back(linalg::IndexOp::create(b, l, d));
+            indices.push_back(cls);
+            Value logit = convertFloat(
+                b, l, tensor::ExtractOp::create(b, l, logits, indices), acc);
+            // logsumexp - logit = log(s) + m - logit
+            Value lse = arith::AddFOp::create(
+                b, l, math::LogOp::create(b, l, args[2]), args[1]);
+            rowLoss = arith::SelectOp::create(
+                b, l, inRange, arith::SubFOp::create(b, l, lse, logit), nan);
+          }
           Value sum = arith::SelectOp::create(
               b, l, counted, arith::AddFOp::create(b, l, args[3], rowLoss),
               args[3]);
@@ -626,15 +636,15 @@ struct LowerCrossEntropy : OpRewritePattern<CrossEntropyOp> {
             rewriter, loc, lossType,
             ValueRange{totals.getResult(0), totals.getResult(1)},
             createEmpty(rewriter, loc, lossType, {}),
-            SmallVector<AffineMap>(3, empty0),
-            ArrayRef<utils::IteratorType>{},
+            SmallVector<AffineMap>(3, empty0), ArrayRef<utils::IteratorType>{},
             [&](OpBuilder &b, Location l, ValueRange args) {
               Value count = arith::UIToFPOp::create(b, l, acc, args[1]);
-              Value any = arith::CmpIOp::create(
-                  b, l, arith::CmpIPredicate::ne, args[1], zeroI64);
+              Value any = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne,
+                                                args[1], zeroI64);
               Value mean = arith::DivFOp::create(b, l, args[0], count);
               linalg::YieldOp::create(
-                  b, l, arith::SelectOp::create(b, l, any, mean, zero).getResult());
+                  b, l,
+                  arith::SelectOp::create(b, l, any, mean, zero).getResult());
             })
             .getResult(0);
     rewriter.replaceOp(op, loss);

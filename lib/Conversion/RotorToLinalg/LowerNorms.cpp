@@ -56,8 +56,9 @@ static Value getDimAsFloat(OpBuilder &b, Location loc, Value v, int64_t dim,
   return arith::UIToFPOp::create(b, loc, type, i64);
 }
 
-/// Combines the widened input element, the widened `rowInputs` elements of
-/// the same row and the running accumulator into the next accumulator.
+/// Combines the widened input element, the `rowInputs` elements of its row
+/// (already in the accumulation type) and the running accumulator into the
+/// next accumulator.
 using CombineFn =
     function_ref<Value(OpBuilder &, Location, Value, ValueRange, Value)>;
 
@@ -79,10 +80,9 @@ static Value buildReduction(OpBuilder &b, Location loc, Value input,
   }
   auto rowType = RankedTensorType::get(shape, acc);
   Value empty = createEmpty(b, loc, rowType, sizes);
-  Value filled =
-      linalg::FillOp::create(b, loc, createFloatConstant(b, loc, acc, init),
-                             empty)
-          .getResult(0);
+  Value filled = linalg::FillOp::create(
+                     b, loc, createFloatConstant(b, loc, acc, init), empty)
+                     .getResult(0);
 
   AffineMap rowMap = getDroppedDimMap(b.getContext(), rank, axis);
   SmallVector<Value> inputs = {input};
@@ -95,8 +95,8 @@ static Value buildReduction(OpBuilder &b, Location loc, Value input,
       b, loc, rowType, inputs, filled, maps, iterators,
       [&](OpBuilder &nb, Location nl, ValueRange args) {
         Value x = convertFloat(nb, nl, args.front(), acc);
-        Value next = combine(nb, nl, x, args.slice(1, rowInputs.size()),
-                             args.back());
+        Value next =
+            combine(nb, nl, x, args.slice(1, rowInputs.size()), args.back());
         linalg::YieldOp::create(nb, nl, next);
       });
   return generic.getResult(0);
@@ -104,8 +104,8 @@ static Value buildReduction(OpBuilder &b, Location loc, Value input,
 
 /// Computes one output element from the widened input element, the row
 /// statistics and the widened per-feature vectors, in the accumulation type.
-using FinalizeFn = function_ref<Value(OpBuilder &, Location, Value, ValueRange,
-                                      ValueRange)>;
+using FinalizeFn =
+    function_ref<Value(OpBuilder &, Location, Value, ValueRange, ValueRange)>;
 
 /// Builds the parallel generic producing a tensor of `input`'s type from
 /// `input`, the row statistics `rows` (reduced along `axis`) and the 1-D
@@ -149,7 +149,8 @@ static Value buildNormalize(OpBuilder &b, Location loc, Value input,
 /// The running sum of `x * x`.
 static Value addSquare(OpBuilder &b, Location loc, Value x, ValueRange,
                        Value sum) {
-  return arith::AddFOp::create(b, loc, sum, arith::MulFOp::create(b, loc, x, x));
+  return arith::AddFOp::create(b, loc, sum,
+                               arith::MulFOp::create(b, loc, x, x));
 }
 
 namespace {
@@ -165,7 +166,8 @@ struct LowerRmsNorm : OpRewritePattern<RmsNormOp> {
     Location loc = op.getLoc();
     Value x = op.getInput();
     int64_t axis = op.getInput().getType().getRank() - 1;
-    FloatType acc = getAccumulationType(op.getInput().getType().getElementType());
+    FloatType acc =
+        getAccumulationType(op.getInput().getType().getElementType());
     Value count = getDimAsFloat(rewriter, loc, x, axis, acc);
     Value eps = createFloatConstant(rewriter, loc, acc,
                                     op.getEpsilon().convertToDouble());
@@ -198,7 +200,8 @@ struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
     Location loc = op.getLoc();
     Value x = op.getInput();
     int64_t axis = op.getInput().getType().getRank() - 1;
-    FloatType acc = getAccumulationType(op.getInput().getType().getElementType());
+    FloatType acc =
+        getAccumulationType(op.getInput().getType().getElementType());
     Value count = getDimAsFloat(rewriter, loc, x, axis, acc);
     Value eps = createFloatConstant(rewriter, loc, acc,
                                     op.getEpsilon().convertToDouble());
@@ -254,19 +257,20 @@ struct LowerL2Normalize : OpRewritePattern<L2NormalizeOp> {
     Location loc = op.getLoc();
     Value x = op.getInput();
     int64_t axis = op.getInput().getType().getRank() - 1;
-    FloatType acc = getAccumulationType(op.getInput().getType().getElementType());
+    FloatType acc =
+        getAccumulationType(op.getInput().getType().getElementType());
     Value eps = createFloatConstant(rewriter, loc, acc,
                                     op.getEpsilon().convertToDouble());
     Value sumSq =
         buildReduction(rewriter, loc, x, axis, acc, 0.0, {}, addSquare);
-    Value y = buildNormalize(
-        rewriter, loc, x, axis, sumSq, {},
-        [&](OpBuilder &b, Location l, Value xv, ValueRange rows,
-            ValueRange) -> Value {
-          Value norm = math::SqrtOp::create(b, l, rows[0]);
-          return arith::DivFOp::create(
-              b, l, xv, arith::MaximumFOp::create(b, l, norm, eps));
-        });
+    Value y = buildNormalize(rewriter, loc, x, axis, sumSq, {},
+                             [&](OpBuilder &b, Location l, Value xv,
+                                 ValueRange rows, ValueRange) -> Value {
+                               Value norm = math::SqrtOp::create(b, l, rows[0]);
+                               return arith::DivFOp::create(
+                                   b, l, xv,
+                                   arith::MaximumFOp::create(b, l, norm, eps));
+                             });
     rewriter.replaceOp(op, y);
     return success();
   }
@@ -286,28 +290,30 @@ struct LowerSoftmax : OpRewritePattern<SoftmaxOp> {
     Location loc = op.getLoc();
     Value x = op.getInput();
     int64_t axis = op.getNormalizedAxis();
-    FloatType acc = getAccumulationType(op.getInput().getType().getElementType());
+    FloatType acc =
+        getAccumulationType(op.getInput().getType().getElementType());
     Value max = buildReduction(
         rewriter, loc, x, axis, acc, -std::numeric_limits<double>::infinity(),
-        {}, [](OpBuilder &b, Location l, Value xv, ValueRange, Value m) -> Value {
+        {},
+        [](OpBuilder &b, Location l, Value xv, ValueRange, Value m) -> Value {
           return arith::MaximumFOp::create(b, l, m, xv);
         });
-    Value sum = buildReduction(
-        rewriter, loc, x, axis, acc, 0.0, max,
-        [](OpBuilder &b, Location l, Value xv, ValueRange rows,
-           Value s) -> Value {
-          Value e = math::ExpOp::create(
-              b, l, arith::SubFOp::create(b, l, xv, rows[0]));
-          return arith::AddFOp::create(b, l, s, e);
-        });
-    Value y = buildNormalize(
-        rewriter, loc, x, axis, ValueRange{max, sum}, {},
-        [](OpBuilder &b, Location l, Value xv, ValueRange rows,
-           ValueRange) -> Value {
-          Value e = math::ExpOp::create(
-              b, l, arith::SubFOp::create(b, l, xv, rows[0]));
-          return arith::DivFOp::create(b, l, e, rows[1]);
-        });
+    Value sum =
+        buildReduction(rewriter, loc, x, axis, acc, 0.0, max,
+                       [](OpBuilder &b, Location l, Value xv, ValueRange rows,
+                          Value s) -> Value {
+                         Value e = math::ExpOp::create(
+                             b, l, arith::SubFOp::create(b, l, xv, rows[0]));
+                         return arith::AddFOp::create(b, l, s, e);
+                       });
+    Value y =
+        buildNormalize(rewriter, loc, x, axis, ValueRange{max, sum}, {},
+                       [](OpBuilder &b, Location l, Value xv, ValueRange rows,
+                          ValueRange) -> Value {
+                         Value e = math::ExpOp::create(
+                             b, l, arith::SubFOp::create(b, l, xv, rows[0]));
+                         return arith::DivFOp::create(b, l, e, rows[1]);
+                       });
     rewriter.replaceOp(op, y);
     return success();
   }
