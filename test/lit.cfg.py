@@ -23,6 +23,6 @@ llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.rotor_tools_dir, config.llvm_tools_dir]
-tools = ["rotor-opt", "rotorc", "rotor-run"]
+tools = ["rotor-opt", "rotorc", "rotor-run", "not", "split-file"]
 llvm_config.add_tool_substitutions(
     [ToolSubst(t, unresolved="ignore") for t in tools], tool_dirs)

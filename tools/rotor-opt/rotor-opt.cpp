@@ -21,12 +21,14 @@
 
 #include "rotor/Conversion/Passes.h"
 #include "rotor/Dialect/Rotor/RotorDialect.h"
+#include "rotor/Target/CPU/Passes.h"
 
 using namespace mlir;
 
 int main(int argc, char **argv) {
   registerAllPasses();
   rotor::registerRotorConversionPasses();
+  rotor::registerRotorCpuPasses();
   PassPipelineRegistration<>(
       "rotor-optimize",
       "Rotor's target-independent optimizations: canonicalize (folds, "

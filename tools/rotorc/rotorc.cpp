@@ -72,32 +72,27 @@ cl::opt<int64_t> blockK("attention-block-k",
 cl::opt<bool> quiet("q", cl::desc("Do not report progress"), cl::init(false),
                     cl::cat(category));
 
-/// Reports the steps of a compilation on stderr, with their times.
+/// Reports the steps of a compilation on stderr, one line per step, and
+/// the total time at the end.
 class Progress {
 public:
-  explicit Progress(bool enabled) : enabled(enabled) {}
-  void step(llvm::StringRef what) {
-    finish();
-    if (!enabled)
-      return;
-    llvm::errs() << "rotorc: " << what << "...";
-    llvm::errs().flush();
-    start = std::chrono::steady_clock::now();
-    open = true;
+  explicit Progress(bool enabled)
+      : enabled(enabled), start(std::chrono::steady_clock::now()) {}
+  void step(const llvm::Twine &what) {
+    if (enabled)
+      llvm::errs() << "rotorc: " << what << "\n";
   }
-  void finish() {
-    if (!open)
+  void done(llvm::StringRef dest) {
+    if (!enabled)
       return;
     auto ms = std::chrono::duration<double, std::milli>(
                   std::chrono::steady_clock::now() - start)
                   .count();
-    llvm::errs() << llvm::format(" %.0f ms\n", ms);
-    open = false;
+    llvm::errs() << "rotorc: wrote " << dest << llvm::format(" in %.0f ms\n", ms);
   }
 
 private:
   bool enabled;
-  bool open = false;
   std::chrono::steady_clock::time_point start;
 };
 
@@ -170,7 +165,7 @@ int writeArtifact(ModuleOp module, const std::vector<EntrySignature> &entries,
   }
   if (!old.empty())
     llvm::sys::fs::remove_directories(old);
-  progress.finish();
+  progress.done(dest);
   return 0;
 }
 

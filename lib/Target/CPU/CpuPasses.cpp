@@ -32,6 +32,7 @@ namespace {
 
 constexpr llvm::StringLiteral kCifacePrefix = "_mlir_ciface_";
 constexpr llvm::StringLiteral kNumResultsAttr = "rotor.num_results";
+constexpr llvm::StringLiteral kNameAttr = "rotor.name";
 
 bool isSupportedElementType(Type t) {
   return t.isF16() || t.isBF16() || t.isF32() || t.isF64() ||
@@ -45,20 +46,31 @@ struct PrepareEntries
     for (auto fn : getOperation().getOps<func::FuncOp>()) {
       if (fn.isPrivate() || fn.isExternal())
         continue;
-      auto check = [&](Type t, StringRef what, unsigned i) {
-        auto rt = dyn_cast<RankedTensorType>(t);
-        if (rt && isSupportedElementType(rt.getElementType()))
-          return;
-        fn.emitError() << "entry point '" << fn.getSymName() << "' " << what
-                       << " " << i << " has type " << t
-                       << "; entry points take and return ranked tensors of "
-                          "f16, bf16, f32, f64, i32 or i64";
-        ok = false;
+      // Reports the first argument or result the ABI cannot express.
+      auto check = [&](TypeRange types, StringRef what) {
+        for (auto [i, t] : llvm::enumerate(types)) {
+          auto rt = dyn_cast<RankedTensorType>(t);
+          if (rt && isSupportedElementType(rt.getElementType()))
+            continue;
+          fn.emitError() << "entry point '" << fn.getSymName() << "' " << what
+                         << " " << i << " has type " << t
+                         << "; entry points take and return ranked tensors "
+                            "of f16, bf16, f32, f64, i32 or i64";
+          return false;
+        }
+        return true;
       };
-      for (auto [i, t] : llvm::enumerate(fn.getArgumentTypes()))
-        check(t, "argument", i);
-      for (auto [i, t] : llvm::enumerate(fn.getResultTypes()))
-        check(t, "result", i);
+      if (!check(fn.getArgumentTypes(), "argument") ||
+          !check(fn.getResultTypes(), "result")) {
+        ok = false;
+        continue;
+      }
+      // Argument and result names were read into the manifest already; LLVM
+      // has no use for them.
+      for (unsigned i = 0; i < fn.getNumArguments(); ++i)
+        fn.removeArgAttr(i, kNameAttr);
+      for (unsigned i = 0; i < fn.getNumResults(); ++i)
+        fn.removeResultAttr(i, StringAttr::get(&getContext(), kNameAttr));
       fn->setAttr("llvm.emit_c_interface", UnitAttr::get(&getContext()));
       fn->setAttr(kNumResultsAttr,
                   IntegerAttr::get(IntegerType::get(&getContext(), 64),

@@ -38,7 +38,10 @@ void mlir::rotor::buildCpuPipeline(OpPassManager &pm, CpuStage from,
     lowering.attentionBlockK = options.attentionBlockK;
     pm.addPass(createConvertRotorToLinalg(lowering));
     pm.addPass(createCanonicalizerPass());
-    addPipeline(pm, "func.func(linalg-fuse-elementwise-ops)");
+    // Elementwise arith/math ops on tensors (written by users or frontends)
+    // become linalg too, then chains of elementwise generics fuse.
+    addPipeline(pm, "func.func(convert-elementwise-to-linalg,"
+                    "linalg-fuse-elementwise-ops)");
     pm.addPass(createCSEPass());
   }
   if (wants(CpuStage::Llvm)) {

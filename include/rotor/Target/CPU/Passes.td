@@ -17,7 +17,8 @@ def RotorPrepareEntries : Pass<"rotor-prepare-entries", "::mlir::ModuleOp"> {
     tensors of a supported element type (f16, bf16, f32, f64, i32, i64), and
     marks it with `llvm.emit_c_interface`, so that the LLVM lowering emits
     `_mlir_ciface_NAME` taking pointers to memref descriptors, which
-    `rotor-emit-entry-wrappers` then wraps.
+    `rotor-emit-entry-wrappers` then wraps. The `rotor.name` argument and
+    result attributes (the names in the manifest) are dropped.
 
     Before:
 

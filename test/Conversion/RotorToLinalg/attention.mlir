@@ -1,0 +1,67 @@
+// RUN: rotor-opt %s -split-input-file --convert-rotor-to-linalg | FileCheck %s
+// RUN: rotor-opt %s -split-input-file --convert-rotor-to-linalg="attention-block-q=16 attention-block-k=32" | FileCheck %s --check-prefix=TILE
+
+// The attention loop nest: scratch tiles in the frame, loops over (batch,
+// head, query tile), the key range from the mask, score vectors along the
+// queries, an online softmax and no S x S buffer.
+
+// CHECK-LABEL: func @causal_window
+// CHECK-DAG: memref.alloca() : memref<64x32xf32>
+// CHECK-DAG: memref.alloca() : memref<64x32xf32>
+// CHECK-DAG: memref.alloca() : memref<32xf32>
+// CHECK: %[[Q:.*]] = bufferization.to_buffer %{{.*}} read_only : tensor<2x8x?x64xf32> to memref<2x8x?x64xf32>
+// CHECK: %[[OUT:.*]] = memref.alloc(%{{.*}}) : memref<2x8x?x64xf32>
+// CHECK: arith.divui
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: scf.for
+// The causal bound and the window: lo = max(0, p0 - 127).
+// CHECK: arith.maxsi
+// CHECK: vector.step : vector<32xindex>
+// CHECK: scf.for
+// CHECK: vector.fma {{.*}} : vector<32xf32>
+// CHECK: scf.if
+// CHECK: arith.cmpi sle
+// CHECK: arith.select {{.*}} : vector<32xi1>, vector<32xf32>
+// CHECK: arith.maximumf {{.*}} : vector<32xf32>
+// CHECK: math.exp {{.*}} : vector<32xf32>
+// CHECK: bufferization.to_tensor %[[OUT]] restrict writable
+// CHECK-NOT: memref<{{.*}}?x?xf32>
+
+// TILE-LABEL: func @causal_window
+// TILE: memref.alloca() : memref<64x16xf32>
+// TILE: vector<16xf32>
+func.func @causal_window(%q: tensor<2x8x?x64xf32>, %k: tensor<2x2x?x64xf32>) -> tensor<2x8x?x64xf32> {
+  %o = rotor.attention %q, %k, %k {mask = #rotor.mask<causal = true, window_left = 127>} : tensor<2x8x?x64xf32>, tensor<2x2x?x64xf32>, tensor<2x2x?x64xf32>
+  return %o : tensor<2x8x?x64xf32>
+}
+
+// -----
+
+// bf16 data is widened to f32 as it is loaded, and narrowed as it is stored.
+// The log-sum-exp comes back as a second buffer.
+// CHECK-LABEL: func @bf16_lse
+// CHECK: memref.alloc(%{{.*}}) : memref<1x4x?x32xbf16>
+// CHECK: memref.alloc(%{{.*}}) : memref<1x4x?xf32>
+// CHECK: arith.extf {{.*}} : vector<32xbf16> to vector<32xf32>
+// CHECK: arith.extf {{.*}} : bf16 to f32
+// CHECK: math.log
+// CHECK: arith.truncf {{.*}} : f32 to bf16
+func.func @bf16_lse(%q: tensor<1x4x?x32xbf16>) -> (tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>) {
+  %o, %l = rotor.attention %q, %q, %q return_lse : tensor<1x4x?x32xbf16>, tensor<1x4x?x32xbf16>, tensor<1x4x?x32xbf16>
+  return %o, %l : tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>
+}
+
+// -----
+
+// Global tokens add a prefix key range; dilation adds the modulo test and
+// makes no tile full; a relative bias gathers from its table.
+// CHECK-LABEL: func @hybrid_dilated_bias
+// CHECK: arith.remsi
+// CHECK: vector.gather
+// CHECK: scf.for
+// CHECK: scf.for
+func.func @hybrid_dilated_bias(%q: tensor<1x2x?x16xf32>, %t: tensor<2x32xf32>) -> tensor<1x2x?x16xf32> {
+  %o = rotor.attention %q, %q, %q bias(%t : tensor<2x32xf32>) {mask = #rotor.mask<causal = true, window_left = 8, dilation = 2, global = 4>} : tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>
+  return %o : tensor<1x2x?x16xf32>
+}
