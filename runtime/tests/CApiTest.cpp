@@ -1,0 +1,20 @@
+//===- CApiTest.cpp - Runs the C translation unit CApiTest.c --------------===//
+//
+// Part of the Rotor project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TestUtil.h"
+
+#include <gtest/gtest.h>
+
+extern "C" float rotor_test_c_api_sum(const char *dir);
+
+using namespace rotor::test;
+
+TEST(CApi, UsableFromC) {
+  TempDir root;
+  std::string dir = makeArtifact(root, "art", standardManifest());
+  EXPECT_EQ(rotor_test_c_api_sum(dir.c_str()), 10.0f) << rotor_last_error();
+  EXPECT_EQ(rotor_test_c_api_sum(root.file("absent").c_str()), -1.0f);
+}

@@ -1,0 +1,372 @@
+//===- RotorRunTest.cpp - End-to-end tests of the rotor-run tool ----------===//
+//
+// Part of the Rotor project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TestUtil.h"
+#include "rotor/io/Npy.h"
+#include "rotor/io/Safetensors.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+extern char **environ;
+
+using namespace rotor;
+using namespace rotor::io;
+using namespace rotor::test;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+namespace {
+
+struct ToolResult {
+  int exitCode = -1;
+  std::string out;
+  std::string err;
+};
+
+/// Creates the test artifacts and runs rotor-run.
+class RotorRunTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    art = makeArtifact(root, "art", standardManifest());
+    single = makeArtifact(root, "single", addOnlyManifest());
+  }
+
+  /// Runs rotor-run with `args`, capturing its output.
+  ToolResult run(const std::vector<std::string> &args) {
+    std::vector<std::string> argv = {ROTOR_RUN_PATH};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char *> pointers;
+    for (std::string &arg : argv)
+      pointers.push_back(arg.data());
+    pointers.push_back(nullptr);
+    std::string outPath = root.file("stdout.txt");
+    std::string errPath = root.file("stderr.txt");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, outPath.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 2, errPath.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid;
+    int spawned = posix_spawn(&pid, ROTOR_RUN_PATH, &actions, nullptr,
+                              pointers.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ToolResult result;
+    if (spawned != 0) {
+      ADD_FAILURE() << "cannot spawn " << ROTOR_RUN_PATH;
+      return result;
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    result.out = readFileBytes(outPath);
+    result.err = readFileBytes(errPath);
+    return result;
+  }
+
+  /// Runs rotor-run expecting exit code 1 and "rotor-run: error: ...".
+  std::string runError(const std::vector<std::string> &args) {
+    ToolResult result = run(args);
+    EXPECT_EQ(result.exitCode, 1) << result.out << result.err;
+    EXPECT_THAT(result.err, HasSubstr("rotor-run: error: "));
+    return result.err;
+  }
+
+  /// Runs rotor-run expecting success; returns stdout.
+  std::string runOk(const std::vector<std::string> &args) {
+    ToolResult result = run(args);
+    EXPECT_EQ(result.exitCode, 0) << result.err;
+    EXPECT_EQ(result.err, "");
+    return result.out;
+  }
+
+  void saveNpy(const std::string &name, const TensorPtr &tensor) {
+    ASSERT_EQ(writeNpy(root.file(name), tensor.get()), ROTOR_OK)
+        << rotor_last_error();
+  }
+
+  TensorPtr loadNpy(const std::string &path) {
+    TensorPtr tensor;
+    EXPECT_EQ(readNpy(path, tensor), ROTOR_OK) << rotor_last_error();
+    return tensor;
+  }
+
+  TempDir root;
+  std::string art, single;
+};
+
+} // namespace
+
+TEST_F(RotorRunTest, Help) {
+  std::string out = runOk({"--help"});
+  EXPECT_THAT(out, HasSubstr("USAGE: rotor-run [run] ARTIFACT_DIR [options]"));
+  EXPECT_THAT(out, HasSubstr("--random-inputs"));
+  EXPECT_THAT(out, HasSubstr("-o OUT"));
+  EXPECT_THAT(out, HasSubstr("SUBCOMMANDS"));
+  EXPECT_THAT(runOk({"run", "--help"}), HasSubstr("USAGE"));
+}
+
+TEST_F(RotorRunTest, ListsEntries) {
+  std::string out = runOk({art, "--list"});
+  EXPECT_THAT(
+      out, HasSubstr("add(a: f32[?, 5], b: f32[?, 5]) -> (sum: f32[?, 5])\n"));
+  EXPECT_THAT(out, HasSubstr("sum(x: f32[?, 5]) -> (total: f32[])\n"));
+  EXPECT_THAT(out, HasSubstr("split(x: i32[?]) -> (head: i32[?], tail: "
+                             "i32[?])\n"));
+  EXPECT_EQ(runOk({"run", "--list", art}), out);
+}
+
+TEST_F(RotorRunTest, UsageErrors) {
+  EXPECT_THAT(runError({}), HasSubstr("no artifact directory given"));
+  EXPECT_THAT(runError({art, "--bogus"}),
+              HasSubstr("unknown option '--bogus'"));
+  EXPECT_THAT(runError({art, "--list=yes"}),
+              HasSubstr("option '--list' does not take a value"));
+  EXPECT_THAT(runError({art, "--entry"}),
+              HasSubstr("option '--entry' requires a value"));
+  EXPECT_THAT(runError({art, "--entry=add", "--entry=sum"}),
+              HasSubstr("option '--entry' may only be given once"));
+  EXPECT_THAT(runError({art, art}), HasSubstr("unexpected argument"));
+  EXPECT_THAT(runError({art, "--repeat=0"}),
+              HasSubstr("--repeat must be a positive integer, got '0'"));
+  EXPECT_THAT(runError({art, "--seed=-1"}),
+              HasSubstr("--seed must be a non-negative integer"));
+  EXPECT_THAT(runError({art, "--device=tpu"}),
+              HasSubstr("--device: unknown device 'tpu'"));
+}
+
+TEST_F(RotorRunTest, LoadErrors) {
+  EXPECT_THAT(runError({root.file("absent")}),
+              HasSubstr("absent: no such artifact directory"));
+  EXPECT_THAT(runError({art, "--device=cuda"}),
+              HasSubstr("device 'cuda' is not supported"));
+}
+
+TEST_F(RotorRunTest, ChoosesTheEntry) {
+  EXPECT_THAT(runError({art, "--random-inputs"}),
+              HasSubstr("the artifact has 8 entries (add, sum, transpose, "
+                        "split, identity, negate, misbehave, alignment) and "
+                        "none is named 'forward'; choose one with "
+                        "--entry=NAME"));
+  EXPECT_THAT(runError({art, "--entry=nope"}),
+              HasSubstr("unknown entry 'nope'"));
+  // The only entry is the default.
+  std::string out =
+      runOk({single, "--random-inputs", "--shape", "a=1x5", "--shape=b=1x5"});
+  EXPECT_THAT(out, HasSubstr("sum: f32[1x5] min="));
+  // So is 'forward'.
+  std::string dir = makeArtifact(root, "fwd", addOnlyManifest("forward"));
+  EXPECT_THAT(runOk({dir, "--random-inputs", "--shape=a=2x5", "--shape=b=2x5"}),
+              HasSubstr("sum: f32[2x5]"));
+}
+
+TEST_F(RotorRunTest, NpyInputsToOutputDirectory) {
+  saveNpy("a.npy",
+          makeTensor(ROTOR_F32, {2, 5}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  saveNpy("b.npy", makeTensor(ROTOR_F32, {2, 5}, std::vector<double>(10, 10)));
+  std::string outDir = root.file("out/nested");
+  EXPECT_EQ(runOk({art, "--entry=add", "--input", "a=" + root.file("a.npy"),
+                   "--input=b=" + root.file("b.npy"), "-o", outDir}),
+            "");
+  TensorPtr sum = loadNpy(outDir + "/sum.npy");
+  ASSERT_TRUE(sum);
+  EXPECT_EQ(tensorShape(sum.get()), (std::vector<int64_t>{2, 5}));
+  EXPECT_EQ(tensorValues(sum.get()),
+            (std::vector<double>{10, 11, 12, 13, 14, 15, 16, 17, 18, 19}));
+}
+
+TEST_F(RotorRunTest, SafetensorsInAndOut) {
+  TensorPtr x = makeTensor(ROTOR_I32, {4}, {1, 2, 3, 4});
+  ASSERT_EQ(writeSafetensors(root.file("in.safetensors"), {{"x", x.get()}}),
+            ROTOR_OK);
+  std::string out = root.file("out.safetensors");
+  runOk({art, "--entry=split", "--inputs=" + root.file("in.safetensors"), "-o",
+         out});
+  std::unique_ptr<SafetensorsFile> file;
+  ASSERT_EQ(SafetensorsFile::open(out, file), ROTOR_OK) << rotor_last_error();
+  TensorPtr head, tail;
+  ASSERT_EQ(file->load("head", head), ROTOR_OK);
+  ASSERT_EQ(file->load("tail", tail), ROTOR_OK);
+  EXPECT_EQ(tensorValues(head.get()), (std::vector<double>{1, 2}));
+  EXPECT_EQ(tensorValues(tail.get()), (std::vector<double>{4, 3}));
+
+  TensorPtr extra = makeTensor(ROTOR_I32, {1}, {1});
+  ASSERT_EQ(writeSafetensors(root.file("extra.safetensors"),
+                             {{"x", x.get()}, {"y", extra.get()}}),
+            ROTOR_OK);
+  EXPECT_THAT(runError({art, "--entry=split",
+                        "--inputs=" + root.file("extra.safetensors")}),
+              HasSubstr("extra.safetensors: entry 'split' has no input 'y' "
+                        "(inputs: x)"));
+}
+
+TEST_F(RotorRunTest, SingleOutputToNpyFile) {
+  saveNpy("x.npy", makeTensor(ROTOR_F64, {1, 3}, {1, 2, 3}));
+  runOk({art, "--entry=transpose", "--input=x=" + root.file("x.npy"), "-o",
+         root.file("y.npy")});
+  TensorPtr y = loadNpy(root.file("y.npy"));
+  ASSERT_TRUE(y);
+  EXPECT_EQ(tensorShape(y.get()), (std::vector<int64_t>{3, 1}));
+  EXPECT_THAT(runError({art, "--entry=split", "--random-inputs", "--shape=x=4",
+                        "-o", root.file("z.npy")}),
+              HasSubstr("entry 'split' has 2 outputs; write them to a "
+                        "directory or a .safetensors file"));
+  EXPECT_FALSE(exists(root.file("z.npy")));
+}
+
+TEST_F(RotorRunTest, RandomInputsAreSeeded) {
+  std::vector<std::string> args = {art, "--entry=add", "--random-inputs",
+                                   "--shape=a=3x5", "--shape=b=3x5"};
+  auto runWithSeed = [&](const std::string &seed, const std::string &name) {
+    std::vector<std::string> withSeed = args;
+    withSeed.push_back("--seed=" + seed);
+    withSeed.push_back("-o");
+    withSeed.push_back(root.file(name));
+    runOk(withSeed);
+    return readFileBytes(root.file(name));
+  };
+  std::string first = runWithSeed("7", "r1.safetensors");
+  EXPECT_EQ(runWithSeed("7", "r2.safetensors"), first);
+  EXPECT_NE(runWithSeed("8", "r3.safetensors"), first);
+
+  std::unique_ptr<SafetensorsFile> file;
+  ASSERT_EQ(SafetensorsFile::open(root.file("r1.safetensors"), file), ROTOR_OK);
+  TensorPtr sum;
+  ASSERT_EQ(file->load("sum", sum), ROTOR_OK);
+  for (double value : tensorValues(sum.get())) {
+    EXPECT_GE(value, -2.0);
+    EXPECT_LT(value, 2.0);
+    // Each input is a multiple of 2^-23.
+    EXPECT_EQ(value * std::ldexp(1.0, 23),
+              std::floor(value * std::ldexp(1.0, 23)));
+  }
+}
+
+TEST_F(RotorRunTest, RandomIntegersAndScalars) {
+  std::string out = runOk(
+      {art, "--entry=identity", "--random-inputs", "-o", root.file("ids")});
+  TensorPtr y = loadNpy(root.file("ids/y.npy"));
+  ASSERT_TRUE(y);
+  for (double value : tensorValues(y.get())) {
+    EXPECT_GE(value, 0);
+    EXPECT_LT(value, 16);
+  }
+}
+
+TEST_F(RotorRunTest, InputErrors) {
+  EXPECT_THAT(runError({art, "--entry=add", "--random-inputs"}),
+              HasSubstr("input 'a' of entry 'add' has dynamic dimension 0 "
+                        "(shape [?, 5]); give its size with --shape a=8x5"));
+  EXPECT_THAT(
+      runError({art, "--entry=add", "--random-inputs", "--shape=a=3x4"}),
+      HasSubstr("--shape a=3x4: input 'a' of entry 'add' has shape "
+                "[?, 5]"));
+  EXPECT_THAT(runError({art, "--entry=add", "--shape=a=3xq"}),
+              HasSubstr("the shape must be non-negative integers joined by "
+                        "'x'"));
+  EXPECT_THAT(runError({art, "--entry=add", "--shape=c=3x5"}),
+              HasSubstr("--shape c=3x5: entry 'add' has no input 'c' "
+                        "(inputs: a, b)"));
+  saveNpy("a.npy", makeTensor(ROTOR_F32, {2, 5}, std::vector<double>(10, 1)));
+  EXPECT_THAT(runError({art, "--entry=add", "--input=a=" + root.file("a.npy")}),
+              HasSubstr("input 'b' of entry 'add' is not given (use --input "
+                        "b=FILE.npy, --inputs=FILE.safetensors or "
+                        "--random-inputs)"));
+  EXPECT_THAT(runError({art, "--entry=add", "--input=a"}),
+              HasSubstr("--input expects NAME=FILE.npy, got 'a'"));
+  EXPECT_THAT(runError({art, "--entry=add", "--input=a=" + root.file("a.npy"),
+                        "--input=a=" + root.file("a.npy")}),
+              HasSubstr("input 'a' is given twice by --input"));
+  saveNpy("d.npy", makeTensor(ROTOR_F64, {2, 5}, std::vector<double>(10, 1)));
+  EXPECT_THAT(runError({art, "--entry=add", "--random-inputs", "--shape=b=2x5",
+                        "--input=a=" + root.file("d.npy")}),
+              HasSubstr("d.npy: dtype is f64 but input 'a' of entry 'add' is "
+                        "f32"));
+  saveNpy("w.npy", makeTensor(ROTOR_F32, {2, 4}, std::vector<double>(8, 1)));
+  EXPECT_THAT(runError({art, "--entry=add", "--random-inputs", "--shape=b=2x5",
+                        "--input=a=" + root.file("w.npy")}),
+              HasSubstr("w.npy: shape [2, 4] does not match input 'a' of "
+                        "entry 'add' (shape [?, 5])"));
+  EXPECT_THAT(runError({art, "--entry=add", "--random-inputs", "--shape=b=2x5",
+                        "--input=a=" + root.file("none.npy")}),
+              HasSubstr("none.npy: cannot open"));
+  writeFile(root.file("bad.npy"), "garbage");
+  EXPECT_THAT(runError({art, "--entry=add", "--random-inputs", "--shape=b=2x5",
+                        "--input=a=" + root.file("bad.npy")}),
+              HasSubstr("bad.npy: not a .npy file"));
+}
+
+TEST_F(RotorRunTest, SummaryWithoutOutputPath) {
+  saveNpy("x.npy", makeTensor(ROTOR_F32, {2, 5}, std::vector<double>(10, 1.5)));
+  std::string out =
+      runOk({art, "--entry=sum", "--input=x=" + root.file("x.npy")});
+  EXPECT_EQ(out, "total: f32[] min=15 max=15 mean=15\n  [15]\n");
+  out = runOk({art, "--entry=add", "--random-inputs", "--shape=a=4x5",
+               "--shape=b=4x5"});
+  EXPECT_THAT(out, HasSubstr(", ...] (first 8 of 20)\n"));
+  out = runOk({art, "--entry=add", "--random-inputs", "--shape=a=0x5",
+               "--shape=b=0x5"});
+  EXPECT_EQ(out, "sum: f32[0x5] (no elements)\n");
+}
+
+TEST_F(RotorRunTest, RepeatPrintsTimings) {
+  std::string out =
+      runOk({art, "--entry=add", "--random-inputs", "--shape=a=2x5",
+             "--shape=b=2x5", "--repeat=3", "-o", root.file("t")});
+  EXPECT_THAT(out, HasSubstr("timing: 3 runs of 'add': min "));
+  EXPECT_THAT(out, HasSubstr(" ms, median "));
+  EXPECT_THAT(out, HasSubstr(" ms, mean "));
+}
+
+TEST_F(RotorRunTest, BF16GoesThroughNpyAsF32OrU2) {
+  saveNpy("x.npy", makeTensor(ROTOR_F32, {3}, {1.5, -2, 0.1}));
+  runOk({art, "--entry=negate", "--input=x=" + root.file("x.npy"), "-o",
+         root.file("n")});
+  TensorPtr y = loadNpy(root.file("n/y.npy"));
+  ASSERT_TRUE(y);
+  EXPECT_EQ(rotor_tensor_dtype(y.get()), ROTOR_F32);
+  std::vector<double> values = tensorValues(y.get());
+  EXPECT_EQ(values[0], -1.5);
+  EXPECT_EQ(values[1], 2.0);
+  EXPECT_NEAR(values[2], -0.1, 1e-3); // Rounded to bf16.
+
+  runOk({art, "--entry=negate", "--input=x=" + root.file("x.npy"), "-o",
+         root.file("u"), "--bf16-as-u2"});
+  EXPECT_THAT(readFileBytes(root.file("u/y.npy")), HasSubstr("'<u2'"));
+  // ... and reads back as bf16 with the flag.
+  runOk({art, "--entry=negate", "--input=x=" + root.file("u/y.npy"), "-o",
+         root.file("v"), "--bf16-as-u2"});
+  NpyReadOptions options;
+  options.u2AsBF16 = true;
+  TensorPtr twice;
+  ASSERT_EQ(readNpy(root.file("v/y.npy"), twice, options), ROTOR_OK);
+  EXPECT_EQ(tensorValues(twice.get())[0], 1.5);
+  EXPECT_THAT(
+      runError({art, "--entry=negate", "--input=x=" + root.file("u/y.npy")}),
+      HasSubstr("'<u2' (uint16) arrays are only read as bf16"));
+}
+
+TEST_F(RotorRunTest, OutputPathErrors) {
+  writeFile(root.file("file"), "x");
+  EXPECT_THAT(runError({art, "--entry=identity", "--random-inputs", "-o",
+                        root.file("file")}),
+              HasSubstr("cannot create the output directory"));
+  EXPECT_THAT(runError({art, "--entry=identity", "--random-inputs", "-o="}),
+              HasSubstr("-o needs a non-empty path"));
+}
+
+TEST_F(RotorRunTest, BackendErrorsAreReported) {
+  EXPECT_THAT(runError({art, "--entry=misbehave", "--random-inputs"}),
+              HasSubstr("entry 'misbehave' output 0 ('y'): the entry returned "
+                        "size 3 for dimension 0 but the manifest declares 4"));
+}

@@ -1,0 +1,217 @@
+//===- TestUtil.cpp - Helpers shared by the runtime tests -----------------===//
+//
+// Part of the Rotor project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TestUtil.h"
+#include "rotor/Float16.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+using namespace rotor;
+using namespace rotor::test;
+
+TempDir::TempDir() {
+  const char *base = std::getenv("TMPDIR");
+  std::string pattern =
+      std::string(base && *base ? base : "/tmp") + "/rotor-test-XXXXXX";
+  std::vector<char> buffer(pattern.begin(), pattern.end());
+  buffer.push_back('\0');
+  if (!::mkdtemp(buffer.data()))
+    throw std::runtime_error("mkdtemp failed for " + pattern);
+  dir = buffer.data();
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+std::string TempDir::file(const std::string &name) const {
+  return dir + "/" + name;
+}
+
+void rotor::test::writeFile(const std::string &path, const std::string &bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!out)
+    throw std::runtime_error("cannot write " + path);
+}
+
+std::string rotor::test::readFileBytes(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+bool rotor::test::exists(const std::string &path) {
+  return std::filesystem::exists(path);
+}
+
+std::string rotor::test::testLibrary() { return ROTOR_TEST_ARTIFACT_LIB; }
+
+std::string rotor::test::testLibraryWithoutFree() {
+  return ROTOR_TEST_ARTIFACT_NO_FREE_LIB;
+}
+
+std::string rotor::test::standardManifest() {
+  return R"({
+  "format": "rotor-artifact",
+  "format_version": 1,
+  "target": "cpu",
+  "library": "module.so",
+  "entries": [
+    {"name": "add", "symbol": "rotor_entry_add",
+     "inputs": [{"name": "a", "dtype": "f32", "shape": [null, 5]},
+                {"name": "b", "dtype": "f32", "shape": [null, 5]}],
+     "outputs": [{"name": "sum", "dtype": "f32", "shape": [null, 5]}]},
+    {"name": "sum", "symbol": "rotor_entry_sum",
+     "inputs": [{"name": "x", "dtype": "f32", "shape": [null, 5]}],
+     "outputs": [{"name": "total", "dtype": "f32", "shape": []}]},
+    {"name": "transpose", "symbol": "rotor_entry_transpose",
+     "inputs": [{"name": "x", "dtype": "f64", "shape": [null, null]}],
+     "outputs": [{"name": "y", "dtype": "f64", "shape": [null, null]}]},
+    {"name": "split", "symbol": "rotor_entry_split",
+     "inputs": [{"name": "x", "dtype": "i32", "shape": [null]}],
+     "outputs": [{"name": "head", "dtype": "i32", "shape": [null]},
+                 {"name": "tail", "dtype": "i32", "shape": [null]}]},
+    {"name": "identity", "symbol": "rotor_entry_identity",
+     "inputs": [{"name": "x", "dtype": "i64", "shape": [3]}],
+     "outputs": [{"name": "y", "dtype": "i64", "shape": [3]}]},
+    {"name": "negate", "symbol": "rotor_entry_negate",
+     "inputs": [{"name": "x", "dtype": "bf16", "shape": [null]}],
+     "outputs": [{"name": "y", "dtype": "bf16", "shape": [null]}]},
+    {"name": "misbehave", "symbol": "rotor_entry_misbehave",
+     "inputs": [{"name": "x", "dtype": "f32", "shape": [4]}],
+     "outputs": [{"name": "y", "dtype": "f32", "shape": [4]}]},
+    {"name": "alignment", "symbol": "rotor_entry_alignment",
+     "inputs": [{"name": "x", "dtype": "f64", "shape": [null]}],
+     "outputs": [{"name": "aligned", "dtype": "i64", "shape": []}]}
+  ]
+}
+)";
+}
+
+std::string rotor::test::addOnlyManifest(const std::string &entryName) {
+  return R"({"format": "rotor-artifact", "format_version": 1,
+  "target": "cpu", "library": "module.so",
+  "entries": [{"name": ")" +
+         entryName + R"(", "symbol": "rotor_entry_add",
+     "inputs": [{"name": "a", "dtype": "f32", "shape": [null, 5]},
+                {"name": "b", "dtype": "f32", "shape": [null, 5]}],
+     "outputs": [{"name": "sum", "dtype": "f32", "shape": [null, 5]}]}]}
+)";
+}
+
+std::string rotor::test::makeArtifact(const TempDir &root,
+                                      const std::string &name,
+                                      const std::string &manifest,
+                                      const std::string &library) {
+  std::string dir = root.file(name);
+  std::filesystem::create_directories(dir);
+  writeFile(dir + "/manifest.json", manifest);
+  if (!library.empty())
+    std::filesystem::copy_file(
+        library, dir + "/module.so",
+        std::filesystem::copy_options::overwrite_existing);
+  return dir;
+}
+
+TensorPtr rotor::test::makeTensor(rotor_dtype dtype,
+                                  const std::vector<int64_t> &shape,
+                                  const std::vector<double> &values) {
+  rotor_tensor *raw = nullptr;
+  if (rotor_tensor_create(dtype, shape.size(), shape.data(), &raw) != ROTOR_OK)
+    throw std::runtime_error(rotor_last_error());
+  TensorPtr tensor(raw);
+  if (values.size() != static_cast<size_t>(rotor_tensor_numel(raw)))
+    throw std::runtime_error("makeTensor: wrong number of values");
+  char *data = static_cast<char *>(rotor_tensor_data(raw));
+  for (size_t i = 0; i < values.size(); ++i) {
+    double v = values[i];
+    switch (dtype) {
+    case ROTOR_F32: {
+      float x = static_cast<float>(v);
+      std::memcpy(data + 4 * i, &x, 4);
+      break;
+    }
+    case ROTOR_F64:
+      std::memcpy(data + 8 * i, &v, 8);
+      break;
+    case ROTOR_BF16: {
+      uint16_t x = floatToBF16(static_cast<float>(v));
+      std::memcpy(data + 2 * i, &x, 2);
+      break;
+    }
+    case ROTOR_F16: {
+      uint16_t x = floatToHalf(static_cast<float>(v));
+      std::memcpy(data + 2 * i, &x, 2);
+      break;
+    }
+    case ROTOR_I32: {
+      int32_t x = static_cast<int32_t>(v);
+      std::memcpy(data + 4 * i, &x, 4);
+      break;
+    }
+    case ROTOR_I64: {
+      int64_t x = static_cast<int64_t>(v);
+      std::memcpy(data + 8 * i, &x, 8);
+      break;
+    }
+    }
+  }
+  return tensor;
+}
+
+std::vector<double> rotor::test::tensorValues(const rotor_tensor *tensor) {
+  std::vector<double> out;
+  const char *data = static_cast<const char *>(rotor_tensor_data(tensor));
+  for (int64_t i = 0; i < rotor_tensor_numel(tensor); ++i) {
+    switch (rotor_tensor_dtype(tensor)) {
+    case ROTOR_F32: {
+      float x;
+      std::memcpy(&x, data + 4 * i, 4);
+      out.push_back(x);
+      break;
+    }
+    case ROTOR_F64: {
+      double x;
+      std::memcpy(&x, data + 8 * i, 8);
+      out.push_back(x);
+      break;
+    }
+    case ROTOR_BF16: {
+      uint16_t x;
+      std::memcpy(&x, data + 2 * i, 2);
+      out.push_back(bf16ToFloat(x));
+      break;
+    }
+    case ROTOR_F16: {
+      uint16_t x;
+      std::memcpy(&x, data + 2 * i, 2);
+      out.push_back(halfToFloat(x));
+      break;
+    }
+    case ROTOR_I32: {
+      int32_t x;
+      std::memcpy(&x, data + 4 * i, 4);
+      out.push_back(x);
+      break;
+    }
+    case ROTOR_I64: {
+      int64_t x;
+      std::memcpy(&x, data + 8 * i, 8);
+      out.push_back(static_cast<double>(x));
+      break;
+    }
+    }
+  }
+  return out;
+}
