@@ -29,7 +29,8 @@ Value createEmpty(OpBuilder &b, Location loc, RankedTensorType type,
 /// f64 for f64, f32 otherwise.
 FloatType getAccumulationType(Type elem);
 
-/// Converts a scalar float between float types (extf, truncf, or nothing).
+/// Converts a scalar float between float types (extf, truncf, or nothing;
+/// f64 to a 16-bit type goes through f32).
 Value convertFloat(OpBuilder &b, Location loc, Value v, Type to);
 
 /// A scalar float constant of type `type`.

@@ -50,6 +50,11 @@ Value rotor::convertFloat(OpBuilder &b, Location loc, Value v, Type to) {
     return v;
   if (cast<FloatType>(from).getWidth() < cast<FloatType>(to).getWidth())
     return arith::ExtFOp::create(b, loc, to, v);
+  // f64 -> bf16/f16 goes through f32: the direct conversion needs a
+  // compiler-rt routine (__truncdfbf2) that a standalone artifact lacks, and
+  // f32 -> bf16 is expanded into integer arithmetic by arith-expand.
+  if (from.isF64() && cast<FloatType>(to).getWidth() < 32)
+    v = arith::TruncFOp::create(b, loc, b.getF32Type(), v);
   return arith::TruncFOp::create(b, loc, to, v);
 }
 

@@ -54,6 +54,7 @@ void mlir::rotor::buildCpuPipeline(OpPassManager &pm, CpuStage from,
                     "func.func(convert-linalg-to-loops),"
                     "rotor-approximate-math,"
                     "canonicalize,cse,"
+                    "arith-expand{include-bf16=true},"
                     "convert-scf-to-cf,expand-strided-metadata,lower-affine,"
                     "convert-vector-to-llvm,finalize-memref-to-llvm,"
                     "convert-math-to-llvm,convert-math-to-libm,"

@@ -235,7 +235,7 @@ func.func @merge_heads(%x: tensor<2x4x?x16xbf16>) -> tensor<2x?x64xbf16> {
 // -----
 
 // sinusoidal_embedding: the sine half and the cosine half are each computed
-// into a slice of the result and inserted back, angles in f32.
+// into a slice of the result and inserted back, angles in f64.
 
 // CHECK-DAG: #[[$POS:.*]] = affine_map<(d0, d1) -> (d0)>
 // CHECK-DAG: #[[$FREQ:.*]] = affine_map<(d0, d1) -> (d1)>
@@ -250,11 +250,12 @@ func.func @merge_heads(%x: tensor<2x4x?x16xbf16>) -> tensor<2x?x64xbf16> {
 // CHECK-SAME: iterator_types = ["parallel", "parallel"]
 // CHECK-SAME: ins(%[[P]], %[[F]] : tensor<?xi64>, tensor<32xbf16>) outs(%[[S0]] : tensor<?x32xbf16>)
 // CHECK: ^bb0(%[[PE:.*]]: i64, %[[FE:.*]]: bf16, %{{.*}}: bf16):
-// CHECK-NEXT: %[[PF:.*]] = arith.sitofp %[[PE]] : i64 to f32
-// CHECK-NEXT: %[[FW:.*]] = arith.extf %[[FE]] : bf16 to f32
-// CHECK-NEXT: %[[ANG:.*]] = arith.mulf %[[PF]], %[[FW]] : f32
-// CHECK-NEXT: %[[V:.*]] = math.sin %[[ANG]] : f32
-// CHECK-NEXT: %[[T:.*]] = arith.truncf %[[V]] : f32 to bf16
+// CHECK-NEXT: %[[PF:.*]] = arith.sitofp %[[PE]] : i64 to f64
+// CHECK-NEXT: %[[FW:.*]] = arith.extf %[[FE]] : bf16 to f64
+// CHECK-NEXT: %[[ANG:.*]] = arith.mulf %[[PF]], %[[FW]] : f64
+// CHECK-NEXT: %[[V:.*]] = math.sin %[[ANG]] : f64
+// CHECK-NEXT: %[[V32:.*]] = arith.truncf %[[V]] : f64 to f32
+// CHECK-NEXT: %[[T:.*]] = arith.truncf %[[V32]] : f32 to bf16
 // CHECK-NEXT: linalg.yield %[[T]] : bf16
 // CHECK: %[[I0:.*]] = tensor.insert_slice %[[SIN]] into %[[E]][0, 0] [%[[N]], 32] [1, 1]
 // CHECK: %[[S1:.*]] = tensor.extract_slice %[[I0]][0, 32] [%[[N]], 32] [1, 1]
