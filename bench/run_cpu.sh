@@ -41,8 +41,10 @@ TMP=$(mktemp)
            --seq 4096 --heads 4 --head-dim 128 \
            --memory-seqs 4096,8192,16384,32768,65536
   echo
-  echo "Peak extra memory: the high-water mark of one call (sliding window, one head)"
-  echo "above the resident size before it; it tracks the output, never an S×S matrix."
+  echo "Peak extra memory: the largest resident size sampled (every 100 µs) during one"
+  echo "call (sliding window, one head) above the resident size before it. It is the"
+  echo "output the kernel writes plus the runtime's dense copy of it, and the scratch"
+  echo "tiles: linear in S, never an S×S matrix."
 } > "$TMP"
 mv "$TMP" "$OUT"
 cat "$OUT"

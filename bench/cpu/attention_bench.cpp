@@ -21,14 +21,14 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
-#include <sys/resource.h>
-#include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -66,7 +66,7 @@ double visiblePairs(int64_t s, int64_t window) {
 }
 
 /// Median time of `fn` over `reps` runs after one warm-up run.
-template <typename F> double medianTime(int reps, F fn) {
+template <typename F> double medianTime(int reps, F &&fn) {
   fn();
   std::vector<double> t;
   for (int r = 0; r < reps; ++r) {
@@ -121,54 +121,79 @@ struct AttentionRun {
   }
 };
 
-/// Resident set size in KiB, now.
-long currentRssKiB() {
-  long pages = 0, resident = 0;
-  if (FILE *f = std::fopen("/proc/self/statm", "r")) {
-    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2)
-      resident = 0;
+/// A field of /proc/self/status in KiB (VmRSS: now, VmHWM: the peak).
+long statusKiB(const char *field) {
+  long value = -1;
+  if (FILE *f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    size_t n = std::strlen(field);
+    while (std::fgets(line, sizeof(line), f))
+      if (std::strncmp(line, field, n) == 0 && line[n] == ':')
+        value = std::atol(line + n + 1);
     std::fclose(f);
   }
-  return resident * (sysconf(_SC_PAGESIZE) / 1024);
+  return value;
 }
 
-/// Peak extra memory (KiB) of one call at length `s`, measured in a child
-/// process so that each length starts from a clean high-water mark.
-long peakExtraKiB(const Case &c, int64_t h, int64_t s, int64_t d) {
-  int fds[2];
-  if (pipe(fds) != 0)
-    die("pipe failed");
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    rotor_artifact *art = nullptr;
-    check(rotor_artifact_load(c.dir.c_str(), ROTOR_DEVICE_CPU, &art), "load");
-    AttentionRun run(art, h, s, d);
-    long before = currentRssKiB();
-    run();
-    struct rusage usage;
-    getrusage(RUSAGE_SELF, &usage);
-    long extra = usage.ru_maxrss - before;
-    if (write(fds[1], &extra, sizeof(extra)) != sizeof(extra))
-      _exit(1);
-    _exit(0);
-  }
-  close(fds[1]);
+/// Runs `fn` while a second thread samples the resident size every 100 µs;
+/// returns the largest sample. (The kernel updates VmHWM and ru_maxrss
+/// only when memory is unmapped, so they miss heap growth.)
+template <typename F> long peakRssDuring(F &&fn) {
+  std::atomic<bool> done{false};
+  std::atomic<long> peak{statusKiB("VmRSS")};
+  std::thread sampler([&] {
+    while (!done.load()) {
+      long now = statusKiB("VmRSS");
+      if (now > peak.load())
+        peak.store(now);
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  });
+  fn();
+  done.store(true);
+  sampler.join();
+  return peak.load();
+}
+
+/// Peak extra memory (KiB) of one call at length `s`, measured in a fresh
+/// process (this program with --measure-one), so that no heap state of the
+/// benchmark runs hides or adds memory.
+long peakExtraKiB(const Case &c, int64_t s, int64_t d) {
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0)
+    die("cannot find this program's path");
+  self[n] = 0;
+  std::string cmd = std::string("'") + self + "' --measure-one '" + c.dir + "' " +
+                    std::to_string(s) + " " + std::to_string(d);
+  FILE *p = popen(cmd.c_str(), "r");
+  if (!p)
+    die("cannot run " + cmd);
   long extra = -1;
-  if (read(fds[0], &extra, sizeof(extra)) != sizeof(extra))
+  if (std::fscanf(p, "%ld", &extra) != 1)
     extra = -1;
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+  if (pclose(p) != 0 || extra < 0)
     die("memory measurement of " + c.name + " at length " +
         std::to_string(s) + " failed");
   return extra;
 }
 
+/// --measure-one DIR S D: prints the peak extra KiB of one call.
+int measureOne(const char *dir, int64_t s, int64_t d) {
+  rotor_artifact *art = nullptr;
+  check(rotor_artifact_load(dir, ROTOR_DEVICE_CPU, &art), "load");
+  AttentionRun run(art, 1, s, d);
+  long before = statusKiB("VmRSS");
+  std::printf("%ld\n", peakRssDuring(run) - before);
+  rotor_artifact_free(art);
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
+  if (argc == 5 && std::strcmp(argv[1], "--measure-one") == 0)
+    return measureOne(argv[2], std::atoll(argv[3]), std::atoll(argv[4]));
   std::vector<Case> cases;
   int64_t seq = 4096, heads = 4, headDim = 128;
   std::vector<int64_t> memorySeqs;
@@ -241,7 +266,7 @@ int main(int argc, char **argv) {
                 "S×S f32 would be MiB |\n|---|---|---|---|---|\n");
     for (int64_t s : memorySeqs) {
       double tensor = 4.0 * s * headDim / (1 << 20); // one head
-      long extra = peakExtraKiB(c, 1, s, headDim);
+      long extra = peakExtraKiB(c, s, headDim);
       std::printf("| %lld | %.1f | %.1f | %.1f | %.0f |\n", (long long)s,
                   3 * tensor, tensor, extra / 1024.0,
                   4.0 * s * s / (1 << 20));
