@@ -4,14 +4,22 @@
 // and a SwiGLU feed-forward network. The sequence length is dynamic.
 //
 //   rotor-opt examples/llama_block.mlir --rotor-optimize
+//   rotorc examples/llama_block.mlir -o llama_block.rotor
+//   rotor-run llama_block.rotor --random-inputs --shape=x=1x37x256 \
+//       --shape=positions=37
 
-func.func @decoder_block(%x: tensor<1x?x256xf32>, %pos: tensor<?xi64>,
-                         %attn_norm: tensor<256xf32>,
-                         %wq: tensor<256x256xf32>, %wk: tensor<64x256xf32>,
-                         %wv: tensor<64x256xf32>, %wo: tensor<256x256xf32>,
-                         %ffn_norm: tensor<256xf32>,
-                         %w_gate: tensor<704x256xf32>, %w_up: tensor<704x256xf32>,
-                         %w_down: tensor<256x704xf32>) -> tensor<1x?x256xf32> {
+func.func @decoder_block(%x: tensor<1x?x256xf32> {rotor.name = "x"},
+                         %pos: tensor<?xi64> {rotor.name = "positions"},
+                         %attn_norm: tensor<256xf32> {rotor.name = "attn_norm"},
+                         %wq: tensor<256x256xf32> {rotor.name = "wq"},
+                         %wk: tensor<64x256xf32> {rotor.name = "wk"},
+                         %wv: tensor<64x256xf32> {rotor.name = "wv"},
+                         %wo: tensor<256x256xf32> {rotor.name = "wo"},
+                         %ffn_norm: tensor<256xf32> {rotor.name = "ffn_norm"},
+                         %w_gate: tensor<704x256xf32> {rotor.name = "w_gate"},
+                         %w_up: tensor<704x256xf32> {rotor.name = "w_up"},
+                         %w_down: tensor<256x704xf32> {rotor.name = "w_down"})
+    -> (tensor<1x?x256xf32> {rotor.name = "y"}) {
   // Attention.
   %h = rotor.rms_norm %x, %attn_norm {epsilon = 1.0e-5 : f64} : tensor<1x?x256xf32>, tensor<256xf32>
   %q2 = rotor.linear %h, %wq : tensor<1x?x256xf32>, tensor<256x256xf32>
