@@ -19,8 +19,15 @@ def ConvertRotorToLinalg : Pass<"convert-rotor-to-linalg", "::mlir::ModuleOp"> {
       convolutions and losses become `linalg.generic` ops (reductions and
       contractions included), with `f16`/`bf16` data widened to `f32` inside
       the bodies;
-    * `rotor.rope`, `rotor.givens` and `rotor.rotate` become `linalg.generic`
-      ops that compute the angles in `f64`-accurate form (no table in memory);
+    * `rotor.linear`, `rotor.rotate` and `rotor.givens` with static weights
+      become a vectorized loop nest on buffers (the weights repacked per
+      block of 64 output features, 4 rows of accumulators in vector
+      registers, broadcast-FMA along the reduction); with
+      `vector-matmul=false` or dynamic weights, `linalg.generic`
+      contractions;
+    * `rotor.rope` computes a cos/sin table with the angles formed in f64,
+      then rotates the pairs in one `linalg.generic`; `rotor.givens` builds
+      its rotation matrix from the angle operand;
     * `rotor.attention` becomes a tiled, online-softmax (flash-style) loop nest
       over query tiles and the key tiles the mask allows (window, dilation,
       chunk, global tokens), with scratch of a tile's size: no S×S score
@@ -61,6 +68,9 @@ def ConvertRotorToLinalg : Pass<"convert-rotor-to-linalg", "::mlir::ModuleOp"> {
            "Query rows per attention tile">,
     Option<"attentionBlockK", "attention-block-k", "int64_t", /*default=*/"64",
            "Keys per attention tile">,
+    Option<"vectorMatmul", "vector-matmul", "bool", /*default=*/"true",
+           "Lower linear, rotate and givens with static weights to the "
+           "vectorized matmul loop nest instead of linalg contractions">,
   ];
 }
 

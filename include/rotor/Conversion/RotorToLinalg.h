@@ -28,10 +28,15 @@ void populateElementwiseToLinalgPatterns(RewritePatternSet &patterns);
 /// rms_norm, layer_norm, l2_normalize, softmax.
 void populateNormsToLinalgPatterns(RewritePatternSet &patterns);
 /// linear, embedding, conv1d, split_heads, merge_heads,
-/// sinusoidal_embedding, cross_entropy.
-void populateLayersToLinalgPatterns(RewritePatternSet &patterns);
-/// rope, givens, rotate.
-void populateRotationsToLinalgPatterns(RewritePatternSet &patterns);
+/// sinusoidal_embedding, cross_entropy. With `vectorMatmul`, linear layers
+/// with static weights become the vectorized loop nest of MatmulKernel.h
+/// instead of a linalg.generic contraction.
+void populateLayersToLinalgPatterns(RewritePatternSet &patterns,
+                                    bool vectorMatmul = true);
+/// rope, givens, rotate (givens and rotate use the vectorized matmul when
+/// `vectorMatmul` and the matrix is static).
+void populateRotationsToLinalgPatterns(RewritePatternSet &patterns,
+                                       bool vectorMatmul = true);
 /// attention.
 void populateAttentionToLoopsPatterns(RewritePatternSet &patterns,
                                       AttentionTiling tiling);

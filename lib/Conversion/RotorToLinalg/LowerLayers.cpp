@@ -20,6 +20,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "rotor/Conversion/LoweringUtils.h"
+#include "rotor/Conversion/MatmulKernel.h"
 #include "rotor/Conversion/RotorToLinalg.h"
 #include "rotor/Dialect/Rotor/RotorOps.h"
 
@@ -172,13 +173,24 @@ namespace {
 ///   acc = generic (L..., n, k) { acc += x[L..., k] * W[n, k] }  (reduction k)
 ///   y   = generic { acc + b[n] }, narrowed
 struct LowerLinear : OpRewritePattern<LinearOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerLinear(MLIRContext *ctx, bool useVectorKernel)
+      : OpRewritePattern(ctx), useVectorKernel(useVectorKernel) {}
+  bool useVectorKernel;
 
   LogicalResult matchAndRewrite(LinearOp op,
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     Value x = op.getInput(), w = op.getWeight();
     auto resultType = cast<RankedTensorType>(op.getResult().getType());
+    // Static weights (the usual case) get the vectorized kernel.
+    if (useVectorKernel) {
+      if (auto y = buildVectorMatmul(rewriter, loc, x, w, op.getBias(),
+                                     WeightLayout::NK, resultType);
+          succeeded(y)) {
+        rewriter.replaceOp(op, *y);
+        return success();
+      }
+    }
     Type elem = resultType.getElementType();
     FloatType acc = getAccumulationType(elem);
     int64_t rank = resultType.getRank();
@@ -654,8 +666,10 @@ struct LowerCrossEntropy : OpRewritePattern<CrossEntropyOp> {
 
 } // namespace
 
-void mlir::rotor::populateLayersToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerLinear, LowerEmbedding, LowerConv1d, LowerSplitHeads,
-               LowerMergeHeads, LowerSinusoidalEmbedding, LowerCrossEntropy>(
+void mlir::rotor::populateLayersToLinalgPatterns(RewritePatternSet &patterns,
+                                                 bool vectorMatmul) {
+  patterns.add<LowerLinear>(patterns.getContext(), vectorMatmul);
+  patterns.add<LowerEmbedding, LowerConv1d, LowerSplitHeads, LowerMergeHeads,
+               LowerSinusoidalEmbedding, LowerCrossEntropy>(
       patterns.getContext());
 }

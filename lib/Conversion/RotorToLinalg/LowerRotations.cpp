@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "rotor/Conversion/LoweringUtils.h"
+#include "rotor/Conversion/MatmulKernel.h"
 #include "rotor/Conversion/RotorToLinalg.h"
 #include "rotor/Dialect/Rotor/RotorOps.h"
 
@@ -386,13 +387,29 @@ Value contractLastDim(OpBuilder &b, Location loc, Value x, Value m,
       .getResult(0);
 }
 
-/// rotate(x, r) => generic contraction x[..., k] * r[k, n]
+/// y = x · m: the vectorized kernel when enabled and m is static, else a
+/// generic contraction.
+Value multiply(OpBuilder &b, Location loc, Value x, Value m,
+               RankedTensorType resultType, bool vectorMatmul) {
+  if (vectorMatmul)
+    if (auto y = buildVectorMatmul(b, loc, x, m, Value(), WeightLayout::KN,
+                                   resultType);
+        succeeded(y))
+      return *y;
+  return contractLastDim(b, loc, x, m, resultType);
+}
+
+/// rotate(x, r) => x · r (vectorized matmul, or generic contraction
+/// x[..., k] * r[k, n])
 struct LowerRotate : OpRewritePattern<RotateOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerRotate(MLIRContext *ctx, bool vectorMatmul)
+      : OpRewritePattern(ctx), vectorMatmul(vectorMatmul) {}
+  bool vectorMatmul;
   LogicalResult matchAndRewrite(RotateOp op,
                                 PatternRewriter &rewriter) const override {
-    rewriter.replaceOp(op, contractLastDim(rewriter, op.getLoc(), op.getInput(),
-                                           op.getRotation(), op.getType()));
+    rewriter.replaceOp(op, multiply(rewriter, op.getLoc(), op.getInput(),
+                                    op.getRotation(), op.getType(),
+                                    vectorMatmul));
     return success();
   }
 };
@@ -401,7 +418,9 @@ struct LowerRotate : OpRewritePattern<RotateOp> {
 ///   m = identity; for each rotation k: update columns (i_k, j_k) of m
 ///   rotate(x, m)
 struct LowerGivens : OpRewritePattern<GivensOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerGivens(MLIRContext *ctx, bool vectorMatmul)
+      : OpRewritePattern(ctx), vectorMatmul(vectorMatmul) {}
+  bool vectorMatmul;
   LogicalResult matchAndRewrite(GivensOp op,
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
@@ -487,15 +506,16 @@ struct LowerGivens : OpRewritePattern<GivensOp> {
                                    rewriter.getIndexAttr(1)});
       }
     }
-    rewriter.replaceOp(op,
-                       contractLastDim(rewriter, loc, op.getInput(), m, xType));
+    rewriter.replaceOp(
+        op, multiply(rewriter, loc, op.getInput(), m, xType, vectorMatmul));
     return success();
   }
 };
 
 } // namespace
 
-void mlir::rotor::populateRotationsToLinalgPatterns(
-    RewritePatternSet &patterns) {
-  patterns.add<LowerRope, LowerGivens, LowerRotate>(patterns.getContext());
+void mlir::rotor::populateRotationsToLinalgPatterns(RewritePatternSet &patterns,
+                                                    bool vectorMatmul) {
+  patterns.add<LowerRope>(patterns.getContext());
+  patterns.add<LowerGivens, LowerRotate>(patterns.getContext(), vectorMatmul);
 }

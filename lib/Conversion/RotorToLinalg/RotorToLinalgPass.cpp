@@ -42,8 +42,8 @@ struct ConvertRotorToLinalgPass
     RewritePatternSet patterns(ctx);
     populateElementwiseToLinalgPatterns(patterns);
     populateNormsToLinalgPatterns(patterns);
-    populateLayersToLinalgPatterns(patterns);
-    populateRotationsToLinalgPatterns(patterns);
+    populateLayersToLinalgPatterns(patterns, vectorMatmul);
+    populateRotationsToLinalgPatterns(patterns, vectorMatmul);
     populateAttentionToLoopsPatterns(
         patterns, AttentionTiling{attentionBlockQ, attentionBlockK});
 
