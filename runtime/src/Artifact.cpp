@@ -62,6 +62,9 @@ extern "C" rotor_status rotor_artifact_load(const char *dir,
     if (rotor_status s = createBackend(device, artifact->dir,
                                        artifact->manifest, artifact->backend))
       return s;
+    if (rotor_status s = loadWeights(artifact->dir, artifact->manifest,
+                                     artifact->weights, artifact->weightInputs))
+      return s;
     *out = artifact.release();
     return ROTOR_OK;
   });
@@ -136,4 +139,52 @@ extern "C" rotor_status rotor_entry_output(const rotor_artifact *artifact,
   return guard([&] {
     return describeArg(artifact, entry, index, /*input=*/false, out);
   });
+}
+
+extern "C" const char *
+rotor_artifact_weights_path(const rotor_artifact *artifact) {
+  if (!artifact || artifact->weights.path.empty())
+    return nullptr;
+  return artifact->weights.path.c_str();
+}
+
+extern "C" size_t rotor_artifact_num_weights(const rotor_artifact *artifact) {
+  return artifact ? artifact->weights.tensors.size() : 0;
+}
+
+extern "C" const char *
+rotor_artifact_weight_name(const rotor_artifact *artifact, size_t index) {
+  if (!artifact || index >= artifact->weights.names.size())
+    return nullptr;
+  return artifact->weights.names[index].c_str();
+}
+
+extern "C" rotor_status
+rotor_artifact_find_weight(const rotor_artifact *artifact, const char *name,
+                           const rotor_tensor **out) {
+  if (out)
+    *out = nullptr;
+  if (!artifact || !name || !out)
+    return fail(ROTOR_ERR_INVALID_ARGUMENT,
+                "rotor_artifact_find_weight: arguments must not be NULL");
+  return guard([&] {
+    if (const rotor_tensor *tensor = artifact->weights.find(name)) {
+      *out = tensor;
+      return ROTOR_OK;
+    }
+    if (artifact->weights.path.empty())
+      return fail(ROTOR_ERR_NOT_FOUND, "no weight named ", quote(name),
+                  ": artifact ", quote(artifact->dir), " has no weights file");
+    return fail(ROTOR_ERR_NOT_FOUND, "weights file ",
+                quote(artifact->weights.path), " has no tensor named ",
+                quote(name));
+  });
+}
+
+extern "C" int rotor_entry_input_is_weight(const rotor_artifact *artifact,
+                                           size_t entry, size_t index) {
+  if (!artifact || entry >= artifact->weightInputs.size() ||
+      index >= artifact->weightInputs[entry].size())
+    return 0;
+  return artifact->weightInputs[entry][index] ? 1 : 0;
 }

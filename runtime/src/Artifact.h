@@ -9,15 +9,54 @@
 
 #include "Backend.h"
 #include "Manifest.h"
+#include "rotor/Handles.h"
+#include "rotor/io/Safetensors.h"
 #include "rotor/runtime.h"
 
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace rotor {
+
+/// The artifact's weights file (the manifest's "weights"), mapped and
+/// validated at load time.
+struct WeightSet {
+  /// `dir`/NAME, or empty if the artifact has no weights file.
+  std::string path;
+  std::unique_ptr<io::SafetensorsFile> file;
+  /// One tensor per tensor of the file of a dtype the runtime supports
+  /// (others are skipped), in header order, and its name: a view of the
+  /// mapping (zero-copy) where the data is aligned to its element size, an
+  /// owned aligned copy otherwise. Destroyed before `file`.
+  std::vector<std::string> names;
+  std::vector<TensorPtr> tensors;
+  std::unordered_map<std::string, size_t> index;
+
+  /// The tensor named `name`, or nullptr.
+  const rotor_tensor *find(const std::string &name) const;
+};
+
+/// Maps and validates `dir`/`manifest.weights` (if the manifest names one):
+/// the .safetensors layout, and every tensor named like an entry input
+/// having a supported dtype and fitting that input's dtype and shape. Fills
+/// `bindings[e][i]` with the weight bound to input `i` of entry `e` (nullptr
+/// for data inputs).
+rotor_status
+loadWeights(const std::string &dir, const Manifest &manifest, WeightSet &out,
+            std::vector<std::vector<const rotor_tensor *>> &bindings);
+
+} // namespace rotor
 
 struct rotor_artifact {
   /// The directory it was loaded from, as given.
   std::string dir;
   rotor::Manifest manifest;
+  rotor::WeightSet weights;
+  /// weightInputs[e][i]: the weight bound to input i of entry e when a
+  /// named call omits it, or nullptr.
+  std::vector<std::vector<const rotor_tensor *>> weightInputs;
   /// Declared after the manifest, which it refers to: destroyed first.
   std::unique_ptr<rotor::Backend> backend;
 };

@@ -6,6 +6,8 @@
 //
 // Checks the caller's tensors against the manifest, so that the entry can
 // assume valid inputs (docs/artifact-abi.md), then hands them to the backend.
+// rotor_call takes inputs by position; rotor_call_named takes them by name
+// and binds the ones left out to the artifact's weights (Weights.cpp).
 //
 //===----------------------------------------------------------------------===//
 
@@ -53,6 +55,33 @@ rotor_status checkInput(const EntrySpec &entry, size_t index,
   return ROTOR_OK;
 }
 
+rotor_status checkOutputCount(const EntrySpec &entry, size_t numOutputs) {
+  if (numOutputs != entry.outputs.size())
+    return fail(ROTOR_ERR_INVALID_ARGUMENT, "entry ", quote(entry.name),
+                " returns ", describeArgs(entry.outputs, "output"),
+                " but room for ", numOutputs, " was given");
+  return ROTOR_OK;
+}
+
+/// Checks the output count and every input of entry `index`, then runs it.
+rotor_status invokeEntry(rotor_artifact *artifact, size_t index,
+                         const rotor_tensor *const *inputs,
+                         rotor_tensor **outputs, size_t numOutputs) {
+  const EntrySpec &entry = artifact->manifest.entries[index];
+  if (rotor_status s = checkOutputCount(entry, numOutputs))
+    return s;
+  for (size_t i = 0; i < entry.inputs.size(); ++i)
+    if (rotor_status s = checkInput(entry, i, inputs[i]))
+      return s;
+
+  std::vector<TensorPtr> results;
+  if (rotor_status s = artifact->backend->invoke(index, inputs, results))
+    return s;
+  for (size_t j = 0; j < numOutputs; ++j)
+    outputs[j] = results[j].release();
+  return ROTOR_OK;
+}
+
 rotor_status callImpl(rotor_artifact *artifact, const char *entryName,
                       const rotor_tensor *const *inputs, size_t numInputs,
                       rotor_tensor **outputs, size_t numOutputs) {
@@ -64,23 +93,66 @@ rotor_status callImpl(rotor_artifact *artifact, const char *entryName,
     return fail(ROTOR_ERR_INVALID_ARGUMENT, "entry ", quote(entry.name),
                 " takes ", describeArgs(entry.inputs, "input"), " but ",
                 numInputs, numInputs == 1 ? " was" : " were", " given");
-  if (numOutputs != entry.outputs.size())
-    return fail(ROTOR_ERR_INVALID_ARGUMENT, "entry ", quote(entry.name),
-                " returns ", describeArgs(entry.outputs, "output"),
-                " but room for ", numOutputs, " was given");
+  if (rotor_status s = checkOutputCount(entry, numOutputs))
+    return s;
   if (numInputs > 0 && !inputs)
     return fail(ROTOR_ERR_INVALID_ARGUMENT, "entry ", quote(entry.name),
                 ": inputs is NULL");
-  for (size_t i = 0; i < numInputs; ++i)
-    if (rotor_status s = checkInput(entry, i, inputs[i]))
-      return s;
+  return invokeEntry(artifact, index, inputs, outputs, numOutputs);
+}
 
-  std::vector<TensorPtr> results;
-  if (rotor_status s = artifact->backend->invoke(index, inputs, results))
+/// Binds named inputs, then weights, to the inputs of `entryName`.
+rotor_status callNamedImpl(rotor_artifact *artifact, const char *entryName,
+                           const char *const *names,
+                           const rotor_tensor *const *tensors, size_t count,
+                           rotor_tensor **outputs, size_t numOutputs) {
+  size_t index;
+  if (rotor_status s = rotor_artifact_find_entry(artifact, entryName, &index))
     return s;
-  for (size_t j = 0; j < numOutputs; ++j)
-    outputs[j] = results[j].release();
-  return ROTOR_OK;
+  const EntrySpec &entry = artifact->manifest.entries[index];
+  if (count > 0 && (!names || !tensors))
+    return fail(ROTOR_ERR_INVALID_ARGUMENT, "entry ", quote(entry.name),
+                ": names and tensors must not be NULL when n is ", count);
+
+  std::vector<const rotor_tensor *> bound(entry.inputs.size(), nullptr);
+  std::vector<bool> given(entry.inputs.size(), false);
+  for (size_t k = 0; k < count; ++k) {
+    if (!names[k])
+      return fail(ROTOR_ERR_INVALID_ARGUMENT, "entry ", quote(entry.name),
+                  ": names[", k, "] is NULL");
+    size_t i = 0;
+    while (i < entry.inputs.size() && entry.inputs[i].name != names[k])
+      ++i;
+    if (i == entry.inputs.size())
+      return fail(ROTOR_ERR_NOT_FOUND, "entry ", quote(entry.name),
+                  " has no input ", quote(names[k]), " (it takes ",
+                  describeArgs(entry.inputs, "input"), ")");
+    if (given[i])
+      return fail(ROTOR_ERR_INVALID_ARGUMENT, "entry ", quote(entry.name),
+                  " input ", quote(names[k]), " is given twice");
+    if (!tensors[k])
+      return fail(ROTOR_ERR_INVALID_ARGUMENT, "entry ", quote(entry.name),
+                  " input ", i, " (", quote(names[k]), "): tensor is NULL");
+    given[i] = true;
+    bound[i] = tensors[k];
+  }
+  for (size_t i = 0; i < entry.inputs.size(); ++i) {
+    if (given[i])
+      continue;
+    bound[i] = artifact->weightInputs[index][i];
+    if (bound[i])
+      continue;
+    const std::string &name = entry.inputs[i].name;
+    if (artifact->weights.path.empty())
+      return fail(ROTOR_ERR_NOT_FOUND, "entry ", quote(entry.name), " input ",
+                  i, " (", quote(name),
+                  ") is not given and the artifact has no weights file");
+    return fail(ROTOR_ERR_NOT_FOUND, "entry ", quote(entry.name), " input ", i,
+                " (", quote(name), ") is not given and weights file ",
+                quote(artifact->weights.path), " has no tensor named ",
+                quote(name));
+  }
+  return invokeEntry(artifact, index, bound.data(), outputs, numOutputs);
 }
 
 } // namespace
@@ -99,5 +171,23 @@ extern "C" rotor_status rotor_call(rotor_artifact *artifact,
                 "rotor_call: artifact and entry_name must not be NULL");
   return guard([&] {
     return callImpl(artifact, entry_name, inputs, n_in, outputs, n_out);
+  });
+}
+
+extern "C" rotor_status
+rotor_call_named(rotor_artifact *artifact, const char *entry_name,
+                 const char *const *names, const rotor_tensor *const *tensors,
+                 size_t n, rotor_tensor **outputs, size_t n_out) {
+  if (n_out > 0 && !outputs)
+    return fail(ROTOR_ERR_INVALID_ARGUMENT,
+                "rotor_call_named: outputs is NULL");
+  for (size_t j = 0; j < n_out; ++j)
+    outputs[j] = nullptr;
+  if (!artifact || !entry_name)
+    return fail(ROTOR_ERR_INVALID_ARGUMENT,
+                "rotor_call_named: artifact and entry_name must not be NULL");
+  return guard([&] {
+    return callNamedImpl(artifact, entry_name, names, tensors, n, outputs,
+                         n_out);
   });
 }

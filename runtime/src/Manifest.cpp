@@ -74,9 +74,9 @@ public:
                   version->getInteger(),
                   " is not supported by this runtime (supports ",
                   ROTOR_ARTIFACT_FORMAT_VERSION, ")");
-    if (rotor_status s = checkKeys(
-            root, "",
-            {"format", "format_version", "target", "library", "entries"}))
+    if (rotor_status s = checkKeys(root, "",
+                                   {"format", "format_version", "target",
+                                    "library", "weights", "entries"}))
       return s;
 
     const Value *target;
@@ -92,16 +92,28 @@ public:
     if (rotor_status s =
             getField(root, "", "library", Value::Kind::String, library))
       return s;
-    const std::string &lib = library->getString();
-    bool badName = lib.empty() || lib == "." || lib == ".." ||
-                   lib.find('/') != std::string::npos;
-    for (unsigned char c : lib)
-      badName |= c < 0x20;
-    if (badName)
-      return error("library", quote(lib),
-                   " must be a file name inside the artifact directory (no "
-                   "'/', not '.' or '..')");
-    out.library = lib;
+    if (rotor_status s = checkFileName("library", library->getString()))
+      return s;
+    out.library = library->getString();
+
+    // "weights" is optional (added within format version 1).
+    if (const Value *weights = root.find("weights")) {
+      if (!weights->isString())
+        return error("weights", "expected ",
+                     json::describeKind(Value::Kind::String), ", got ",
+                     json::describeKind(weights->kind()));
+      if (rotor_status s = checkFileName("weights", weights->getString()))
+        return s;
+      if (weights->getString() == out.library)
+        return error("weights", quote(weights->getString()),
+                     " is also the library; the weights are a separate "
+                     ".safetensors file");
+      if (weights->getString() == manifestFileName)
+        return error("weights", quote(weights->getString()),
+                     " is the manifest; the weights are a separate "
+                     ".safetensors file");
+      out.weights = weights->getString();
+    }
 
     const Value *entries;
     if (rotor_status s =
@@ -130,6 +142,20 @@ private:
   template <typename... Ts>
   rotor_status error(const std::string &path, const Ts &...parts) {
     return fail(ROTOR_ERR_FORMAT, file, ": ", path, ": ", parts...);
+  }
+
+  /// Checks that field `key` names a plain file inside the artifact
+  /// directory.
+  rotor_status checkFileName(const char *key, const std::string &name) {
+    bool badName = name.empty() || name == "." || name == ".." ||
+                   name.find('/') != std::string::npos;
+    for (unsigned char c : name)
+      badName |= c < 0x20 || c == 0x7f;
+    if (badName)
+      return error(key, quote(name),
+                   " must be a file name inside the artifact directory (no "
+                   "'/', not '.' or '..')");
+    return ROTOR_OK;
   }
 
   static std::string join(const std::string &path, const char *key) {

@@ -5,8 +5,9 @@
 //===----------------------------------------------------------------------===//
 //
 // Reads and validates manifest.json, format version 1 (docs/artifact-abi.md).
-// Validation is strict: every field is required, unknown fields are errors,
-// and messages name the file, the field path and the rule, e.g.
+// Validation is strict: every field is required (except the top-level
+// "weights"), unknown fields are errors, and messages name the file, the
+// field path and the rule, e.g.
 //
 //   art/manifest.json: entries[0].inputs[1].dtype: unknown dtype 'f8' ...
 //
@@ -46,6 +47,9 @@ struct Manifest {
   std::string target;
   /// A file name inside the artifact directory.
   std::string library;
+  /// The optional "weights" field: a .safetensors file name inside the
+  /// artifact directory, or empty if the artifact has no weights file.
+  std::string weights;
   std::vector<EntrySpec> entries;
 };
 

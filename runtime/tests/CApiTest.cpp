@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 extern "C" float rotor_test_c_api_sum(const char *dir);
+extern "C" float rotor_test_c_api_named_add(const char *dir);
 
 using namespace rotor::test;
 
@@ -17,4 +18,11 @@ TEST(CApi, UsableFromC) {
   std::string dir = makeArtifact(root, "art", standardManifest());
   EXPECT_EQ(rotor_test_c_api_sum(dir.c_str()), 10.0f) << rotor_last_error();
   EXPECT_EQ(rotor_test_c_api_sum(root.file("absent").c_str()), -1.0f);
+}
+
+TEST(CApi, NamedCallsFromC) {
+  TempDir root;
+  std::string dir = makeArtifact(root, "art", standardManifest());
+  EXPECT_EQ(rotor_test_c_api_named_add(dir.c_str()), 65.0f)
+      << rotor_last_error();
 }

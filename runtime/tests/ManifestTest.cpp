@@ -115,7 +115,8 @@ TEST(Manifest, ChecksFormatAndVersionFirst) {
 TEST(Manifest, RejectsMissingExtraAndMistypedFields) {
   EXPECT_THAT(parseError(manifestWith(forwardEntry, R"(, "extra": 1)")),
               HasSubstr("art/manifest.json: unknown field 'extra' (expected: "
-                        "format, format_version, target, library, entries)"));
+                        "format, format_version, target, library, weights, "
+                        "entries)"));
   EXPECT_THAT(parseError(R"({"format": "rotor-artifact", "format_version": 1,
                              "target": "cpu", "entries": []})"),
               HasSubstr("missing field 'library'"));
@@ -227,6 +228,43 @@ TEST(Manifest, LibraryMustStayInTheArtifactDirectory) {
                 HasSubstr("must be a file name inside the artifact directory"))
         << library;
   }
+}
+
+TEST(Manifest, WeightsFieldIsOptional) {
+  Manifest manifest;
+  ASSERT_EQ(parse(manifestWith(forwardEntry), manifest), ROTOR_OK);
+  EXPECT_EQ(manifest.weights, "");
+  ASSERT_EQ(
+      parse(manifestWith(forwardEntry, R"(, "weights": "weights.safetensors")"),
+            manifest),
+      ROTOR_OK)
+      << rotor_last_error();
+  EXPECT_EQ(manifest.weights, "weights.safetensors");
+  EXPECT_EQ(manifest.library, "module.so");
+}
+
+TEST(Manifest, WeightsMustBeAFileInTheArtifactDirectory) {
+  EXPECT_THAT(parseError(manifestWith(forwardEntry, R"(, "weights": 3)")),
+              HasSubstr("art/manifest.json: weights: expected a string, got "
+                        "a number"));
+  EXPECT_THAT(parseError(manifestWith(forwardEntry, R"(, "weights": null)")),
+              HasSubstr("weights: expected a string, got null"));
+  for (const char *weights : {"\"../w.safetensors\"", "\"/tmp/w.safetensors\"",
+                              "\"sub/w.safetensors\"", "\"..\"", "\".\"",
+                              "\"\"", "\"w\\n.safetensors\""}) {
+    EXPECT_THAT(parseError(manifestWith(
+                    forwardEntry, std::string(", \"weights\": ") + weights)),
+                HasSubstr("art/manifest.json: weights: "))
+        << weights;
+    EXPECT_THAT(rotor_last_error(),
+                HasSubstr("must be a file name inside the artifact directory"));
+  }
+  EXPECT_THAT(
+      parseError(manifestWith(forwardEntry, R"(, "weights": "module.so")")),
+      HasSubstr("weights: 'module.so' is also the library"));
+  EXPECT_THAT(
+      parseError(manifestWith(forwardEntry, R"(, "weights": "manifest.json")")),
+      HasSubstr("weights: 'manifest.json' is the manifest"));
 }
 
 TEST(Manifest, ReadManifestReportsMissingFiles) {

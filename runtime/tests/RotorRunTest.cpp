@@ -370,3 +370,231 @@ TEST_F(RotorRunTest, BackendErrorsAreReported) {
               HasSubstr("entry 'misbehave' output 0 ('y'): the entry returned "
                         "size 3 for dimension 0 but the manifest declares 4"));
 }
+
+//===----------------------------------------------------------------------===//
+// Weights files and `generate`, on the tiny language model of TestArtifact.c
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// The comma-separated ids, as `generate` prints them.
+std::string joinIds(const std::vector<int64_t> &ids) {
+  std::string out;
+  for (int64_t id : ids)
+    out += (out.empty() ? "" : ",") + std::to_string(id);
+  return out;
+}
+
+/// The lines of `text` starting with `prefix`.
+std::vector<std::string> linesStartingWith(const std::string &text,
+                                           const std::string &prefix) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos)
+      end = text.size();
+    std::string line = text.substr(start, end - start);
+    if (line.compare(0, prefix.size(), prefix) == 0)
+      out.push_back(line);
+    start = end + 1;
+  }
+  return out;
+}
+
+class RotorRunModelTest : public RotorRunTest {
+protected:
+  void SetUp() override {
+    RotorRunTest::SetUp();
+    lm = makeLm("lm", lmManifest());
+  }
+
+  /// An artifact of the language model with `manifest`, with weights.
+  std::string makeLm(const std::string &name, const std::string &manifest) {
+    std::string dir = makeArtifact(root, name, manifest);
+    writeLmWeights(dir);
+    return dir;
+  }
+
+  std::string lm;
+};
+
+} // namespace
+
+TEST_F(RotorRunModelTest, ListMarksWeights) {
+  std::string out = runOk({lm, "--list"});
+  EXPECT_THAT(out, HasSubstr("weights: " + lm +
+                             "/weights.safetensors (2 tensors; inputs marked "
+                             "(weights) are bound to it unless given)\n"));
+  EXPECT_THAT(out, HasSubstr("forward(input_ids: i64[1, ?], table: i64[16] "
+                             "(weights), bias: f32[16] (weights)) -> (logits: "
+                             "f32[1, ?, 16])\n"));
+  // Without a weights file, nothing is marked.
+  EXPECT_THAT(runOk({art, "--list"}), Not(HasSubstr("weights")));
+}
+
+TEST_F(RotorRunModelTest, RunBindsWeightsAutomatically) {
+  saveNpy("ids.npy", makeTensor(ROTOR_I64, {1, 3}, {1, 5, 9}));
+  std::string out = root.file("logits.npy");
+  EXPECT_EQ(runOk({lm, "--input=input_ids=" + root.file("ids.npy"), "-o", out}),
+            "");
+  TensorPtr logits = loadNpy(out);
+  ASSERT_TRUE(logits);
+  EXPECT_EQ(tensorShape(logits.get()), (std::vector<int64_t>{1, 3, 16}));
+  std::vector<double> values = tensorValues(logits.get());
+  EXPECT_EQ(values[9], 1 + 9 / 1024.0); // Row 0 predicts table[1] = 9.
+
+  // Random data only for the data inputs; the weights stay.
+  EXPECT_THAT(runOk({lm, "--random-inputs", "--shape=input_ids=1x4"}),
+              HasSubstr("logits: f32[1x4x16] min=0 max="));
+
+  // A file may still give a weight.
+  TensorPtr bias = makeTensor(ROTOR_F32, {16}, std::vector<double>(16, 5));
+  ASSERT_EQ(
+      writeSafetensors(root.file("bias.safetensors"), {{"bias", bias.get()}}),
+      ROTOR_OK);
+  EXPECT_THAT(runOk({lm, "--random-inputs", "--shape=input_ids=1x4",
+                     "--inputs=" + root.file("bias.safetensors")}),
+              HasSubstr("logits: f32[1x4x16] min=5 max=6 "));
+
+  EXPECT_THAT(runError({lm, "--random-inputs", "--shape=input_ids=1x4",
+                        "--shape=table=8"}),
+              HasSubstr("--shape table=8: input 'table' of entry 'forward' "
+                        "has shape [16]"));
+  EXPECT_THAT(runError({lm, "--entry=decode", "--random-inputs"}),
+              HasSubstr("input 'k_cache.0' of entry 'decode' has dynamic "
+                        "dimension 1"));
+  EXPECT_THAT(runError({lm}),
+              HasSubstr("input 'input_ids' of entry 'forward' is not given"));
+}
+
+TEST_F(RotorRunModelTest, GenerateWithCacheMatchesRecompute) {
+  std::vector<std::string> args = {"generate", lm, "--prompt-ids=1,5,9",
+                                   "--max-new-tokens=8", "--print-logits"};
+  std::string cached = runOk(args);
+  args.push_back("--recompute");
+  std::string recomputed = runOk(args);
+
+  std::string expected = "generated: " + joinIds(lmExpected({1, 5, 9}, 8));
+  EXPECT_EQ(linesStartingWith(cached, "generated: "),
+            std::vector<std::string>{expected});
+  EXPECT_EQ(linesStartingWith(recomputed, "generated: "),
+            std::vector<std::string>{expected});
+  std::vector<std::string> steps = linesStartingWith(cached, "step ");
+  ASSERT_EQ(steps.size(), 8u);
+  EXPECT_EQ(steps, linesStartingWith(recomputed, "step "));
+  EXPECT_THAT(steps[0],
+              HasSubstr("step 0: token 4, logits [0, 0.0009765625, "));
+
+  EXPECT_THAT(cached, HasSubstr("prefill: 3 prompt tokens in "));
+  EXPECT_THAT(cached, HasSubstr("decode: 7 tokens in "));
+  EXPECT_THAT(cached, HasSubstr("total: 8 new tokens in "));
+  EXPECT_THAT(cached, HasSubstr(" tokens/s)\n"));
+  EXPECT_THAT(recomputed, HasSubstr("forward: 8 calls in "));
+
+  // Without --print-logits only the ids and timings are printed.
+  std::string plain =
+      runOk({"generate", lm, "--prompt-ids", "3", "--max-new-tokens", "1"});
+  EXPECT_THAT(plain, HasSubstr("generated: " + joinIds(lmExpected({3}, 1)) +
+                               "\nprefill: 1 prompt tokens in "));
+  EXPECT_THAT(plain, HasSubstr("decode: 0 tokens in "));
+  EXPECT_TRUE(linesStartingWith(plain, "step ").empty());
+
+  // A long generation keeps matching (the caches grow to 41 positions).
+  std::vector<int64_t> prompt = {0};
+  std::string longCached =
+      runOk({"generate", lm, "--prompt-ids=0", "--max-new-tokens=40"});
+  EXPECT_THAT(longCached, HasSubstr("generated: " +
+                                    joinIds(lmExpected(prompt, 40)) + "\n"));
+}
+
+TEST_F(RotorRunModelTest, GenerateHelpAndUsageErrors) {
+  std::string help = runOk({"generate", "--help"});
+  EXPECT_THAT(help, HasSubstr("USAGE: rotor-run generate ARTIFACT_DIR"));
+  EXPECT_THAT(help, HasSubstr("--recompute"));
+  EXPECT_THAT(runOk({"--help"}), HasSubstr("  generate  greedy token "));
+
+  EXPECT_THAT(runError({"generate"}), HasSubstr("no artifact directory given"));
+  EXPECT_THAT(runError({"generate", lm, "--max-new-tokens=2"}),
+              HasSubstr("--prompt-ids is required"));
+  EXPECT_THAT(runError({"generate", lm, "--prompt-ids=1"}),
+              HasSubstr("--max-new-tokens is required"));
+  for (const char *ids :
+       {"--prompt-ids=", "--prompt-ids=1,,2", "--prompt-ids=-1",
+        "--prompt-ids=1,x", "--prompt-ids=1,"})
+    EXPECT_THAT(runError({"generate", lm, ids, "--max-new-tokens=2"}),
+                HasSubstr("--prompt-ids must be non-negative integers "
+                          "separated by ','"))
+        << ids;
+  for (const char *count :
+       {"--max-new-tokens=0", "--max-new-tokens=x", "--max-new-tokens=-3"})
+    EXPECT_THAT(runError({"generate", lm, "--prompt-ids=1", count}),
+                HasSubstr("--max-new-tokens must be a positive integer"))
+        << count;
+  EXPECT_THAT(
+      runError({"generate", lm, "--prompt-ids=1,16", "--max-new-tokens=2"}),
+      HasSubstr("--prompt-ids: token id 16 is out of range for "
+                "vocabulary size 16"));
+  EXPECT_THAT(
+      runError({"generate", lm, lm, "--prompt-ids=1", "--max-new-tokens=2"}),
+      HasSubstr("unexpected argument"));
+  EXPECT_THAT(runError({"generate", root.file("absent"), "--prompt-ids=1",
+                        "--max-new-tokens=2"}),
+              HasSubstr("no such artifact directory"));
+}
+
+TEST_F(RotorRunModelTest, GenerateChecksTheModelContract) {
+  std::vector<std::string> flags = {"--prompt-ids=1,2", "--max-new-tokens=3"};
+  auto generate = [&](const std::string &dir,
+                      std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"generate", dir};
+    args.insert(args.end(), flags.begin(), flags.end());
+    args.insert(args.end(), extra.begin(), extra.end());
+    return runError(args);
+  };
+  EXPECT_THAT(generate(art),
+              HasSubstr("the artifact has no entry 'prefill' (it has: add, "
+                        "sum, transpose, split, identity, negate, misbehave, "
+                        "alignment); generation with a KV cache needs "
+                        "'prefill' and 'decode'"));
+  EXPECT_THAT(generate(art, {"--recompute"}),
+              HasSubstr("unknown entry 'forward'"));
+
+  // Every other input must be a weight.
+  std::string noWeights = makeArtifact(root, "nw", lmManifest(""));
+  EXPECT_THAT(generate(noWeights),
+              HasSubstr("input 'table' of entry 'prefill' is neither "
+                        "'input_ids' nor a tensor of the weights file"));
+  EXPECT_THAT(generate(noWeights, {"--recompute"}),
+              HasSubstr("input 'table' of entry 'forward' is neither "
+                        "'input_ids' nor a tensor of the weights file"));
+
+  // decode must return every cache it takes.
+  std::string manifest = lmManifest();
+  size_t last = manifest.rfind("\"v_cache.1\"");
+  std::string renamed = manifest;
+  renamed.replace(last, 11, "\"v_cache.9\"");
+  EXPECT_THAT(generate(makeLm("renamed", renamed)),
+              HasSubstr("entry 'decode' takes cache 'v_cache.1' (an output of "
+                        "'prefill') but does not return it"));
+
+  // Logits that are all NaN stop generation.
+  std::string nan =
+      makeLm("nan", lmManifest(R"(, "weights": "weights.safetensors")",
+                               "rotor_entry_lm_nan"));
+  EXPECT_THAT(generate(nan, {"--recompute"}),
+              HasSubstr("step 0: entry 'forward' returned logits of shape "
+                        "[1, 2, 16]: every logit of the last position is "
+                        "NaN"));
+  // Other prompt ids dtype, rank and batch problems.
+  std::string i32 = manifest;
+  i32.replace(i32.find("\"i64\", \"shape\": [1, null]"), 5, "\"f32\"");
+  EXPECT_THAT(generate(makeLm("f32ids", i32)),
+              HasSubstr("entry 'prefill' input 'input_ids' has dtype f32; "
+                        "expected i64 (or i32)"));
+  std::string batch = manifest;
+  batch.replace(batch.find("[1, 1]"), 6, "[2, 1]");
+  EXPECT_THAT(generate(makeLm("batch", batch)),
+              HasSubstr("entry 'decode' input 'input_ids' has batch size 2; "
+                        "generate runs batch size 1"));
+}

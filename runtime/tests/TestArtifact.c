@@ -10,8 +10,12 @@
 |* that the runtime's strided copy and buffer release are exercised.          *|
 |* Compiled twice: with ROTOR_TEST_NO_FREE the library lacks rotor_free.      *|
 |*                                                                            *|
+|* The lm_* entries are a tiny "language model" following the prefill/decode/ *|
+|* forward contract of rotor-run generate (see the comment above them).       *|
+|*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +63,14 @@ EXPORT void rotor_free(void *allocated) {
   free(allocated);
 }
 #endif
+
+typedef struct {
+  void *allocated;
+  void *aligned;
+  int64_t offset;
+  int64_t sizes[3];
+  int64_t strides[3];
+} MemRef3;
 
 /* Element (i, j) of a rank-2 memref of element type T. */
 #define AT2(T, m, i, j)                                                        \
@@ -187,4 +199,159 @@ EXPORT void rotor_entry_alignment(void **args) {
   out->allocated = buffer;
   out->aligned = buffer;
   out->offset = 0;
+}
+
+/*===----------------------------------------------------------------------===*\
+|* A tiny language model                                                      *|
+\*===----------------------------------------------------------------------===*/
+
+/* Vocabulary size V, layers L and cache width D. The weights are
+ * table: i64[V] and bias: f32[V]. After a context with id sum s, the next
+ * token is table[s mod V]: logits[v] = (v == table[s mod V]) + bias[v].
+ *
+ *   lm_forward(input_ids: i64[1, S], table, bias) -> logits: f32[1, S, V]
+ *   lm_prefill(input_ids: i64[1, S], table, bias)
+ *       -> (logits: f32[1, S, V], k_cache.0, v_cache.0, k_cache.1, v_cache.1)
+ *   lm_decode(input_ids: i64[1, 1], k_cache.0, v_cache.0, k_cache.1,
+ *             v_cache.1, table, bias)
+ *       -> (logits: f32[1, 1, V], k_cache.0, k_cache.1, v_cache.0, v_cache.1)
+ *
+ * Caches are f32[1, T, D]: position t of k_cache.l holds id_t + l and of
+ * v_cache.l 2 * id_t + l (in every column). decode gets the context sum from
+ * the caches only, checks that they agree with each other (else its logits
+ * are NaN) and returns them with the new position appended. Its outputs are
+ * in another order than its inputs, so callers must match caches by name. */
+enum { LM_V = 16, LM_L = 2, LM_D = 2 };
+
+#define AT3(T, m, i, j, k)                                                     \
+  (((T *)(m)->aligned)[(m)->offset + (i) * (m)->strides[0] +                   \
+                       (j) * (m)->strides[1] + (k) * (m)->strides[2]])
+
+static int64_t lmNext(const MemRef1 *table, int64_t sum) {
+  int64_t index = ((sum % LM_V) + LM_V) % LM_V;
+  return ((int64_t *)table->aligned)[table->offset + index * table->strides[0]];
+}
+
+/* Fills row `s` of logits (f32[1, S, V]) for context sum `sum`. */
+static void lmLogits(float *logits, int64_t s, const MemRef1 *table,
+                     const MemRef1 *bias, int64_t sum) {
+  int64_t next = lmNext(table, sum);
+  int64_t v;
+  for (v = 0; v < LM_V; ++v)
+    logits[s * LM_V + v] =
+        (v == next ? 1.0f : 0.0f) +
+        ((float *)bias->aligned)[bias->offset + v * bias->strides[0]];
+}
+
+/* Points `out` at a new dense f32 buffer of shape [1, rows, cols]. */
+static float *lmOutput(MemRef3 *out, int64_t rows, int64_t cols) {
+  float *buffer = (float *)allocate(sizeof(float) * rows * cols);
+  out->allocated = buffer;
+  out->aligned = buffer;
+  out->offset = 0;
+  out->sizes[0] = 1;
+  out->sizes[1] = rows;
+  out->sizes[2] = cols;
+  out->strides[0] = rows * cols;
+  out->strides[1] = cols;
+  out->strides[2] = 1;
+  return buffer;
+}
+
+static int64_t lmId(const MemRef2 *ids, int64_t s) {
+  return AT2(int64_t, ids, 0, s);
+}
+
+/* Logits of every position of ids; the caches too if `caches` is not NULL
+ * (k_cache.0, v_cache.0, k_cache.1, v_cache.1). */
+static void lmRun(void **args, MemRef3 *logitsOut, MemRef3 **caches) {
+  MemRef2 *ids = (MemRef2 *)args[0];
+  MemRef1 *table = (MemRef1 *)args[1], *bias = (MemRef1 *)args[2];
+  int64_t S = ids->sizes[1], s, l, d;
+  float *logits = lmOutput(logitsOut, S, LM_V);
+  int64_t sum = 0;
+  for (s = 0; s < S; ++s) {
+    sum += lmId(ids, s);
+    lmLogits(logits, s, table, bias, sum);
+  }
+  if (!caches)
+    return;
+  for (l = 0; l < LM_L; ++l) {
+    float *k = lmOutput(caches[2 * l], S, LM_D);
+    float *v = lmOutput(caches[2 * l + 1], S, LM_D);
+    for (s = 0; s < S; ++s)
+      for (d = 0; d < LM_D; ++d) {
+        k[s * LM_D + d] = (float)(lmId(ids, s) + l);
+        v[s * LM_D + d] = (float)(2 * lmId(ids, s) + l);
+      }
+  }
+}
+
+EXPORT void rotor_entry_lm_forward(void **args) {
+  lmRun(args, (MemRef3 *)args[3], NULL);
+}
+
+EXPORT void rotor_entry_lm_prefill(void **args) {
+  MemRef3 *caches[4];
+  int c;
+  for (c = 0; c < 4; ++c)
+    caches[c] = (MemRef3 *)args[4 + c];
+  lmRun(args, (MemRef3 *)args[3], caches);
+}
+
+EXPORT void rotor_entry_lm_decode(void **args) {
+  MemRef2 *ids = (MemRef2 *)args[0];
+  /* Inputs: k_cache.0, v_cache.0, k_cache.1, v_cache.1. */
+  MemRef3 *in[4];
+  MemRef1 *table = (MemRef1 *)args[5], *bias = (MemRef1 *)args[6];
+  MemRef3 *logitsOut = (MemRef3 *)args[7];
+  /* Outputs: k_cache.0, k_cache.1, v_cache.0, v_cache.1. */
+  MemRef3 *out[4];
+  int64_t T, t, l, d, sum, id = lmId(ids, 0);
+  int consistent = 1, c;
+  float *logits;
+  for (c = 0; c < 4; ++c)
+    in[c] = (MemRef3 *)args[1 + c];
+  out[0] = (MemRef3 *)args[8];
+  out[2] = (MemRef3 *)args[9];
+  out[1] = (MemRef3 *)args[10];
+  out[3] = (MemRef3 *)args[11];
+  T = in[0]->sizes[1];
+  for (c = 0; c < 4; ++c)
+    consistent &= in[c]->sizes[1] == T;
+  sum = id;
+  for (t = 0; consistent && t < T; ++t) {
+    float base = AT3(float, in[0], 0, t, 0);
+    sum += (int64_t)base;
+    for (l = 0; l < LM_L; ++l)
+      for (d = 0; d < LM_D; ++d) {
+        consistent &= AT3(float, in[2 * l], 0, t, d) - (float)l == base;
+        consistent &= AT3(float, in[2 * l + 1], 0, t, d) - (float)l == 2 * base;
+      }
+  }
+  logits = lmOutput(logitsOut, 1, LM_V);
+  lmLogits(logits, 0, table, bias, sum);
+  if (!consistent)
+    for (c = 0; c < LM_V; ++c)
+      logits[c] = NAN;
+  for (c = 0; c < 4; ++c) {
+    int64_t width = consistent ? T : 0;
+    float *buffer = lmOutput(out[c], width + 1, LM_D);
+    for (t = 0; t < width; ++t)
+      for (d = 0; d < LM_D; ++d)
+        buffer[t * LM_D + d] = AT3(float, in[c], 0, t, d);
+    for (d = 0; d < LM_D; ++d)
+      buffer[width * LM_D + d] = (float)((c % 2 ? 2 : 1) * id + c / 2);
+  }
+}
+
+/* forward, but every logit is NaN. */
+EXPORT void rotor_entry_lm_nan(void **args) {
+  int64_t i, n;
+  float *logits;
+  lmRun(args, (MemRef3 *)args[3], NULL);
+  logits = (float *)((MemRef3 *)args[3])->aligned;
+  n = ((MemRef3 *)args[3])->sizes[1] * LM_V;
+  for (i = 0; i < n; ++i)
+    logits[i] = NAN;
 }

@@ -6,6 +6,7 @@
 
 #include "TestUtil.h"
 #include "rotor/Float16.h"
+#include "rotor/io/Safetensors.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -108,6 +109,81 @@ std::string rotor::test::addOnlyManifest(const std::string &entryName) {
                 {"name": "b", "dtype": "f32", "shape": [null, 5]}],
      "outputs": [{"name": "sum", "dtype": "f32", "shape": [null, 5]}]}]}
 )";
+}
+
+std::string rotor::test::lmManifest(const std::string &extra,
+                                    const std::string &forwardSymbol) {
+  const char *ids =
+      R"({"name": "input_ids", "dtype": "i64", "shape": [1, null]})";
+  const char *weights = R"({"name": "table", "dtype": "i64", "shape": [16]},
+     {"name": "bias", "dtype": "f32", "shape": [16]})";
+  auto cache = [](const char *name) {
+    return std::string(R"({"name": ")") + name +
+           R"(", "dtype": "f32", "shape": [1, null, 2]})";
+  };
+  std::string caches = cache("k_cache.0") + ", " + cache("v_cache.0") + ", " +
+                       cache("k_cache.1") + ", " + cache("v_cache.1");
+  return std::string(R"({"format": "rotor-artifact", "format_version": 1,
+  "target": "cpu", "library": "module.so")") +
+         extra + R"(,
+  "entries": [
+    {"name": "prefill", "symbol": "rotor_entry_lm_prefill",
+     "inputs": [)" +
+         ids + ", " + weights + R"(],
+     "outputs": [{"name": "logits", "dtype": "f32", "shape": [1, null, 16]},
+                 )" +
+         caches + R"(]},
+    {"name": "decode", "symbol": "rotor_entry_lm_decode",
+     "inputs": [{"name": "input_ids", "dtype": "i64", "shape": [1, 1]},
+                )" +
+         caches + ", " + weights + R"(],
+     "outputs": [{"name": "logits", "dtype": "f32", "shape": [1, 1, 16]},
+                 )" +
+         cache("k_cache.0") + ", " + cache("k_cache.1") + ", " +
+         cache("v_cache.0") + ", " + cache("v_cache.1") + R"(]},
+    {"name": "forward", "symbol": ")" +
+         forwardSymbol + R"(",
+     "inputs": [)" +
+         ids + ", " + weights + R"(],
+     "outputs": [{"name": "logits", "dtype": "f32", "shape": [1, null, 16]}]}
+  ]
+}
+)";
+}
+
+std::vector<std::pair<std::string, TensorPtr>> rotor::test::lmWeights() {
+  std::vector<double> table, bias;
+  for (int i = 0; i < 16; ++i) {
+    table.push_back((5 * i + 3) % 15 + 1);
+    bias.push_back(i / 1024.0);
+  }
+  std::vector<std::pair<std::string, TensorPtr>> out;
+  out.emplace_back("table", makeTensor(ROTOR_I64, {16}, table));
+  out.emplace_back("bias", makeTensor(ROTOR_F32, {16}, bias));
+  return out;
+}
+
+void rotor::test::writeLmWeights(const std::string &dir) {
+  std::vector<std::pair<std::string, TensorPtr>> weights = lmWeights();
+  std::vector<io::NamedTensor> named;
+  for (const auto &[name, tensor] : weights)
+    named.push_back({name, tensor.get()});
+  if (io::writeSafetensors(dir + "/weights.safetensors", named) != ROTOR_OK)
+    throw std::runtime_error(rotor_last_error());
+}
+
+std::vector<int64_t> rotor::test::lmExpected(const std::vector<int64_t> &prompt,
+                                             size_t count) {
+  int64_t sum = 0;
+  for (int64_t id : prompt)
+    sum += id;
+  std::vector<int64_t> out;
+  while (out.size() < count) {
+    int64_t next = (5 * (sum % 16) + 3) % 15 + 1;
+    out.push_back(next);
+    sum += next;
+  }
+  return out;
 }
 
 std::string rotor::test::makeArtifact(const TempDir &root,

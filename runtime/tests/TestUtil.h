@@ -11,6 +11,7 @@
 #include "rotor/runtime.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rotor::test {
@@ -51,6 +52,27 @@ std::string standardManifest();
 
 /// A manifest with only the `add` entry, under `entryName`.
 std::string addOnlyManifest(const std::string &entryName = "add");
+
+/// The manifest of the tiny language model of TestArtifact.c: entries
+/// prefill, decode and forward (symbols named by `symbols`, e.g. to swap in
+/// rotor_entry_lm_nan), with the top-level fields `extra` spliced in
+/// (by default the weights file).
+std::string
+lmManifest(const std::string &extra = R"(, "weights": "weights.safetensors")",
+           const std::string &forwardSymbol = "rotor_entry_lm_forward");
+
+/// The tiny language model's weights: table (i64[16], table[i] =
+/// (5i + 3) mod 15 + 1, never 0, so that the context sum always grows) and
+/// bias (f32[16], bias[v] = v / 1024).
+std::vector<std::pair<std::string, TensorPtr>> lmWeights();
+
+/// Writes lmWeights() to `dir`/weights.safetensors.
+void writeLmWeights(const std::string &dir);
+
+/// The `count` tokens the tiny language model generates greedily after
+/// `prompt`.
+std::vector<int64_t> lmExpected(const std::vector<int64_t> &prompt,
+                                size_t count);
 
 /// Creates directory `name` in `root` holding `manifest` as manifest.json
 /// and a copy of `library` as module.so (skipped if `library` is empty).

@@ -5,8 +5,10 @@
 #
 # Usage: ctypes_smoke.py LIBROTOR_RUNTIME TEST_ARTIFACT_LIBRARY
 #
-# Builds an artifact directory around the test library, loads it through the
-# C API with ctypes, calls `add` and checks the result and an error message.
+# Builds an artifact directory around the test library, with a weights file
+# holding input `b` of `add`, loads it through the C API with ctypes, calls
+# `add` by position and by name (binding `b` to the weight) and checks the
+# results and an error message.
 #
 # ===--------------------------------------------------------------------=== #
 
@@ -14,6 +16,7 @@ import ctypes
 import json
 import os
 import shutil
+import struct
 import sys
 import tempfile
 
@@ -40,18 +43,33 @@ def main():
     lib.rotor_call.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
                                ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t,
                                ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t]
+    lib.rotor_call_named.argtypes = [
+        ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p),
+        ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t,
+        ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t]
+    lib.rotor_entry_input_is_weight.argtypes = [
+        ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t]
+    lib.rotor_artifact_weights_path.argtypes = [ctypes.c_void_p]
+    lib.rotor_artifact_weights_path.restype = ctypes.c_char_p
 
     with tempfile.TemporaryDirectory() as root:
         shutil.copy(sys.argv[2], os.path.join(root, "module.so"))
         arg = {"dtype": "f32", "shape": [None, 5]}
         manifest = {
             "format": "rotor-artifact", "format_version": 1, "target": "cpu",
-            "library": "module.so",
+            "library": "module.so", "weights": "weights.safetensors",
             "entries": [{"name": "add", "symbol": "rotor_entry_add",
                          "inputs": [dict(arg, name="a"), dict(arg, name="b")],
                          "outputs": [dict(arg, name="sum")]}]}
         with open(os.path.join(root, "manifest.json"), "w") as f:
             json.dump(manifest, f)
+        # weights.safetensors: b = f32[2, 5] of ones.
+        header = json.dumps({"b": {"dtype": "F32", "shape": [2, 5],
+                                   "data_offsets": [0, 40]}}).encode()
+        header += b" " * (-len(header) % 8)
+        with open(os.path.join(root, "weights.safetensors"), "wb") as f:
+            f.write(struct.pack("<Q", len(header)) + header +
+                    struct.pack("<10f", *([1.0] * 10)))
 
         artifact = ctypes.c_void_p()
         status = lib.rotor_artifact_load(root.encode(), 0,
@@ -78,6 +96,19 @@ def main():
                              ctypes.POINTER(ctypes.c_float))
         assert [values[i] for i in range(10)] == [2.0 * i for i in range(10)]
         lib.rotor_tensor_free(out)
+
+        names = (ctypes.c_char_p * 1)(b"a")
+        named = (ctypes.c_void_p * 1)(tensor)
+        status = lib.rotor_call_named(artifact, b"add", names, named, 1,
+                                      outputs, 1)
+        assert status == 0, lib.rotor_last_error()
+        values = ctypes.cast(lib.rotor_tensor_data(outputs[0]),
+                             ctypes.POINTER(ctypes.c_float))
+        assert [values[i] for i in range(10)] == [i + 1.0 for i in range(10)]
+        lib.rotor_tensor_free(outputs[0])
+        assert lib.rotor_entry_input_is_weight(artifact, 0, 1) == 1
+        assert lib.rotor_artifact_weights_path(artifact).endswith(
+            b"/weights.safetensors")
 
         status = lib.rotor_call(artifact, b"nope", inputs, 2, outputs, 1)
         assert status == 4, status  # ROTOR_ERR_NOT_FOUND

@@ -60,7 +60,9 @@ std::vector<OptionSpec> runOptions() {
       {"bf16-as-u2", OptionKind::Flag, "",
        "store bf16 in .npy files as '<u2' bit patterns (read and write) "
        "instead of as f32"},
-      {"list", OptionKind::Flag, "", "list the entries and their signatures"},
+      {"list", OptionKind::Flag, "",
+       "list the entries and their signatures, marking inputs bound to the "
+       "weights file"},
       {"help", OptionKind::Flag, "", "print this help"},
   };
 }
@@ -77,14 +79,24 @@ std::string describeArg(const rotor_arg_info &info) {
          formatShapeList(shape);
 }
 
-/// Prints each entry as "name(x: f32[2, ?, 64]) -> (y: f32[2, ?, 64])".
+/// Prints each entry as "name(x: f32[2, ?, 64]) -> (y: f32[2, ?, 64])",
+/// after a line naming the weights file if there is one; inputs bound to the
+/// weights file are marked "(weights)".
 void listEntries(const rotor_artifact *artifact) {
+  if (const char *weights = rotor_artifact_weights_path(artifact)) {
+    size_t count = rotor_artifact_num_weights(artifact);
+    std::cout << "weights: " << weights << " (" << count
+              << (count == 1 ? " tensor" : " tensors")
+              << "; inputs marked (weights) are bound to it unless given)\n";
+  }
   for (size_t e = 0; e < rotor_artifact_num_entries(artifact); ++e) {
     std::cout << rotor_artifact_entry_name(artifact, e) << "(";
     for (size_t i = 0; i < rotor_entry_num_inputs(artifact, e); ++i) {
       rotor_arg_info info;
       rotor_entry_input(artifact, e, i, &info);
-      std::cout << (i ? ", " : "") << describeArg(info);
+      std::cout << (i ? ", " : "") << describeArg(info)
+                << (rotor_entry_input_is_weight(artifact, e, i) ? " (weights)"
+                                                                : "");
     }
     std::cout << ") -> (";
     for (size_t j = 0; j < rotor_entry_num_outputs(artifact, e); ++j) {
@@ -198,9 +210,11 @@ void rotor::tool::printRunHelp() {
       << "OVERVIEW: run an entry of a Rotor artifact\n\n"
          "USAGE: rotor-run [run] ARTIFACT_DIR [options]\n\n"
          "Inputs come from --input/--inputs files or --random-inputs; bf16 "
-         "inputs accept f32\n.npy arrays (rounded to nearest even). Without "
-         "-o, each output is summarized\non stdout (dtype, shape, "
-         "min/max/mean, first values).\n\nOPTIONS:\n";
+         "inputs accept f32\n.npy arrays (rounded to nearest even). Inputs "
+         "that are tensors of the artifact's\nweights file are bound to them "
+         "unless a file gives them. Without -o, each\noutput is summarized "
+         "on stdout (dtype, shape, min/max/mean, first values).\n\n"
+         "OPTIONS:\n";
   ArgParser(runOptions()).printOptions(std::cout);
 }
 
@@ -261,6 +275,7 @@ int rotor::tool::runCommand(const std::vector<std::string> &args) {
   if (!buildInputs(artifact.get(), entry, inputOptions, inputs, error))
     return reportError(error);
   std::vector<const rotor_tensor *> inputPointers = inputs.pointers();
+  std::vector<const char *> inputNames = inputs.namePointers();
 
   size_t numOutputs = rotor_entry_num_outputs(artifact.get(), entry);
   if (endsWith(out, ".npy") && numOutputs != 1)
@@ -280,9 +295,9 @@ int rotor::tool::runCommand(const std::vector<std::string> &args) {
   std::vector<double> timings;
   for (uint64_t run = 0; run < repeat; ++run) {
     auto start = std::chrono::steady_clock::now();
-    rotor_status status =
-        rotor_call(artifact.get(), entryName.c_str(), inputPointers.data(),
-                   inputPointers.size(), raw.data(), raw.size());
+    rotor_status status = rotor_call_named(
+        artifact.get(), entryName.c_str(), inputNames.data(),
+        inputPointers.data(), inputPointers.size(), raw.data(), raw.size());
     auto stop = std::chrono::steady_clock::now();
     if (status != ROTOR_OK)
       return reportError(rotor_last_error());

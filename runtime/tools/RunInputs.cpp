@@ -22,6 +22,13 @@ std::vector<const rotor_tensor *> InputSet::pointers() const {
   return out;
 }
 
+std::vector<const char *> InputSet::namePointers() const {
+  std::vector<const char *> out;
+  for (const std::string &name : names)
+    out.push_back(name.c_str());
+  return out;
+}
+
 bool rotor::tool::parseShape(const std::string &text,
                              std::vector<int64_t> &shape) {
   shape.clear();
@@ -96,12 +103,13 @@ class InputBuilder {
 public:
   InputBuilder(const rotor_artifact *artifact, size_t entry,
                const InputOptions &options, std::string &error)
-      : options(options), error(error) {
+      : artifact(artifact), options(options), error(error) {
     entryName = rotor_artifact_entry_name(artifact, entry);
     for (size_t i = 0; i < rotor_entry_num_inputs(artifact, entry); ++i) {
       rotor_arg_info info;
       rotor_entry_input(artifact, entry, i, &info);
       specs.push_back(info);
+      isWeight.push_back(rotor_entry_input_is_weight(artifact, entry, i) != 0);
     }
   }
 
@@ -117,7 +125,12 @@ public:
         ok = readNpyInput(i, npyFiles[name], tensor);
       else if (inputs.file && inputs.file->find(name))
         ok = viewSafetensorsInput(i, *inputs.file, tensor);
-      else if (options.random)
+      else if (isWeight[i]) {
+        // The runtime binds it to the weights file's tensor.
+        if (!checkWeightShape(i))
+          return false;
+        continue;
+      } else if (options.random)
         ok = makeRandomInput(i, rng, tensor);
       else
         ok = failWith("input '" + name + "' of entry '" + entryName +
@@ -126,16 +139,19 @@ public:
                       "--random-inputs)");
       if (!ok)
         return false;
+      inputs.names.push_back(name);
       inputs.tensors.push_back(std::move(tensor));
     }
     return true;
   }
 
 private:
+  const rotor_artifact *artifact;
   const InputOptions &options;
   std::string &error;
   std::string entryName;
   std::vector<rotor_arg_info> specs;
+  std::vector<bool> isWeight;
   std::map<std::string, std::vector<int64_t>> shapes;
   std::map<std::string, std::string> npyFiles;
 
@@ -176,6 +192,23 @@ private:
       if (specs[index].shape[d] != ROTOR_DYNAMIC_DIM &&
           specs[index].shape[d] != shape[d])
         return false;
+    return true;
+  }
+
+  /// Checks a --shape given for weight input `index` against the weight.
+  bool checkWeightShape(size_t index) {
+    std::string name = specs[index].name;
+    auto given = shapes.find(name);
+    const rotor_tensor *weight = nullptr;
+    if (given == shapes.end() ||
+        rotor_artifact_find_weight(artifact, name.c_str(), &weight) != ROTOR_OK)
+      return true;
+    std::vector<int64_t> shape = tensorShape(weight);
+    if (given->second != shape)
+      return failWith("--shape " + name + "=" + formatShape(given->second) +
+                      " does not match the shape " + formatShapeList(shape) +
+                      " of tensor '" + name + "' of the weights file " +
+                      rotor_artifact_weights_path(artifact));
     return true;
   }
 

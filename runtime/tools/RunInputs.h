@@ -7,6 +7,8 @@
 // Gathers one tensor per entry input from .npy files (--input NAME=FILE),
 // one .safetensors file (--inputs=FILE, tensor names = input names) and,
 // for the rest, seeded random data (--random-inputs, --seed, --shape).
+// Inputs that are tensors of the artifact's weights file and are not given
+// by a file are left out: the runtime binds them (rotor_call_named).
 //
 // Random data: one std::mt19937_64 seeded with --seed draws one 64-bit
 // number x per element, inputs in manifest order, elements in row-major
@@ -44,15 +46,20 @@ struct InputOptions {
   bool bf16AsU2 = false;
 };
 
-/// The inputs of one call, in manifest order. Tensors may view `file`.
+/// The inputs of one call, by name, in manifest order, without the weights
+/// left to the runtime. Tensors may view `file`.
 struct InputSet {
   std::unique_ptr<io::SafetensorsFile> file;
+  std::vector<std::string> names;
   std::vector<TensorPtr> tensors;
 
   std::vector<const rotor_tensor *> pointers() const;
+  /// `names` as C strings (valid while this object lives).
+  std::vector<const char *> namePointers() const;
 };
 
-/// Builds the inputs of entry `entry` of `artifact`. On failure returns
+/// Builds the inputs of entry `entry` of `artifact` (random data is drawn
+/// for the inputs in manifest order, skipping weights). On failure returns
 /// false with a message in `error`.
 bool buildInputs(const rotor_artifact *artifact, size_t entry,
                  const InputOptions &options, InputSet &inputs,

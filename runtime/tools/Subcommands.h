@@ -24,6 +24,13 @@ int runCommand(const std::vector<std::string> &args);
 /// Prints the `run` subcommand's --help text.
 void printRunHelp();
 
+/// `rotor-run generate ARTIFACT_DIR ...`: greedy generation with a model
+/// artifact's prefill/decode (or forward) entries (GenerateCommand.cpp).
+int generateCommand(const std::vector<std::string> &args);
+
+/// Prints the `generate` subcommand's --help text.
+void printGenerateHelp();
+
 } // namespace rotor::tool
 
 #endif // ROTOR_TOOLS_SUBCOMMANDS_H

@@ -13,6 +13,7 @@
 #include "CommandLine.h"
 #include "Subcommands.h"
 
+#include <algorithm>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -33,12 +34,19 @@ struct Subcommand {
 const Subcommand subcommands[] = {
     {"run", "run one entry of an artifact on inputs (the default)", runCommand,
      printRunHelp},
+    {"generate", "greedy token generation with a model artifact's KV cache",
+     generateCommand, printGenerateHelp},
 };
 
 void printSubcommands() {
   std::cout << "\nSUBCOMMANDS (rotor-run SUBCOMMAND --help for details):\n";
+  size_t width = 0;
   for (const Subcommand &command : subcommands)
-    std::cout << "  " << command.name << "  " << command.summary << "\n";
+    width = std::max(width, std::strlen(command.name));
+  for (const Subcommand &command : subcommands)
+    std::cout << "  " << command.name
+              << std::string(width - std::strlen(command.name) + 2, ' ')
+              << command.summary << "\n";
 }
 
 } // namespace

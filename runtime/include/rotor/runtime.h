@@ -4,8 +4,9 @@
 |*                                                                            *|
 |*===----------------------------------------------------------------------===*|
 |*                                                                            *|
-|* Loads a Rotor artifact (a directory with manifest.json and a native        *|
-|* library, see docs/artifact-abi.md) and calls its entry points on tensors.  *|
+|* Loads a Rotor artifact (a directory with manifest.json, a native library  *|
+|* and optionally a weights file, see docs/artifact-abi.md) and calls its     *|
+|* entry points on tensors.                                                   *|
 |* Usable from C, C++ and Python ctypes; no MLIR or LLVM dependency.          *|
 |*                                                                            *|
 |* Conventions:                                                               *|
@@ -191,7 +192,10 @@ typedef struct rotor_arg_info {
 
 /// Loads the artifact in directory `dir` for `device`: reads and validates
 /// manifest.json, loads the native library and resolves every entry symbol
-/// and `rotor_free`.
+/// and `rotor_free`. If the manifest names a weights file ("weights"), maps
+/// it read-only and validates it: its .safetensors layout, and every tensor
+/// named like an entry input having a supported dtype and fitting that
+/// input's dtype and shape (errors name the file and the tensor).
 ROTOR_API rotor_status rotor_artifact_load(const char *dir, rotor_device device,
                                            rotor_artifact **out);
 
@@ -233,6 +237,50 @@ ROTOR_API rotor_status rotor_call(rotor_artifact *artifact,
                                   const rotor_tensor *const *inputs,
                                   size_t n_in, rotor_tensor **outputs,
                                   size_t n_out);
+
+/*===----------------------------------------------------------------------===*\
+|* Weights                                                                    *|
+\*===----------------------------------------------------------------------===*/
+
+/// The path of the artifact's weights file (`dir`/NAME, NAME from the
+/// manifest's "weights"), or NULL if it has none.
+ROTOR_API const char *
+rotor_artifact_weights_path(const rotor_artifact *artifact);
+
+/// The number of weights: the tensors of the weights file whose dtype the
+/// runtime supports (0 without a weights file).
+ROTOR_API size_t rotor_artifact_num_weights(const rotor_artifact *artifact);
+
+/// The name of weight `index` (file order), or NULL if out of range.
+ROTOR_API const char *rotor_artifact_weight_name(const rotor_artifact *artifact,
+                                                 size_t index);
+
+/// Finds a weight by name. `*out` is owned by the artifact and valid until
+/// rotor_artifact_free: do not free it or write to its data (it may view
+/// the read-only mapping of the file). ROTOR_ERR_NOT_FOUND if absent.
+ROTOR_API rotor_status rotor_artifact_find_weight(
+    const rotor_artifact *artifact, const char *name, const rotor_tensor **out);
+
+/// 1 if input `index` of entry `entry` is a tensor of the weights file (so
+/// that rotor_call_named binds it when it is left out), else 0.
+ROTOR_API int rotor_entry_input_is_weight(const rotor_artifact *artifact,
+                                          size_t entry, size_t index);
+
+/// Calls entry `entry_name` with inputs bound by name: `names[k]` is the
+/// manifest name of input tensor `tensors[k]`, for k < n (in any order).
+/// Inputs not given are bound to the weights file's tensor of the same name
+/// (zero-copy where the file's data is aligned; checked against the
+/// manifest at load time). An unknown or repeated name, or an input neither
+/// given nor in the weights file, is an error naming it. Then as rotor_call:
+/// every input is checked against the manifest, `n_out` must equal the
+/// entry's output count, and on success `outputs[0..n_out)` receive new
+/// owned tensors; on failure every `outputs[j]` is NULL.
+ROTOR_API rotor_status rotor_call_named(rotor_artifact *artifact,
+                                        const char *entry_name,
+                                        const char *const *names,
+                                        const rotor_tensor *const *tensors,
+                                        size_t n, rotor_tensor **outputs,
+                                        size_t n_out);
 
 #ifdef __cplusplus
 } /* extern "C" */

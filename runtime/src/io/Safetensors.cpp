@@ -222,6 +222,7 @@ rotor_status SafetensorsFile::validate() {
           info.end, "] hold ", info.end - info.begin, " bytes but shape ",
           formatShapeList(info.shape), " of ", info.dtypeName, " needs ",
           overflow ? std::string("more than 2^64") : std::to_string(expected));
+    byName.emplace(info.name, tensorInfos.size());
     tensorInfos.push_back(std::move(info));
   }
 
@@ -246,10 +247,8 @@ rotor_status SafetensorsFile::validate() {
 
 const SafetensorsTensorInfo *
 SafetensorsFile::find(const std::string &name) const {
-  for (const SafetensorsTensorInfo &info : tensorInfos)
-    if (info.name == name)
-      return &info;
-  return nullptr;
+  auto it = byName.find(name);
+  return it == byName.end() ? nullptr : &tensorInfos[it->second];
 }
 
 rotor_status SafetensorsFile::lookup(const std::string &name,

@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -108,6 +109,8 @@ private:
   /// The start of the data section within `bytes`.
   size_t dataStart = 0;
   std::vector<SafetensorsTensorInfo> tensorInfos;
+  /// Index of each tensor in `tensorInfos` by name.
+  std::unordered_map<std::string, size_t> byName;
   std::vector<std::pair<std::string, std::string>> metadataEntries;
 };
 
