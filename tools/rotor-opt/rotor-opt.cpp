@@ -22,6 +22,7 @@
 #include "rotor/Conversion/Passes.h"
 #include "rotor/Dialect/Rotor/RotorDialect.h"
 #include "rotor/Target/CPU/Passes.h"
+#include "rotor/Transforms/Passes.h"
 
 using namespace mlir;
 
@@ -29,13 +30,15 @@ int main(int argc, char **argv) {
   registerAllPasses();
   rotor::registerRotorConversionPasses();
   rotor::registerRotorCpuPasses();
+  rotor::registerRotorTransformsPasses();
   PassPipelineRegistration<>(
       "rotor-optimize",
       "Rotor's target-independent optimizations: canonicalize (folds, "
-      "rotation composition) and CSE",
+      "rotation composition), CSE and epilogue fusion (rotor-fuse-linear)",
       [](OpPassManager &pm) {
         pm.addPass(createCanonicalizerPass());
         pm.addPass(createCSEPass());
+        pm.addPass(rotor::createRotorFuseLinear());
       });
 
   DialectRegistry registry;

@@ -364,12 +364,13 @@ LogicalResult AttentionOp::verify() {
 // LinearOp
 //===----------------------------------------------------------------------===//
 
-LogicalResult LinearOp::inferReturnTypes(MLIRContext *,
-                                         std::optional<Location> loc,
-                                         Adaptor adaptor,
-                                         SmallVectorImpl<Type> &results) {
-  auto x = inferOperand(loc, adaptor.getInput(), "input");
-  auto w = inferOperand(loc, adaptor.getWeight(), "weight", 2);
+/// The type of x · Wᵀ: x's shape with the last dimension replaced by W's
+/// row count.
+static LogicalResult inferLinearResult(std::optional<Location> loc, Value input,
+                                       Value weight,
+                                       SmallVectorImpl<Type> &results) {
+  auto x = inferOperand(loc, input, "input");
+  auto w = inferOperand(loc, weight, "weight", 2);
   if (failed(x) || failed(w))
     return failure();
   if (x->getRank() < 1)
@@ -380,23 +381,80 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
-LogicalResult LinearOp::verify() {
-  auto xt = getInput().getType();
-  ArrayRef<int64_t> w = getWeight().getType().getShape();
+/// The rules of x · Wᵀ + bias, shared by linear and its fused forms.
+static LogicalResult verifyLinearLike(Operation *op, RankedTensorType xt,
+                                      Value weight, Value bias,
+                                      StringRef weightName = "weight") {
+  ArrayRef<int64_t> w = cast<RankedTensorType>(weight.getType()).getShape();
   int64_t k = xt.getDimSize(xt.getRank() - 1);
   if (conflict(k, w[1]))
-    return emitOpError() << "input has " << k
-                         << " features but the weight expects " << w[1]
-                         << " (weight is " << shapeStr(w) << ")";
-  if (failed(checkSameElementType(*this, xt.getElementType(), getWeight(),
-                                  "weight")))
+    return op->emitOpError() << "input has " << k << " features but the "
+                             << weightName << " expects " << w[1] << " ("
+                             << weightName << " is " << shapeStr(w) << ")";
+  if (failed(checkSameElementType(op, xt.getElementType(), weight,
+                                  weightName)))
     return failure();
-  if (Value b = getBias()) {
-    if (failed(checkFeatureVector(*this, b, "bias", w[0],
+  if (bias) {
+    if (failed(checkFeatureVector(op, bias, "bias", w[0],
                                   "the weight's output dimension")) ||
-        failed(checkSameElementType(*this, xt.getElementType(), b, "bias")))
+        failed(checkSameElementType(op, xt.getElementType(), bias, "bias")))
       return failure();
   }
+  return success();
+}
+
+LogicalResult LinearOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &results) {
+  return inferLinearResult(loc, adaptor.getInput(), adaptor.getWeight(),
+                           results);
+}
+
+LogicalResult LinearOp::verify() {
+  return verifyLinearLike(*this, getInput().getType(), getWeight(), getBias());
+}
+
+LogicalResult FusedLinearOp::inferReturnTypes(MLIRContext *,
+                                              std::optional<Location> loc,
+                                              Adaptor adaptor,
+                                              SmallVectorImpl<Type> &results) {
+  return inferLinearResult(loc, adaptor.getInput(), adaptor.getWeight(),
+                           results);
+}
+
+LogicalResult FusedLinearOp::verify() {
+  if (failed(verifyLinearLike(*this, getInput().getType(), getWeight(),
+                              getBias())))
+    return failure();
+  if (Value r = getResidual()) {
+    auto rt = cast<RankedTensorType>(r.getType());
+    if (rt != getType())
+      return emitOpError() << "residual type " << rt
+                           << " differs from the result type " << getType();
+  }
+  return success();
+}
+
+LogicalResult FusedGateUpOp::inferReturnTypes(MLIRContext *,
+                                              std::optional<Location> loc,
+                                              Adaptor adaptor,
+                                              SmallVectorImpl<Type> &results) {
+  return inferLinearResult(loc, adaptor.getInput(), adaptor.getGateWeight(),
+                           results);
+}
+
+LogicalResult FusedGateUpOp::verify() {
+  auto xt = getInput().getType();
+  if (failed(verifyLinearLike(*this, xt, getGateWeight(), Value(),
+                              "gate_weight")) ||
+      failed(verifyLinearLike(*this, xt, getUpWeight(), Value(), "up_weight")))
+    return failure();
+  auto g = getGateWeight().getType().getShape();
+  auto u = getUpWeight().getType().getShape();
+  if (conflict(g[0], u[0]))
+    return emitOpError() << "gate_weight has " << g[0]
+                         << " output features but up_weight has " << u[0];
   return success();
 }
 

@@ -68,6 +68,9 @@ def ConvertRotorToLinalg : Pass<"convert-rotor-to-linalg", "::mlir::ModuleOp"> {
            "Query rows per attention tile">,
     Option<"attentionBlockK", "attention-block-k", "int64_t", /*default=*/"64",
            "Keys per attention tile">,
+    Option<"parallelLoops", "parallel-loops", "bool", /*default=*/"false",
+           "Emit the outer loops of the attention and matmul kernels as "
+           "scf.parallel (run on threads by the CPU pipeline)">,
     Option<"vectorMatmul", "vector-matmul", "bool", /*default=*/"true",
            "Lower linear, rotate and givens with static weights to the "
            "vectorized matmul loop nest instead of linalg contractions">,

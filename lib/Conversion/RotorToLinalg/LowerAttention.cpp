@@ -34,6 +34,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -305,38 +306,61 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
     Value numTiles = kb.divUI(kb.add(seqQ, kb.idx(cfg.blockQ - 1)),
                               kb.idx(cfg.blockQ));
     Value zero = kb.idx(0);
-    // Scratch tiles, allocated once at the entry of the enclosing function
-    // (static sizes, so they are part of its frame) and reused by every
-    // query tile of the sequential loops below.
-    Scratch scratch;
-    {
-      OpBuilder::InsertionGuard guard(rewriter);
-      Operation *scope =
-          op->getParentWithTrait<OpTrait::AutomaticAllocationScope>();
-      rewriter.setInsertionPointToStart(&scope->getRegion(0).front());
-      auto stackTile = [&](ArrayRef<int64_t> shape) {
-        return memref::AllocaOp::create(rewriter, loc,
-                                        MemRefType::get(shape, cfg.acc))
-            .getResult();
-      };
-      const int64_t BQ = cfg.blockQ, BK = cfg.blockK;
-      scratch.qt = stackTile({cfg.headDim, BQ});
-      scratch.st = stackTile({BK, BQ});
-      scratch.ot = stackTile({cfg.valueDim, BQ});
-      scratch.m = stackTile({BQ});
-      scratch.l = stackTile({BQ});
-    }
-    forLoop(rewriter, loc, zero, batch, 1, [&](OpBuilder &b1, Location l1,
-                                               Value bIdx) {
-      forLoop(b1, l1, zero, heads, 1, [&](OpBuilder &b2, Location l2,
-                                          Value hIdx) {
-        forLoop(b2, l2, zero, numTiles, 1, [&](OpBuilder &b, Location l,
-                                               Value tile) {
-          emitQueryTile(b, l, cfg, scratch, q, k, v, bias, out, lse, bIdx,
-                        hIdx, tile, group, seqQ, seqK);
+    if (tiling.parallel) {
+      // One parallel loop over (batch, head, query tile) whose body calls a
+      // private function holding one tile's work: the function's frame gives
+      // each thread its own scratch tiles, and the parallel body stays free
+      // of allocations and control flow (which the OpenMP lowering needs).
+      func::FuncOp tileFn = createTileFunction(rewriter, op, cfg, q, k, v,
+                                               bias, out, lse);
+      // The three loops are linearized into one, because the OpenMP
+      // lowering distributes only the outermost loop of a nest (and the
+      // batch is often 1).
+      Value one = kb.idx(1);
+      Value tilesPerBatch = kb.mul(heads, numTiles);
+      Value total = kb.mul(batch, tilesPerBatch);
+      scf::ParallelOp::create(
+          rewriter, loc, ValueRange{zero}, ValueRange{total}, ValueRange{one},
+          [&](OpBuilder &b, Location l, ValueRange iv) {
+            KernelBuilder pk(b, l);
+            Value bIdx = pk.divUI(iv[0], tilesPerBatch);
+            Value rest = arith::RemUIOp::create(b, l, iv[0], tilesPerBatch);
+            SmallVector<Value> ivs = {bIdx, pk.divUI(rest, numTiles),
+                                      arith::RemUIOp::create(b, l, rest,
+                                                             numTiles)};
+            SmallVector<Value> args = {q, k, v};
+            if (bias)
+              args.push_back(bias);
+            args.push_back(out);
+            if (lse)
+              args.push_back(lse);
+            llvm::append_range(args, ValueRange{ivs[0], ivs[1], ivs[2], group,
+                                                seqQ, seqK});
+            func::CallOp::create(b, l, tileFn, args);
+          });
+    } else {
+      // Sequential loops; the scratch tiles are allocated once at the entry
+      // of the enclosing function (static sizes: part of its frame).
+      Scratch scratch;
+      {
+        OpBuilder::InsertionGuard guard(rewriter);
+        Operation *scope =
+            op->getParentWithTrait<OpTrait::AutomaticAllocationScope>();
+        rewriter.setInsertionPointToStart(&scope->getRegion(0).front());
+        scratch = allocateScratch(rewriter, loc, cfg);
+      }
+      forLoop(rewriter, loc, zero, batch, 1, [&](OpBuilder &b1, Location l1,
+                                                 Value bIdx) {
+        forLoop(b1, l1, zero, heads, 1, [&](OpBuilder &b2, Location l2,
+                                            Value hIdx) {
+          forLoop(b2, l2, zero, numTiles, 1, [&](OpBuilder &b, Location l,
+                                                 Value tile) {
+            emitQueryTile(b, l, cfg, scratch, q, k, v, bias, out, lse, bIdx,
+                          hIdx, tile, group, seqQ, seqK);
+          });
         });
       });
-    });
+    }
 
     SmallVector<Value> results;
     results.push_back(bufferization::ToTensorOp::create(
@@ -351,6 +375,62 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
   }
 
 private:
+  /// A private function @__rotor_attention_tile_N(q, k, v, [bias], out,
+  /// [lse], b, h, tile, group, seqQ, seqK) that computes one query tile.
+  func::FuncOp createTileFunction(PatternRewriter &rewriter, AttentionOp op,
+                                  const AttentionConfig &cfg, Value q, Value k,
+                                  Value v, Value bias, Value out,
+                                  Value lse) const {
+    Location loc = op.getLoc();
+    auto module = op->getParentOfType<ModuleOp>();
+    SmallVector<Type> types = {q.getType(), k.getType(), v.getType()};
+    if (bias)
+      types.push_back(bias.getType());
+    types.push_back(out.getType());
+    if (lse)
+      types.push_back(lse.getType());
+    types.append(6, rewriter.getIndexType());
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPointToEnd(module.getBody());
+    std::string name = "__rotor_attention_tile";
+    for (unsigned i = 0; module.lookupSymbol(name); ++i)
+      name = "__rotor_attention_tile_" + std::to_string(i);
+    auto fn = func::FuncOp::create(rewriter, loc, name,
+                                   rewriter.getFunctionType(types, {}));
+    fn.setPrivate();
+    Block *body = fn.addEntryBlock();
+    rewriter.setInsertionPointToStart(body);
+    auto arg = [&, i = 0u]() mutable { return body->getArgument(i++); };
+    Value fq = arg(), fk = arg(), fv = arg();
+    Value fbias = bias ? arg() : Value();
+    Value fout = arg();
+    Value flse = lse ? arg() : Value();
+    Value bIdx = arg(), hIdx = arg(), tile = arg(), group = arg(),
+          seqQ = arg(), seqK = arg();
+    Scratch scratch = allocateScratch(rewriter, loc, cfg);
+    emitQueryTile(rewriter, loc, cfg, scratch, fq, fk, fv, fbias, fout, flse,
+                  bIdx, hIdx, tile, group, seqQ, seqK);
+    func::ReturnOp::create(rewriter, loc, ValueRange{});
+    return fn;
+  }
+
+  /// The scratch tiles of one query tile, as allocas at the builder's point.
+  static Scratch allocateScratch(OpBuilder &b, Location loc,
+                                 const AttentionConfig &cfg) {
+    auto stackTile = [&](ArrayRef<int64_t> shape) {
+      return memref::AllocaOp::create(b, loc, MemRefType::get(shape, cfg.acc))
+          .getResult();
+    };
+    const int64_t BQ = cfg.blockQ, BK = cfg.blockK;
+    Scratch scratch;
+    scratch.qt = stackTile({cfg.headDim, BQ});
+    scratch.st = stackTile({BK, BQ});
+    scratch.ot = stackTile({cfg.valueDim, BQ});
+    scratch.m = stackTile({BQ});
+    scratch.l = stackTile({BQ});
+    return scratch;
+  }
+
   /// One query tile of one (batch, head).
   void emitQueryTile(OpBuilder &b, Location loc, const AttentionConfig &cfg,
                      const Scratch &sc, Value q, Value k, Value v, Value bias,

@@ -173,9 +173,10 @@ namespace {
 ///   acc = generic (L..., n, k) { acc += x[L..., k] * W[n, k] }  (reduction k)
 ///   y   = generic { acc + b[n] }, narrowed
 struct LowerLinear : OpRewritePattern<LinearOp> {
-  LowerLinear(MLIRContext *ctx, bool useVectorKernel)
-      : OpRewritePattern(ctx), useVectorKernel(useVectorKernel) {}
-  bool useVectorKernel;
+  LowerLinear(MLIRContext *ctx, bool useVectorKernel, bool parallel)
+      : OpRewritePattern(ctx), useVectorKernel(useVectorKernel),
+        parallel(parallel) {}
+  bool useVectorKernel, parallel;
 
   LogicalResult matchAndRewrite(LinearOp op,
                                 PatternRewriter &rewriter) const override {
@@ -185,7 +186,7 @@ struct LowerLinear : OpRewritePattern<LinearOp> {
     // Static weights (the usual case) get the vectorized kernel.
     if (useVectorKernel) {
       if (auto y = buildVectorMatmul(rewriter, loc, x, w, op.getBias(),
-                                     WeightLayout::NK, resultType);
+                                     WeightLayout::NK, resultType, parallel);
           succeeded(y)) {
         rewriter.replaceOp(op, *y);
         return success();
@@ -232,6 +233,94 @@ struct LowerLinear : OpRewritePattern<LinearOp> {
     }
     rewriter.replaceOp(op, buildEpilogue(rewriter, loc, product, resultType,
                                          bias, {rank - 1}));
+    return success();
+  }
+};
+
+/// The unfused form of an activation: the rotor op computing it.
+static Value activate(PatternRewriter &rewriter, Location loc, Activation act,
+                      Value v) {
+  switch (act) {
+  case Activation::none:
+    return v;
+  case Activation::relu:
+    return ReluOp::create(rewriter, loc, v);
+  case Activation::silu:
+    return SiluOp::create(rewriter, loc, v);
+  case Activation::gelu:
+    return GeluOp::create(rewriter, loc, v, GeluApproximation::none);
+  case Activation::gelu_tanh:
+    return GeluOp::create(rewriter, loc, v, GeluApproximation::tanh);
+  }
+  llvm_unreachable("unknown activation");
+}
+
+/// fused_linear(x, W, b, r) {act} =>
+///   the matmul kernel with act and + r in its epilogue (static W), or
+///   add(act(linear(x, W, b)), r) (dynamic W, or vector-matmul=false)
+struct LowerFusedLinear : OpRewritePattern<FusedLinearOp> {
+  LowerFusedLinear(MLIRContext *ctx, bool useVectorKernel, bool parallel)
+      : OpRewritePattern(ctx), useVectorKernel(useVectorKernel),
+        parallel(parallel) {}
+  bool useVectorKernel, parallel;
+
+  LogicalResult matchAndRewrite(FusedLinearOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto resultType = cast<RankedTensorType>(op.getType());
+    if (useVectorKernel) {
+      MatmulEpilogue epilogue;
+      epilogue.activation = op.getActivation();
+      epilogue.residual = op.getResidual();
+      if (auto y = buildVectorMatmul(rewriter, loc, op.getInput(),
+                                     op.getWeight(), op.getBias(),
+                                     WeightLayout::NK, resultType, parallel,
+                                     epilogue);
+          succeeded(y)) {
+        rewriter.replaceOp(op, *y);
+        return success();
+      }
+    }
+    Value y = LinearOp::create(rewriter, loc, op.getInput(), op.getWeight(),
+                               op.getBias());
+    y = activate(rewriter, loc, op.getActivation(), y);
+    if (Value r = op.getResidual())
+      y = AddOp::create(rewriter, loc, y, r);
+    rewriter.replaceOp(op, y);
+    return success();
+  }
+};
+
+/// fused_gate_up(x, Wg, Wu) =>
+///   the matmul kernel with two weights and silu(g) * u in its epilogue, or
+///   swiglu(linear(x, Wg), linear(x, Wu))
+struct LowerFusedGateUp : OpRewritePattern<FusedGateUpOp> {
+  LowerFusedGateUp(MLIRContext *ctx, bool useVectorKernel, bool parallel)
+      : OpRewritePattern(ctx), useVectorKernel(useVectorKernel),
+        parallel(parallel) {}
+  bool useVectorKernel, parallel;
+
+  LogicalResult matchAndRewrite(FusedGateUpOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto resultType = cast<RankedTensorType>(op.getType());
+    if (useVectorKernel) {
+      MatmulEpilogue epilogue;
+      epilogue.upWeight = op.getUpWeight();
+      if (auto y = buildVectorMatmul(rewriter, loc, op.getInput(),
+                                     op.getGateWeight(), Value(),
+                                     WeightLayout::NK, resultType, parallel,
+                                     epilogue);
+          succeeded(y)) {
+        rewriter.replaceOp(op, *y);
+        return success();
+      }
+    }
+    Value g = LinearOp::create(rewriter, loc, op.getInput(),
+                               op.getGateWeight(), Value());
+    Value u = LinearOp::create(rewriter, loc, op.getInput(), op.getUpWeight(),
+                               Value());
+    rewriter.replaceOpWithNewOp<SwigluOp>(op, g, u);
     return success();
   }
 };
@@ -667,8 +756,10 @@ struct LowerCrossEntropy : OpRewritePattern<CrossEntropyOp> {
 } // namespace
 
 void mlir::rotor::populateLayersToLinalgPatterns(RewritePatternSet &patterns,
-                                                 bool vectorMatmul) {
-  patterns.add<LowerLinear>(patterns.getContext(), vectorMatmul);
+                                                 bool vectorMatmul,
+                                                 bool parallel) {
+  patterns.add<LowerLinear, LowerFusedLinear, LowerFusedGateUp>(
+      patterns.getContext(), vectorMatmul, parallel);
   patterns.add<LowerEmbedding, LowerConv1d, LowerSplitHeads, LowerMergeHeads,
                LowerSinusoidalEmbedding, LowerCrossEntropy>(
       patterns.getContext());

@@ -390,10 +390,10 @@ Value contractLastDim(OpBuilder &b, Location loc, Value x, Value m,
 /// y = x · m: the vectorized kernel when enabled and m is static, else a
 /// generic contraction.
 Value multiply(OpBuilder &b, Location loc, Value x, Value m,
-               RankedTensorType resultType, bool vectorMatmul) {
+               RankedTensorType resultType, bool vectorMatmul, bool parallel) {
   if (vectorMatmul)
     if (auto y = buildVectorMatmul(b, loc, x, m, Value(), WeightLayout::KN,
-                                   resultType);
+                                   resultType, parallel);
         succeeded(y))
       return *y;
   return contractLastDim(b, loc, x, m, resultType);
@@ -402,14 +402,14 @@ Value multiply(OpBuilder &b, Location loc, Value x, Value m,
 /// rotate(x, r) => x · r (vectorized matmul, or generic contraction
 /// x[..., k] * r[k, n])
 struct LowerRotate : OpRewritePattern<RotateOp> {
-  LowerRotate(MLIRContext *ctx, bool vectorMatmul)
-      : OpRewritePattern(ctx), vectorMatmul(vectorMatmul) {}
-  bool vectorMatmul;
+  LowerRotate(MLIRContext *ctx, bool vectorMatmul, bool parallel)
+      : OpRewritePattern(ctx), vectorMatmul(vectorMatmul), parallel(parallel) {}
+  bool vectorMatmul, parallel;
   LogicalResult matchAndRewrite(RotateOp op,
                                 PatternRewriter &rewriter) const override {
     rewriter.replaceOp(op, multiply(rewriter, op.getLoc(), op.getInput(),
                                     op.getRotation(), op.getType(),
-                                    vectorMatmul));
+                                    vectorMatmul, parallel));
     return success();
   }
 };
@@ -418,9 +418,9 @@ struct LowerRotate : OpRewritePattern<RotateOp> {
 ///   m = identity; for each rotation k: update columns (i_k, j_k) of m
 ///   rotate(x, m)
 struct LowerGivens : OpRewritePattern<GivensOp> {
-  LowerGivens(MLIRContext *ctx, bool vectorMatmul)
-      : OpRewritePattern(ctx), vectorMatmul(vectorMatmul) {}
-  bool vectorMatmul;
+  LowerGivens(MLIRContext *ctx, bool vectorMatmul, bool parallel)
+      : OpRewritePattern(ctx), vectorMatmul(vectorMatmul), parallel(parallel) {}
+  bool vectorMatmul, parallel;
   LogicalResult matchAndRewrite(GivensOp op,
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
@@ -507,7 +507,8 @@ struct LowerGivens : OpRewritePattern<GivensOp> {
       }
     }
     rewriter.replaceOp(
-        op, multiply(rewriter, loc, op.getInput(), m, xType, vectorMatmul));
+        op, multiply(rewriter, loc, op.getInput(), m, xType, vectorMatmul,
+                     parallel));
     return success();
   }
 };
@@ -515,7 +516,9 @@ struct LowerGivens : OpRewritePattern<GivensOp> {
 } // namespace
 
 void mlir::rotor::populateRotationsToLinalgPatterns(RewritePatternSet &patterns,
-                                                    bool vectorMatmul) {
+                                                    bool vectorMatmul,
+                                                    bool parallel) {
   patterns.add<LowerRope>(patterns.getContext());
-  patterns.add<LowerGivens, LowerRotate>(patterns.getContext(), vectorMatmul);
+  patterns.add<LowerGivens, LowerRotate>(patterns.getContext(), vectorMatmul,
+                                         parallel);
 }

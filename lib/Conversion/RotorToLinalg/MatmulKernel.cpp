@@ -7,7 +7,7 @@
 // y[m, n] = Σ_k x[m, k] · W(k, n) + bias[n] over the last dimension of x,
 // for W given as (N, K) (linear, the PyTorch layout) or (K, N) (rotate).
 //
-//   for each block of NB output features:
+//   for each block of NB output features (in parallel with parallel=true):
 //     Wt = W(:, block) as (K, NB), in the accumulation type, zero padded
 //     for each block of MB rows of x (then the remaining rows one by one):
 //       acc[r] = bias[block]                                  (vector<NB>)
@@ -24,8 +24,13 @@
 #include "rotor/Conversion/LoweringUtils.h"
 #include "rotor/Conversion/MatmulKernel.h"
 
+#include <cmath>
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -95,13 +100,64 @@ Value convertVec(OpBuilder &b, Location loc, Value v, Type toElem) {
 
 } // namespace
 
+Value mlir::rotor::applyActivation(OpBuilder &b, Location loc, Activation act,
+                                   Value v) {
+  Type t = v.getType();
+  auto c = [&](double x) {
+    Type elem = getElementTypeOrSelf(t);
+    Value s = createFloatConstant(b, loc, elem, x);
+    return isa<VectorType>(t)
+               ? vector::BroadcastOp::create(b, loc, t, s).getResult()
+               : s;
+  };
+  switch (act) {
+  case Activation::none:
+    return v;
+  case Activation::relu:
+    return arith::MaximumFOp::create(b, loc, v, c(0.0));
+  case Activation::silu: {
+    // x * sigmoid(x) = x / (1 + exp(-x))
+    Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, v));
+    return arith::DivFOp::create(b, loc, v,
+                                 arith::AddFOp::create(b, loc, c(1.0), e));
+  }
+  case Activation::gelu: {
+    // x/2 · (1 + erf(x / sqrt(2)))
+    Value erf = math::ErfOp::create(
+        b, loc, arith::MulFOp::create(b, loc, v, c(M_SQRT1_2)));
+    return arith::MulFOp::create(
+        b, loc, arith::MulFOp::create(b, loc, v, c(0.5)),
+        arith::AddFOp::create(b, loc, c(1.0), erf));
+  }
+  case Activation::gelu_tanh: {
+    // x/2 · (1 + tanh(sqrt(2/pi) · (x + 0.044715 x³)))
+    Value x3 = arith::MulFOp::create(
+        b, loc, v, arith::MulFOp::create(b, loc, v, v));
+    Value inner = arith::MulFOp::create(
+        b, loc, c(0.7978845608028654),
+        arith::AddFOp::create(b, loc, v,
+                              arith::MulFOp::create(b, loc, c(0.044715), x3)));
+    return arith::MulFOp::create(
+        b, loc, arith::MulFOp::create(b, loc, v, c(0.5)),
+        arith::AddFOp::create(b, loc, c(1.0),
+                              math::TanhOp::create(b, loc, inner)));
+  }
+  }
+  llvm_unreachable("unknown activation");
+}
+
 FailureOr<Value> mlir::rotor::buildVectorMatmul(OpBuilder &b, Location loc,
                                                 Value x, Value w, Value bias,
                                                 WeightLayout layout,
-                                                RankedTensorType resultType) {
+                                                RankedTensorType resultType,
+                                                bool parallel,
+                                                const MatmulEpilogue &epilogue) {
   auto xType = cast<RankedTensorType>(x.getType());
   auto wType = cast<RankedTensorType>(w.getType());
   if (xType.getRank() < 1 || !wType.hasStaticShape())
+    return failure();
+  if (epilogue.upWeight &&
+      cast<RankedTensorType>(epilogue.upWeight.getType()) != wType)
     return failure();
   bool nk = layout == WeightLayout::NK;
   int64_t n = wType.getDimSize(nk ? 0 : 1);
@@ -109,23 +165,18 @@ FailureOr<Value> mlir::rotor::buildVectorMatmul(OpBuilder &b, Location loc,
   Type elem = resultType.getElementType();
   FloatType acc = getAccumulationType(elem);
   const int64_t NB = kFeatureBlock;
-  const int64_t MB = acc.isF64() ? 2 : 4;
+  // Two weights (gate and up) keep two sets of accumulators: fewer rows.
+  const bool gated = static_cast<bool>(epilogue.upWeight);
+  const int64_t MB = (acc.isF64() || gated) ? 2 : 4;
   auto vec = VectorType::get({NB}, acc);
-
-  // The packed weight block lives in the enclosing function's frame.
-  Value wt;
-  {
-    OpBuilder::InsertionGuard guard(b);
-    Operation *scope = b.getInsertionBlock()->getParentOp();
-    if (!scope->hasTrait<OpTrait::AutomaticAllocationScope>())
-      scope = scope->getParentWithTrait<OpTrait::AutomaticAllocationScope>();
-    b.setInsertionPointToStart(&scope->getRegion(0).front());
-    wt = memref::AllocaOp::create(b, loc, MemRefType::get({k, NB}, acc));
-  }
 
   Value xb = asMatrix(b, loc, toBuffer(b, loc, x));
   Value wb = toBuffer(b, loc, w);
   Value bb = bias ? toBuffer(b, loc, bias) : Value();
+  Value ub = gated ? toBuffer(b, loc, epilogue.upWeight) : Value();
+  Value resb = epilogue.residual
+                   ? asMatrix(b, loc, toBuffer(b, loc, epilogue.residual))
+                   : Value();
   SmallVector<Value> outDyn;
   for (int64_t d = 0; d + 1 < resultType.getRank(); ++d)
     if (resultType.isDynamicDim(d))
@@ -133,42 +184,50 @@ FailureOr<Value> mlir::rotor::buildVectorMatmul(OpBuilder &b, Location loc,
   Value out = memref::AllocOp::create(
       b, loc, MemRefType::get(resultType.getShape(), elem), outDyn);
   Value out2 = asMatrix(b, loc, out);
-  Value rows = memref::DimOp::create(b, loc, xb, 0);
-  Value fullRows = arith::MulIOp::create(
-      b, loc, arith::DivUIOp::create(b, loc, rows, index(b, loc, MB)),
-      index(b, loc, MB));
-  Value zero = createFloatConstant(b, loc, acc, 0.0);
-  Value nValue = index(b, loc, n);
+  auto wtType = MemRefType::get({k, NB}, acc);
 
-  forLoop(b, loc, index(b, loc, 0), nValue, NB, [&](OpBuilder &ob, Location ol,
-                                                    Value n0) {
+  // One block of NB output features: pack W(:, n0 : n0 + NB) into `wt`, then
+  // every row of x.
+  auto emitBlock = [&](OpBuilder &ob, Location ol, Value n0, Value wt,
+                       Value upt, Value xb, Value wb, Value ub, Value bb,
+                       Value resb, Value out2) {
+    Value zero = createFloatConstant(ob, ol, acc, 0.0);
+    Value nValue = index(ob, ol, n);
+    Value rows = memref::DimOp::create(ob, ol, xb, 0);
+    Value fullRows = arith::MulIOp::create(
+        ob, ol, arith::DivUIOp::create(ob, ol, rows, index(ob, ol, MB)),
+        index(ob, ol, MB));
     // Wt = W(:, n0 : n0 + NB), zero past N.
-    forLoop(ob, ol, index(ob, ol, 0), index(ob, ol, NB), 1,
-            [&](OpBuilder &jb, Location jl, Value j) {
-              Value col = arith::AddIOp::create(jb, jl, n0, j);
-              Value inside = arith::CmpIOp::create(
-                  jb, jl, arith::CmpIPredicate::slt, col, nValue);
-              auto ifOp = scf::IfOp::create(jb, jl, TypeRange{}, inside, true);
-              {
+    auto pack = [&](Value weights, Value packed) {
+      forLoop(ob, ol, index(ob, ol, 0), index(ob, ol, NB), 1,
+              [&](OpBuilder &jb, Location jl, Value j) {
+                Value col = arith::AddIOp::create(jb, jl, n0, j);
+                Value inside = arith::CmpIOp::create(
+                    jb, jl, arith::CmpIPredicate::slt, col, nValue);
+                auto ifOp =
+                    scf::IfOp::create(jb, jl, TypeRange{}, inside, true);
                 OpBuilder::InsertionGuard g(jb);
                 jb.setInsertionPointToStart(ifOp.thenBlock());
                 forLoop(jb, jl, index(jb, jl, 0), index(jb, jl, k), 1,
                         [&](OpBuilder &kb, Location kl, Value kk) {
                           Value v = memref::LoadOp::create(
-                              kb, kl, wb,
+                              kb, kl, weights,
                               nk ? ValueRange{col, kk} : ValueRange{kk, col});
                           memref::StoreOp::create(
-                              kb, kl, convertFloat(kb, kl, v, acc), wt,
+                              kb, kl, convertFloat(kb, kl, v, acc), packed,
                               ValueRange{kk, j});
                         });
                 jb.setInsertionPointToStart(ifOp.elseBlock());
                 forLoop(jb, jl, index(jb, jl, 0), index(jb, jl, k), 1,
                         [&](OpBuilder &kb, Location kl, Value kk) {
-                          memref::StoreOp::create(kb, kl, zero, wt,
+                          memref::StoreOp::create(kb, kl, zero, packed,
                                                   ValueRange{kk, j});
                         });
-              }
-            });
+              });
+    };
+    pack(wb, wt);
+    if (gated)
+      pack(ub, upt);
 
     Value biasVec = vector::BroadcastOp::create(ob, ol, vec, zero);
     if (bb) {
@@ -180,32 +239,55 @@ FailureOr<Value> mlir::rotor::buildVectorMatmul(OpBuilder &b, Location loc,
       biasVec = convertVec(ob, ol, raw, acc);
     }
 
-    // `numRows` rows starting at m0: accumulate, then store (masked tail).
+    // `numRows` rows starting at m0: accumulate, apply the epilogue, store
+    // (masked tail).
     auto kernel = [&](OpBuilder &rb, Location rl, Value m0, int64_t numRows) {
-      SmallVector<Value> init(numRows, biasVec);
+      int64_t sets = gated ? 2 : 1;
+      SmallVector<Value> init(numRows * sets, biasVec);
       SmallVector<Value> rowIdx;
       for (int64_t r = 0; r < numRows; ++r)
         rowIdx.push_back(arith::AddIOp::create(rb, rl, m0, index(rb, rl, r)));
       auto kLoop = scf::ForOp::create(
           rb, rl, index(rb, rl, 0), index(rb, rl, k), index(rb, rl, 1), init,
           [&](OpBuilder &kb, Location kl, Value kk, ValueRange accs) {
-            Value wv = vector::LoadOp::create(kb, kl, vec, wt,
-                                              ValueRange{kk, index(kb, kl, 0)});
+            SmallVector<Value> packedRows = {vector::LoadOp::create(
+                kb, kl, vec, wt, ValueRange{kk, index(kb, kl, 0)})};
+            if (gated)
+              packedRows.push_back(vector::LoadOp::create(
+                  kb, kl, vec, upt, ValueRange{kk, index(kb, kl, 0)}));
             SmallVector<Value> next;
             for (int64_t r = 0; r < numRows; ++r) {
               Value xv = memref::LoadOp::create(kb, kl, xb,
                                                 ValueRange{rowIdx[r], kk});
               xv = convertFloat(kb, kl, xv, acc);
-              next.push_back(vector::FMAOp::create(
-                  kb, kl, vector::BroadcastOp::create(kb, kl, vec, xv), wv,
-                  accs[r]));
+              Value xs = vector::BroadcastOp::create(kb, kl, vec, xv);
+              for (int64_t w = 0; w < sets; ++w)
+                next.push_back(vector::FMAOp::create(
+                    kb, kl, xs, packedRows[w], accs[r * sets + w]));
             }
             scf::YieldOp::create(kb, kl, next);
           });
-      for (int64_t r = 0; r < numRows; ++r)
-        vector::TransferWriteOp::create(
-            rb, rl, convertVec(rb, rl, kLoop.getResult(r), elem), out2,
-            ValueRange{rowIdx[r], n0}, ArrayRef<bool>{false});
+      for (int64_t r = 0; r < numRows; ++r) {
+        Value y = kLoop.getResult(r * sets);
+        if (gated)
+          y = arith::MulFOp::create(
+              rb, rl, applyActivation(rb, rl, Activation::silu, y),
+              kLoop.getResult(r * sets + 1));
+        else
+          y = applyActivation(rb, rl, epilogue.activation, y);
+        if (resb) {
+          Type resElem = cast<MemRefType>(resb.getType()).getElementType();
+          Value res = vector::TransferReadOp::create(
+              rb, rl, VectorType::get({NB}, resElem), resb,
+              ValueRange{rowIdx[r], n0},
+              createFloatConstant(rb, rl, resElem, 0.0),
+              ArrayRef<bool>{false});
+          y = arith::AddFOp::create(rb, rl, y, convertVec(rb, rl, res, acc));
+        }
+        vector::TransferWriteOp::create(rb, rl, convertVec(rb, rl, y, elem),
+                                        out2, ValueRange{rowIdx[r], n0},
+                                        ArrayRef<bool>{false});
+      }
     };
     forLoop(ob, ol, index(ob, ol, 0), fullRows, MB,
             [&](OpBuilder &rb, Location rl, Value m0) {
@@ -215,7 +297,74 @@ FailureOr<Value> mlir::rotor::buildVectorMatmul(OpBuilder &b, Location loc,
             [&](OpBuilder &rb, Location rl, Value m0) {
               kernel(rb, rl, m0, 1);
             });
-  });
+  };
+
+  int64_t numBlocks = (n + NB - 1) / NB;
+  if (parallel) {
+    // The feature blocks run in parallel; each calls a private function whose
+    // frame holds its own packed block (the parallel body must stay free of
+    // allocations and control flow for the OpenMP lowering).
+    auto module = b.getInsertionBlock()->getParentOp()->getParentOfType<ModuleOp>();
+    SmallVector<Value> args = {xb, wb};
+    if (ub)
+      args.push_back(ub);
+    if (bb)
+      args.push_back(bb);
+    if (resb)
+      args.push_back(resb);
+    args.push_back(out2);
+    SmallVector<Type> types = llvm::to_vector(ValueRange(args).getTypes());
+    types.push_back(b.getIndexType());
+    func::FuncOp fn;
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToEnd(module.getBody());
+      std::string name = "__rotor_matmul_block";
+      for (unsigned i = 0; module.lookupSymbol(name); ++i)
+        name = "__rotor_matmul_block_" + std::to_string(i);
+      fn = func::FuncOp::create(b, loc, name, b.getFunctionType(types, {}));
+      fn.setPrivate();
+      Block *body = fn.addEntryBlock();
+      b.setInsertionPointToStart(body);
+      Value wt = memref::AllocaOp::create(b, loc, wtType);
+      Value upt = gated ? memref::AllocaOp::create(b, loc, wtType).getResult()
+                        : Value();
+      unsigned i = 0;
+      Value fx = body->getArgument(i++), fw = body->getArgument(i++);
+      Value fu = ub ? body->getArgument(i++) : Value();
+      Value fb = bb ? body->getArgument(i++) : Value();
+      Value fr = resb ? body->getArgument(i++) : Value();
+      Value fo = body->getArgument(i++);
+      emitBlock(b, loc, body->getArgument(i), wt, upt, fx, fw, fu, fb, fr, fo);
+      func::ReturnOp::create(b, loc, ValueRange{});
+    }
+    scf::ParallelOp::create(
+        b, loc, ValueRange{index(b, loc, 0)},
+        ValueRange{index(b, loc, numBlocks)}, ValueRange{index(b, loc, 1)},
+        [&](OpBuilder &pb, Location pl, ValueRange iv) {
+          SmallVector<Value> callArgs(args);
+          callArgs.push_back(
+              arith::MulIOp::create(pb, pl, iv[0], index(pb, pl, NB)));
+          func::CallOp::create(pb, pl, fn, callArgs);
+        });
+  } else {
+    // One packed block in the enclosing function's frame, reused.
+    Value wt, upt;
+    {
+      OpBuilder::InsertionGuard guard(b);
+      Operation *scope = b.getInsertionBlock()->getParentOp();
+      if (!scope->hasTrait<OpTrait::AutomaticAllocationScope>())
+        scope = scope->getParentWithTrait<OpTrait::AutomaticAllocationScope>();
+      b.setInsertionPointToStart(&scope->getRegion(0).front());
+      wt = memref::AllocaOp::create(b, loc, wtType);
+      if (gated)
+        upt = memref::AllocaOp::create(b, loc, wtType);
+    }
+    forLoop(b, loc, index(b, loc, 0), index(b, loc, n), NB,
+            [&](OpBuilder &ob, Location ol, Value n0) {
+              emitBlock(ob, ol, n0, wt, upt, xb, wb, ub, bb, resb, out2);
+            });
+  }
 
   return bufferization::ToTensorOp::create(b, loc, resultType, out,
                                            /*restrict=*/b.getUnitAttr(),

@@ -42,10 +42,11 @@ struct ConvertRotorToLinalgPass
     RewritePatternSet patterns(ctx);
     populateElementwiseToLinalgPatterns(patterns);
     populateNormsToLinalgPatterns(patterns);
-    populateLayersToLinalgPatterns(patterns, vectorMatmul);
-    populateRotationsToLinalgPatterns(patterns, vectorMatmul);
+    populateLayersToLinalgPatterns(patterns, vectorMatmul, parallelLoops);
+    populateRotationsToLinalgPatterns(patterns, vectorMatmul, parallelLoops);
     populateAttentionToLoopsPatterns(
-        patterns, AttentionTiling{attentionBlockQ, attentionBlockK});
+        patterns,
+        AttentionTiling{attentionBlockQ, attentionBlockK, parallelLoops});
 
     ConversionTarget target(*ctx);
     target.addIllegalDialect<RotorDialect>();

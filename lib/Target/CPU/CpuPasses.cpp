@@ -67,8 +67,14 @@ struct PrepareEntries
       }
       // Argument and result names were read into the manifest already; LLVM
       // has no use for them.
-      for (unsigned i = 0; i < fn.getNumArguments(); ++i)
+      // Inputs are read-only: weights come straight from a read-only mapping
+      // and are shared by every call, so bufferization must copy rather than
+      // write in place.
+      for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
         fn.removeArgAttr(i, kNameAttr);
+        fn.setArgAttr(i, "bufferization.writable",
+                      BoolAttr::get(&getContext(), false));
+      }
       for (unsigned i = 0; i < fn.getNumResults(); ++i)
         fn.removeResultAttr(i, StringAttr::get(&getContext(), kNameAttr));
       fn->setAttr("llvm.emit_c_interface", UnitAttr::get(&getContext()));

@@ -7,6 +7,7 @@
 #include "rotor/Conversion/Passes.h"
 #include "rotor/Target/CPU/CpuTarget.h"
 #include "rotor/Target/CPU/Passes.h"
+#include "rotor/Transforms/Passes.h"
 
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -30,12 +31,18 @@ void mlir::rotor::buildCpuPipeline(OpPassManager &pm, CpuStage from,
   if (wants(CpuStage::Opt)) {
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
+    if (options.fuse) {
+      RotorFuseLinearOptions fusion;
+      fusion.report = options.fusionReport;
+      pm.addPass(createRotorFuseLinear(fusion));
+    }
   }
   if (wants(CpuStage::Linalg)) {
     pm.addPass(createRotorPrepareEntries());
     ConvertRotorToLinalgOptions lowering;
     lowering.attentionBlockQ = options.attentionBlockQ;
     lowering.attentionBlockK = options.attentionBlockK;
+    lowering.parallelLoops = options.parallel;
     pm.addPass(createConvertRotorToLinalg(lowering));
     pm.addPass(createCanonicalizerPass());
     // Elementwise arith/math ops on tensors (written by users or frontends)
@@ -55,11 +62,13 @@ void mlir::rotor::buildCpuPipeline(OpPassManager &pm, CpuStage from,
                     "rotor-approximate-math,"
                     "canonicalize,cse,"
                     "arith-expand{include-bf16=true},"
+                    "convert-scf-to-openmp,"
                     "convert-scf-to-cf,expand-strided-metadata,lower-affine,"
                     "convert-vector-to-llvm,finalize-memref-to-llvm,"
                     "convert-math-to-llvm,convert-math-to-libm,"
                     "convert-arith-to-llvm,convert-cf-to-llvm,"
                     "convert-index-to-llvm,convert-func-to-llvm,"
+                    "convert-openmp-to-llvm,"
                     "reconcile-unrealized-casts,rotor-emit-entry-wrappers");
   }
 }

@@ -94,7 +94,8 @@ static llvm::json::Array tensorsJson(const std::vector<TensorSignature> &ts) {
 
 llvm::Error mlir::rotor::writeManifest(llvm::StringRef dir,
                                        llvm::StringRef library,
-                                       const std::vector<EntrySignature> &entries) {
+                                       const std::vector<EntrySignature> &entries,
+                                       llvm::StringRef weights) {
   llvm::json::Array entriesJson;
   for (const EntrySignature &e : entries)
     entriesJson.push_back(llvm::json::Object{
@@ -107,6 +108,8 @@ llvm::Error mlir::rotor::writeManifest(llvm::StringRef dir,
                               {"target", "cpu"},
                               {"library", library.str()},
                               {"entries", std::move(entriesJson)}};
+  if (!weights.empty())
+    manifest["weights"] = weights.str();
   llvm::SmallString<256> path(dir);
   llvm::sys::path::append(path, "manifest.json");
   std::error_code ec;

@@ -9,6 +9,7 @@
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
 
 #include "llvm/IR/LegacyPassManager.h"
@@ -59,6 +60,7 @@ translate(ModuleOp module, llvm::LLVMContext &context,
   DialectRegistry registry;
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
+  registerOpenMPDialectTranslation(registry);
   module->getContext()->appendDialectRegistry(registry);
   std::unique_ptr<llvm::Module> llvmModule =
       translateModuleToLLVMIR(module, context, "rotor");
@@ -116,8 +118,11 @@ llvm::Error mlir::rotor::emitSharedObject(
   if (!cc)
     return makeError("no C compiler driver ('cc') on PATH to link " + soPath);
   std::string out = soPath.str();
-  llvm::SmallVector<llvm::StringRef> args = {*cc, "-shared", "-o", out,
-                                             objPath, "-lm"};
+  // Parallel loops call the LLVM OpenMP runtime (libomp from LLVM 22).
+  std::string ompDir = "-L" ROTOR_OPENMP_LIB_DIR;
+  std::string ompRpath = "-Wl,-rpath," ROTOR_OPENMP_LIB_DIR;
+  llvm::SmallVector<llvm::StringRef> args = {
+      *cc, "-shared", "-o", out, objPath, ompDir, ompRpath, "-lomp", "-lm"};
   std::string message;
   int rc = llvm::sys::ExecuteAndWait(*cc, args, std::nullopt, {}, 0, 0,
                                      &message);

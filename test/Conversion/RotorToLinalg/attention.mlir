@@ -65,3 +65,21 @@ func.func @hybrid_dilated_bias(%q: tensor<1x2x?x16xf32>, %t: tensor<2x32xf32>) -
   %o = rotor.attention %q, %q, %q bias(%t : tensor<2x32xf32>) {mask = #rotor.mask<causal = true, window_left = 8, dilation = 2, global = 4>} : tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>
   return %o : tensor<1x2x?x16xf32>
 }
+
+// -----
+
+// With parallel-loops, one scf.parallel over (batch, head, query tile)
+// linearized, whose body only calls a private tile function that owns its
+// scratch tiles.
+// RUN: rotor-opt %s -split-input-file --convert-rotor-to-linalg="parallel-loops=true" | FileCheck %s --check-prefix=PAR
+// PAR-LABEL: func @parallel_tiles
+// PAR: scf.parallel (%[[I:.*]]) = (%{{.*}}) to (%{{.*}}) step (%{{.*}}) {
+// PAR-NEXT: arith.divui %[[I]]
+// PAR: func.call @__rotor_attention_tile{{.*}}(%{{.*}}) : (memref<1x2x?x16xf32>, memref<1x1x?x16xf32>, memref<1x1x?x16xf32>, memref<1x2x?x16xf32>, index, index, index, index, index, index) -> ()
+// PAR-NEXT: scf.reduce
+// PAR: func.func private @__rotor_attention_tile
+// PAR: memref.alloca() : memref<16x32xf32>
+func.func @parallel_tiles(%q: tensor<1x2x?x16xf32>, %k: tensor<1x1x?x16xf32>) -> tensor<1x2x?x16xf32> {
+  %o = rotor.attention %q, %k, %k {mask = #rotor.mask<causal = true>} : tensor<1x2x?x16xf32>, tensor<1x1x?x16xf32>, tensor<1x1x?x16xf32>
+  return %o : tensor<1x2x?x16xf32>
+}

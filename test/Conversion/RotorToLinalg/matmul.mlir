@@ -47,3 +47,57 @@ func.func @rotate_f64(%x: tensor<?x16xf64>, %r: tensor<16x16xf64>) -> tensor<?x1
   %0 = rotor.rotate %x, %r : tensor<?x16xf64>, tensor<16x16xf64>
   return %0 : tensor<?x16xf64>
 }
+
+// -----
+
+// With parallel-loops, the blocks of 64 output features run in parallel,
+// each in a private function whose frame holds its packed weights.
+// RUN: rotor-opt %s -split-input-file --convert-rotor-to-linalg="parallel-loops=true" | FileCheck %s --check-prefix=PAR
+// PAR-LABEL: func @linear_parallel
+// PAR: %[[C3:.*]] = arith.constant 3 : index
+// PAR: scf.parallel (%[[B:.*]]) = (%{{.*}}) to (%[[C3]])
+// PAR: func.call @__rotor_matmul_block{{.*}} : (memref<?x32xf32>, memref<130x32xf32>, memref<?x130xf32>, index) -> ()
+// PAR: func.func private @__rotor_matmul_block
+// PAR: memref.alloca() : memref<32x64xf32>
+func.func @linear_parallel(%x: tensor<?x32xf32>, %w: tensor<130x32xf32>) -> tensor<?x130xf32> {
+  %0 = rotor.linear %x, %w : tensor<?x32xf32>, tensor<130x32xf32>
+  return %0 : tensor<?x130xf32>
+}
+
+// -----
+
+// The fused epilogue: silu on the accumulators, then the residual row.
+// CHECK-LABEL: func @fused_epilogue
+// CHECK: scf.for {{.*}} -> (vector<64xf32>, vector<64xf32>, vector<64xf32>, vector<64xf32>)
+// CHECK: math.exp {{.*}} : vector<64xf32>
+// CHECK: arith.divf
+// CHECK: vector.transfer_read %{{.*}} : memref<?x64xf32>, vector<64xf32>
+// CHECK: arith.addf
+// CHECK: vector.transfer_write
+func.func @fused_epilogue(%x: tensor<?x32xf32>, %w: tensor<64x32xf32>, %r: tensor<?x64xf32>) -> tensor<?x64xf32> {
+  %0 = rotor.fused_linear %x, %w residual(%r : tensor<?x64xf32>) {activation = #rotor.activation<silu>} : tensor<?x32xf32>, tensor<64x32xf32>
+  return %0 : tensor<?x64xf32>
+}
+
+// -----
+
+// Gate and up share the loads of x: two accumulator sets of two rows.
+// CHECK-LABEL: func @gate_up
+// CHECK-COUNT-2: memref.alloca() : memref<32x64xf32>
+// CHECK: scf.for {{.*}} -> (vector<64xf32>, vector<64xf32>, vector<64xf32>, vector<64xf32>)
+// CHECK: arith.mulf {{.*}} : vector<64xf32>
+func.func @gate_up(%x: tensor<?x32xf32>, %g: tensor<100x32xf32>, %u: tensor<100x32xf32>) -> tensor<?x100xf32> {
+  %0 = rotor.fused_gate_up %x, %g, %u : tensor<?x32xf32>, tensor<100x32xf32>, tensor<100x32xf32>
+  return %0 : tensor<?x100xf32>
+}
+
+// -----
+
+// Dynamic weights: the fused op decomposes into linear, activation and add.
+// CHECK-LABEL: func @fused_dynamic
+// CHECK: linalg.generic
+// CHECK-NOT: rotor.
+func.func @fused_dynamic(%x: tensor<?x32xf32>, %w: tensor<?x32xf32>) -> tensor<?x?xf32> {
+  %0 = rotor.fused_linear %x, %w {activation = #rotor.activation<relu>} : tensor<?x32xf32>, tensor<?x32xf32>
+  return %0 : tensor<?x?xf32>
+}

@@ -597,3 +597,35 @@ func.func @swiglu_types(%g: tensor<2x8xf32>, %u: tensor<2x9xf32>) -> tensor<2x8x
   %0 = "rotor.swiglu"(%g, %u) : (tensor<2x8xf32>, tensor<2x9xf32>) -> tensor<2x8xf32>
   return %0 : tensor<2x8xf32>
 }
+
+// -----
+
+func.func @fused_linear_features(%x: tensor<2x64xf32>, %w: tensor<32x63xf32>) -> tensor<2x32xf32> {
+  // expected-error @+1 {{input has 64 features but the weight expects 63 (weight is 32x63)}}
+  %0 = rotor.fused_linear %x, %w : tensor<2x64xf32>, tensor<32x63xf32>
+  return %0 : tensor<2x32xf32>
+}
+
+// -----
+
+func.func @fused_linear_residual(%x: tensor<2x64xf32>, %w: tensor<32x64xf32>, %r: tensor<2x31xf32>) -> tensor<2x32xf32> {
+  // expected-error @+1 {{residual type 'tensor<2x31xf32>' differs from the result type 'tensor<2x32xf32>'}}
+  %0 = rotor.fused_linear %x, %w residual(%r : tensor<2x31xf32>) : tensor<2x64xf32>, tensor<32x64xf32>
+  return %0 : tensor<2x32xf32>
+}
+
+// -----
+
+func.func @fused_gate_up_features(%x: tensor<2x64xf32>, %g: tensor<32x64xf32>, %u: tensor<16x64xf32>) -> tensor<2x32xf32> {
+  // expected-error @+1 {{gate_weight has 32 output features but up_weight has 16}}
+  %0 = rotor.fused_gate_up %x, %g, %u : tensor<2x64xf32>, tensor<32x64xf32>, tensor<16x64xf32>
+  return %0 : tensor<2x32xf32>
+}
+
+// -----
+
+func.func @fused_gate_up_input(%x: tensor<2x60xf32>, %g: tensor<32x64xf32>, %u: tensor<32x64xf32>) -> tensor<2x32xf32> {
+  // expected-error @+1 {{input has 60 features but the gate_weight expects 64 (gate_weight is 32x64)}}
+  %0 = rotor.fused_gate_up %x, %g, %u : tensor<2x60xf32>, tensor<32x64xf32>, tensor<32x64xf32>
+  return %0 : tensor<2x32xf32>
+}

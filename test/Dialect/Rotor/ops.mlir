@@ -115,3 +115,14 @@ func.func @f64_results(%q: tensor<1x2x5x8xf64>, %logits: tensor<5x10xf64>, %labe
   // CHECK: return %{{.*}}, %{{.*}} : tensor<1x2x5xf64>, tensor<f64>
   return %lse, %loss : tensor<1x2x5xf64>, tensor<f64>
 }
+
+// -----
+
+// CHECK-LABEL: func @fused
+func.func @fused(%x: tensor<2x?x64xf32>, %w: tensor<32x64xf32>, %b: tensor<32xf32>, %h: tensor<2x?x32xf32>, %u: tensor<32x64xf32>) -> (tensor<2x?x32xf32>, tensor<2x?x32xf32>) {
+  // CHECK: rotor.fused_linear %{{.*}}, %{{.*}} bias(%{{.*}} : tensor<32xf32>) residual(%{{.*}} : tensor<2x?x32xf32>) {activation = #rotor.activation<gelu_tanh>} : tensor<2x?x64xf32>, tensor<32x64xf32>
+  %0 = rotor.fused_linear %x, %w bias(%b : tensor<32xf32>) residual(%h : tensor<2x?x32xf32>) {activation = #rotor.activation<gelu_tanh>} : tensor<2x?x64xf32>, tensor<32x64xf32>
+  // CHECK: rotor.fused_gate_up %{{.*}}, %{{.*}}, %{{.*}} : tensor<2x?x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>
+  %1 = rotor.fused_gate_up %x, %w, %u : tensor<2x?x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>
+  return %0, %1 : tensor<2x?x32xf32>, tensor<2x?x32xf32>
+}

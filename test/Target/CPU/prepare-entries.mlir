@@ -2,6 +2,7 @@
 
 // Public functions become entry points; private ones are left alone.
 // CHECK-LABEL: func.func @forward
+// CHECK-SAME: (%{{.*}}: tensor<?x4xf32> {bufferization.writable = false}, %{{.*}}: tensor<?xi64> {bufferization.writable = false})
 // CHECK-SAME: attributes {llvm.emit_c_interface, rotor.num_results = 2 : i64}
 // CHECK-LABEL: func.func private @helper
 // CHECK-NOT: llvm.emit_c_interface

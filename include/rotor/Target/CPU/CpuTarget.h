@@ -27,6 +27,13 @@ enum class CpuStage {
 struct CpuPipelineOptions {
   int64_t attentionBlockQ = 32;
   int64_t attentionBlockK = 64;
+  /// Run the outer loops of the kernels on OpenMP threads (all cores, or
+  /// OMP_NUM_THREADS at run time).
+  bool parallel = true;
+  /// Run the rotor-level fusion passes (rotor-fuse-linear).
+  bool fuse = true;
+  /// Print what the fusion passes fused and the traffic saved.
+  bool fusionReport = false;
 };
 
 /// Adds the passes that take a module from stage `from` (exclusive) to stage
@@ -61,9 +68,12 @@ llvm::Error emitSharedObject(ModuleOp module, llvm::StringRef soPath,
 /// Translates an LLVM-dialect module to optimized LLVM IR text.
 llvm::Error emitLlvmIr(ModuleOp module, llvm::raw_ostream &os);
 
-/// Writes `manifest.json` for `entries` into `dir`, naming `library`.
+/// Writes `manifest.json` for `entries` into `dir`, naming `library` and,
+/// when not empty, the `weights` file (a safetensors file inside the artifact
+/// from which the runtime binds entry inputs by name).
 llvm::Error writeManifest(llvm::StringRef dir, llvm::StringRef library,
-                          const std::vector<EntrySignature> &entries);
+                          const std::vector<EntrySignature> &entries,
+                          llvm::StringRef weights = "");
 
 } // namespace mlir::rotor
 

@@ -18,7 +18,9 @@ def RotorPrepareEntries : Pass<"rotor-prepare-entries", "::mlir::ModuleOp"> {
     marks it with `llvm.emit_c_interface`, so that the LLVM lowering emits
     `_mlir_ciface_NAME` taking pointers to memref descriptors, which
     `rotor-emit-entry-wrappers` then wraps. The `rotor.name` argument and
-    result attributes (the names in the manifest) are dropped.
+    result attributes (the names in the manifest) are dropped, and every
+    argument is marked `bufferization.writable = false`: entries never write
+    into their inputs (weights are shared, read-only mappings).
 
     Before:
 

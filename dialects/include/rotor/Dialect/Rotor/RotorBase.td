@@ -101,6 +101,22 @@ def Rotor_GeluApproximationAttr : EnumAttr<Rotor_Dialect,
   let assemblyFormat = "`<` $value `>`";
 }
 
+def Rotor_Activation : I32EnumAttr<"Activation",
+    "an activation applied in a fused epilogue", [
+      I32EnumAttrCase<"none", 0>,
+      I32EnumAttrCase<"relu", 1>,
+      I32EnumAttrCase<"silu", 2>,
+      I32EnumAttrCase<"gelu", 3>,
+      I32EnumAttrCase<"gelu_tanh", 4>
+    ]> {
+  let cppNamespace = "::mlir::rotor";
+  let genSpecializedAttr = 0;
+}
+def Rotor_ActivationAttr : EnumAttr<Rotor_Dialect, Rotor_Activation,
+                                    "activation"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
 def Rotor_ConvPadding : I32EnumAttr<"ConvPadding",
     "how a 1-D convolution pads the sequence", [
       I32EnumAttrCase<"causal", 0>,

@@ -271,6 +271,71 @@ def Rotor_LinearOp : Rotor_Op<"linear", [Pure, InferTypeOpAdaptor]> {
   let hasVerifier = 1;
 }
 
+def Rotor_FusedLinearOp : Rotor_Op<"fused_linear",
+    [Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
+  let summary = "A linear layer with its bias, activation and residual fused";
+  let description = [{
+    `act(x · Wᵀ + bias) + residual` over the last dimension, with `input`
+    (…, K), `weight` (N, K), the optional `bias` (N) and `residual` (…, N)
+    (the result's shape), and `activation` one of `none`, `relu`, `silu`,
+    `gelu` (exact) and `gelu_tanh`. The `rotor-fuse-linear` pass forms it
+    from `rotor.linear` followed by an activation and a residual
+    `rotor.add`, so that the kernel applies them to its accumulators instead
+    of writing and re-reading the intermediate tensors.
+
+    Example:
+
+    ```mlir
+    %y = rotor.fused_linear %x, %w residual(%h : tensor<2x?x64xf32>)
+        {activation = #rotor.activation<silu>}
+        : tensor<2x?x256xf32>, tensor<64x256xf32>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_FloatTensor:$input,
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>:$weight,
+    Optional<RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[1]>]>>:$bias,
+    Optional<Rotor_FloatTensor>:$residual,
+    DefaultValuedAttr<Rotor_ActivationAttr, "Activation::none">:$activation
+  );
+  let results = (outs Rotor_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`bias` `(` $bias^ `:` type($bias) `)`)?
+    (`residual` `(` $residual^ `:` type($residual) `)`)?
+    attr-dict `:` type($input) `,` type($weight)
+  }];
+  let hasVerifier = 1;
+}
+
+def Rotor_FusedGateUpOp : Rotor_Op<"fused_gate_up", [Pure, InferTypeOpAdaptor]> {
+  let summary = "The gated feed-forward front half in one kernel";
+  let description = [{
+    `silu(x · W_gateᵀ) * (x · W_upᵀ)` over the last dimension, with `input`
+    (…, K) and both weights (N, K): the two products share every load of x
+    and are combined in the epilogue, so neither intermediate is written.
+    `rotor-fuse-linear` forms it from
+    `rotor.swiglu(rotor.linear(x, Wg), rotor.linear(x, Wu))`.
+
+    Example:
+
+    ```mlir
+    %a = rotor.fused_gate_up %x, %wg, %wu
+        : tensor<2x?x256xf32>, tensor<704x256xf32>, tensor<704x256xf32>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_FloatTensor:$input,
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>:$gate_weight,
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>:$up_weight
+  );
+  let results = (outs Rotor_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $gate_weight `,` $up_weight attr-dict `:` type($input) `,`
+    type($gate_weight) `,` type($up_weight)
+  }];
+  let hasVerifier = 1;
+}
+
 def Rotor_EmbeddingOp : Rotor_Op<"embedding", [Pure, InferTypeOpAdaptor]> {
   let summary = "Table lookup of token ids";
   let description = [{
