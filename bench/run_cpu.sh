@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CPU attention benchmark: compiles the benchmark artifacts with rotorc,
-# runs them next to OpenBLAS sgemm (one thread each) and writes
+# runs them next to OpenBLAS sgemm (same thread count) and writes
 # bench/results/cpu-attention.md.
 #
 #   bench/run_cpu.sh            (after scripts/build.sh)
@@ -25,26 +25,33 @@ MLIR
 module causal '#rotor.mask<causal = true>'
 module window '#rotor.mask<causal = true, window_left = 1023>'
 
-export OPENBLAS_NUM_THREADS=1
 OUT=bench/results/cpu-attention.md
 TMP=$(mktemp)
 {
   echo "# CPU attention (forward, f32, head dim 128)"
   echo
   echo "- date: $(date -u +%Y-%m-%d)"
-  echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; one thread for Rotor and for OpenBLAS"
+  echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
   echo "- command: \`bench/run_cpu.sh\`"
   echo "- FLOPs: 4 · heads · head_dim · (visible (query, key) pairs)"
-  echo
-  "$BENCH" --artifact "full causal=$WORK/causal.rotor:causal" \
-           --artifact "sliding window 1024=$WORK/window.rotor:window:1024" \
-           --seq 4096 --heads 4 --head-dim 128 \
-           --memory-seqs 4096,8192,16384,32768,65536
+  echo "- Rotor and OpenBLAS run with the same number of threads (OMP_NUM_THREADS,"
+  echo "  OPENBLAS_NUM_THREADS), once with one thread and once with every core."
+  for threads in 1 $(nproc); do
+    echo
+    echo "## $threads thread(s)"
+    echo
+    memory=()
+    [ "$threads" = 1 ] && memory=(--memory-seqs 4096,8192,16384,32768,65536)
+    OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads \
+      "$BENCH" --artifact "full causal=$WORK/causal.rotor:causal" \
+               --artifact "sliding window 1024=$WORK/window.rotor:window:1024" \
+               --seq 4096 --heads 4 --head-dim 128 "${memory[@]}"
+  done
   echo
   echo "Peak extra memory: the largest resident size sampled (every 100 µs) during one"
-  echo "call (sliding window, one head) above the resident size before it. It is the"
-  echo "output the kernel writes plus the runtime's dense copy of it, and the scratch"
-  echo "tiles: linear in S, never an S×S matrix."
+  echo "call (sliding window, one head, one thread) above the resident size before it."
+  echo "It is the output the kernel writes plus the runtime's dense copy of it, and the"
+  echo "scratch tiles: linear in S, never an S×S matrix."
 } > "$TMP"
 mv "$TMP" "$OUT"
 cat "$OUT"

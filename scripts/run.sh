@@ -1,17 +1,33 @@
 #!/usr/bin/env bash
-# The main job: builds Rotor if needed, prints the optimized IR of the
-# example decoder block, compiles it to a native artifact with rotorc and
-# runs it with rotor-run on seeded random inputs (37 tokens).
+# The main job: builds Rotor if needed, then
+#  1. compiles a Llama-style model description (examples/models/llama.json)
+#     with random weights into a native artifact (rotorc),
+#  2. runs greedy generation through the KV cache (prefill + decode) and,
+#     to show they agree, by recomputing from scratch (rotor-run generate),
+#  3. optimizes, compiles and runs the example decoder block written in the
+#     rotor dialect (examples/llama_block.mlir).
+# Everything runs on the CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh >/dev/null
 BUILD_DIR=${ROTOR_BUILD_DIR:-build}
 BIN="$BUILD_DIR/bin"
-echo "== optimized rotor IR (rotor-opt --rotor-optimize)"
+OUT="$BUILD_DIR/examples"
+mkdir -p "$OUT"
+
+echo "== compiling examples/models/llama.json (rotorc)"
+python3 scripts/random_weights.py examples/models/llama.json "$OUT/llama.safetensors"
+"$BIN/rotorc" examples/models/llama.json --weights "$OUT/llama.safetensors" \
+  --dtype=f32 -o "$OUT/llama.rotor"
+echo "== greedy generation with the KV cache (rotor-run generate)"
+"$BIN/rotor-run" generate "$OUT/llama.rotor" --prompt-ids=1,5,9,14 --max-new-tokens=16
+echo "== the same, recomputing every step from scratch"
+"$BIN/rotor-run" generate "$OUT/llama.rotor" --prompt-ids=1,5,9,14 --max-new-tokens=16 --recompute
+
+echo "== the example decoder block: optimized rotor IR (rotor-opt --rotor-optimize)"
 "$BIN/rotor-opt" examples/llama_block.mlir --rotor-optimize
-echo "== compiling (rotorc)"
-"$BIN/rotorc" examples/llama_block.mlir -o "$BUILD_DIR/examples/llama_block.rotor"
-echo "== running on the CPU (rotor-run)"
-"$BIN/rotor-run" "$BUILD_DIR/examples/llama_block.rotor" --random-inputs --seed=1 \
+echo "== compiling and running it on 37 random tokens"
+"$BIN/rotorc" -q examples/llama_block.mlir -o "$OUT/llama_block.rotor"
+"$BIN/rotor-run" "$OUT/llama_block.rotor" --random-inputs --seed=1 \
   --shape=x=1x37x256 --shape=positions=37 --repeat=10

@@ -7,14 +7,20 @@
 // rotorc INPUT.mlir -o OUT/        compile to an artifact directory
 // rotorc INPUT.mlir -emit=STAGE    print a stage: rotor, opt, linalg, llvm
 //                                  (LLVM dialect) or llvm-ir (optimized IR)
+// rotorc CONFIG.json [--weights W.safetensors] [--dtype=f32|bf16|f16] -o OUT/
+//                                  build a whole decoder model from a Hugging
+//                                  Face style config (docs/model-config.md)
 //
 //===----------------------------------------------------------------------===//
 
 #include "rotor/Conversion/Passes.h"
 #include "rotor/Dialect/Rotor/RotorDialect.h"
+#include "rotor/Frontend/ModelBuilder.h"
+#include "rotor/Frontend/Safetensors.h"
 #include "rotor/Target/CPU/CpuTarget.h"
 #include "rotor/Target/CPU/Passes.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
@@ -24,6 +30,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
+#include "mlir/Support/Timing.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -45,7 +52,8 @@ namespace {
 enum class Emit { Artifact, Rotor, Opt, Linalg, Llvm, LlvmIr };
 
 cl::OptionCategory category("rotorc options");
-cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input .mlir>"),
+cl::opt<std::string> inputFile(cl::Positional,
+                               cl::desc("<input .mlir or model config .json>"),
                                cl::Required, cl::cat(category));
 cl::opt<std::string> outputPath(
     "o", cl::desc("Output: the artifact directory (default: INPUT's stem "
@@ -71,6 +79,19 @@ cl::opt<int64_t> blockK("attention-block-k",
                         cl::cat(category));
 cl::opt<bool> quiet("q", cl::desc("Do not report progress"), cl::init(false),
                     cl::cat(category));
+cl::opt<std::string> weightsFile(
+    "weights",
+    cl::desc("With a config .json: a .safetensors file holding every weight; "
+             "checked against the model and copied into the artifact"),
+    cl::value_desc("file"), cl::cat(category));
+cl::opt<std::string> dtypeOverride(
+    "dtype",
+    cl::desc("With a config .json: the dtype of weights and activations "
+             "(f32, bf16 or f16), instead of the config's torch_dtype"),
+    cl::value_desc("dtype"), cl::cat(category));
+
+/// The name of the weights file inside an artifact.
+constexpr llvm::StringLiteral kArtifactWeights = "weights.safetensors";
 
 /// Reports the steps of a compilation on stderr, one line per step, and
 /// the total time at the end.
@@ -99,6 +120,18 @@ private:
 int fail(const llvm::Twine &message) {
   llvm::errs() << "rotorc: error: " << message << "\n";
   return 1;
+}
+
+/// Gives the C-interface wrappers of a model's entries internal linkage.
+/// They are not part of the artifact ABI (only `rotor_entry_NAME` and
+/// `rotor_free` are), and a model's entries are inlined into them
+/// (`always_inline`, see ModelBuilder.cpp); internal, they are in turn
+/// inlined into `rotor_entry_NAME` and dropped, instead of LLVM compiling
+/// each entry's body twice.
+void internalizeEntryWrappers(ModuleOp module) {
+  for (auto fn : module.getOps<LLVM::LLVMFuncOp>())
+    if (fn.getName().starts_with("_mlir_ciface_") && !fn.isExternal())
+      fn.setLinkage(LLVM::Linkage::Internal);
 }
 
 /// Writes `module` (or its LLVM IR) to the -o file or stdout, atomically.
@@ -142,8 +175,21 @@ int writeArtifact(ModuleOp module, const std::vector<EntrySignature> &entries,
     cleanup();
     return fail(llvm::toString(std::move(err)));
   }
+  if (!weightsFile.empty()) {
+    progress.step("copying " + weightsFile);
+    llvm::SmallString<128> weightsDest(tmp);
+    llvm::sys::path::append(weightsDest, kArtifactWeights);
+    if (std::error_code ec =
+            llvm::sys::fs::copy_file(weightsFile, weightsDest)) {
+      cleanup();
+      return fail("cannot copy " + weightsFile + " into the artifact: " +
+                  ec.message());
+    }
+  }
   progress.step("writing " + dest);
-  if (llvm::Error err = writeManifest(tmp, "module.so", entries)) {
+  if (llvm::Error err =
+          writeManifest(tmp, "module.so", entries,
+                        weightsFile.empty() ? "" : kArtifactWeights)) {
     cleanup();
     return fail(llvm::toString(std::move(err)));
   }
@@ -177,6 +223,7 @@ int main(int argc, char **argv) {
   registerRotorConversionPasses();
   registerRotorCpuPasses();
   registerPassManagerCLOptions();
+  registerDefaultTimingManagerCLOptions();
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();
   cl::ParseCommandLineOptions(argc, argv,
@@ -193,17 +240,42 @@ int main(int argc, char **argv) {
   context.loadAllAvailableDialects();
 
   Progress progress(!quiet && emit == Emit::Artifact);
-  progress.step("parsing " + inputFile);
-  std::string error;
-  auto file = openInputFile(inputFile, &error);
-  if (!file)
-    return fail(error);
   llvm::SourceMgr sourceMgr;
-  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
   SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
-  if (!module)
-    return 1;
+  OwningOpRef<ModuleOp> module;
+  bool isModel = llvm::StringRef(inputFile).ends_with(".json");
+  if (isModel) {
+    progress.step("building the model described by " + inputFile);
+    llvm::Expected<ModelConfig> config = loadModelConfig(inputFile);
+    if (!config)
+      return fail(llvm::toString(config.takeError()));
+    if (!dtypeOverride.empty())
+      if (llvm::Error err = setModelDType(*config, dtypeOverride))
+        return fail("--dtype: " + llvm::toString(std::move(err)));
+    FailureOr<ModelModule> model = buildModelModule(&context, *config);
+    if (failed(model))
+      return 1;
+    if (!weightsFile.empty()) {
+      progress.step("checking " + weightsFile);
+      if (llvm::Error err =
+              checkSafetensorsWeights(weightsFile, model->weights))
+        return fail(llvm::toString(std::move(err)));
+    }
+    module = std::move(model->module);
+  } else {
+    if (!weightsFile.empty() || !dtypeOverride.empty())
+      return fail("--weights and --dtype apply to a model config (.json) "
+                  "input only");
+    progress.step("parsing " + inputFile);
+    std::string error;
+    auto file = openInputFile(inputFile, &error);
+    if (!file)
+      return fail(error);
+    sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+    module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+    if (!module)
+      return 1;
+  }
   if (emit == Emit::Rotor)
     return printResult(*module, false);
 
@@ -220,10 +292,13 @@ int main(int argc, char **argv) {
   PassManager pm(&context);
   if (failed(applyPassManagerCLOptions(pm)))
     return 1;
+  applyDefaultTimingPassManagerCLOptions(pm);
   buildCpuPipeline(pm, CpuStage::Rotor, last, options);
   progress.step("lowering to the LLVM dialect");
   if (failed(pm.run(*module)))
     return 1;
+  if (isModel && last == CpuStage::Llvm)
+    internalizeEntryWrappers(*module);
   if (emit == Emit::Opt || emit == Emit::Linalg || emit == Emit::Llvm)
     return printResult(*module, false);
   if (emit == Emit::LlvmIr)

@@ -92,10 +92,10 @@ static llvm::json::Array tensorsJson(const std::vector<TensorSignature> &ts) {
   return out;
 }
 
-llvm::Error mlir::rotor::writeManifest(llvm::StringRef dir,
-                                       llvm::StringRef library,
-                                       const std::vector<EntrySignature> &entries,
-                                       llvm::StringRef weights) {
+llvm::Error
+mlir::rotor::writeManifest(llvm::StringRef dir, llvm::StringRef library,
+                           const std::vector<EntrySignature> &entries,
+                           llvm::StringRef weights) {
   llvm::json::Array entriesJson;
   for (const EntrySignature &e : entries)
     entriesJson.push_back(llvm::json::Object{

@@ -1,0 +1,54 @@
+//===- ModelBuilder.h - Rotor IR of a whole decoder model -------*- C++ -*-===//
+//
+// Part of the Rotor project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Builds the rotor IR of a decoder-only model described by a ModelConfig: the
+// entry points `forward`, `prefill` and `decode` (docs/model-artifacts.md),
+// which take the weights as arguments named with their Hugging Face names, and
+// one private function per distinct layer kind that the entries call once per
+// layer.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ROTOR_FRONTEND_MODELBUILDER_H
+#define ROTOR_FRONTEND_MODELBUILDER_H
+
+#include "rotor/Frontend/ModelConfig.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+
+#include <string>
+#include <vector>
+
+namespace mlir::rotor {
+
+/// A weight of the model: an argument of every entry point.
+struct WeightSpec {
+  /// The Hugging Face name, e.g. "model.layers.0.self_attn.q_proj.weight".
+  std::string name;
+  std::vector<int64_t> shape;
+  ModelDType dtype = ModelDType::F32;
+};
+
+/// The rotor IR of a model and the weights its entries take, in argument
+/// order.
+struct ModelModule {
+  OwningOpRef<ModuleOp> module;
+  std::vector<WeightSpec> weights;
+};
+
+/// The weights of `config`, in the order the entries take them.
+std::vector<WeightSpec> getModelWeights(const ModelConfig &config);
+
+/// Builds the module for `config` in `context`, loading the dialects it
+/// uses, and verifies it. Fails (after emitting a diagnostic) only when the
+/// built module does not verify, which a validated config never causes.
+FailureOr<ModelModule> buildModelModule(MLIRContext *context,
+                                        const ModelConfig &config);
+
+} // namespace mlir::rotor
+
+#endif // ROTOR_FRONTEND_MODELBUILDER_H
