@@ -15,6 +15,7 @@
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/TargetSelect.h"
@@ -30,9 +31,25 @@ static llvm::Error makeError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
 
+/// Compile-time settings: the post-RA scheduler costs about a second on a
+/// 32-layer model and buys nothing measurable on out-of-order x86 cores for
+/// our explicitly vectorized kernels. An explicit -post-RA-scheduler on the
+/// command line wins.
+static void applyCodegenDefaults() {
+  static bool applied = false;
+  if (applied)
+    return;
+  applied = true;
+  auto &options = llvm::cl::getRegisteredOptions();
+  auto it = options.find("post-RA-scheduler");
+  if (it != options.end() && it->second->getNumOccurrences() == 0)
+    it->second->addOccurrence(0, "post-RA-scheduler", "false");
+}
+
 /// A target machine for the host CPU with all its features.
 static llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
 createHostTargetMachine() {
+  applyCodegenDefaults();
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   llvm::Triple triple(llvm::sys::getProcessTriple());
@@ -68,7 +85,9 @@ translate(ModuleOp module, llvm::LLVMContext &context,
     return makeError("translation to LLVM IR failed");
   llvmModule->setDataLayout(tm.createDataLayout());
   llvmModule->setTargetTriple(tm.getTargetTriple());
-  auto optimize = makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0,
+  // O2: the kernels are vectorized explicitly in the IR, and O3 costs about
+  // two more seconds on a 32-layer model for no measured kernel speed-up.
+  auto optimize = makeOptimizingTransformer(/*optLevel=*/2, /*sizeLevel=*/0,
                                             &tm);
   if (llvm::Error err = optimize(llvmModule.get()))
     return std::move(err);
