@@ -426,24 +426,11 @@ rotor_status io::readNpyFromMemory(const void *data, size_t size,
 rotor_status io::readNpy(const std::string &path, TensorPtr &out,
                          const NpyReadOptions &options) {
   return guard([&] {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      int err = errno;
-      return fail(statusForErrno(err), path,
-                  ": cannot open: ", errnoMessage(err));
-    }
-    struct FdCloser {
-      int fd;
-      ~FdCloser() { ::close(fd); }
-    } closer{fd};
-    struct stat st;
-    if (::fstat(fd, &st) != 0) {
-      int err = errno;
-      return fail(ROTOR_ERR_IO, path, ": cannot stat: ", errnoMessage(err));
-    }
-    if (!S_ISREG(st.st_mode))
-      return fail(ROTOR_ERR_IO, path, ": not a regular file");
-    uint64_t fileSize = static_cast<uint64_t>(st.st_size);
+    ScopedFd file;
+    uint64_t fileSize = 0;
+    if (rotor_status s = openRegularFile(path, file, fileSize))
+      return s;
+    int fd = file.get();
 
     auto readAt = [&](void *buffer, size_t count, uint64_t offset) {
       char *dest = static_cast<char *>(buffer);

@@ -42,18 +42,20 @@ bool rotor::isRegularFile(const std::string &path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-rotor_status rotor::readFile(const std::string &path, size_t maxSize,
-                             const char *what, std::string &out) {
+rotor::ScopedFd::~ScopedFd() {
+  if (fd >= 0)
+    ::close(fd);
+}
+
+rotor_status rotor::openRegularFile(const std::string &path, ScopedFd &file,
+                                    uint64_t &size) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int err = errno;
     return fail(statusForErrno(err), path,
                 ": cannot open: ", errnoMessage(err));
   }
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
+  file.fd = fd;
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     int err = errno;
@@ -61,10 +63,21 @@ rotor_status rotor::readFile(const std::string &path, size_t maxSize,
   }
   if (!S_ISREG(st.st_mode))
     return fail(ROTOR_ERR_IO, path, ": not a regular file");
-  if (static_cast<uint64_t>(st.st_size) > maxSize)
-    return fail(ROTOR_ERR_FORMAT, path, ": the ", what, " is ", st.st_size,
+  size = static_cast<uint64_t>(st.st_size);
+  return ROTOR_OK;
+}
+
+rotor_status rotor::readFile(const std::string &path, size_t maxSize,
+                             const char *what, std::string &out) {
+  ScopedFd file;
+  uint64_t size = 0;
+  if (rotor_status s = openRegularFile(path, file, size))
+    return s;
+  int fd = file.get();
+  if (size > maxSize)
+    return fail(ROTOR_ERR_FORMAT, path, ": the ", what, " is ", size,
                 " bytes, more than the limit of ", maxSize, " bytes");
-  out.assign(static_cast<size_t>(st.st_size), '\0');
+  out.assign(static_cast<size_t>(size), '\0');
   size_t done = 0;
   while (done < out.size()) {
     ssize_t n = ::read(fd, &out[done], out.size() - done);

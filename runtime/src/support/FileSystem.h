@@ -10,6 +10,7 @@
 #include "rotor/runtime.h"
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace rotor {
@@ -28,6 +29,26 @@ bool isDirectory(const std::string &path);
 
 /// True if `path` names a regular file (following symlinks).
 bool isRegularFile(const std::string &path);
+
+/// A file descriptor closed when it goes out of scope.
+class ScopedFd {
+public:
+  ScopedFd() = default;
+  ScopedFd(const ScopedFd &) = delete;
+  ScopedFd &operator=(const ScopedFd &) = delete;
+  ~ScopedFd();
+  int get() const { return fd; }
+
+private:
+  friend rotor_status openRegularFile(const std::string &, ScopedFd &,
+                                      uint64_t &);
+  int fd = -1;
+};
+
+/// Opens `path` for reading, checking that it is a regular file; `size`
+/// receives its size. The error names the path and the failing step.
+rotor_status openRegularFile(const std::string &path, ScopedFd &fd,
+                             uint64_t &size);
 
 /// Reads the regular file `path` into `out`. Files larger than `maxSize`
 /// bytes are rejected with ROTOR_ERR_FORMAT; `what` describes the file in

@@ -23,27 +23,15 @@ MappedFile::~MappedFile() {
 
 rotor_status MappedFile::open(const std::string &path,
                               std::unique_ptr<MappedFile> &out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    return fail(statusForErrno(err), path,
-                ": cannot open: ", errnoMessage(err));
-  }
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    int err = errno;
-    return fail(ROTOR_ERR_IO, path, ": cannot stat: ", errnoMessage(err));
-  }
-  if (!S_ISREG(st.st_mode))
-    return fail(ROTOR_ERR_IO, path, ": not a regular file");
+  ScopedFd fd;
+  uint64_t size = 0;
+  if (rotor_status s = openRegularFile(path, fd, size))
+    return s;
   std::unique_ptr<MappedFile> file(new MappedFile());
-  file->length = static_cast<size_t>(st.st_size);
+  file->length = static_cast<size_t>(size);
   if (file->length != 0) {
-    void *map = ::mmap(nullptr, file->length, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *map =
+        ::mmap(nullptr, file->length, PROT_READ, MAP_PRIVATE, fd.get(), 0);
     if (map == MAP_FAILED) {
       int err = errno;
       file->length = 0;
