@@ -39,6 +39,11 @@ Value createFloatConstant(OpBuilder &b, Location loc, Type type, double value);
 /// An index constant.
 Value createIndexConstant(OpBuilder &b, Location loc, int64_t value);
 
+/// An scf.for from `lb` to `ub` by the constant `step`, without iteration
+/// arguments; `body` builds the loop body (the terminator is added).
+void forLoop(OpBuilder &b, Location loc, Value lb, Value ub, int64_t step,
+             function_ref<void(OpBuilder &, Location, Value)> body);
+
 /// `linalg.generic` iterator lists.
 SmallVector<utils::IteratorType> parallelIterators(int64_t n);
 

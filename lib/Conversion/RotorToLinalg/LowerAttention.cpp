@@ -211,18 +211,6 @@ Value convertTo(OpBuilder &b, Location loc, Value v, Type to) {
   return arith::TruncFOp::create(b, loc, to, v);
 }
 
-/// An scf.for without iteration arguments.
-void forLoop(OpBuilder &b, Location loc, Value lb, Value ub, int64_t step,
-             function_ref<void(OpBuilder &, Location, Value)> body) {
-  scf::ForOp::create(b, loc, lb, ub,
-                     arith::ConstantIndexOp::create(b, loc, step),
-                     ValueRange{},
-                     [&](OpBuilder &fb, Location fl, Value iv, ValueRange) {
-                       body(fb, fl, iv);
-                       scf::YieldOp::create(fb, fl);
-                     });
-}
-
 /// The largest of 8, 4, 2, 1 that divides `n`.
 int64_t blockDividing(int64_t n) {
   for (int64_t b : {8, 4, 2})

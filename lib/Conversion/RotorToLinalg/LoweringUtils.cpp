@@ -7,6 +7,7 @@
 #include "rotor/Conversion/LoweringUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 using namespace mlir;
@@ -69,4 +70,16 @@ Value rotor::createIndexConstant(OpBuilder &b, Location loc, int64_t value) {
 
 SmallVector<utils::IteratorType> rotor::parallelIterators(int64_t n) {
   return SmallVector<utils::IteratorType>(n, utils::IteratorType::parallel);
+}
+
+void rotor::forLoop(OpBuilder &b, Location loc, Value lb, Value ub,
+                    int64_t step,
+                    function_ref<void(OpBuilder &, Location, Value)> body) {
+  scf::ForOp::create(b, loc, lb, ub,
+                     arith::ConstantIndexOp::create(b, loc, step),
+                     ValueRange{},
+                     [&](OpBuilder &fb, Location fl, Value iv, ValueRange) {
+                       body(fb, fl, iv);
+                       scf::YieldOp::create(fb, fl);
+                     });
 }

@@ -48,16 +48,6 @@ Value index(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);
 }
 
-/// An scf.for without iteration arguments.
-void forLoop(OpBuilder &b, Location loc, Value lb, Value ub, int64_t step,
-             function_ref<void(OpBuilder &, Location, Value)> body) {
-  scf::ForOp::create(b, loc, lb, ub, index(b, loc, step), ValueRange{},
-                     [&](OpBuilder &fb, Location fl, Value iv, ValueRange) {
-                       body(fb, fl, iv);
-                       scf::YieldOp::create(fb, fl);
-                     });
-}
-
 Value toBuffer(OpBuilder &b, Location loc, Value tensor) {
   auto t = cast<RankedTensorType>(tensor.getType());
   return bufferization::ToBufferOp::create(
