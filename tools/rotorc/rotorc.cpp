@@ -79,6 +79,20 @@ cl::opt<int64_t> blockK("attention-block-k",
                         cl::cat(category));
 cl::opt<bool> quiet("q", cl::desc("Do not report progress"), cl::init(false),
                     cl::cat(category));
+cl::opt<bool> fusion("fusion",
+                     cl::desc("Run the rotor-level fusion passes "
+                              "(rotor-fuse-linear; default on)"),
+                     cl::init(true), cl::cat(category));
+cl::opt<bool> fusionReport(
+    "rotor-fusion-report",
+    cl::desc("Print what the fusion passes fused and the memory traffic "
+             "saved"),
+    cl::init(false), cl::cat(category));
+cl::opt<bool> parallelLoops(
+    "parallel",
+    cl::desc("Run the kernels' outer loops on OpenMP threads (default on; "
+             "OMP_NUM_THREADS sets the count at run time)"),
+    cl::init(true), cl::cat(category));
 cl::opt<std::string> weightsFile(
     "weights",
     cl::desc("With a config .json: a .safetensors file holding every weight; "
@@ -286,6 +300,9 @@ int main(int argc, char **argv) {
   CpuPipelineOptions options;
   options.attentionBlockQ = blockQ;
   options.attentionBlockK = blockK;
+  options.fuse = fusion;
+  options.fusionReport = fusionReport;
+  options.parallel = parallelLoops;
   CpuStage last = emit == Emit::Opt      ? CpuStage::Opt
                   : emit == Emit::Linalg ? CpuStage::Linalg
                                          : CpuStage::Llvm;
