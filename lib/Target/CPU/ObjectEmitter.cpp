@@ -118,6 +118,10 @@ llvm::Error mlir::rotor::emitSharedObject(
   if (!llvmModule)
     return llvmModule.takeError();
 
+  // Only code with parallel loops needs the OpenMP runtime; without it the
+  // artifact depends on nothing but libc and libm.
+  bool usesOpenMP = (*llvmModule)->getFunction("__kmpc_fork_call") != nullptr;
+
   progress("generating native code");
   std::string objPath = (soPath + ".o").str();
   {
@@ -140,8 +144,11 @@ llvm::Error mlir::rotor::emitSharedObject(
   // Parallel loops call the LLVM OpenMP runtime (libomp from LLVM 22).
   std::string ompDir = "-L" ROTOR_OPENMP_LIB_DIR;
   std::string ompRpath = "-Wl,-rpath," ROTOR_OPENMP_LIB_DIR;
-  llvm::SmallVector<llvm::StringRef> args = {
-      *cc, "-shared", "-o", out, objPath, ompDir, ompRpath, "-lomp", "-lm"};
+  llvm::SmallVector<llvm::StringRef> args = {*cc, "-shared", "-o", out,
+                                             objPath};
+  if (usesOpenMP)
+    args.append({ompDir, ompRpath, "-lomp"});
+  args.push_back("-lm");
   std::string message;
   int rc = llvm::sys::ExecuteAndWait(*cc, args, std::nullopt, {}, 0, 0,
                                      &message);
