@@ -6,7 +6,7 @@ set -euo pipefail
 APT_PACKAGES=(
   cmake ninja-build g++ git
   libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools
-  libgtest-dev libopenblas-dev libomp-22-dev
+  libgtest-dev libopenblas-dev libomp-22-dev ccache
 )
 PY_PACKAGES=(numpy pytest)
 
