@@ -157,6 +157,57 @@ struct AttentionFwd {
     }
   }
 
+  /// Turns the raw dot products s of one key tile into probabilities (in
+  /// place) and updates the running max m, sum l and the output o.
+  /// kMasked: test each element (key bound and mask).
+  template <bool kMasked>
+  __device__ __forceinline__ static void
+  softmaxTile(float (&s)[kMT][kNT][4], float (&mrow)[kMT][2], float (&lrow)[kMT][2],
+              float (&oacc)[kMT][kDT][4], const detail::ScoreFn<BiasT, kSoftcap> &score,
+              const float *biasTab, int qp0, int kp0, int sk, int g, int tq) {
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt) {
+      float mx[2] = {negInf(), negInf()};
+#pragma unroll
+      for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          int qp = qp0 + mt * 16 + g + (e >= 2 ? 8 : 0);
+          int kp = kp0 + nt * 8 + 2 * tq + (e & 1);
+          float x = score(s[mt][nt][e], biasTab, kp - qp);
+          if (kMasked && !(kp < sk && MaskT::visible(qp, kp)))
+            x = negInf();
+          s[mt][nt][e] = x;
+          mx[e >> 1] = fmaxf(mx[e >> 1], x);
+        }
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+        float mNew = fmaxf(mrow[mt][r], mx[r]);
+        float mUse = mNew == negInf() ? 0.f : mNew;
+        float alpha = exp2Fast(mrow[mt][r] - mUse);
+        mrow[mt][r] = mNew;
+        lrow[mt][r] *= alpha;
+#pragma unroll
+        for (int dt = 0; dt < kDT; ++dt) {
+          oacc[mt][dt][2 * r] *= alpha;
+          oacc[mt][dt][2 * r + 1] *= alpha;
+        }
+        float sum = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt) {
+          float p0 = exp2Fast(s[mt][nt][2 * r] - mUse);
+          float p1 = exp2Fast(s[mt][nt][2 * r + 1] - mUse);
+          s[mt][nt][2 * r] = p0;
+          s[mt][nt][2 * r + 1] = p1;
+          sum += p0 + p1;
+        }
+        lrow[mt][r] += sum;
+      }
+    }
+  }
+
   __device__ static void run(const Params &p) {
     T *sQ = reinterpret_cast<T *>(dynamicSmem());
     T *sK = sQ + kQElems;    // 2 stages
@@ -270,52 +321,12 @@ struct AttentionFwd {
         }
       }
 
-      // Scores, mask, online softmax.
-      const bool full = n0 + kBlockN <= sk &&
-                        MaskT::tileFull(pmin, pmax, n0, n0 + kBlockN - 1);
+      // Scores, mask, online softmax (the element test only where needed).
       const int qp0 = (int)(m0 + off) + warpRow0; // position of the warp's row 0
-      const int kp0 = (int)n0;
-#pragma unroll
-      for (int mt = 0; mt < kMT; ++mt) {
-        float mx[2] = {negInf(), negInf()};
-#pragma unroll
-        for (int nt = 0; nt < kNT; ++nt)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            int qp = qp0 + mt * 16 + g + (e >= 2 ? 8 : 0);
-            int kp = kp0 + nt * 8 + 2 * tq + (e & 1);
-            float x = score(s[mt][nt][e], biasTab, kp - qp);
-            if (!full && !(kp < (int)sk && MaskT::visible(qp, kp)))
-              x = negInf();
-            s[mt][nt][e] = x;
-            mx[e >> 1] = fmaxf(mx[e >> 1], x);
-          }
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-          mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-          float mNew = fmaxf(mrow[mt][r], mx[r]);
-          float mUse = mNew == negInf() ? 0.f : mNew;
-          float alpha = exp2Fast(mrow[mt][r] - mUse);
-          mrow[mt][r] = mNew;
-          lrow[mt][r] *= alpha;
-#pragma unroll
-          for (int dt = 0; dt < kDT; ++dt) {
-            oacc[mt][dt][2 * r] *= alpha;
-            oacc[mt][dt][2 * r + 1] *= alpha;
-          }
-          float sum = 0.f;
-#pragma unroll
-          for (int nt = 0; nt < kNT; ++nt) {
-            float p0 = exp2Fast(s[mt][nt][2 * r] - mUse);
-            float p1 = exp2Fast(s[mt][nt][2 * r + 1] - mUse);
-            s[mt][nt][2 * r] = p0;
-            s[mt][nt][2 * r + 1] = p1;
-            sum += p0 + p1;
-          }
-          lrow[mt][r] += sum;
-        }
-      }
+      if (n0 + kBlockN <= sk && MaskT::tileFull(pmin, pmax, n0, n0 + kBlockN - 1))
+        softmaxTile<false>(s, mrow, lrow, oacc, score, biasTab, qp0, (int)n0, (int)sk, g, tq);
+      else
+        softmaxTile<true>(s, mrow, lrow, oacc, score, biasTab, qp0, (int)n0, (int)sk, g, tq);
 
       // O += P V
       const unsigned sVaddr = smemAddr(sVs);
