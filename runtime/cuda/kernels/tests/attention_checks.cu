@@ -26,6 +26,14 @@ bool tc(const std::string &label, AttnShape s) {
   return attentionCase<K, T, D, M, Bi, SC, L, R>("fwd " + label, s);
 }
 
+/// The mma.sync kernel for head dims that AttentionFwd sends to wgmma.
+template <typename T, int D, typename M, typename Bi = NoBias, bool SC = false, bool L = false,
+          typename R = NoRope>
+bool mma(const std::string &label, AttnShape s) {
+  using K = AttentionFwdMma<T, D, M, Bi, SC, L, R>;
+  return attentionCase<K, T, D, M, Bi, SC, L, R>("fwd-mma " + label, s);
+}
+
 using bf16 = __nv_bfloat16;
 using f16 = __half;
 using Causal = Mask<true, -1, -1, 1, 0, 0>;
@@ -55,6 +63,12 @@ int runAttentionChecks() {
   tc<bf16, 128, Mask<false, -1, -1, 1, 64, 8>>("chunk 64 + global 8", {1, 2, 1, 190, 190});
   tc<bf16, 96, Mask<true, 1023, -1, 2, 0, 64>>("hybrid dilated long", {1, 2, 1, 1500, 1500});
   tc<f16, 128, Causal>("empty keys", {1, 2, 1, 3, 0});
+  tc<bf16, 64, Mask<true, 200, -1, 1, 0, 0>, NoBias, false, true>("window 201 long",
+                                                                 {1, 2, 1, 1111, 1111});
+  mma<bf16, 128, Mask<true, 63, -1, 1, 0, 16>, NoBias, false, true>("hybrid W=64 G=16",
+                                                                    {1, 4, 2, 400, 400});
+  mma<f16, 64, Mask<true, 40, -1, 3, 0, 0>, T5Bias<32, 64>, true, false,
+      RopeQK<64, false, int, false>>("dil 3 bias softcap rope", {1, 2, 1, 301, 301, 2.f});
   return tally().fail - before;
 }
 

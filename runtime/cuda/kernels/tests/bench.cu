@@ -136,9 +136,10 @@ double spotCheck(Tensors &t, const MaskRT &m, bool rope) {
   return maxErr;
 }
 
-template <typename M, typename R = NoRope>
+template <typename M, typename R = NoRope, bool kMma = false>
 void benchPattern(Tensors &t, const char *name, const char *peer) {
-  using K = AttentionFwd<bf16, kD, M, NoBias, false, false, R>;
+  using K = typename Cond<kMma, AttentionFwdMma<bf16, kD, M, NoBias, false, false, R>,
+                          AttentionFwd<bf16, kD, M, NoBias, false, false, R>>::type;
   typename K::Params p;
   p.q = t.q.ptr;
   p.k = t.k.ptr;
@@ -182,12 +183,16 @@ int runBench() {
                                                "Flex 0.89 ms");
   benchPattern<Mask<true, 1023, -1, 1, 0, 0>, RopeQK<kD, false, int, false>>(
       t, "rope + sliding window 1024 (fused)", "compiled rope + Flex 0.913 ms");
+  benchPattern<Mask<true, -1, -1, 1, 0, 0>, NoRope, true>(t, "full causal (mma.sync kernel)",
+                                                          "FA2 3.24 ms");
+  benchPattern<Mask<true, 1023, -1, 1, 0, 0>, NoRope, true>(
+      t, "sliding window 1024 (mma.sync kernel)", "Flex 0.80 ms");
 
   // Standalone rope on q (bytes: read + write).
   {
     using K = Rope<bf16, int, kD, kD, false, false>;
     typename K::Params p{t.q.ptr, t.out.ptr, t.pos.ptr, t.freq.ptr, kB, kHq, kS};
-    dim3 grid(gridFor<K>(kB * kHq * kS));
+    dim3 grid(gridFor<K>(kB * kS));
     float ms = medianMs([&] { launch<K>(grid, p); });
     double bytes = 2.0 * t.q.n * sizeof(bf16);
     std::printf("%-34s %8.3f ms %7.2f TB/s (torch.compile 0.124 ms on q+k)\n", "rope q (standalone)",

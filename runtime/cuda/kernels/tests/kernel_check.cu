@@ -94,7 +94,7 @@ void ropeCase(const std::string &label, ll B, ll H, ll S, ll posOffset,
   p.batch = B;
   p.heads = H;
   p.seq = S;
-  launch<K>(dim3(gridFor<K>(B * H * S)), p);
+  launch<K>(dim3(gridFor<K>(B * S)), p);
   CHECK_CUDA(cudaDeviceSynchronize());
   std::vector<double> want = toDoubles(x);
   for (ll b = 0; b < B; ++b)
@@ -156,6 +156,10 @@ void ropeChecks() {
   ropeCase<float, ll, 128, 128, false, true>("rotate_half batched pos~1e6", 2, 2, 41, 1000000,
                                              f128, false);
   ropeCase<f16, int, 80, 80, false, false>("llama3", 1, 5, 33, 0, f80, false);
+  std::vector<double> f10 = ropeFreqRef(10, 10000.0, none, 0);
+  ropeCase<bf16, int, 64, 10, false, true>("scalar path partial", 2, 3, 17, 0, f10, false);
+  ropeCase<f16, ll, 64, 10, true, false>("scalar path interleaved in-place", 1, 4, 19, 123456,
+                                         f10, true);
 
   // The chain RopeInvFreq (device) -> Rope.
   {
@@ -222,7 +226,8 @@ void givensChecks() {
   givensCase<bf16, bf16, 128,
              GivensPairs<0, 64, 1, 65, 2, 66, 127, 0, 5, 6, 6, 7, 7, 8, 100, 3>>(
       "in-place", 777, true);
-  givensCase<f16, float, 80, GivensPairs<79, 0, 40, 41, 41, 79>>("odd dim", 333, false);
+  givensCase<f16, float, 80, GivensPairs<79, 0, 40, 41, 41, 79>>("D=80", 333, false);
+  givensCase<float, bf16, 6, GivensPairs<0, 5, 1, 4, 5, 2>>("unstaged row", 301, true);
 }
 
 //===----------------------------------------------------------------------===//
