@@ -23,6 +23,7 @@
 #include "rotor/cuda/common.cuh"
 #include "rotor/cuda/mask.cuh"
 #include "rotor/cuda/ptx.cuh"
+#include "rotor/cuda/wgmma.cuh"
 
 namespace rotor {
 namespace cuda {
@@ -71,6 +72,59 @@ template <typename BiasT, bool kSoftcap> struct ScoreFn {
   }
 };
 
+/// Turns the raw dot products s of one key tile into probabilities (in
+/// place) and updates the running max m, sum l and the output o.
+/// kMasked: test each element (key bound and mask).
+/// The thread holds rows qp0 + 16 mt + g (+ 8) and key columns
+/// kp0 + 8 nt + 2 tq (+ 1) of the tile (the mma.m16n8 C layout).
+template <typename MaskT, bool kMasked, int kMT, int kNT, int kDT, typename ScoreT>
+__device__ __forceinline__ void
+softmaxTile(float (&s)[kMT][kNT][4], float (&mrow)[kMT][2], float (&lrow)[kMT][2],
+            float (&oacc)[kMT][kDT][4], const ScoreT &score, const float *biasTab, int qp0,
+            int kp0, int sk, int g, int tq) {
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt) {
+    float mx[2] = {negInf(), negInf()};
+#pragma unroll
+    for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        int qp = qp0 + mt * 16 + g + (e >= 2 ? 8 : 0);
+        int kp = kp0 + nt * 8 + 2 * tq + (e & 1);
+        float x = score(s[mt][nt][e], biasTab, kp - qp);
+        if (kMasked && !(kp < sk && MaskT::visible(qp, kp)))
+          x = negInf();
+        s[mt][nt][e] = x;
+        mx[e >> 1] = fmaxf(mx[e >> 1], x);
+      }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+      float mNew = fmaxf(mrow[mt][r], mx[r]);
+      float mUse = mNew == negInf() ? 0.f : mNew;
+      float alpha = exp2Fast(mrow[mt][r] - mUse);
+      mrow[mt][r] = mNew;
+      lrow[mt][r] *= alpha;
+#pragma unroll
+      for (int dt = 0; dt < kDT; ++dt) {
+        oacc[mt][dt][2 * r] *= alpha;
+        oacc[mt][dt][2 * r + 1] *= alpha;
+      }
+      float sum = 0.f;
+#pragma unroll
+      for (int nt = 0; nt < kNT; ++nt) {
+        float p0 = exp2Fast(s[mt][nt][2 * r] - mUse);
+        float p1 = exp2Fast(s[mt][nt][2 * r + 1] - mUse);
+        s[mt][nt][2 * r] = p0;
+        s[mt][nt][2 * r + 1] = p1;
+        sum += p0 + p1;
+      }
+      lrow[mt][r] += sum;
+    }
+  }
+}
+
 template <typename RopeT>
 __device__ __forceinline__ const typename RopeT::PosT *
 posRow(const typename RopeT::PosT *pos, long long b, long long s) {
@@ -83,15 +137,16 @@ posRow(const typename RopeT::PosT *pos, long long b, long long s) {
 // AttentionFwd
 //===----------------------------------------------------------------------===//
 
-/// Flash attention forward on tensor cores.
+/// Flash attention forward on tensor cores with mma.sync (sm_80+), any head
+/// dim that is a multiple of 16 up to 128.
 /// grid = (ceil(sq / kTile), hq, batch); block = kThreads; dynamic smem =
 /// kSmemBytes (raise the attribute above 48 KiB).
 template <typename T, int kHeadDim, typename MaskT = NoMask, typename BiasT = NoBias,
           bool kSoftcap = false, bool kReturnLse = false, typename RopeT = NoRope>
-struct AttentionFwd {
-  static_assert(IsHalfLike<T>::value, "AttentionFwd takes __half or __nv_bfloat16");
+struct AttentionFwdMma {
+  static_assert(IsHalfLike<T>::value, "AttentionFwdMma takes __half or __nv_bfloat16");
   static_assert(kHeadDim % 16 == 0 && kHeadDim >= 16 && kHeadDim <= 128,
-                "AttentionFwd head dim must be a multiple of 16 in [16, 128]");
+                "AttentionFwdMma head dim must be a multiple of 16 in [16, 128]");
   static_assert(!RopeT::kEnabled || RopeT::kRotaryDim <= kHeadDim, "rotary_dim > head dim");
 
   static constexpr int D = kHeadDim;
@@ -146,7 +201,7 @@ struct AttentionFwd {
         if (r >= valid)
           continue;
         float c, sn;
-        RopeT::angle(invFreq, (long long)pos[r], i, &c, &sn);
+        RopeT::template angle<true>(invFreq, (long long)pos[r], i, &c, &sn);
         int ea = RopeT::first(i), eb = RopeT::second(i);
         T *pa = s + sIdx(r, ea / 8) + ea % 8;
         T *pb = s + sIdx(r, eb / 8) + eb % 8;
@@ -270,52 +325,14 @@ struct AttentionFwd {
         }
       }
 
-      // Scores, mask, online softmax.
-      const bool full = n0 + kBlockN <= sk &&
-                        MaskT::tileFull(pmin, pmax, n0, n0 + kBlockN - 1);
+      // Scores, mask, online softmax (the element test only where needed).
       const int qp0 = (int)(m0 + off) + warpRow0; // position of the warp's row 0
-      const int kp0 = (int)n0;
-#pragma unroll
-      for (int mt = 0; mt < kMT; ++mt) {
-        float mx[2] = {negInf(), negInf()};
-#pragma unroll
-        for (int nt = 0; nt < kNT; ++nt)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            int qp = qp0 + mt * 16 + g + (e >= 2 ? 8 : 0);
-            int kp = kp0 + nt * 8 + 2 * tq + (e & 1);
-            float x = score(s[mt][nt][e], biasTab, kp - qp);
-            if (!full && !(kp < (int)sk && MaskT::visible(qp, kp)))
-              x = negInf();
-            s[mt][nt][e] = x;
-            mx[e >> 1] = fmaxf(mx[e >> 1], x);
-          }
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-          mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-          float mNew = fmaxf(mrow[mt][r], mx[r]);
-          float mUse = mNew == negInf() ? 0.f : mNew;
-          float alpha = exp2Fast(mrow[mt][r] - mUse);
-          mrow[mt][r] = mNew;
-          lrow[mt][r] *= alpha;
-#pragma unroll
-          for (int dt = 0; dt < kDT; ++dt) {
-            oacc[mt][dt][2 * r] *= alpha;
-            oacc[mt][dt][2 * r + 1] *= alpha;
-          }
-          float sum = 0.f;
-#pragma unroll
-          for (int nt = 0; nt < kNT; ++nt) {
-            float p0 = exp2Fast(s[mt][nt][2 * r] - mUse);
-            float p1 = exp2Fast(s[mt][nt][2 * r + 1] - mUse);
-            s[mt][nt][2 * r] = p0;
-            s[mt][nt][2 * r + 1] = p1;
-            sum += p0 + p1;
-          }
-          lrow[mt][r] += sum;
-        }
-      }
+      if (n0 + kBlockN <= sk && MaskT::tileFull(pmin, pmax, n0, n0 + kBlockN - 1))
+        detail::softmaxTile<MaskT, false>(s, mrow, lrow, oacc, score, biasTab, qp0, (int)n0,
+                                          (int)sk, g, tq);
+      else
+        detail::softmaxTile<MaskT, true>(s, mrow, lrow, oacc, score, biasTab, qp0, (int)n0,
+                                         (int)sk, g, tq);
 
       // O += P V
       const unsigned sVaddr = smemAddr(sVs);
@@ -379,6 +396,263 @@ struct AttentionFwd {
             *reinterpret_cast<const uint4 *>(sQ + sIdx(r, c));
     }
   }
+};
+
+//===----------------------------------------------------------------------===//
+// AttentionFwdWgmma
+//===----------------------------------------------------------------------===//
+
+/// Flash attention forward with Hopper warpgroup MMA (sm_90a), head dim 64 or
+/// 128: two consumer warpgroups of 64 query rows each; S = Q Kᵀ with both
+/// operands in 128-byte-swizzled shared memory, O += P V with P from
+/// registers and V read transposed (N-major) from shared memory. Key/value
+/// tiles of 128 keys stream through a two-stage cp.async pipeline.
+/// grid = (ceil(sq / kTile), hq, batch); block = kThreads; dynamic smem =
+/// kSmemBytes (raise the attribute above 48 KiB).
+template <typename T, int kHeadDim, typename MaskT = NoMask, typename BiasT = NoBias,
+          bool kSoftcap = false, bool kReturnLse = false, typename RopeT = NoRope>
+struct AttentionFwdWgmma {
+  static_assert(IsHalfLike<T>::value, "AttentionFwdWgmma takes __half or __nv_bfloat16");
+  static_assert(kHeadDim == 64 || kHeadDim == 128, "AttentionFwdWgmma head dim is 64 or 128");
+  static_assert(!RopeT::kEnabled || RopeT::kRotaryDim <= kHeadDim, "rotary_dim > head dim");
+
+  static constexpr int D = kHeadDim;
+  static constexpr int kWarpGroups = 2;
+  static constexpr int kBlockM = 64 * kWarpGroups; // 128
+  static constexpr int kBlockN = 128;
+  static constexpr int kNT = kBlockN / 8;
+  static constexpr int kDT = D / 8;
+  static constexpr int kColBlocks = D / 64; // 128-byte column blocks
+  static constexpr int kQBytes = kBlockM * D * 2;
+  static constexpr int kKVBytes = kBlockN * D * 2;
+  static constexpr int kTileBytes = kQBytes + 4 * kKVBytes;
+
+  static constexpr int kThreads = 128 * kWarpGroups;
+  static constexpr int kTile = kBlockM;
+  // + 1 KiB so that the tiles can start on a 1 KiB boundary (swizzle atoms).
+  static constexpr int kSmemBytes = kTileBytes + BiasT::kTableSize * 4 + 1024;
+  static constexpr int kMinBlocksPerSM = 1;
+
+  using Params = AttentionParams<T, RopeT>;
+
+  /// Byte offset of element (row, col) in a tile of `rows` rows stored as
+  /// kColBlocks blocks of rows x 128 bytes with the 128-byte swizzle.
+  template <int kRows> __device__ __forceinline__ static int offB(int row, int col) {
+    return (col >> 6) * (kRows * 128) + row * 128 + ((((col & 63) >> 3) ^ (row & 7)) << 4) +
+           ((col & 7) << 1);
+  }
+
+  template <int kRows>
+  __device__ __forceinline__ static void loadTile(unsigned char *s, const T *g, int valid) {
+    constexpr int kChunks = D / 8;
+#pragma unroll 4
+    for (int idx = threadIdx.x; idx < kRows * kChunks; idx += kThreads) {
+      int r = idx / kChunks, c = idx % kChunks;
+      bool ok = r < valid;
+      const T *src = g + (ok ? (long long)r * D + c * 8 : 0);
+      cpAsync16(smemAddr(s + offB<kRows>(r, c * 8)), src, ok);
+    }
+  }
+
+  template <int kRows>
+  __device__ static void ropeTile(unsigned char *s, int valid, const typename RopeT::PosT *pos,
+                                  const double *invFreq) {
+    if constexpr (RopeT::kEnabled) {
+      constexpr int kHalf = RopeT::kRotaryDim / 2;
+      for (int idx = threadIdx.x; idx < kRows * kHalf; idx += kThreads) {
+        int r = idx / kHalf, i = idx % kHalf;
+        if (r >= valid)
+          continue;
+        float c, sn;
+        RopeT::template angle<true>(invFreq, (long long)pos[r], i, &c, &sn);
+        T *pa = reinterpret_cast<T *>(s + offB<kRows>(r, RopeT::first(i)));
+        T *pb = reinterpret_cast<T *>(s + offB<kRows>(r, RopeT::second(i)));
+        float a = toF32(*pa), b = toF32(*pb);
+        *pa = fromF32<T>(a * c - b * sn);
+        *pb = fromF32<T>(b * c + a * sn);
+      }
+    }
+  }
+
+  __device__ static void run(const Params &p) {
+#if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    __trap(); // wgmma needs sm_90a; compile for sm_90a or use AttentionFwdMma
+#else
+    unsigned char *smem = dynamicSmem();
+    smem += (1024 - (smemAddr(smem) & 1023)) & 1023;
+    unsigned char *sQ = smem;
+    unsigned char *sK = sQ + kQBytes;   // 2 stages
+    unsigned char *sV = sK + 2 * kKVBytes; // 2 stages
+    float *biasTab = reinterpret_cast<float *>(smem + kTileBytes);
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wg = warp >> 2, wIn = warp & 3;
+    const int g = lane >> 2, tq = lane & 3;
+    const long long mTile = gridDim.x - 1 - blockIdx.x;
+    const long long h = blockIdx.y, b = blockIdx.z;
+    const long long hk = h / (p.hq / p.hkv);
+    const long long sq = p.sq, sk = p.sk;
+    const long long m0 = mTile * kBlockM;
+    if (m0 >= sq)
+      return;
+    const int rowsValid = (int)(sq - m0 < kBlockM ? sq - m0 : kBlockM);
+    const long long off = sk - sq;
+    const long long pmin = m0 + off, pmax = m0 + rowsValid - 1 + off;
+
+    const T *qg = p.q + ((b * p.hq + h) * sq + m0) * D;
+    const T *kg = p.k + (b * p.hkv + hk) * sk * D;
+    const T *vg = p.v + (b * p.hkv + hk) * sk * D;
+
+    const TilePlan plan = planTiles<MaskT, kBlockN>(pmin, pmax, sk);
+    const long long nTiles = plan.count();
+
+    if constexpr (BiasT::kEnabled)
+      BiasT::template fillTable<kThreads>(biasTab, p.bias + h * BiasT::kNumBuckets,
+                                          !MaskT::kCausal);
+
+    auto loadKV = [&](long long t, int stage) {
+      long long n0 = plan.tile(t) * kBlockN;
+      int valid = (int)(sk - n0 < kBlockN ? sk - n0 : kBlockN);
+      loadTile<kBlockN>(sK + stage * kKVBytes, kg + n0 * D, valid);
+      loadTile<kBlockN>(sV + stage * kKVBytes, vg + n0 * D, valid);
+    };
+    loadTile<kBlockM>(sQ, qg, rowsValid);
+    if (nTiles > 0)
+      loadKV(0, 0);
+    cpAsyncCommit();
+
+    float oacc[1][kDT][4];
+    float mrow[1][2] = {{negInf(), negInf()}}, lrow[1][2] = {{0.f, 0.f}};
+#pragma unroll
+    for (int dt = 0; dt < kDT; ++dt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        oacc[0][dt][e] = 0.f;
+
+    const detail::ScoreFn<BiasT, kSoftcap> score(p.scale, p.softcap);
+    const unsigned qAddr = smemAddr(sQ) + wg * 64 * 128;
+    const int qp0 = (int)(m0 + off) + wg * 64 + wIn * 16;
+
+    for (long long t = 0; t < nTiles; ++t) {
+      const int stage = (int)(t & 1);
+      if (t + 1 < nTiles)
+        loadKV(t + 1, stage ^ 1);
+      cpAsyncCommit();
+      cpAsyncWait<1>();
+      const long long n0 = plan.tile(t) * kBlockN;
+      unsigned char *sKs = sK + stage * kKVBytes;
+      unsigned char *sVs = sV + stage * kKVBytes;
+      if constexpr (RopeT::kEnabled) {
+        __syncthreads();
+        if (t == 0)
+          ropeTile<kBlockM>(sQ, rowsValid, detail::posRow<RopeT>(p.q_pos, b, sq) + m0,
+                            p.inv_freq);
+        int valid = (int)(sk - n0 < kBlockN ? sk - n0 : kBlockN);
+        ropeTile<kBlockN>(sKs, valid, detail::posRow<RopeT>(p.k_pos, b, sk) + n0, p.inv_freq);
+      }
+      wgmma::fenceProxyAsync();
+      __syncthreads();
+
+      // S = Q Kᵀ (64 x kBlockN per warpgroup).
+      float s[1][kNT][4];
+      const unsigned kAddr = smemAddr(sKs);
+      wgmma::fence();
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+        unsigned long long da = wgmma::desc128B(
+            qAddr + (kk >> 2) * (kBlockM * 128) + (kk & 3) * 32, 16, 1024);
+        unsigned long long db = wgmma::desc128B(
+            kAddr + (kk >> 2) * (kBlockN * 128) + (kk & 3) * 32, 16, 1024);
+        wgmma::SS<T, kBlockN>::run(&s[0][0][0], da, db, kk > 0 ? 1 : 0);
+      }
+      wgmma::commit();
+      wgmma::wait<0>();
+
+      if (n0 + kBlockN <= sk && MaskT::tileFull(pmin, pmax, n0, n0 + kBlockN - 1))
+        detail::softmaxTile<MaskT, false>(s, mrow, lrow, oacc, score, biasTab, qp0, (int)n0,
+                                          (int)sk, g, tq);
+      else
+        detail::softmaxTile<MaskT, true>(s, mrow, lrow, oacc, score, biasTab, qp0, (int)n0,
+                                         (int)sk, g, tq);
+
+      // O += P V: P from registers (the S accumulator layout is the A
+      // fragment layout), V transposed from shared memory.
+      const unsigned vAddr = smemAddr(sVs);
+      unsigned a[kBlockN / 16][4];
+#pragma unroll
+      for (int kk = 0; kk < kBlockN / 16; ++kk) {
+        a[kk][0] = pack2<T>(s[0][2 * kk][0], s[0][2 * kk][1]);
+        a[kk][1] = pack2<T>(s[0][2 * kk][2], s[0][2 * kk][3]);
+        a[kk][2] = pack2<T>(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]);
+        a[kk][3] = pack2<T>(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);
+      }
+      wgmma::fence();
+#pragma unroll
+      for (int kk = 0; kk < kBlockN / 16; ++kk) {
+        unsigned long long db = wgmma::desc128B(vAddr + kk * 16 * 128, kBlockN * 128, 1024);
+        wgmma::RS<T, D>::run(&oacc[0][0][0], a[kk], db, 1);
+      }
+      wgmma::commit();
+      wgmma::wait<0>();
+      __syncthreads(); // the stage is reloaded by the next iteration
+    }
+    cpAsyncWait<0>();
+    __syncthreads();
+
+    // Normalize, stage row-major (padded) in the K stages, store 16 bytes
+    // per thread.
+    constexpr int kStride = D + 8;
+    T *stage = reinterpret_cast<T *>(sK);
+    T *og = p.out + ((b * p.hq + h) * sq + m0) * D;
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float l = lrow[0][r];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      float inv = l > 0.f ? 1.f / l : 0.f;
+      int row = wg * 64 + wIn * 16 + g + 8 * r;
+#pragma unroll
+      for (int dt = 0; dt < kDT; ++dt)
+        *reinterpret_cast<unsigned *>(stage + row * kStride + dt * 8 + 2 * tq) =
+            pack2<T>(oacc[0][dt][2 * r] * inv, oacc[0][dt][2 * r + 1] * inv);
+      if constexpr (kReturnLse) {
+        if (tq == 0 && row < rowsValid) {
+          float mUse = mrow[0][r] == negInf() ? 0.f : mrow[0][r];
+          p.lse[(b * p.hq + h) * sq + m0 + row] =
+              l > 0.f ? (mUse + log2f(l)) * detail::kLn2 : negInf();
+        }
+      }
+    }
+    __syncthreads();
+    constexpr int kChunks = D / 8;
+    for (int idx = tid; idx < kBlockM * kChunks; idx += kThreads) {
+      int r = idx / kChunks, c = idx % kChunks;
+      if (r < rowsValid)
+        *reinterpret_cast<uint4 *>(og + (long long)r * D + c * 8) =
+            *reinterpret_cast<const uint4 *>(stage + r * kStride + c * 8);
+    }
+#endif
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// AttentionFwd: the tensor-core kernel for the head dim
+//===----------------------------------------------------------------------===//
+
+/// AttentionFwdWgmma for head dims 64 and 128 (unless ROTOR_CUDA_NO_WGMMA is
+/// defined: then code for targets other than sm_90a can be built),
+/// AttentionFwdMma otherwise. Same Params, constants and grid rule.
+template <typename T, int kHeadDim, typename MaskT = NoMask, typename BiasT = NoBias,
+          bool kSoftcap = false, bool kReturnLse = false, typename RopeT = NoRope>
+struct AttentionFwd
+    : Cond<
+#ifdef ROTOR_CUDA_NO_WGMMA
+          false,
+#else
+          (kHeadDim == 64 || kHeadDim == 128),
+#endif
+          AttentionFwdWgmma<T, kHeadDim, MaskT, BiasT, kSoftcap, kReturnLse, RopeT>,
+          AttentionFwdMma<T, kHeadDim, MaskT, BiasT, kSoftcap, kReturnLse, RopeT>>::type {
 };
 
 //===----------------------------------------------------------------------===//

@@ -111,19 +111,27 @@ template <> __device__ __forceinline__ unsigned pack2<__nv_bfloat16>(float a, fl
 __device__ __forceinline__ float negInf() { return __int_as_float(0xff800000); }
 __device__ __forceinline__ double negInfF64() { return __longlong_as_double(0xfff0000000000000ULL); }
 
-/// sin/cos of an f64 angle: reduced modulo 2*pi in f64 (so that angles of
-/// positions up to ~10^9 keep ~1e-7 accuracy), then evaluated in fp32.
-__device__ __forceinline__ void sincosAccurate(double t, float *s, float *c) {
+/// An f64 angle reduced modulo 2*pi in f64 (|result| <= pi), so that angles
+/// of positions up to ~10^9 keep ~1e-7 absolute accuracy in fp32.
+__device__ __forceinline__ float reduceAngle(double t) {
   const double kTwoPiHi = 6.283185307179586;      // fl64(2 pi)
   const double kTwoPiLo = 2.4492935982947064e-16; // 2 pi - fl64(2 pi)
   const double kInvTwoPi = 0.15915494309189535;
   double k = rint(t * kInvTwoPi);
   double r = fma(-k, kTwoPiHi, t);
-  r = fma(-k, kTwoPiLo, r);
-  sincosf((float)r, s, c);
+  return (float)fma(-k, kTwoPiLo, r);
 }
 
-__device__ __forceinline__ float sigmoidF(float x) { return 1.f / (1.f + __expf(-x)); }
+/// sin/cos of an f64 angle: reduced in f64, then an accurate fp32 sincosf.
+__device__ __forceinline__ void sincosAccurate(double t, float *s, float *c) {
+  sincosf(reduceAngle(t), s, c);
+}
+
+/// As sincosAccurate, but the reduced angle goes through the SFU (__sincosf:
+/// absolute error about 1e-6, ample for results rounded to 16-bit types).
+__device__ __forceinline__ void sincosReducedFast(double t, float *s, float *c) {
+  __sincosf(reduceAngle(t), s, c);
+}
 
 template <Act kAct> __device__ __forceinline__ float activate(float x) {
   if constexpr (kAct == Act::relu) {

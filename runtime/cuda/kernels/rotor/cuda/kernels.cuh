@@ -15,6 +15,7 @@
 
 #include "rotor/cuda/common.cuh"
 #include "rotor/cuda/ptx.cuh"
+#include "rotor/cuda/wgmma.cuh"
 #include "rotor/cuda/mask.cuh"
 #include "rotor/cuda/attention.cuh"
 #include "rotor/cuda/rope.cuh"

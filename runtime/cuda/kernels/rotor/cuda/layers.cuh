@@ -17,6 +17,7 @@
 
 #include "rotor/cuda/common.cuh"
 #include "rotor/cuda/norms.cuh"
+#include "rotor/cuda/ptx.cuh"
 
 namespace rotor {
 namespace cuda {
@@ -50,12 +51,20 @@ template <int... kIJ> struct GivensPairs {
   }
 };
 
-/// y = x · G_0 · … · G_{N-1} on the last dimension; one row per thread.
+/// y = x · G_0 · … · G_{N-1} on the last dimension; one row per thread, held
+/// in registers. When a row is a whole number of 16-byte vectors, blocks of
+/// kTile rows are staged through shared memory (padded rows) so that global
+/// memory is read and written with coalesced 16-byte accesses.
+/// Grid-stride over row blocks; recommended grid = ceil(rows / kTile).
 template <typename T, typename AngleT, int kDim, typename PairsT> struct Givens {
   static constexpr int kN = PairsT::kCount;
   static constexpr int kThreads = 128;
   static constexpr int kTile = kThreads;
-  static constexpr int kSmemBytes = 0;
+  static constexpr int kRowBytes = kDim * (int)sizeof(T);
+  static constexpr bool kStaged = kRowBytes % 16 == 0;
+  static constexpr int kChunks = kRowBytes / 16;
+  static constexpr int kStride = kRowBytes + 16; // padded: conflict-free 16-byte reads
+  static constexpr int kSmemBytes = kStaged ? kTile * kStride : 0;
   static constexpr int kMinBlocksPerSM = 1;
   static_assert(kDim >= 1 && kDim <= 256, "Givens row must fit in registers");
 
@@ -66,6 +75,17 @@ template <typename T, typename AngleT, int kDim, typename PairsT> struct Givens 
     long long rows = 0;
   };
 
+  __device__ __forceinline__ static void rotate(float (&x)[kDim], const float *cs) {
+#pragma unroll
+    for (int k = 0; k < kN; ++k) {
+      const int i = PairsT::at(2 * k), j = PairsT::at(2 * k + 1);
+      float c = cs[2 * k], s = cs[2 * k + 1];
+      float xi = x[i], xj = x[j];
+      x[i] = xi * c - xj * s;
+      x[j] = xi * s + xj * c;
+    }
+  }
+
   __device__ static void run(const Params &p) {
     __shared__ float cs[kN > 0 ? 2 * kN : 1];
     for (int k = threadIdx.x; k < kN; k += kThreads) {
@@ -75,25 +95,67 @@ template <typename T, typename AngleT, int kDim, typename PairsT> struct Givens 
       cs[2 * k + 1] = s;
     }
     __syncthreads();
-    for (long long r = (long long)blockIdx.x * kThreads + threadIdx.x; r < p.rows;
-         r += (long long)gridDim.x * kThreads) {
-      const T *xr = p.x + r * kDim;
-      float x[kDim];
+    if constexpr (kStaged) {
+      constexpr int kVec = 16 / (int)sizeof(T);
+      union Vec {
+        uint4 u;
+        T e[kVec];
+      };
+      unsigned char *sm = dynamicSmem();
+      for (long long r0 = (long long)blockIdx.x * kTile; r0 < p.rows;
+           r0 += (long long)gridDim.x * kTile) {
+        const int valid = (int)(p.rows - r0 < kTile ? p.rows - r0 : kTile);
+        const unsigned char *gx = reinterpret_cast<const unsigned char *>(p.x + r0 * kDim);
+        for (int idx = threadIdx.x; idx < valid * kChunks; idx += kThreads) {
+          int r = idx / kChunks, c = idx % kChunks;
+          *reinterpret_cast<uint4 *>(sm + r * kStride + c * 16) =
+              *reinterpret_cast<const uint4 *>(gx + (long long)idx * 16);
+        }
+        __syncthreads();
+        if (threadIdx.x < valid) {
+          unsigned char *row = sm + threadIdx.x * kStride;
+          float x[kDim];
 #pragma unroll
-      for (int e = 0; e < kDim; ++e)
-        x[e] = toF32(xr[e]);
+          for (int c = 0; c < kChunks; ++c) {
+            Vec v;
+            v.u = *reinterpret_cast<const uint4 *>(row + c * 16);
 #pragma unroll
-      for (int k = 0; k < kN; ++k) {
-        const int i = PairsT::at(2 * k), j = PairsT::at(2 * k + 1);
-        float c = cs[2 * k], s = cs[2 * k + 1];
-        float xi = x[i], xj = x[j];
-        x[i] = xi * c - xj * s;
-        x[j] = xi * s + xj * c;
+            for (int e = 0; e < kVec; ++e)
+              x[c * kVec + e] = toF32(v.e[e]);
+          }
+          rotate(x, cs);
+#pragma unroll
+          for (int c = 0; c < kChunks; ++c) {
+            Vec v;
+#pragma unroll
+            for (int e = 0; e < kVec; ++e)
+              v.e[e] = fromF32<T>(x[c * kVec + e]);
+            *reinterpret_cast<uint4 *>(row + c * 16) = v.u;
+          }
+        }
+        __syncthreads();
+        unsigned char *gy = reinterpret_cast<unsigned char *>(p.out + r0 * kDim);
+        for (int idx = threadIdx.x; idx < valid * kChunks; idx += kThreads) {
+          int r = idx / kChunks, c = idx % kChunks;
+          *reinterpret_cast<uint4 *>(gy + (long long)idx * 16) =
+              *reinterpret_cast<const uint4 *>(sm + r * kStride + c * 16);
+        }
+        __syncthreads(); // the staging buffer is refilled next
       }
-      T *yr = p.out + r * kDim;
+    } else {
+      for (long long r = (long long)blockIdx.x * kThreads + threadIdx.x; r < p.rows;
+           r += (long long)gridDim.x * kThreads) {
+        const T *xr = p.x + r * kDim;
+        float x[kDim];
 #pragma unroll
-      for (int e = 0; e < kDim; ++e)
-        yr[e] = fromF32<T>(x[e]);
+        for (int e = 0; e < kDim; ++e)
+          x[e] = toF32(xr[e]);
+        rotate(x, cs);
+        T *yr = p.out + r * kDim;
+#pragma unroll
+        for (int e = 0; e < kDim; ++e)
+          yr[e] = fromF32<T>(x[e]);
+      }
     }
   }
 };

@@ -242,11 +242,17 @@ struct RopeQK {
   __device__ __forceinline__ static int second(int i) {
     return kInterleaved ? 2 * i + 1 : i + kRotaryDim / 2;
   }
-  /// cos/sin of pair i at position p, times the attention factor.
+  /// cos/sin of pair i at position p, times the attention factor. kFast: the
+  /// reduced angle goes through the SFU (__sincosf, abs. error ~1e-6), which
+  /// is ample for results rounded to 16-bit types.
+  template <bool kFast = false>
   __device__ __forceinline__ static void angle(const double *invFreq, long long p, int i,
                                                float *c, float *s) {
     float sn, cs;
-    sincosAccurate((double)p * invFreq[i], &sn, &cs);
+    if constexpr (kFast)
+      sincosReducedFast((double)p * invFreq[i], &sn, &cs);
+    else
+      sincosAccurate((double)p * invFreq[i], &sn, &cs);
     float a = (float)invFreq[kRotaryDim / 2];
     *c = cs * a;
     *s = sn * a;

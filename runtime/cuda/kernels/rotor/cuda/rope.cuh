@@ -111,19 +111,25 @@ struct RopeInvFreq {
   }
 };
 
-/// rotor.rope on (B, H, S, D). One row per kHeadDim/2 threads.
-/// Grid-stride over rows; recommended grid = ceil(B*H*S / kTile).
+/// rotor.rope on (B, H, S, D). One block per (b, s) position at a time
+/// (grid-stride): the cos/sin of the position are computed once into shared
+/// memory and applied to every head with 16-byte loads and stores.
+/// Recommended grid = B * S (kTile = 1).
 template <typename T, typename PosT, int kHeadDim, int kRotaryDim, bool kInterleaved,
           bool kBatchedPos>
 struct Rope {
-  static_assert(kHeadDim % 2 == 0 && kHeadDim <= 512, "head dim must be even, <= 512");
+  static_assert(kHeadDim % 2 == 0 && kHeadDim <= 1024, "head dim must be even, <= 1024");
   static_assert(kRotaryDim % 2 == 0 && kRotaryDim >= 2 && kRotaryDim <= kHeadDim,
                 "rotary_dim must be even and in [2, head dim]");
   static constexpr int kThreads = 256;
-  static constexpr int kPairs = kHeadDim / 2; // threads per row
-  static constexpr int kTile = kThreads / kPairs;
+  static constexpr int kTile = 1;
   static constexpr int kSmemBytes = 0;
   static constexpr int kMinBlocksPerSM = 1;
+  static constexpr int kHalf = kRotaryDim / 2;
+  /// Elements per 16-byte vector, when every region is a whole number of them.
+  static constexpr int kVec = 16 / (int)sizeof(T);
+  static constexpr bool kVectorized =
+      kHeadDim % kVec == 0 && kRotaryDim % kVec == 0 && (kInterleaved || kHalf % kVec == 0);
 
   struct Params {
     const T *x = nullptr;
@@ -133,35 +139,92 @@ struct Rope {
     long long batch = 0, heads = 0, seq = 0;
   };
 
+  union Vec {
+    uint4 u;
+    T e[kVec];
+  };
+
   __device__ static void run(const Params &p) {
-    const int lr = threadIdx.x / kPairs, i = threadIdx.x % kPairs;
-    if (lr >= kTile)
-      return;
-    constexpr int kHalf = kRotaryDim / 2;
-    const long long rows = p.batch * p.heads * p.seq;
+    __shared__ float cs[2 * kHalf];
+    const long long units = p.batch * p.seq;
     const float a = (float)p.inv_freq[kHalf];
-    const double invFreq = i < kHalf ? p.inv_freq[i] : 0.0;
-    for (long long r = (long long)blockIdx.x * kTile + lr; r < rows;
-         r += (long long)gridDim.x * kTile) {
-      const T *x = p.x + r * kHeadDim;
-      T *y = p.out + r * kHeadDim;
-      if (i < kHalf) {
-        long long s = r % p.seq;
-        long long b = r / (p.heads * p.seq);
-        long long pos = (long long)p.pos[kBatchedPos ? b * p.seq + s : s];
+    for (long long u = blockIdx.x; u < units; u += gridDim.x) {
+      const long long b = u / p.seq, s = u % p.seq;
+      const double pos = (double)p.pos[kBatchedPos ? u : s];
+      __syncthreads(); // the previous position's table is no longer read
+      for (int i = threadIdx.x; i < kHalf; i += kThreads) {
         float sn, c;
-        sincosAccurate((double)pos * invFreq, &sn, &c);
-        c *= a;
-        sn *= a;
-        int ea = kInterleaved ? 2 * i : i, eb = kInterleaved ? 2 * i + 1 : i + kHalf;
-        float u = toF32(x[ea]), w = toF32(x[eb]);
-        y[ea] = fromF32<T>(u * c - w * sn);
-        y[eb] = fromF32<T>(w * c + u * sn);
+        sincosAccurate(pos * p.inv_freq[i], &sn, &c);
+        cs[2 * i] = c * a;
+        cs[2 * i + 1] = sn * a;
+      }
+      __syncthreads();
+      const long long rowStride = p.seq * kHeadDim; // between heads
+      const T *x0 = p.x + (b * p.heads * p.seq + s) * kHeadDim;
+      T *y0 = p.out + (b * p.heads * p.seq + s) * kHeadDim;
+      if constexpr (kVectorized) {
+        // Per head: rotating tasks (rotate_half: a vector of each half;
+        // interleaved: one vector of pairs), then pass-through vectors.
+        constexpr int kRot = kInterleaved ? kRotaryDim / kVec : kHalf / kVec;
+        constexpr int kPass = (kHeadDim - kRotaryDim) / kVec;
+        constexpr int kTasks = kRot + kPass;
+        for (long long t = threadIdx.x; t < p.heads * kTasks; t += kThreads) {
+          const long long h = t / kTasks;
+          const int k = (int)(t % kTasks);
+          const T *x = x0 + h * rowStride;
+          T *y = y0 + h * rowStride;
+          if (k >= kRot) {
+            int e = kRotaryDim + (k - kRot) * kVec;
+            *reinterpret_cast<uint4 *>(y + e) = *reinterpret_cast<const uint4 *>(x + e);
+          } else if constexpr (kInterleaved) {
+            Vec v;
+            v.u = *reinterpret_cast<const uint4 *>(x + k * kVec);
+#pragma unroll
+            for (int j = 0; j < kVec / 2; ++j) {
+              int i = k * kVec / 2 + j;
+              float c = cs[2 * i], sn = cs[2 * i + 1];
+              float uu = toF32(v.e[2 * j]), w = toF32(v.e[2 * j + 1]);
+              v.e[2 * j] = fromF32<T>(uu * c - w * sn);
+              v.e[2 * j + 1] = fromF32<T>(w * c + uu * sn);
+            }
+            *reinterpret_cast<uint4 *>(y + k * kVec) = v.u;
+          } else {
+            Vec va, vb;
+            va.u = *reinterpret_cast<const uint4 *>(x + k * kVec);
+            vb.u = *reinterpret_cast<const uint4 *>(x + kHalf + k * kVec);
+#pragma unroll
+            for (int j = 0; j < kVec; ++j) {
+              int i = k * kVec + j;
+              float c = cs[2 * i], sn = cs[2 * i + 1];
+              float uu = toF32(va.e[j]), w = toF32(vb.e[j]);
+              va.e[j] = fromF32<T>(uu * c - w * sn);
+              vb.e[j] = fromF32<T>(w * c + uu * sn);
+            }
+            *reinterpret_cast<uint4 *>(y + k * kVec) = va.u;
+            *reinterpret_cast<uint4 *>(y + kHalf + k * kVec) = vb.u;
+          }
+        }
       } else {
-        int e = kRotaryDim + 2 * (i - kHalf);
-        T u = x[e], w = x[e + 1];
-        y[e] = u;
-        y[e + 1] = w;
+        // Scalar: one task per pair (or pass-through pair) of a head.
+        constexpr int kTasks = kHeadDim / 2;
+        for (long long t = threadIdx.x; t < p.heads * kTasks; t += kThreads) {
+          const long long h = t / kTasks;
+          const int i = (int)(t % kTasks);
+          const T *x = x0 + h * rowStride;
+          T *y = y0 + h * rowStride;
+          if (i < kHalf) {
+            int ea = kInterleaved ? 2 * i : i, eb = kInterleaved ? 2 * i + 1 : i + kHalf;
+            float c = cs[2 * i], sn = cs[2 * i + 1];
+            float uu = toF32(x[ea]), w = toF32(x[eb]);
+            y[ea] = fromF32<T>(uu * c - w * sn);
+            y[eb] = fromF32<T>(w * c + uu * sn);
+          } else {
+            int e = kRotaryDim + 2 * (i - kHalf);
+            T uu = x[e], w = x[e + 1];
+            y[e] = uu;
+            y[e + 1] = w;
+          }
+        }
       }
     }
   }
