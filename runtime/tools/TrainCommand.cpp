@@ -269,7 +269,7 @@ public:
     double eta = done > 0 ? elapsed / done * (total - m.step) : 0;
     std::string stats =
         "step " + std::to_string(m.step) + "/" + std::to_string(total) +
-        "  loss " + formatNumber("%.4f", m.loss) + "  lr " +
+        "  loss " + formatNumber("%.4g", m.loss) + "  lr " +
         formatNumber("%.2e", m.lr) + "  " +
         formatNumber("%.0f", elapsed > 0 ? tokens / elapsed : 0) +
         " tok/s  ETA " + formatDuration(eta) + (m.skipped ? "  (skipped)" : "");
@@ -470,8 +470,8 @@ int rotor::tool::trainCommand(const std::vector<std::string> &args) {
                                         : 0)
             << " tokens/s)\n";
   if (!history.empty())
-    std::cout << "loss: " << formatNumber("%.4f", history.front().loss)
-              << " at step 1, " << formatNumber("%.4f", history.back().loss)
+    std::cout << "loss: " << formatNumber("%.4g", history.front().loss)
+              << " at step 1, " << formatNumber("%.4g", history.back().loss)
               << " at step " << history.back().step << "\n";
   if (skipped)
     std::cout << "skipped steps (non-finite gradients): " << skipped << "\n";
