@@ -30,21 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EXPORT __attribute__((visibility("default")))
-
-typedef struct {
-  void *allocated;
-  void *aligned;
-  int64_t offset;
-} MemRef0;
-
-typedef struct {
-  void *allocated;
-  void *aligned;
-  int64_t offset;
-  int64_t sizes[2];
-  int64_t strides[2];
-} MemRef2;
+#include "TestMemRef.h"
 
 EXPORT void rotor_free(void *allocated) { free(allocated); }
 

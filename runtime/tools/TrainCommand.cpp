@@ -323,16 +323,12 @@ void rotor::tool::printTrainHelp() {
 
 int rotor::tool::trainCommand(const std::vector<std::string> &args) {
   ArgParser parser(trainOptions());
+  std::string dir;
+  int exitCode;
+  if (!parseArtifactCommand(parser, args, "rotor-run train ARTIFACT_DIR [options]",
+                            dir, exitCode))
+    return exitCode;
   std::string error;
-  if (!parser.parse(args, error))
-    return reportError(error);
-  const std::vector<std::string> &positionals = parser.positionals();
-  if (positionals.empty())
-    return reportError("no artifact directory given (usage: rotor-run train "
-                       "ARTIFACT_DIR [options]; see --help)");
-  if (positionals.size() > 1)
-    return reportError("unexpected argument '" + positionals[1] +
-                       "' (only one artifact directory is taken)");
 
   // The configuration: from the checkpoint when resuming, then the options
   // given (which must agree with a checkpoint).
@@ -393,7 +389,7 @@ int rotor::tool::trainCommand(const std::vector<std::string> &args) {
     return reportError(std::string("--device: ") + rotor_last_error());
 
   rotor_artifact *loaded;
-  if (rotor_artifact_load(positionals[0].c_str(), device, &loaded) != ROTOR_OK)
+  if (rotor_artifact_load(dir.c_str(), device, &loaded) != ROTOR_OK)
     return reportError(rotor_last_error());
   ArtifactPtr artifact(loaded);
   std::unique_ptr<Trainer> trainer;

@@ -59,19 +59,29 @@ rotor_status readMetadata(const io::SafetensorsFile &file, Metadata &out) {
   return ROTOR_OK;
 }
 
-rotor_status metadataInteger(const io::SafetensorsFile &file,
-                             const Metadata &metadata, const char *key,
-                             int64_t &out) {
+/// The value of `rotor.train.KEY`.
+rotor_status findMetadata(const io::SafetensorsFile &file,
+                          const Metadata &metadata, const char *key,
+                          const std::string *&out) {
   auto it = metadata.find(std::string(metadataPrefix) + key);
   if (it == metadata.end())
     return fail(ROTOR_ERR_FORMAT, file.name(), ": __metadata__ has no '",
                 metadataPrefix, key, "'");
-  const std::string &text = it->second;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() ||
-      out < 0)
+  out = &it->second;
+  return ROTOR_OK;
+}
+
+rotor_status metadataInteger(const io::SafetensorsFile &file,
+                             const Metadata &metadata, const char *key,
+                             int64_t &out) {
+  const std::string *text;
+  if (rotor_status s = findMetadata(file, metadata, key, text))
+    return s;
+  const char *first = text->data(), *last = first + text->size();
+  auto [ptr, ec] = std::from_chars(first, last, out);
+  if (first == last || ec != std::errc() || ptr != last || out < 0)
     return fail(ROTOR_ERR_FORMAT, file.name(), ": __metadata__ '",
-                metadataPrefix, key, "' is ", quote(text),
+                metadataPrefix, key, "' is ", quote(*text),
                 ", not a non-negative integer");
   return ROTOR_OK;
 }
@@ -79,15 +89,14 @@ rotor_status metadataInteger(const io::SafetensorsFile &file,
 rotor_status metadataReal(const io::SafetensorsFile &file,
                           const Metadata &metadata, const char *key,
                           double &out) {
-  auto it = metadata.find(std::string(metadataPrefix) + key);
-  if (it == metadata.end())
-    return fail(ROTOR_ERR_FORMAT, file.name(), ": __metadata__ has no '",
-                metadataPrefix, key, "'");
+  const std::string *text;
+  if (rotor_status s = findMetadata(file, metadata, key, text))
+    return s;
   char *end = nullptr;
-  out = std::strtod(it->second.c_str(), &end);
-  if (it->second.empty() || *end != '\0' || !std::isfinite(out))
+  out = std::strtod(text->c_str(), &end);
+  if (text->empty() || *end != '\0' || !std::isfinite(out))
     return fail(ROTOR_ERR_FORMAT, file.name(), ": __metadata__ '",
-                metadataPrefix, key, "' is ", quote(it->second),
+                metadataPrefix, key, "' is ", quote(*text),
                 ", not a finite number");
   return ROTOR_OK;
 }
