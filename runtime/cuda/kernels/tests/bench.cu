@@ -140,7 +140,7 @@ double spotCheck(Tensors &t, const MaskRT &m, bool rope) {
   return maxErr;
 }
 
-enum class Impl { dflt, mma, pipelined, oneWarpGroup };
+enum class Impl { dflt, mma, unpipelined, oneWarpGroup };
 
 template <typename M, typename R, Impl kImpl> struct PickImpl {
   using type = AttentionFwd<bf16, kD, M, NoBias, false, false, R>;
@@ -148,8 +148,8 @@ template <typename M, typename R, Impl kImpl> struct PickImpl {
 template <typename M, typename R> struct PickImpl<M, R, Impl::mma> {
   using type = AttentionFwdMma<bf16, kD, M, NoBias, false, false, R>;
 };
-template <typename M, typename R> struct PickImpl<M, R, Impl::pipelined> {
-  using type = AttentionFwdWgmma<bf16, kD, M, NoBias, false, false, R, 2, 128, 3, true>;
+template <typename M, typename R> struct PickImpl<M, R, Impl::unpipelined> {
+  using type = AttentionFwdWgmma<bf16, kD, M, NoBias, false, false, R, 2, 128, 2, false>;
 };
 template <typename M, typename R> struct PickImpl<M, R, Impl::oneWarpGroup> {
   using type = AttentionFwdWgmma<bf16, kD, M, NoBias, false, false, R, 1, 64, 2, true>;
@@ -209,19 +209,12 @@ int runBench() {
   std::printf("-- kernel variants (default above: AttentionFwd) --\n");
   benchPattern<Causal, NoRope, Impl::mma>(t, "causal: mma.sync", "");
   benchPattern<Window, NoRope, Impl::mma>(t, "window: mma.sync", "");
-  benchPattern<Causal, NoRope, Impl::pipelined>(t, "causal: wgmma 2wg 3-stage pipelined", "");
-  benchPattern<Window, NoRope, Impl::pipelined>(t, "window: wgmma 2wg 3-stage pipelined", "");
-  benchPattern<Chunk, NoRope, Impl::pipelined>(t, "chunk: wgmma 2wg 3-stage pipelined", "");
+  benchPattern<Causal, NoRope, Impl::unpipelined>(t, "causal: wgmma unpipelined", "");
+  benchPattern<Window, NoRope, Impl::unpipelined>(t, "window: wgmma unpipelined", "");
   benchPattern<Causal, NoRope, Impl::oneWarpGroup>(t, "causal: wgmma 1wg n64 x2 blocks", "");
   benchPattern<Window, NoRope, Impl::oneWarpGroup>(t, "window: wgmma 1wg n64 x2 blocks", "");
   benchPattern<Chunk, NoRope, Impl::oneWarpGroup>(t, "chunk: wgmma 1wg n64 x2 blocks", "");
-  benchPattern<Window, RopeQK<kD, false, int, false>, Impl::pipelined>(
-      t, "rope+window: wgmma 2wg 3-stage", "");
   benchPattern<Window, RopeQK<kD, false, int, false, true>>(t, "rope table+window: default", "");
-  benchPattern<Window, RopeQK<kD, false, int, false, true>, Impl::pipelined>(
-      t, "rope table+window: wgmma 2wg 3-stage", "");
-  benchPattern<Window, RopeQK<kD, false, int, false, true>, Impl::oneWarpGroup>(
-      t, "rope table+window: wgmma 1wg n64", "");
 
   // Standalone rope on q (bytes: read + write).
   {

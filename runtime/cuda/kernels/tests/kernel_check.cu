@@ -649,7 +649,7 @@ int main(int argc, char **argv) {
     return check::runBench();
   check::runAttentionChecks();
   check::runAttentionSimpleChecks();
-  check::runPipelinedChecks();
+  check::runUnpipelinedChecks();
   check::runOneWarpGroupChecks();
   check::runOtherChecks();
   std::printf("%d passed, %d failed\n", check::tally().pass, check::tally().fail);

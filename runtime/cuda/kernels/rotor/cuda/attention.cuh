@@ -742,9 +742,11 @@ struct AttentionFwdWgmma {
 // AttentionFwd: the tensor-core kernel for the head dim
 //===----------------------------------------------------------------------===//
 
-/// AttentionFwdWgmma for head dims 64 and 128 (unless ROTOR_CUDA_NO_WGMMA is
-/// defined: then code for targets other than sm_90a can be built),
-/// AttentionFwdMma otherwise. Same Params, constants and grid rule.
+/// The pipelined AttentionFwdWgmma (two warpgroups, 128-key tiles, three
+/// stages where shared memory allows) for head dims 64 and 128, unless
+/// ROTOR_CUDA_NO_WGMMA is defined (then code for targets other than sm_90a
+/// can be built); AttentionFwdMma otherwise. Same Params and grid rule; the
+/// constants are those of the chosen kernel.
 template <typename T, int kHeadDim, typename MaskT = NoMask, typename BiasT = NoBias,
           bool kSoftcap = false, bool kReturnLse = false, typename RopeT = NoRope>
 struct AttentionFwd
@@ -754,7 +756,8 @@ struct AttentionFwd
 #else
           (kHeadDim == 64 || kHeadDim == 128),
 #endif
-          AttentionFwdWgmma<T, kHeadDim, MaskT, BiasT, kSoftcap, kReturnLse, RopeT>,
+          AttentionFwdWgmma<T, kHeadDim, MaskT, BiasT, kSoftcap, kReturnLse, RopeT, 2, 128, 3,
+                            true>,
           AttentionFwdMma<T, kHeadDim, MaskT, BiasT, kSoftcap, kReturnLse, RopeT>>::type {
 };
 
