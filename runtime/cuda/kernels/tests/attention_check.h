@@ -51,6 +51,16 @@ bool attentionCase(const std::string &label, const AttnShape &s) {
   DevBuf<float> dlse(B * Hq * Sq), dbias(bias.empty() ? std::vector<float>{0.f} : bias);
   DevBuf<PosT> dqpos(qpos), dkpos(kpos);
   DevBuf<double> dfreq(freq);
+  // Table mode: the cos/sin tables come from the RopeCosSin kernel.
+  constexpr int kTabR = R::kEnabled ? R::kRotaryDim : 2;
+  DevBuf<float> dqcs(R::kTable ? qpos.size() * kTabR : 1), dkcs(R::kTable ? kpos.size() * kTabR : 1);
+  if constexpr (R::kTable) {
+    using KT = rotor::cuda::RopeCosSin<PosT, kTabR>;
+    typename KT::Params tq{dqpos.ptr, dfreq.ptr, dqcs.ptr, (ll)qpos.size()};
+    launch<KT>(dim3(gridFor<KT>((ll)qpos.size() * kTabR / 2)), tq);
+    typename KT::Params tk{dkpos.ptr, dfreq.ptr, dkcs.ptr, (ll)kpos.size()};
+    launch<KT>(dim3(gridFor<KT>((ll)kpos.size() * kTabR / 2)), tk);
+  }
   typename K::Params p;
   p.q = dq.ptr;
   p.k = dk.ptr;
@@ -61,6 +71,8 @@ bool attentionCase(const std::string &label, const AttnShape &s) {
   p.q_pos = dqpos.ptr;
   p.k_pos = dkpos.ptr;
   p.inv_freq = dfreq.ptr;
+  p.q_cs = dqcs.ptr;
+  p.k_cs = dkcs.ptr;
   p.batch = B;
   p.hq = Hq;
   p.hkv = Hkv;

@@ -67,6 +67,11 @@ int runAttentionChecks() {
                                                                  {1, 2, 1, 1111, 1111});
   mma<bf16, 128, Mask<true, 63, -1, 1, 0, 16>, NoBias, false, true>("hybrid W=64 G=16",
                                                                     {1, 4, 2, 400, 400});
+  tc<bf16, 128, Mask<true, 99, -1, 1, 0, 0>, NoBias, false, true,
+     RopeQK<128, false, long long, true, true>>("rope table batched + window",
+                                                {2, 4, 1, 250, 250, 0.f, 500000});
+  tc<f16, 80, Causal, NoBias, false, false, RopeQK<32, true, int, false, true>>(
+      "rope table interleaved partial", {1, 2, 2, 100, 131});
   mma<f16, 64, Mask<true, 40, -1, 3, 0, 0>, T5Bias<32, 64>, true, false,
       RopeQK<64, false, int, false>>("dil 3 bias softcap rope", {1, 2, 1, 301, 301, 2.f});
   return tally().fail - before;

@@ -30,6 +30,8 @@ int runAttentionSimpleChecks() {
   simple<float, 128, Causal, NoBias, false, false, RopeQK<128, false, int, false>>(
       "rope decode", {2, 8, 2, 3, 250});
   simple<__nv_bfloat16, 128, Causal>("decode", {1, 8, 1, 1, 1000});
+  simple<float, 64, Causal, NoBias, false, true, RopeQK<64, true, long long, true, true>>(
+      "rope table decode", {2, 4, 1, 2, 90, 0.f, 77777});
   simple<float, 96, Causal, NoBias, false, true>("Sq>Sk masked rows", {1, 2, 1, 100, 60});
   simple<float, 64, Mask<true, -1, -1, 1, 37, 0>>("chunk 37", {1, 1, 1, 150, 150});
   return tally().fail - before;

@@ -66,6 +66,7 @@ struct Tensors {
       v{(size_t)(kB * kHkv * kS * kD)}, out{(size_t)(kB * kHq * kS * kD)};
   DevBuf<int> pos{(size_t)kS};
   DevBuf<double> freq;
+  DevBuf<float> cs{(size_t)(kS * kD)}; // RopeCosSin table of positions 0..S-1
   std::vector<bf16> hq, hk, hv;
   Tensors() : freq(ropeFreqRef(kD, 10000.0, RopeScalingRT{}, 0)) {
     fillRandom<<<1024, 256>>>(q.ptr, q.n, 1);
@@ -75,6 +76,9 @@ struct Tensors {
     for (ll i = 0; i < kS; ++i)
       p[i] = (int)i;
     pos.upload(p);
+    using KT = RopeCosSin<int, kD>;
+    typename KT::Params tp{pos.ptr, freq.ptr, cs.ptr, kS};
+    launch<KT>(dim3(gridFor<KT>(kS * kD / 2)), tp);
     CHECK_CUDA(cudaDeviceSynchronize());
     hq = q.download();
     hk = k.download();
@@ -136,10 +140,24 @@ double spotCheck(Tensors &t, const MaskRT &m, bool rope) {
   return maxErr;
 }
 
-template <typename M, typename R = NoRope, bool kMma = false>
+enum class Impl { dflt, mma, unpipelined, oneWarpGroup };
+
+template <typename M, typename R, Impl kImpl> struct PickImpl {
+  using type = AttentionFwd<bf16, kD, M, NoBias, false, false, R>;
+};
+template <typename M, typename R> struct PickImpl<M, R, Impl::mma> {
+  using type = AttentionFwdMma<bf16, kD, M, NoBias, false, false, R>;
+};
+template <typename M, typename R> struct PickImpl<M, R, Impl::unpipelined> {
+  using type = AttentionFwdWgmma<bf16, kD, M, NoBias, false, false, R, 2, 128, 2, false>;
+};
+template <typename M, typename R> struct PickImpl<M, R, Impl::oneWarpGroup> {
+  using type = AttentionFwdWgmma<bf16, kD, M, NoBias, false, false, R, 1, 64, 2, true>;
+};
+
+template <typename M, typename R = NoRope, Impl kImpl = Impl::dflt>
 void benchPattern(Tensors &t, const char *name, const char *peer) {
-  using K = typename Cond<kMma, AttentionFwdMma<bf16, kD, M, NoBias, false, false, R>,
-                          AttentionFwd<bf16, kD, M, NoBias, false, false, R>>::type;
+  using K = typename PickImpl<M, R, kImpl>::type;
   typename K::Params p;
   p.q = t.q.ptr;
   p.k = t.k.ptr;
@@ -148,6 +166,8 @@ void benchPattern(Tensors &t, const char *name, const char *peer) {
   p.q_pos = reinterpret_cast<const typename R::PosT *>(t.pos.ptr);
   p.k_pos = reinterpret_cast<const typename R::PosT *>(t.pos.ptr);
   p.inv_freq = t.freq.ptr;
+  p.q_cs = t.cs.ptr;
+  p.k_cs = t.cs.ptr;
   p.batch = kB;
   p.hq = kHq;
   p.hkv = kHkv;
@@ -183,10 +203,18 @@ int runBench() {
                                                "Flex 0.89 ms");
   benchPattern<Mask<true, 1023, -1, 1, 0, 0>, RopeQK<kD, false, int, false>>(
       t, "rope + sliding window 1024 (fused)", "compiled rope + Flex 0.913 ms");
-  benchPattern<Mask<true, -1, -1, 1, 0, 0>, NoRope, true>(t, "full causal (mma.sync kernel)",
-                                                          "FA2 3.24 ms");
-  benchPattern<Mask<true, 1023, -1, 1, 0, 0>, NoRope, true>(
-      t, "sliding window 1024 (mma.sync kernel)", "Flex 0.80 ms");
+  using Causal = Mask<true, -1, -1, 1, 0, 0>;
+  using Window = Mask<true, 1023, -1, 1, 0, 0>;
+  using Chunk = Mask<true, -1, -1, 1, 1024, 0>;
+  std::printf("-- kernel variants (default above: AttentionFwd) --\n");
+  benchPattern<Causal, NoRope, Impl::mma>(t, "causal: mma.sync", "");
+  benchPattern<Window, NoRope, Impl::mma>(t, "window: mma.sync", "");
+  benchPattern<Causal, NoRope, Impl::unpipelined>(t, "causal: wgmma unpipelined", "");
+  benchPattern<Window, NoRope, Impl::unpipelined>(t, "window: wgmma unpipelined", "");
+  benchPattern<Causal, NoRope, Impl::oneWarpGroup>(t, "causal: wgmma 1wg n64 x2 blocks", "");
+  benchPattern<Window, NoRope, Impl::oneWarpGroup>(t, "window: wgmma 1wg n64 x2 blocks", "");
+  benchPattern<Chunk, NoRope, Impl::oneWarpGroup>(t, "chunk: wgmma 1wg n64 x2 blocks", "");
+  benchPattern<Window, RopeQK<kD, false, int, false, true>>(t, "rope table+window: default", "");
 
   // Standalone rope on q (bytes: read + write).
   {

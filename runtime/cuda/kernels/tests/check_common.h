@@ -339,6 +339,8 @@ void ropeRowRef(double *x, int R, bool interleaved, const std::vector<double> &f
 
 int runAttentionChecks();       // attention_checks.cu
 int runAttentionSimpleChecks(); // attention_simple_checks.cu
+int runUnpipelinedChecks();     // attention_unpipelined_checks.cu
+int runOneWarpGroupChecks();    // attention_onewg_checks.cu
 int runOtherChecks();           // kernel_check.cu
 int runBench();                 // bench.cu
 

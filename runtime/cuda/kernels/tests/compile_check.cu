@@ -21,7 +21,7 @@ namespace rc = rotor::cuda;
                                                     K::kMinBlocksPerSM};
 
 // Attention: ptr = q, k, v, out, lse, bias, q_pos, k_pos, inv_freq;
-// dim = batch, hq, hkv, sq, sk; f = scale, softcap.
+// q_cs, k_cs; dim = batch, hq, hkv, sq, sk; f = scale, softcap.
 #define ROTOR_ATTENTION(N, ...)                                                            \
   using N##_K = __VA_ARGS__;                                                                \
   extern "C" __global__ void __launch_bounds__(N##_K::kThreads, N##_K::kMinBlocksPerSM)     \
@@ -36,6 +36,8 @@ namespace rc = rotor::cuda;
     p.q_pos = (decltype(p.q_pos))a.ptr[6];                                                  \
     p.k_pos = (decltype(p.k_pos))a.ptr[7];                                                  \
     p.inv_freq = (const double *)a.ptr[8];                                                  \
+    p.q_cs = (const float *)a.ptr[9];                                                       \
+    p.k_cs = (const float *)a.ptr[10];                                                      \
     p.batch = a.dim[0];                                                                     \
     p.hq = a.dim[1];                                                                        \
     p.hkv = a.dim[2];                                                                       \
@@ -56,6 +58,11 @@ ROTOR_ATTENTION(rotor_k2, rc::AttentionFwd<__nv_bfloat16, 96,
                                            false, true>)
 ROTOR_ATTENTION(rotor_k3, rc::AttentionFwd<__nv_bfloat16, 64,
                                            rc::Mask<false, 127, 127, 1, 256, 0>>)
+ROTOR_ATTENTION(rotor_k22, rc::AttentionFwdWgmma<__nv_bfloat16, 128,
+                                                 rc::Mask<true, 1023, -1, 1, 0, 0>, rc::NoBias,
+                                                 false, false,
+                                                 rc::RopeQK<128, false, int, false, true>, 1,
+                                                 64, 2, true>)
 ROTOR_ATTENTION(rotor_k4,
                 rc::AttentionSimple<float, 128, rc::Mask<true, 511, -1, 1, 0, 4>,
                                     rc::T5Bias<32, 128>, true, true,
@@ -154,4 +161,6 @@ ROTOR_SIMPLE(rotor_k21, ({P(0, const __nv_bfloat16 *), P(1, const float *),
                          P(2, const __nv_bfloat16 *), P(3, __nv_bfloat16 *), a.dim[0],
                          a.dim[1]}),
              rc::Epilogue<__nv_bfloat16, float, rc::Act::gelu_tanh, true, true>)
+ROTOR_SIMPLE(rotor_k23, ({P(0, const int *), P(1, const double *), P(2, float *), a.dim[0]}),
+             rc::RopeCosSin<int, 128>)
 #undef P

@@ -161,6 +161,28 @@ void ropeChecks() {
   ropeCase<f16, ll, 64, 10, true, false>("scalar path interleaved in-place", 1, 4, 19, 123456,
                                          f10, true);
 
+  // RopeCosSin: the attention prologue's table, positions near 10^6.
+  {
+    using K = RopeCosSin<ll, 64>;
+    std::vector<ll> pos(53);
+    for (size_t i = 0; i < pos.size(); ++i)
+      pos[i] = 999990 + (ll)i * 3;
+    DevBuf<ll> dpos(pos);
+    DevBuf<double> dfreq(f64);
+    DevBuf<float> dout(pos.size() * 64);
+    typename K::Params p{dpos.ptr, dfreq.ptr, dout.ptr, (ll)pos.size()};
+    launch<K>(dim3(gridFor<K>((ll)pos.size() * 32)), p);
+    CHECK_CUDA(cudaDeviceSynchronize());
+    std::vector<double> want(pos.size() * 64);
+    for (size_t r = 0; r < pos.size(); ++r)
+      for (int i = 0; i < 32; ++i) {
+        double t = (double)pos[r] * f64[i];
+        want[(r * 32 + i) * 2] = std::cos(t) * f64[32];
+        want[(r * 32 + i) * 2 + 1] = std::sin(t) * f64[32];
+      }
+    report("rope_cos_sin table yarn pos~1e6", dout.download(), want, 2e-6);
+  }
+
   // The chain RopeInvFreq (device) -> Rope.
   {
     using KF = RopeInvFreq<64, RopeScaling::yarn>;
@@ -627,6 +649,8 @@ int main(int argc, char **argv) {
     return check::runBench();
   check::runAttentionChecks();
   check::runAttentionSimpleChecks();
+  check::runUnpipelinedChecks();
+  check::runOneWarpGroupChecks();
   check::runOtherChecks();
   std::printf("%d passed, %d failed\n", check::tally().pass, check::tally().fail);
   return check::tally().fail ? 1 : 0;

@@ -39,6 +39,8 @@ template <typename T, typename RopeT> struct AttentionParams {
   const typename RopeT::PosT *q_pos = nullptr; // (Sq) or (B, Sq), with RopeQK
   const typename RopeT::PosT *k_pos = nullptr; // (Sk) or (B, Sk), with RopeQK
   const double *inv_freq = nullptr; // RopeInvFreq output, with RopeQK
+  const float *q_cs = nullptr; // (Sq or B·Sq, rotary_dim/2, 2) RopeCosSin, with RopeQK<..., true>
+  const float *k_cs = nullptr; // (Sk or B·Sk, rotary_dim/2, 2) RopeCosSin, with RopeQK<..., true>
   long long batch = 0, hq = 0, hkv = 0, sq = 0, sk = 0;
   float scale = 1.f;
   float softcap = 0.f;
@@ -72,16 +74,18 @@ template <typename BiasT, bool kSoftcap> struct ScoreFn {
   }
 };
 
-/// Turns the raw dot products s of one key tile into probabilities (in
-/// place) and updates the running max m, sum l and the output o.
+/// First half of the online softmax of one key tile: turns the raw dot
+/// products s into log2-domain scores (in place; -inf where masked), updates
+/// the running max m, rescales the running sum l and the output o, and
+/// returns in mUse the max to subtract (0 for rows with nothing visible yet).
 /// kMasked: test each element (key bound and mask).
 /// The thread holds rows qp0 + 16 mt + g (+ 8) and key columns
 /// kp0 + 8 nt + 2 tq (+ 1) of the tile (the mma.m16n8 C layout).
 template <typename MaskT, bool kMasked, int kMT, int kNT, int kDT, typename ScoreT>
 __device__ __forceinline__ void
-softmaxTile(float (&s)[kMT][kNT][4], float (&mrow)[kMT][2], float (&lrow)[kMT][2],
-            float (&oacc)[kMT][kDT][4], const ScoreT &score, const float *biasTab, int qp0,
-            int kp0, int sk, int g, int tq) {
+scoreAndRescale(float (&s)[kMT][kNT][4], float (&mrow)[kMT][2], float (&lrow)[kMT][2],
+                float (&oacc)[kMT][kDT][4], float (&mUse)[kMT][2], const ScoreT &score,
+                const float *biasTab, int qp0, int kp0, int sk, int g, int tq) {
 #pragma unroll
   for (int mt = 0; mt < kMT; ++mt) {
     float mx[2] = {negInf(), negInf()};
@@ -102,8 +106,8 @@ softmaxTile(float (&s)[kMT][kNT][4], float (&mrow)[kMT][2], float (&lrow)[kMT][2
       mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
       mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
       float mNew = fmaxf(mrow[mt][r], mx[r]);
-      float mUse = mNew == negInf() ? 0.f : mNew;
-      float alpha = exp2Fast(mrow[mt][r] - mUse);
+      mUse[mt][r] = mNew == negInf() ? 0.f : mNew;
+      float alpha = exp2Fast(mrow[mt][r] - mUse[mt][r]);
       mrow[mt][r] = mNew;
       lrow[mt][r] *= alpha;
 #pragma unroll
@@ -111,25 +115,74 @@ softmaxTile(float (&s)[kMT][kNT][4], float (&mrow)[kMT][2], float (&lrow)[kMT][2
         oacc[mt][dt][2 * r] *= alpha;
         oacc[mt][dt][2 * r + 1] *= alpha;
       }
+    }
+  }
+}
+
+/// Second half: probabilities of the key columns of n-tiles [kBegin, kEnd)
+/// (in place), added to the running sums.
+template <int kBegin, int kEnd, int kMT, int kNT>
+__device__ __forceinline__ void expAndSum(float (&s)[kMT][kNT][4], float (&lrow)[kMT][2],
+                                          const float (&mUse)[kMT][2]) {
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
       float sum = 0.f;
 #pragma unroll
-      for (int nt = 0; nt < kNT; ++nt) {
-        float p0 = exp2Fast(s[mt][nt][2 * r] - mUse);
-        float p1 = exp2Fast(s[mt][nt][2 * r + 1] - mUse);
+      for (int nt = kBegin; nt < kEnd; ++nt) {
+        float p0 = exp2Fast(s[mt][nt][2 * r] - mUse[mt][r]);
+        float p1 = exp2Fast(s[mt][nt][2 * r + 1] - mUse[mt][r]);
         s[mt][nt][2 * r] = p0;
         s[mt][nt][2 * r + 1] = p1;
         sum += p0 + p1;
       }
       lrow[mt][r] += sum;
     }
-  }
 }
 
-template <typename RopeT>
-__device__ __forceinline__ const typename RopeT::PosT *
-posRow(const typename RopeT::PosT *pos, long long b, long long s) {
-  return RopeT::kBatchedPos ? pos + b * s : pos;
+/// The whole online-softmax step of one key tile.
+template <typename MaskT, bool kMasked, int kMT, int kNT, int kDT, typename ScoreT>
+__device__ __forceinline__ void
+softmaxTile(float (&s)[kMT][kNT][4], float (&mrow)[kMT][2], float (&lrow)[kMT][2],
+            float (&oacc)[kMT][kDT][4], const ScoreT &score, const float *biasTab, int qp0,
+            int kp0, int sk, int g, int tq) {
+  float mUse[kMT][2];
+  scoreAndRescale<MaskT, kMasked>(s, mrow, lrow, oacc, mUse, score, biasTab, qp0, kp0, sk, g,
+                                  tq);
+  expAndSum<0, kNT>(s, lrow, mUse);
 }
+
+/// What a block of the tensor-core kernels works on: query tile blockIdx.x
+/// (heaviest, i.e. last for causal masks, first), head blockIdx.y, batch row
+/// blockIdx.z, the global pointers, the position range and the key tiles to
+/// visit.
+template <typename T, typename MaskT, int kBlockM, int kBlockN, int D> struct QueryTile {
+  long long h, b, sq, sk, m0, pmin, pmax;
+  int rowsValid;
+  const T *qg, *kg, *vg;
+  TilePlan plan;
+
+  template <typename P> __device__ __forceinline__ explicit QueryTile(const P &p) {
+    h = blockIdx.y;
+    b = blockIdx.z;
+    const long long hk = h / (p.hq / p.hkv);
+    sq = p.sq;
+    sk = p.sk;
+    m0 = (long long)(gridDim.x - 1 - blockIdx.x) * kBlockM;
+    rowsValid = (int)(sq - m0 < kBlockM ? sq - m0 : kBlockM);
+    pmin = m0 + sk - sq;
+    pmax = pmin + rowsValid - 1;
+    qg = p.q + ((b * p.hq + h) * sq + m0) * D;
+    kg = p.k + (b * p.hkv + hk) * sk * D;
+    vg = p.v + (b * p.hkv + hk) * sk * D;
+    plan = planTiles<MaskT, kBlockN>(pmin, pmax, sk);
+  }
+  /// Keys of the tile starting at key n0 that exist.
+  __device__ __forceinline__ int keysIn(long long n0) const {
+    return (int)(sk - n0 < kBlockN ? sk - n0 : kBlockN);
+  }
+};
 
 } // namespace detail
 
@@ -192,8 +245,7 @@ struct AttentionFwdMma {
   /// Rotates rows [0, valid) of a tile in place (rope prologue), rounding to
   /// T as rotor.rope would.
   template <int kRows>
-  __device__ static void ropeTile(T *s, int valid, const typename RopeT::PosT *pos,
-                                  const double *invFreq) {
+  __device__ static void ropeTile(T *s, int valid, const RopeRows<RopeT> &rows) {
     if constexpr (RopeT::kEnabled) {
       constexpr int kHalf = RopeT::kRotaryDim / 2;
       for (int idx = threadIdx.x; idx < kRows * kHalf; idx += kThreads) {
@@ -201,7 +253,7 @@ struct AttentionFwdMma {
         if (r >= valid)
           continue;
         float c, sn;
-        RopeT::template angle<true>(invFreq, (long long)pos[r], i, &c, &sn);
+        rows.template get<true>(r, i, &c, &sn);
         int ea = RopeT::first(i), eb = RopeT::second(i);
         T *pa = s + sIdx(r, ea / 8) + ea % 8;
         T *pb = s + sIdx(r, eb / 8) + eb % 8;
@@ -220,23 +272,14 @@ struct AttentionFwdMma {
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int g = lane >> 2, tq = lane & 3;
-    // Heaviest (last, for causal masks) query tiles first.
-    const long long mTile = gridDim.x - 1 - blockIdx.x;
-    const long long h = blockIdx.y, b = blockIdx.z;
-    const long long hk = h / (p.hq / p.hkv);
-    const long long sq = p.sq, sk = p.sk;
-    const long long m0 = mTile * kBlockM;
-    if (m0 >= sq)
+    const detail::QueryTile<T, MaskT, kBlockM, kBlockN, D> qt(p);
+    if (qt.m0 >= qt.sq)
       return;
-    const int rowsValid = (int)(sq - m0 < kBlockM ? sq - m0 : kBlockM);
-    const long long off = sk - sq;
-    const long long pmin = m0 + off, pmax = m0 + rowsValid - 1 + off;
-
-    const T *qg = p.q + ((b * p.hq + h) * sq + m0) * D;
-    const T *kg = p.k + (b * p.hkv + hk) * sk * D;
-    const T *vg = p.v + (b * p.hkv + hk) * sk * D;
-
-    const TilePlan plan = planTiles<MaskT, kBlockN>(pmin, pmax, sk);
+    const long long h = qt.h, b = qt.b, sq = qt.sq, sk = qt.sk, m0 = qt.m0;
+    const long long off = sk - sq, pmin = qt.pmin, pmax = qt.pmax;
+    const int rowsValid = qt.rowsValid;
+    const T *qg = qt.qg, *kg = qt.kg, *vg = qt.vg;
+    const TilePlan plan = qt.plan;
     const long long nTiles = plan.count();
 
     if constexpr (BiasT::kEnabled)
@@ -245,7 +288,7 @@ struct AttentionFwdMma {
 
     auto loadKV = [&](long long t, int stage) {
       long long n0 = plan.tile(t) * kBlockN;
-      int valid = (int)(sk - n0 < kBlockN ? sk - n0 : kBlockN);
+      int valid = qt.keysIn(n0);
       loadTile<kBlockN>(sK + stage * kKVElems, kg + n0 * D, valid);
       loadTile<kBlockN>(sV + stage * kKVElems, vg + n0 * D, valid);
     };
@@ -289,10 +332,11 @@ struct AttentionFwdMma {
       T *sVs = sV + stage * kKVElems;
       if constexpr (RopeT::kEnabled) {
         if (t == 0)
-          ropeTile<kBlockM>(sQ, rowsValid, detail::posRow<RopeT>(p.q_pos, b, sq) + m0,
-                            p.inv_freq);
-        int valid = (int)(sk - n0 < kBlockN ? sk - n0 : kBlockN);
-        ropeTile<kBlockN>(sKs, valid, detail::posRow<RopeT>(p.k_pos, b, sk) + n0, p.inv_freq);
+          ropeTile<kBlockM>(sQ, rowsValid,
+                            RopeRows<RopeT>(p.q_pos, p.q_cs, p.inv_freq, b, sq, m0));
+        int valid = qt.keysIn(n0);
+        ropeTile<kBlockN>(sKs, valid,
+                          RopeRows<RopeT>(p.k_pos, p.k_cs, p.inv_freq, b, sk, n0));
         __syncthreads();
       }
 
@@ -403,35 +447,51 @@ struct AttentionFwdMma {
 //===----------------------------------------------------------------------===//
 
 /// Flash attention forward with Hopper warpgroup MMA (sm_90a), head dim 64 or
-/// 128: two consumer warpgroups of 64 query rows each; S = Q Kᵀ with both
-/// operands in 128-byte-swizzled shared memory, O += P V with P from
+/// 128: kWarpGroups consumer warpgroups of 64 query rows each; S = Q Kᵀ with
+/// both operands in 128-byte-swizzled shared memory, O += P V with P from
 /// registers and V read transposed (N-major) from shared memory. Key/value
-/// tiles of 128 keys stream through a two-stage cp.async pipeline.
+/// tiles of kBlockN keys stream through a cp.async pipeline.
+///  * kPipelined = false: two stages, two block barriers per tile.
+///  * kPipelined = true: kStagesWanted stages (fewer when shared memory is
+///    short), one barrier per tile, and P·V issued in two halves so that the
+///    second half's exponentials overlap the first half's MMAs.
 /// grid = (ceil(sq / kTile), hq, batch); block = kThreads; dynamic smem =
 /// kSmemBytes (raise the attribute above 48 KiB).
 template <typename T, int kHeadDim, typename MaskT = NoMask, typename BiasT = NoBias,
-          bool kSoftcap = false, bool kReturnLse = false, typename RopeT = NoRope>
+          bool kSoftcap = false, bool kReturnLse = false, typename RopeT = NoRope,
+          int kWarpGroups_ = 2, int kBlockN_ = 128, int kStagesWanted = 2,
+          bool kPipelined = false>
 struct AttentionFwdWgmma {
   static_assert(IsHalfLike<T>::value, "AttentionFwdWgmma takes __half or __nv_bfloat16");
   static_assert(kHeadDim == 64 || kHeadDim == 128, "AttentionFwdWgmma head dim is 64 or 128");
   static_assert(!RopeT::kEnabled || RopeT::kRotaryDim <= kHeadDim, "rotary_dim > head dim");
+  static_assert(kWarpGroups_ == 1 || kWarpGroups_ == 2, "one or two warpgroups");
+  static_assert(kBlockN_ == 64 || kBlockN_ == 128, "key tiles of 64 or 128");
+  static_assert(kStagesWanted >= 2 && kStagesWanted <= 4, "2 to 4 stages");
+  static_assert(kPipelined || kStagesWanted == 2, "the unpipelined loop has two stages");
 
   static constexpr int D = kHeadDim;
-  static constexpr int kWarpGroups = 2;
-  static constexpr int kBlockM = 64 * kWarpGroups; // 128
-  static constexpr int kBlockN = 128;
+  static constexpr int kWarpGroups = kWarpGroups_;
+  static constexpr int kBlockM = 64 * kWarpGroups;
+  static constexpr int kBlockN = kBlockN_;
   static constexpr int kNT = kBlockN / 8;
   static constexpr int kDT = D / 8;
   static constexpr int kColBlocks = D / 64; // 128-byte column blocks
   static constexpr int kQBytes = kBlockM * D * 2;
   static constexpr int kKVBytes = kBlockN * D * 2;
-  static constexpr int kTileBytes = kQBytes + 4 * kKVBytes;
+  static constexpr int kMinBlocksPerSM = kWarpGroups == 1 ? 2 : 1;
+  /// Shared memory of one block: what 227 KiB per SM leaves per block.
+  static constexpr int kSmemBudget = 232448 / kMinBlocksPerSM - 1024;
+  static constexpr int kExtraBytes = BiasT::kTableSize * 4 + 1024;
+  static constexpr int kStages =
+      kQBytes + 2 * kStagesWanted * kKVBytes + kExtraBytes <= kSmemBudget ? kStagesWanted : 2;
+  static constexpr int kTileBytes = kQBytes + 2 * kStages * kKVBytes;
 
   static constexpr int kThreads = 128 * kWarpGroups;
   static constexpr int kTile = kBlockM;
   // + 1 KiB so that the tiles can start on a 1 KiB boundary (swizzle atoms).
-  static constexpr int kSmemBytes = kTileBytes + BiasT::kTableSize * 4 + 1024;
-  static constexpr int kMinBlocksPerSM = 1;
+  static constexpr int kSmemBytes = kTileBytes + kExtraBytes;
+  static_assert(kSmemBytes <= 232448, "AttentionFwdWgmma: shared memory over 227 KiB");
 
   using Params = AttentionParams<T, RopeT>;
 
@@ -455,8 +515,7 @@ struct AttentionFwdWgmma {
   }
 
   template <int kRows>
-  __device__ static void ropeTile(unsigned char *s, int valid, const typename RopeT::PosT *pos,
-                                  const double *invFreq) {
+  __device__ static void ropeTile(unsigned char *s, int valid, const RopeRows<RopeT> &rows) {
     if constexpr (RopeT::kEnabled) {
       constexpr int kHalf = RopeT::kRotaryDim / 2;
       for (int idx = threadIdx.x; idx < kRows * kHalf; idx += kThreads) {
@@ -464,7 +523,7 @@ struct AttentionFwdWgmma {
         if (r >= valid)
           continue;
         float c, sn;
-        RopeT::template angle<true>(invFreq, (long long)pos[r], i, &c, &sn);
+        rows.template get<true>(r, i, &c, &sn);
         T *pa = reinterpret_cast<T *>(s + offB<kRows>(r, RopeT::first(i)));
         T *pb = reinterpret_cast<T *>(s + offB<kRows>(r, RopeT::second(i)));
         float a = toF32(*pa), b = toF32(*pb);
@@ -481,29 +540,21 @@ struct AttentionFwdWgmma {
     unsigned char *smem = dynamicSmem();
     smem += (1024 - (smemAddr(smem) & 1023)) & 1023;
     unsigned char *sQ = smem;
-    unsigned char *sK = sQ + kQBytes;   // 2 stages
-    unsigned char *sV = sK + 2 * kKVBytes; // 2 stages
+    unsigned char *sK = sQ + kQBytes;          // kStages stages
+    unsigned char *sV = sK + kStages * kKVBytes; // kStages stages
     float *biasTab = reinterpret_cast<float *>(smem + kTileBytes);
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int wg = warp >> 2, wIn = warp & 3;
     const int g = lane >> 2, tq = lane & 3;
-    const long long mTile = gridDim.x - 1 - blockIdx.x;
-    const long long h = blockIdx.y, b = blockIdx.z;
-    const long long hk = h / (p.hq / p.hkv);
-    const long long sq = p.sq, sk = p.sk;
-    const long long m0 = mTile * kBlockM;
-    if (m0 >= sq)
+    const detail::QueryTile<T, MaskT, kBlockM, kBlockN, D> qt(p);
+    if (qt.m0 >= qt.sq)
       return;
-    const int rowsValid = (int)(sq - m0 < kBlockM ? sq - m0 : kBlockM);
-    const long long off = sk - sq;
-    const long long pmin = m0 + off, pmax = m0 + rowsValid - 1 + off;
-
-    const T *qg = p.q + ((b * p.hq + h) * sq + m0) * D;
-    const T *kg = p.k + (b * p.hkv + hk) * sk * D;
-    const T *vg = p.v + (b * p.hkv + hk) * sk * D;
-
-    const TilePlan plan = planTiles<MaskT, kBlockN>(pmin, pmax, sk);
+    const long long h = qt.h, b = qt.b, sq = qt.sq, sk = qt.sk, m0 = qt.m0;
+    const long long off = sk - sq, pmin = qt.pmin, pmax = qt.pmax;
+    const int rowsValid = qt.rowsValid;
+    const T *qg = qt.qg, *kg = qt.kg, *vg = qt.vg;
+    const TilePlan plan = qt.plan;
     const long long nTiles = plan.count();
 
     if constexpr (BiasT::kEnabled)
@@ -512,7 +563,7 @@ struct AttentionFwdWgmma {
 
     auto loadKV = [&](long long t, int stage) {
       long long n0 = plan.tile(t) * kBlockN;
-      int valid = (int)(sk - n0 < kBlockN ? sk - n0 : kBlockN);
+      int valid = qt.keysIn(n0);
       loadTile<kBlockN>(sK + stage * kKVBytes, kg + n0 * D, valid);
       loadTile<kBlockN>(sV + stage * kKVBytes, vg + n0 * D, valid);
     };
@@ -520,6 +571,12 @@ struct AttentionFwdWgmma {
     if (nTiles > 0)
       loadKV(0, 0);
     cpAsyncCommit();
+#pragma unroll
+    for (int st = 1; st < kStages - 1; ++st) {
+      if (st < nTiles)
+        loadKV(st, st);
+      cpAsyncCommit();
+    }
 
     float oacc[1][kDT][4];
     float mrow[1][2] = {{negInf(), negInf()}}, lrow[1][2] = {{0.f, 0.f}};
@@ -533,25 +590,37 @@ struct AttentionFwdWgmma {
     const unsigned qAddr = smemAddr(sQ) + wg * 64 * 128;
     const int qp0 = (int)(m0 + off) + wg * 64 + wIn * 16;
 
+    int stage = 0; // t % kStages
     for (long long t = 0; t < nTiles; ++t) {
-      const int stage = (int)(t & 1);
-      if (t + 1 < nTiles)
-        loadKV(t + 1, stage ^ 1);
-      cpAsyncCommit();
-      cpAsyncWait<1>();
+      if constexpr (!kPipelined) {
+        if (t + 1 < nTiles)
+          loadKV(t + 1, stage ^ 1);
+        cpAsyncCommit();
+        cpAsyncWait<1>();
+      } else {
+        cpAsyncWait<kStages - 2>();
+      }
       const long long n0 = plan.tile(t) * kBlockN;
       unsigned char *sKs = sK + stage * kKVBytes;
       unsigned char *sVs = sV + stage * kKVBytes;
       if constexpr (RopeT::kEnabled) {
         __syncthreads();
         if (t == 0)
-          ropeTile<kBlockM>(sQ, rowsValid, detail::posRow<RopeT>(p.q_pos, b, sq) + m0,
-                            p.inv_freq);
-        int valid = (int)(sk - n0 < kBlockN ? sk - n0 : kBlockN);
-        ropeTile<kBlockN>(sKs, valid, detail::posRow<RopeT>(p.k_pos, b, sk) + n0, p.inv_freq);
+          ropeTile<kBlockM>(sQ, rowsValid,
+                            RopeRows<RopeT>(p.q_pos, p.q_cs, p.inv_freq, b, sq, m0));
+        int valid = qt.keysIn(n0);
+        ropeTile<kBlockN>(sKs, valid,
+                          RopeRows<RopeT>(p.k_pos, p.k_cs, p.inv_freq, b, sk, n0));
       }
       wgmma::fenceProxyAsync();
       __syncthreads();
+      if constexpr (kPipelined) {
+        // Every thread is past tile t - 1: its stage can be refilled.
+        long long tn = t + kStages - 1;
+        if (tn < nTiles)
+          loadKV(tn, stage == 0 ? kStages - 1 : stage - 1);
+        cpAsyncCommit();
+      }
 
       // S = Q Kᵀ (64 x kBlockN per warpgroup).
       float s[1][kNT][4];
@@ -568,33 +637,67 @@ struct AttentionFwdWgmma {
       wgmma::commit();
       wgmma::wait<0>();
 
-      if (n0 + kBlockN <= sk && MaskT::tileFull(pmin, pmax, n0, n0 + kBlockN - 1))
-        detail::softmaxTile<MaskT, false>(s, mrow, lrow, oacc, score, biasTab, qp0, (int)n0,
-                                          (int)sk, g, tq);
-      else
-        detail::softmaxTile<MaskT, true>(s, mrow, lrow, oacc, score, biasTab, qp0, (int)n0,
-                                         (int)sk, g, tq);
-
       // O += P V: P from registers (the S accumulator layout is the A
       // fragment layout), V transposed from shared memory.
       const unsigned vAddr = smemAddr(sVs);
-      unsigned a[kBlockN / 16][4];
-#pragma unroll
-      for (int kk = 0; kk < kBlockN / 16; ++kk) {
-        a[kk][0] = pack2<T>(s[0][2 * kk][0], s[0][2 * kk][1]);
-        a[kk][1] = pack2<T>(s[0][2 * kk][2], s[0][2 * kk][3]);
-        a[kk][2] = pack2<T>(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]);
-        a[kk][3] = pack2<T>(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);
-      }
-      wgmma::fence();
-#pragma unroll
-      for (int kk = 0; kk < kBlockN / 16; ++kk) {
+      auto packP = [&](unsigned(&a)[4], int kk) {
+        a[0] = pack2<T>(s[0][2 * kk][0], s[0][2 * kk][1]);
+        a[1] = pack2<T>(s[0][2 * kk][2], s[0][2 * kk][3]);
+        a[2] = pack2<T>(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]);
+        a[3] = pack2<T>(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);
+      };
+      auto issuePV = [&](unsigned(&a)[4], int kk) {
         unsigned long long db = wgmma::desc128B(vAddr + kk * 16 * 128, kBlockN * 128, 1024);
-        wgmma::RS<T, D>::run(&oacc[0][0][0], a[kk], db, 1);
+        wgmma::RS<T, D>::run(&oacc[0][0][0], a, db, 1);
+      };
+      const bool full =
+          n0 + kBlockN <= sk && MaskT::tileFull(pmin, pmax, n0, n0 + kBlockN - 1);
+      unsigned a[kBlockN / 16][4];
+      if constexpr (!kPipelined) {
+        if (full)
+          detail::softmaxTile<MaskT, false>(s, mrow, lrow, oacc, score, biasTab, qp0, (int)n0,
+                                            (int)sk, g, tq);
+        else
+          detail::softmaxTile<MaskT, true>(s, mrow, lrow, oacc, score, biasTab, qp0, (int)n0,
+                                           (int)sk, g, tq);
+#pragma unroll
+        for (int kk = 0; kk < kBlockN / 16; ++kk)
+          packP(a[kk], kk);
+        wgmma::fence();
+#pragma unroll
+        for (int kk = 0; kk < kBlockN / 16; ++kk)
+          issuePV(a[kk], kk);
+      } else {
+        float mUse[1][2];
+        if (full)
+          detail::scoreAndRescale<MaskT, false>(s, mrow, lrow, oacc, mUse, score, biasTab, qp0,
+                                                (int)n0, (int)sk, g, tq);
+        else
+          detail::scoreAndRescale<MaskT, true>(s, mrow, lrow, oacc, mUse, score, biasTab, qp0,
+                                               (int)n0, (int)sk, g, tq);
+        constexpr int kHalfK = kBlockN / 32; // k-steps per half
+        detail::expAndSum<0, kNT / 2>(s, lrow, mUse);
+#pragma unroll
+        for (int kk = 0; kk < kHalfK; ++kk)
+          packP(a[kk], kk);
+        wgmma::fence();
+#pragma unroll
+        for (int kk = 0; kk < kHalfK; ++kk)
+          issuePV(a[kk], kk);
+        detail::expAndSum<kNT / 2, kNT>(s, lrow, mUse);
+#pragma unroll
+        for (int kk = kHalfK; kk < 2 * kHalfK; ++kk)
+          packP(a[kk], kk);
+        wgmma::fence();
+#pragma unroll
+        for (int kk = kHalfK; kk < 2 * kHalfK; ++kk)
+          issuePV(a[kk], kk);
       }
       wgmma::commit();
       wgmma::wait<0>();
-      __syncthreads(); // the stage is reloaded by the next iteration
+      if constexpr (!kPipelined)
+        __syncthreads(); // the stage is reloaded by the next iteration
+      stage = stage + 1 == kStages ? 0 : stage + 1;
     }
     cpAsyncWait<0>();
     __syncthreads();
@@ -602,7 +705,7 @@ struct AttentionFwdWgmma {
     // Normalize, stage row-major (padded) in the K stages, store 16 bytes
     // per thread.
     constexpr int kStride = D + 8;
-    T *stage = reinterpret_cast<T *>(sK);
+    T *obuf = reinterpret_cast<T *>(sK);
     T *og = p.out + ((b * p.hq + h) * sq + m0) * D;
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
@@ -613,7 +716,7 @@ struct AttentionFwdWgmma {
       int row = wg * 64 + wIn * 16 + g + 8 * r;
 #pragma unroll
       for (int dt = 0; dt < kDT; ++dt)
-        *reinterpret_cast<unsigned *>(stage + row * kStride + dt * 8 + 2 * tq) =
+        *reinterpret_cast<unsigned *>(obuf + row * kStride + dt * 8 + 2 * tq) =
             pack2<T>(oacc[0][dt][2 * r] * inv, oacc[0][dt][2 * r + 1] * inv);
       if constexpr (kReturnLse) {
         if (tq == 0 && row < rowsValid) {
@@ -629,7 +732,7 @@ struct AttentionFwdWgmma {
       int r = idx / kChunks, c = idx % kChunks;
       if (r < rowsValid)
         *reinterpret_cast<uint4 *>(og + (long long)r * D + c * 8) =
-            *reinterpret_cast<const uint4 *>(stage + r * kStride + c * 8);
+            *reinterpret_cast<const uint4 *>(obuf + r * kStride + c * 8);
     }
 #endif
   }
@@ -639,9 +742,11 @@ struct AttentionFwdWgmma {
 // AttentionFwd: the tensor-core kernel for the head dim
 //===----------------------------------------------------------------------===//
 
-/// AttentionFwdWgmma for head dims 64 and 128 (unless ROTOR_CUDA_NO_WGMMA is
-/// defined: then code for targets other than sm_90a can be built),
-/// AttentionFwdMma otherwise. Same Params, constants and grid rule.
+/// The pipelined AttentionFwdWgmma (two warpgroups, 128-key tiles, three
+/// stages where shared memory allows) for head dims 64 and 128, unless
+/// ROTOR_CUDA_NO_WGMMA is defined (then code for targets other than sm_90a
+/// can be built); AttentionFwdMma otherwise. Same Params and grid rule; the
+/// constants are those of the chosen kernel.
 template <typename T, int kHeadDim, typename MaskT = NoMask, typename BiasT = NoBias,
           bool kSoftcap = false, bool kReturnLse = false, typename RopeT = NoRope>
 struct AttentionFwd
@@ -651,7 +756,8 @@ struct AttentionFwd
 #else
           (kHeadDim == 64 || kHeadDim == 128),
 #endif
-          AttentionFwdWgmma<T, kHeadDim, MaskT, BiasT, kSoftcap, kReturnLse, RopeT>,
+          AttentionFwdWgmma<T, kHeadDim, MaskT, BiasT, kSoftcap, kReturnLse, RopeT, 2, 128, 3,
+                            true>,
           AttentionFwdMma<T, kHeadDim, MaskT, BiasT, kSoftcap, kReturnLse, RopeT>>::type {
 };
 
@@ -699,14 +805,14 @@ struct AttentionSimple {
     __syncwarp();
     if constexpr (RopeT::kEnabled) {
       constexpr int kHalf = RopeT::kRotaryDim / 2;
-      long long qpos = detail::posRow<RopeT>(p.q_pos, b, sq)[row];
+      const RopeRows<RopeT> qrows(p.q_pos, p.q_cs, p.inv_freq, b, sq, row);
       float tmp[(kHalf + 31) / 32][2];
 #pragma unroll
       for (int u = 0; u < (kHalf + 31) / 32; ++u) {
         int i = lane + 32 * u;
         if (i < kHalf) {
           float c, sn;
-          RopeT::angle(p.inv_freq, qpos, i, &c, &sn);
+          qrows.template get<false>(0, i, &c, &sn);
           float a = qs[RopeT::first(i)], bb = qs[RopeT::second(i)];
           tmp[u][0] = toF32(fromF32<T>(a * c - bb * sn));
           tmp[u][1] = toF32(fromF32<T>(bb * c + a * sn));
@@ -742,10 +848,10 @@ struct AttentionSimple {
         float dot = 0.f;
         if constexpr (RopeT::kEnabled) {
           constexpr int kHalf = RopeT::kRotaryDim / 2;
-          long long kpos = detail::posRow<RopeT>(p.k_pos, b, sk)[j];
+          const RopeRows<RopeT> krows(p.k_pos, p.k_cs, p.inv_freq, b, sk, j);
           for (int i = 0; i < kHalf; ++i) {
             float c, sn;
-            RopeT::angle(p.inv_freq, kpos, i, &c, &sn);
+            krows.template get<false>(0, i, &c, &sn);
             int ea = RopeT::first(i), eb = RopeT::second(i);
             float a = toF32(kr[ea]), bb = toF32(kr[eb]);
             dot += qs[ea] * toF32(fromF32<T>(a * c - bb * sn)) +

@@ -226,12 +226,17 @@ using NoBias = T5Bias<0, 0>;
 //===----------------------------------------------------------------------===//
 
 /// Rotary embedding of q and k inside attention. kRotaryDim = 0 disables.
-template <int kRotaryDim_, bool kInterleaved_, typename PosT_, bool kBatchedPos_>
+/// kTable = false: angles from positions and the RopeInvFreq table;
+/// kTable = true: cos/sin read from RopeCosSin tables (no sincos in the
+/// attention kernel).
+template <int kRotaryDim_, bool kInterleaved_, typename PosT_, bool kBatchedPos_,
+          bool kTable_ = false>
 struct RopeQK {
   static constexpr bool kEnabled = kRotaryDim_ > 0;
   static constexpr int kRotaryDim = kRotaryDim_;
   static constexpr bool kInterleaved = kInterleaved_;
   static constexpr bool kBatchedPos = kBatchedPos_;
+  static constexpr bool kTable = kTable_;
   using PosT = PosT_;
   static_assert(kRotaryDim % 2 == 0, "rotary_dim must be even");
 
@@ -259,6 +264,37 @@ struct RopeQK {
   }
 };
 using NoRope = RopeQK<0, false, int, false>;
+
+/// The rope inputs of a run of consecutive rows (of q or of k) of one batch
+/// row: positions (computed angles) or cos/sin table rows.
+template <typename RopeT> struct RopeRows {
+  const typename RopeT::PosT *pos = nullptr; // row 0's position
+  const float *cs = nullptr;                 // row 0's (kRotaryDim/2, 2) cos/sin
+  const double *invFreq = nullptr;
+
+  /// Rows [row0, ...) of batch row b of a sequence of `seq` rows.
+  __device__ __forceinline__ RopeRows(const typename RopeT::PosT *positions, const float *table,
+                                      const double *inv, long long b, long long seq,
+                                      long long row0) {
+    long long base = (RopeT::kBatchedPos ? b * seq : 0) + row0;
+    if (RopeT::kTable)
+      cs = table + base * RopeT::kRotaryDim;
+    else
+      pos = positions + base;
+    invFreq = inv;
+  }
+  /// cos/sin (times the attention factor) of pair i of row r.
+  template <bool kFast>
+  __device__ __forceinline__ void get(int r, int i, float *c, float *s) const {
+    if constexpr (RopeT::kTable) {
+      const float *e = cs + ((long long)r * (RopeT::kRotaryDim / 2) + i) * 2;
+      *c = e[0];
+      *s = e[1];
+    } else {
+      RopeT::template angle<kFast>(invFreq, (long long)pos[r], i, c, s);
+    }
+  }
+};
 
 } // namespace cuda
 } // namespace rotor

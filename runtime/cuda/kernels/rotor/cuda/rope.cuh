@@ -111,6 +111,39 @@ struct RopeInvFreq {
   }
 };
 
+/// The cos/sin table of a set of positions for the attention kernels' rope
+/// prologue (RopeQK<..., kTable = true>): out[n][i] = (cos t, sin t) times
+/// the attention factor, t = pos[n] · inv_freq[i], as rotor.rope computes
+/// them. Positions of any shape (flattened, n of them). Unit: an (n, i)
+/// entry; recommended grid = ceil(n · kRotaryDim/2 / kTile).
+template <typename PosT, int kRotaryDim> struct RopeCosSin {
+  static_assert(kRotaryDim >= 2 && kRotaryDim % 2 == 0, "rotary_dim must be even and > 0");
+  static constexpr int kThreads = 256;
+  static constexpr int kTile = 1024;
+  static constexpr int kSmemBytes = 0;
+  static constexpr int kMinBlocksPerSM = 1;
+  struct Params {
+    const PosT *pos = nullptr;        // (n)
+    const double *inv_freq = nullptr; // RopeInvFreq output
+    float *out = nullptr;             // (n, kRotaryDim/2, 2)
+    long long n = 0;
+  };
+  __device__ static void run(const Params &p) {
+    constexpr int kHalf = kRotaryDim / 2;
+    const float a = (float)p.inv_freq[kHalf];
+    const long long total = p.n * kHalf;
+    for (long long idx = (long long)blockIdx.x * kThreads + threadIdx.x; idx < total;
+         idx += (long long)gridDim.x * kThreads) {
+      long long r = idx / kHalf;
+      int i = (int)(idx % kHalf);
+      float s, c;
+      sincosAccurate((double)p.pos[r] * p.inv_freq[i], &s, &c);
+      p.out[2 * idx] = c * a;
+      p.out[2 * idx + 1] = s * a;
+    }
+  }
+};
+
 /// rotor.rope on (B, H, S, D). One block per (b, s) position at a time
 /// (grid-stride): the cos/sin of the position are computed once into shared
 /// memory and applied to every head with 16-byte loads and stores.
