@@ -307,6 +307,9 @@ rotor_status CudaBackend::compileWithNvrtc(const std::string &arch,
 }
 
 rotor_status CudaBackend::loadModule() {
+  // A plan of copies, views and cuBLAS products needs no module.
+  if (plan.kernels.empty())
+    return ROTOR_OK;
   int major = 0, minor = 0;
   libs->cuDeviceGetAttribute(&major,
                              CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev);
