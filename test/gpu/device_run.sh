@@ -5,7 +5,10 @@
 #
 #   test/gpu/device_run.sh CASES_DIR BENCH_DIR OUT_DIR [what...]
 #
-# what: any of build, cases, bench, sanitize, kernels (default: all but sanitize).
+# what: any of build, gtest, cases, bench, sanitize, kernels (default: all but
+# sanitize and gtest). gtest builds GoogleTest from .device/googletest (a copy
+# of Debian's /usr/src/googletest: the device machine has none) and runs the
+# runtime's suite, whose GPU tests run there instead of skipping.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 CASES=$1 BENCH=$2 OUT=$3
@@ -21,6 +24,18 @@ if has build; then
       && cmake --build $RT -j16; } > "$OUT/build.log" 2>&1 \
     || { echo "runtime build failed"; tail -30 "$OUT/build.log"; exit 1; }
   echo "runtime built: $(grep -i 'CUDA backend' "$OUT/build.log")"
+fi
+if has gtest; then
+  { cmake -S .device/googletest -B /tmp/gt -DCMAKE_INSTALL_PREFIX=/tmp/gt-install \
+      && cmake --build /tmp/gt -j16 --target install \
+      && cmake -S runtime -B /tmp/rt-tests -DCMAKE_BUILD_TYPE=Release \
+           -DCMAKE_PREFIX_PATH=/tmp/gt-install -DROTOR_CUDA_KERNEL_TESTS=OFF \
+      && cmake --build /tmp/rt-tests -j16; } > "$OUT/gtest-build.log" 2>&1 \
+    || { echo "gtest build failed"; tail -20 "$OUT/gtest-build.log"; }
+  (cd /tmp/rt-tests && ctest -j16 --output-on-failure) > "$OUT/gtest.log" 2>&1
+  echo "runtime GoogleTest suite on the GPU machine: exit $?"; tail -4 "$OUT/gtest.log"
+  "$(find /tmp/rt-tests -name RotorRuntimeTests -type f | head -1)" --gtest_filter='Cuda*:*CudaPlan*' 2>&1 \
+    | grep -E "OK|SKIPPED|FAILED|PASSED" | tail -8
 fi
 if has cases; then
   python3 test/gpu/run_cases.py "$CASES" --runtime $RT/lib/librotor_runtime.so \
@@ -40,7 +55,7 @@ if has sanitize; then
   for tool in memcheck racecheck; do
     /usr/local/cuda/bin/compute-sanitizer --tool $tool --error-exitcode 1 \
       python3 test/gpu/run_cases.py "$CASES" --runtime $RT/lib/librotor_runtime.so \
-      --rotor-run $RT/bin/rotor-run --ops-only > "$OUT/sanitizer-$tool.log" 2>&1
+      --rotor-run $RT/bin/rotor-run --ops-only --no-torch > "$OUT/sanitizer-$tool.log" 2>&1
     echo "compute-sanitizer $tool: exit $?"; tail -3 "$OUT/sanitizer-$tool.log"
   done
 fi
