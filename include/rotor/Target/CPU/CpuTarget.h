@@ -30,8 +30,18 @@ struct CpuPipelineOptions {
   /// Run the outer loops of the kernels on OpenMP threads (all cores, or
   /// OMP_NUM_THREADS at run time).
   bool parallel = true;
-  /// Run the rotor-level fusion passes (rotor-fuse-linear).
+  /// Run the rotor-level fusion passes (rotor-fuse-linear and, with their
+  /// own switches below, the attention fusions).
   bool fuse = true;
+  /// With `fuse`: rotor-fuse-attention-rope (rope of q and k into the
+  /// attention kernel); `fuseKeyRope` includes the keys.
+  bool fuseAttentionRope = true;
+  bool fuseKeyRope = true;
+  /// Simplify attention masks for static lengths (rotor-specialize-masks).
+  bool specializeMasks = true;
+  /// Dilated-window attention as dense windows over the interleaved
+  /// subsequences (rotor-dilation-relayout).
+  bool dilationRelayout = true;
   /// Print what the fusion passes fused and the traffic saved.
   bool fusionReport = false;
 };
