@@ -88,6 +88,13 @@ struct IndexMath {
     return getConstantIntValue(v).value_or(ShapedType::kDynamic);
   }
   bool isZero(OpFoldResult v) { return isConstantIntValue(v, 0); }
+  /// A tensor shape with the constant sizes static.
+  SmallVector<int64_t> shape(ArrayRef<OpFoldResult> sizes) {
+    SmallVector<int64_t> s;
+    for (OpFoldResult v : sizes)
+      s.push_back(staticOr(v));
+    return s;
+  }
 };
 
 /// (B, H, S, D) => (B, n·H, Sp/n, D): zero-padded to Sp = low + S + high,
@@ -120,15 +127,9 @@ Value toSubsequences(IndexMath &im, Value x, int64_t n, OpFoldResult low,
   // (B, H, Sp/n, n, D)
   SmallVector<OpFoldResult> expanded = {dims[0], dims[1], sub,
                                         b.getIndexAttr(n), dims[3]};
-  auto shape = [&](ArrayRef<OpFoldResult> ofrs) {
-    SmallVector<int64_t> s;
-    for (OpFoldResult v : ofrs)
-      s.push_back(im.staticOr(v));
-    return s;
-  };
   Type elem = type.getElementType();
   Value split = tensor::ExpandShapeOp::create(
-      b, loc, RankedTensorType::get(shape(expanded), elem), x,
+      b, loc, RankedTensorType::get(im.shape(expanded), elem), x,
       SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}, {4}}, expanded);
   // (B, n, H, Sp/n, D)
   SmallVector<OpFoldResult> moved = {dims[0], b.getIndexAttr(n), dims[1], sub,
@@ -154,17 +155,11 @@ Value fromSubsequences(IndexMath &im, Value o, int64_t n, OpFoldResult heads,
   SmallVector<OpFoldResult> dims;
   for (int64_t d = 0; d < 4; ++d)
     dims.push_back(tensor::getMixedSize(b, loc, o, d));
-  auto shape = [&](ArrayRef<OpFoldResult> ofrs) {
-    SmallVector<int64_t> s;
-    for (OpFoldResult v : ofrs)
-      s.push_back(im.staticOr(v));
-    return s;
-  };
   // (B, n, H, Sqp/n, Dv)
   SmallVector<OpFoldResult> expanded = {dims[0], b.getIndexAttr(n), heads,
                                         dims[2], dims[3]};
   Value split = tensor::ExpandShapeOp::create(
-      b, loc, RankedTensorType::get(shape(expanded), elem), o,
+      b, loc, RankedTensorType::get(im.shape(expanded), elem), o,
       SmallVector<ReassociationIndices>{{0}, {1, 2}, {3}, {4}}, expanded);
   // (B, H, Sqp/n, n, Dv)
   SmallVector<OpFoldResult> moved = {dims[0], heads, dims[2],
@@ -181,7 +176,7 @@ Value fromSubsequences(IndexMath &im, Value o, int64_t n, OpFoldResult heads,
                                        low, b.getIndexAttr(0)};
   SmallVector<OpFoldResult> sizes = {dims[0], heads, seq, dims[3]};
   SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
-  auto resultType = RankedTensorType::get(shape(sizes), elem);
+  auto resultType = RankedTensorType::get(im.shape(sizes), elem);
   return tensor::ExtractSliceOp::create(b, loc, resultType, merged, offsets,
                                         sizes, strides);
 }

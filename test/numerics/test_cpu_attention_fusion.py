@@ -4,9 +4,10 @@ reference of the unfused ops.
 Each module is written unfused (rotor.rope on q and k, then rotor.attention);
 rotorc fuses the ropes into the attention kernel (rotor-fuse-attention-rope),
 which rotates q and k tiles as it loads them, and simplifies the masks
-(rotor-specialize-masks). Every case runs with the fusion on, with only the
-queries' rope fused, with the fusion off, and on one thread: all must match
-the reference of the original ops.
+(rotor-specialize-masks). Every case runs with both ropes fused, with only the
+queries' rope fused (rotorc's default), with the fusion off, and on one
+thread: all must match the reference of the original ops. The dilation
+relayout and the GQA packing run on and off the same way.
 
 Sizes are awkward: head dims 64/80/96/128, partial rotary, GQA ratios 1 to 8,
 odd lengths, positions (S) and (B, S), offsets up to 10^6 (angles formed in
@@ -27,7 +28,8 @@ from test_cpu_attention import as_f64, mask_attr, prepare
 
 LENGTHS = [1, 7, 37, 130]
 
-PIPELINES = [(), ("--fuse-key-rope=false",), ("--fusion=false",), ("--parallel=false",)]
+PIPELINES = [("--fuse-key-rope=true",), (), ("--fusion=false",),
+             ("--fuse-key-rope=true", "--parallel=false")]
 PIPELINE_IDS = ["fused", "queries-only", "unfused", "sequential"]
 
 
@@ -217,3 +219,39 @@ def test_dilation_relayout_bidirectional_static(compile_mlir, flags):
     ref = R.attention(q.astype(np.float64), k.astype(np.float64), v.astype(np.float64),
                       mask=mask)
     R.assert_close(o, ref, "f32", reduction=42)
+
+
+@pytest.mark.parametrize("flags", [(), ("--pack-gqa=false",), ("--parallel=false",)],
+                         ids=["packed", "per-head", "sequential"])
+@pytest.mark.parametrize("dtype,hq,hkv,d,dv,sq,mask,softcap", [
+    ("f32", 8, 2, 64, 64, 1, {"causal": True}, None),     # decode: causal drops, packs
+    ("f32", 7, 1, 80, 48, 1, {}, 30.0),                    # MQA, Dv != D, softcap
+    ("bf16", 32, 8, 128, 128, 1, {"causal": True}, None),
+    ("f64", 6, 2, 96, 96, 3, {}, None),                    # a few queries
+    ("f32", 8, 1, 64, 64, 1, {"causal": True, "window_left": 5}, None),  # not packed
+], ids=["decode_gqa4", "mqa7_softcap", "decode_bf16_d128", "three_queries_f64",
+        "window_unpacked"])
+def test_gqa_packing(compile_mlir, flags, dtype, hq, hkv, d, dv, sq, mask, softcap):
+    qt = f"tensor<2x{hq}x{sq}x{d}x{dtype}>"
+    kt = f"tensor<2x{hkv}x?x{d}x{dtype}>"
+    vt = f"tensor<2x{hkv}x?x{dv}x{dtype}>"
+    ot = f"tensor<2x{hq}x{sq}x{dv}x{dtype}>"
+    attrs = []
+    if mask:
+        attrs.append(f"mask = {mask_attr(mask)}")
+    if softcap:
+        attrs.append(f"softcap = {softcap} : f64")
+    attr_text = " {" + ", ".join(attrs) + "}" if attrs else ""
+    art = compile_mlir(
+        f"func.func @f(%q: {qt}, %k: {kt}, %v: {vt}) -> {ot} {{\n"
+        f"  %o = rotor.attention %q, %k, %v{attr_text} : {qt}, {kt}, {vt}\n"
+        f"  return %o : {ot}\n}}\n", *flags)
+    rng = np.random.default_rng(hq * 100 + d)
+    for sk in [sq, 7, 37, 130]:
+        q, qf = prepare(rng.standard_normal((2, hq, sq, d)), dtype)
+        k, kf = prepare(rng.standard_normal((2, hkv, sk, d)), dtype)
+        v, vf = prepare(rng.standard_normal((2, hkv, sk, dv)), dtype)
+        (o,) = art.call("f", q, k, v)
+        ref = R.attention(qf, kf, vf, mask=mask, softcap=softcap)
+        R.assert_close(as_f64(o), ref, dtype, reduction=max(sk, d),
+                       err_msg=f"Sk {sk} ({' '.join(flags)})")

@@ -1,6 +1,6 @@
-// RUN: rotorc %s -emit=opt --rotor-fusion-report -o /dev/null 2>&1 | FileCheck %s --check-prefix=REPORT
-// RUN: rotorc %s -emit=opt | FileCheck %s --check-prefix=FUSED
-// RUN: rotorc %s -emit=opt --fuse-key-rope=false | FileCheck %s --check-prefix=QONLY
+// RUN: rotorc %s -emit=opt --fuse-key-rope --rotor-fusion-report -o /dev/null 2>&1 | FileCheck %s --check-prefix=REPORT
+// RUN: rotorc %s -emit=opt --fuse-key-rope | FileCheck %s --check-prefix=FUSED
+// RUN: rotorc %s -emit=opt | FileCheck %s --check-prefix=QONLY
 // RUN: rotorc %s -emit=opt --fusion=false --specialize-masks=false --dilation-relayout=false | FileCheck %s --check-prefix=OFF
 
 // rotorc's switches for the attention fusions and specializations.

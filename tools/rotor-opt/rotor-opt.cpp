@@ -35,13 +35,15 @@ int main(int argc, char **argv) {
       "rotor-optimize",
       "Rotor's target-independent optimizations: canonicalize (folds, "
       "rotation composition), CSE, mask specialization and fusion "
-      "(rotor-specialize-masks, rotor-dilation-relayout, rotor-fuse-linear, "
+      "(rotor-specialize-masks, rotor-dilation-relayout, "
+      "rotor-pack-gqa-heads, rotor-fuse-linear, "
       "rotor-fuse-attention-rope)",
       [](OpPassManager &pm) {
         pm.addPass(createCanonicalizerPass());
         pm.addPass(createCSEPass());
         pm.addPass(rotor::createRotorSpecializeMasks());
         pm.addPass(rotor::createRotorDilationRelayout());
+        pm.addPass(rotor::createRotorPackGqaHeads());
         pm.addPass(rotor::createRotorFuseLinear());
         pm.addPass(rotor::createRotorFuseAttentionRope());
       });

@@ -92,8 +92,9 @@ cl::opt<bool> fuseRope(
 cl::opt<bool> fuseKeyRope(
     "fuse-key-rope",
     cl::desc("With --fuse-rope: fuse the keys' rope too, not only the "
-             "queries' (default on)"),
-    cl::init(true), cl::cat(category));
+             "queries' (default off: the CPU kernel rotates a key tile once "
+             "per query tile that visits it)"),
+    cl::init(false), cl::cat(category));
 cl::opt<bool> specializeMasks(
     "specialize-masks",
     cl::desc("Simplify attention masks for static sequence lengths "
@@ -103,6 +104,12 @@ cl::opt<bool> dilationRelayout(
     "dilation-relayout",
     cl::desc("Run dilated-window attention as dense windows over the "
              "interleaved subsequences (rotor-dilation-relayout; default on)"),
+    cl::init(true), cl::cat(category));
+cl::opt<bool> packGqa(
+    "pack-gqa",
+    cl::desc("Pack the query heads of a key/value group into one attention "
+             "tile when a head has fewer queries than a tile, as in decoding "
+             "(rotor-pack-gqa-heads; default on)"),
     cl::init(true), cl::cat(category));
 cl::opt<bool> fusionReport(
     "rotor-fusion-report",
@@ -327,6 +334,7 @@ int main(int argc, char **argv) {
   options.fuseKeyRope = fuseKeyRope;
   options.specializeMasks = specializeMasks;
   options.dilationRelayout = dilationRelayout;
+  options.packGqaHeads = packGqa;
   options.parallel = parallelLoops;
   CpuStage last = emit == Emit::Opt      ? CpuStage::Opt
                   : emit == Emit::Linalg ? CpuStage::Linalg

@@ -378,21 +378,18 @@ LogicalResult AttentionOp::verify() {
                               "rope_k)";
     return success();
   }
-  // Both sides share the rope parameters, so the key is checked with the
-  // query's head dimension too (they are equal when both are static).
-  if (Value pos = getQueryPositions())
-    if (failed(verifyRope(*this, "query ", qt,
-                          cast<RankedTensorType>(pos.getType()),
-                          static_cast<bool>(getRopeLearnedBase()),
-                          getRopeBase(), getRopeRotaryDimAttr(),
-                          getRopeScalingAttr())))
-      return failure();
-  if (Value pos = getKeyPositions())
-    if (failed(verifyRope(*this, "key ", kt,
-                          cast<RankedTensorType>(pos.getType()),
-                          static_cast<bool>(getRopeLearnedBase()),
-                          getRopeBase(), getRopeRotaryDimAttr(),
-                          getRopeScalingAttr())))
+  // Both sides share the rope parameters (query and key head dimensions
+  // are equal when both are static).
+  std::pair<StringRef, Value> sides[] = {{"query ", getQuery()},
+                                         {"key ", getKey()}};
+  Value positions[] = {getQueryPositions(), getKeyPositions()};
+  for (auto [side, pos] : llvm::zip(sides, positions))
+    if (pos && failed(verifyRope(*this, side.first,
+                                 cast<RankedTensorType>(side.second.getType()),
+                                 cast<RankedTensorType>(pos.getType()),
+                                 static_cast<bool>(getRopeLearnedBase()),
+                                 getRopeBase(), getRopeRotaryDimAttr(),
+                                 getRopeScalingAttr())))
       return failure();
   return success();
 }

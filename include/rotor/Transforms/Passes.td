@@ -121,7 +121,8 @@ def RotorFuseAttentionRope : Pass<"rotor-fuse-attention-rope"> {
     also returned as the KV cache, so only the queries' rope fuses there.
     With `keys=false` only the queries' rope is fused: on the CPU a key
     tile is rotated once per query tile that visits it, which trades the
-    saved traffic for recomputation (see docs/architecture.md).
+    saved traffic for recomputation, so the CPU pipeline fuses only the
+    queries' rope unless asked (`rotorc --fuse-key-rope`).
 
     With `report`, every fusion is printed with the memory traffic it
     saves (the rotated tensor written once and read once).
@@ -211,6 +212,59 @@ def RotorDilationRelayout : Pass<"rotor-dilation-relayout"> {
   let options = [
     Option<"report", "report", "bool", /*default=*/"false",
            "Print each relayout">,
+  ];
+}
+
+def RotorPackGqaHeads : Pass<"rotor-pack-gqa-heads"> {
+  let summary = "Pack the query heads of a key/value group into one tile";
+  let description = [{
+    Attention kernels tile the queries of one head and read the keys and
+    values of its key/value head once per tile. With grouped-query attention
+    and few queries (decoding has one), a tile is mostly padding and the
+    `G = Hq / Hkv` heads of a group each stream the same keys and values.
+    When nothing depends on a query's position or head (no mask, which
+    `rotor-specialize-masks` gives to a causal decode step, no relative
+    bias, no fused rope, no lse), the group's queries become `G · Sq`
+    queries of one head, by reshapes only (query head `kv · G + g` is
+    already contiguous in its group):
+
+    ```
+    attention(q (B, Hkv·G, Sq, D), k, v)       with Sq < max-queries
+      => unpack(attention(pack(q) (B, Hkv, G·Sq, D), k, v))
+    ```
+
+    Key/value heads are never repeated in memory either way: the kernels
+    index the shared head (`h / G`).
+
+    Before:
+
+    ```mlir
+    %o = rotor.attention %q, %k, %v
+        : tensor<1x32x1x128xf32>, tensor<1x8x?x128xf32>, tensor<1x8x?x128xf32>
+    ```
+
+    After:
+
+    ```mlir
+    %e = tensor.expand_shape %q [[0], [1, 2], [3], [4]] output_shape [1, 8, 4, 1, 128]
+        : tensor<1x32x1x128xf32> into tensor<1x8x4x1x128xf32>
+    %p = tensor.collapse_shape %e [[0], [1], [2, 3], [4]]
+        : tensor<1x8x4x1x128xf32> into tensor<1x8x4x128xf32>
+    %a = rotor.attention %p, %k, %v
+        : tensor<1x8x4x128xf32>, tensor<1x8x?x128xf32>, tensor<1x8x?x128xf32>
+    %u = tensor.expand_shape %a [[0], [1], [2, 3], [4]] output_shape [1, 8, 4, 1, 128]
+        : tensor<1x8x4x128xf32> into tensor<1x8x4x1x128xf32>
+    %o = tensor.collapse_shape %u [[0], [1, 2], [3], [4]]
+        : tensor<1x8x4x1x128xf32> into tensor<1x32x1x128xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::tensor::TensorDialect"];
+  let options = [
+    Option<"maxQueries", "max-queries", "int64_t", /*default=*/"32",
+           "Pack only when a head has fewer static queries than this (the "
+           "query tile of the CPU kernel)">,
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Print each packing">,
   ];
 }
 

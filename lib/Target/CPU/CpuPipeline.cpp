@@ -41,6 +41,12 @@ void mlir::rotor::buildCpuPipeline(OpPassManager &pm, CpuStage from,
       relayout.report = options.fusionReport;
       pm.addPass(createRotorDilationRelayout(relayout));
     }
+    if (options.packGqaHeads) {
+      RotorPackGqaHeadsOptions pack;
+      pack.maxQueries = options.attentionBlockQ;
+      pack.report = options.fusionReport;
+      pm.addPass(createRotorPackGqaHeads(pack));
+    }
     if (options.fuse) {
       RotorFuseLinearOptions fusion;
       fusion.report = options.fusionReport;
