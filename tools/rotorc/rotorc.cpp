@@ -108,6 +108,34 @@ cl::opt<bool> fusion("fusion",
                      cl::desc("Run the rotor-level fusion passes "
                               "(rotor-fuse-linear; default on)"),
                      cl::init(true), cl::cat(category));
+cl::opt<bool> fuseRope(
+    "fuse-rope",
+    cl::desc("With --fusion: fuse the rotary embedding of the queries and "
+             "keys into the attention kernel (rotor-fuse-attention-rope; "
+             "default on)"),
+    cl::init(true), cl::cat(category));
+cl::opt<bool> fuseKeyRope(
+    "fuse-key-rope",
+    cl::desc("With --fuse-rope: fuse the keys' rope too, not only the "
+             "queries' (default off: the CPU kernel rotates a key tile once "
+             "per query tile that visits it)"),
+    cl::init(false), cl::cat(category));
+cl::opt<bool> specializeMasks(
+    "specialize-masks",
+    cl::desc("Simplify attention masks for static sequence lengths "
+             "(rotor-specialize-masks; default on)"),
+    cl::init(true), cl::cat(category));
+cl::opt<bool> dilationRelayout(
+    "dilation-relayout",
+    cl::desc("Run dilated-window attention as dense windows over the "
+             "interleaved subsequences (rotor-dilation-relayout; default on)"),
+    cl::init(true), cl::cat(category));
+cl::opt<bool> packGqa(
+    "pack-gqa",
+    cl::desc("Pack the query heads of a key/value group into one attention "
+             "tile when a head has fewer queries than a tile, as in decoding "
+             "(rotor-pack-gqa-heads; default on)"),
+    cl::init(true), cl::cat(category));
 cl::opt<bool> fusionReport(
     "rotor-fusion-report",
     cl::desc("Print what the fusion passes fused and the memory traffic "
@@ -397,6 +425,11 @@ int main(int argc, char **argv) {
   options.attentionBlockK = blockK;
   options.fuse = fusion;
   options.fusionReport = fusionReport;
+  options.fuseAttentionRope = fuseRope;
+  options.fuseKeyRope = fuseKeyRope;
+  options.specializeMasks = specializeMasks;
+  options.dilationRelayout = dilationRelayout;
+  options.packGqaHeads = packGqa;
   options.parallel = parallelLoops;
   CpuStage last = emit == Emit::Opt      ? CpuStage::Opt
                   : emit == Emit::Linalg ? CpuStage::Linalg
