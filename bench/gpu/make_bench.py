@@ -26,11 +26,13 @@ def main():
     funcs = []
     for name, m in PATTERNS.items():
         funcs.append(
-            f"func.func @{entry_name(name)}(%q: {qt}, %k: {kt}, %v: {kt}) -> {qt} {{\n"
+            f"func.func @{entry_name(name)}(%q: {qt} {{rotor.name = \"q\"}}, "
+            f"%k: {kt} {{rotor.name = \"k\"}}, %v: {kt} {{rotor.name = \"v\"}}) -> {qt} {{\n"
             f"  %o = rotor.attention %q, %k, %v {{mask = {mlir_mask(m)}}} : {qt}, {kt}, {kt}\n"
             f"  return %o : {qt}\n}}\n")
     funcs.append(
-        f"func.func @rope_window(%q: {qt}, %k: {kt}, %v: {kt}, %p: tensor<?xi64>) -> {qt} {{\n"
+        f"func.func @rope_window(%q: {qt} {{rotor.name = \"q\"}}, %k: {kt} {{rotor.name = \"k\"}}, "
+        f"%v: {kt} {{rotor.name = \"v\"}}, %p: tensor<?xi64> {{rotor.name = \"positions\"}}) -> {qt} {{\n"
         f"  %qr = rotor.rope %q, %p {{base = 500000.0 : f64}} : {qt}, tensor<?xi64>\n"
         f"  %kr = rotor.rope %k, %p {{base = 500000.0 : f64}} : {kt}, tensor<?xi64>\n"
         f"  %o = rotor.attention %qr, %kr, %v {{mask = "

@@ -292,6 +292,10 @@ private:
   LogicalResult emitOp(Operation *op);
   LogicalResult emitAttention(AttentionOp op);
   LogicalResult emitRope(RopeOp op);
+  FailureOr<int> emitRopeApply(Operation *op, Value input, Value positions,
+                               RopeLayout layout, int64_t rotaryDim,
+                               std::optional<double> base, Value learnedBase,
+                               RopeScalingAttr scaling, Value result);
   int emitRopeTable(Operation *op, int64_t rotaryDim, RopeScalingAttr scaling,
                     std::optional<double> base, Value learnedBase,
                     Value positions);
@@ -663,10 +667,36 @@ LogicalResult EntryEmitter::emitAttention(AttentionOp op) {
       "rotor::cuda::{0}<{1}, {2}, {3}, {4}, {5}, {6}>",
       tensorCores ? "AttentionFwd" : "AttentionSimple", cType(elem), headDim,
       maskType, biasType, boolLiteral(softcap), boolLiteral(lse));
+  // A rope fused into the op (rotor-fuse-attention-rope) is applied by the
+  // Rope kernel into scratch buffers: the device library's rope prologue
+  // measured 3x slower than Rope + attention on the H100
+  // (bench/results/cuda-kernels-2026-11-22.md), so the CUDA pipeline does
+  // not form the fusion itself.
+  int qValue = valueOf(op.getQuery()), kValue = valueOf(op.getKey());
+  if (op.hasRope()) {
+    std::optional<double> base;
+    if (op.getRopeBase())
+      base = op.getRopeBase()->convertToDouble();
+    auto rotate = [&](Value x, Value positions, int &into) -> LogicalResult {
+      if (!positions)
+        return success();
+      FailureOr<int> rotated = emitRopeApply(
+          op, x, positions, op.getEffectiveRopeLayout(),
+          op.getEffectiveRopeRotaryDim(), base, op.getRopeLearnedBase(),
+          op.getRopeScalingAttr(), Value());
+      if (failed(rotated))
+        return failure();
+      into = *rotated;
+      return success();
+    };
+    if (failed(rotate(op.getQuery(), op.getQueryPositions(), qValue)) ||
+        failed(rotate(op.getKey(), op.getKeyPositions(), kValue)))
+      return failure();
+  }
   Wrapper w(type);
   std::string t = cType(elem);
-  w.ptr("q", valueOf(op.getQuery()), t);
-  w.ptr("k", valueOf(op.getKey()), t);
+  w.ptr("q", qValue, t);
+  w.ptr("k", kValue, t);
   w.ptr("v", valueOf(op.getValue()), t);
   int out = defineLike(op.getOutput(), op.getQuery());
   w.ptr("out", out, t, false);
@@ -739,36 +769,50 @@ int EntryEmitter::emitRopeTable(Operation *op, int64_t rotaryDim,
   return table;
 }
 
-LogicalResult EntryEmitter::emitRope(RopeOp op) {
-  auto type = cast<RankedTensorType>(op.getInput().getType());
+/// Rotates `input` (B, H, S, D) by rope: returns the plan value of the
+/// result, `result` if given (an op result), else a new scratch value.
+FailureOr<int> EntryEmitter::emitRopeApply(Operation *op, Value input,
+                                           Value positions, RopeLayout layout,
+                                           int64_t rotaryDim,
+                                           std::optional<double> base,
+                                           Value learnedBase,
+                                           RopeScalingAttr scaling,
+                                           Value result) {
+  auto type = cast<RankedTensorType>(input.getType());
   int64_t headDim = type.getDimSize(3);
-  int64_t rotaryDim = op.getEffectiveRotaryDim();
   if (ShapedType::isDynamic(headDim) || ShapedType::isDynamic(rotaryDim))
-    return op.emitError() << "the CUDA target needs a static head dim";
-  auto posType = cast<RankedTensorType>(op.getPositions().getType());
-  std::optional<double> base;
-  if (op.getBase())
-    base = op.getBase()->convertToDouble();
-  int table = emitRopeTable(op, rotaryDim, op.getScalingAttr(), base,
-                            op.getLearnedBase(), op.getPositions());
+    return op->emitError() << "the CUDA target needs a static head dim";
+  auto posType = cast<RankedTensorType>(positions.getType());
+  int table = emitRopeTable(op, rotaryDim, scaling, base, learnedBase,
+                            positions);
   std::string t = cType(type.getElementType());
   Wrapper w(llvm::formatv("rotor::cuda::Rope<{0}, {1}, {2}, {3}, {4}, {5}>", t,
                           cType(posType.getElementType()), headDim, rotaryDim,
-                          boolLiteral(op.getLayout() == RopeLayout::interleaved),
+                          boolLiteral(layout == RopeLayout::interleaved),
                           boolLiteral(posType.getRank() == 2)));
-  w.ptr("x", valueOf(op.getInput()), t);
-  int out = defineLike(op.getResult(), op.getInput());
+  w.ptr("x", valueOf(input), t);
+  int out = result ? defineLike(result, input)
+                   : scratch(type.getElementType(),
+                             SmallVector<int>(shapeOf(input)));
   w.ptr("out", out, t, false);
-  w.ptr("pos", valueOf(op.getPositions()), cType(posType.getElementType()));
+  w.ptr("pos", valueOf(positions), cType(posType.getElementType()));
   w.ptr("inv_freq", table, "double");
-  w.dim("batch", dimOf(op.getInput(), 0));
-  w.dim("heads", dimOf(op.getInput(), 1));
-  w.dim("seq", dimOf(op.getInput(), 2));
-  int k = kernelOf(w);
-  int rows = product(shapeOf(op.getInput()).take_front(3));
-  launch(w, {binary("ceildiv", rows, symbol("cfg", k, 2, true)), cst(1), cst(1)},
-         {out});
-  return success();
+  w.dim("batch", dimOf(input, 0));
+  w.dim("heads", dimOf(input, 1));
+  w.dim("seq", dimOf(input, 2));
+  // One work unit per (batch, position): the angles are shared by the heads.
+  int units = mul(dimOf(input, 0), dimOf(input, 2));
+  launch(w, {strideOver(units), cst(1), cst(1)}, {out});
+  return out;
+}
+
+LogicalResult EntryEmitter::emitRope(RopeOp op) {
+  std::optional<double> base;
+  if (op.getBase())
+    base = op.getBase()->convertToDouble();
+  return emitRopeApply(op, op.getInput(), op.getPositions(), op.getLayout(),
+                       op.getEffectiveRotaryDim(), base, op.getLearnedBase(),
+                       op.getScalingAttr(), op.getResult());
 }
 
 LogicalResult EntryEmitter::emitGivens(GivensOp op) {
@@ -1304,7 +1348,7 @@ LogicalResult EntryEmitter::emitFill(Value result, Attribute value,
       ");\n}\n"
       "extern \"C\" __constant__ int @NAME@_cfg[4] = {256, 0, 1024, 1};\n";
   int k = kernels.get(body);
-  int n = product(shape);
+  int n = product(values[out].shape);
   addStep(llvm::json::Object{{"op", "launch"},
                              {"kernel", k},
                              {"grid", llvm::json::Array{strideGrid(k, n),
@@ -1359,6 +1403,7 @@ LogicalResult EntryEmitter::emitGenerate(tensor::GenerateOp op) {
     shape[0] = *s;
   }
   int out = define(op.getResult(), shape);
+  int length = values[out].shape[0];
   std::string t = cType(type.getElementType());
   std::string kernel =
       "// positions: i + start\nextern \"C\" __global__ void "
@@ -1371,10 +1416,10 @@ LogicalResult EntryEmitter::emitGenerate(tensor::GenerateOp op) {
   int k = kernels.get(kernel);
   addStep(llvm::json::Object{{"op", "launch"},
                              {"kernel", k},
-                             {"grid", llvm::json::Array{strideGrid(k, shape[0]),
+                             {"grid", llvm::json::Array{strideGrid(k, length),
                                                         cst(1), cst(1)}},
                              {"ptrs", llvm::json::Array{out}},
-                             {"dims", llvm::json::Array{shape[0], startSym}},
+                             {"dims", llvm::json::Array{length, startSym}},
                              {"floats", llvm::json::Array{}},
                              {"writes", llvm::json::Array{out}}},
           {out});

@@ -34,6 +34,11 @@ void mlir::rotor::buildCudaPipeline(OpPassManager &pm,
                                     const CudaPipelineOptions &options) {
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  // Masks simplified for static lengths (e.g. a window wider than the
+  // sequence becomes plain causal) select simpler kernel instances. The
+  // dilation relayout is left to the kernel (it visits only key tiles that
+  // hold a visible key), and rope stays unfused (see CudaEmitter.cpp).
+  pm.addPass(createRotorSpecializeMasks());
   if (options.fuse) {
     RotorFuseLinearOptions fusion;
     fusion.report = options.fusionReport;

@@ -14,8 +14,9 @@
 // CHECK: p.sq = a.dim[3];
 // CHECK: p.scale = 8.83883476483184{{[0-9]*}}e-02f;
 // CHECK: extern "C" __constant__ int rotor_k0_cfg[4]
-// Decoding (one static query row) takes the CUDA-core kernel.
-// CHECK: // rotor::cuda::AttentionSimple<__nv_bfloat16, 128, rotor::cuda::Mask<true, -1, -1, 2, 0, 64>
+// Decoding (one static query row) takes the CUDA-core kernel; the one query
+// sits at the last key, so rotor-specialize-masks dropped `causal`.
+// CHECK: // rotor::cuda::AttentionSimple<__nv_bfloat16, 128, rotor::cuda::Mask<false, -1, -1, 2, 0, 64>
 // CHECK: // rotor::cuda::RopeInvFreq<64, rotor::cuda::RopeScaling::llama3, long long, void>
 // CHECK: p.original_max_position = 8192LL;
 // CHECK: // rotor::cuda::Rope<float, long long, 128, 64, false, false>
