@@ -14,6 +14,8 @@
   overflow gives NaN (inf - inf), with softcap every score is finite
   (c * tanh(+-inf) = +-c) and the output matches the reference computed
   with the capped scores. docs/robustness.md records this.
+* A linear layer whose reduction is far too long for a stack-allocated
+  weight panel (K = 2^18).
 
 Tolerances are those of rotor_ref.tolerances (see test_cpu_model_ops.py).
 """
@@ -295,3 +297,19 @@ def test_bf16_overflowing_scores(compile_mlir):
     ref = R.attention(qf, kf, vf, mask={"causal": True})
     R.assert_close(o[:, :, :2], ref[:, :, :2], "bf16", reduction=2)
     assert np.isnan(o[:, :, 2:]).all()
+
+
+@pytest.mark.parametrize("flags", [(), ("--parallel=false",)], ids=["parallel", "sequential"])
+def test_linear_with_a_huge_reduction(compile_mlir, flags):
+    """K = 2^18: the packed K x 64 weight panel is 64 MiB, more than any
+    thread's stack; it lives on the heap (it used to be a stack allocation
+    and crashed; panels up to 1 MiB stay on the stack)."""
+    k, n = 1 << 18, 64
+    xt, wt, ot = ttype((None, k), "f32"), ttype((n, k), "f32"), ttype((None, n), "f32")
+    art = compile_mlir(module([("x", xt), ("w", wt)], f"rotor.linear %x, %w : {xt}, {wt}", ot),
+                       *flags)
+    rng = seed("huge-k")
+    x = rng.standard_normal((3, k)).astype(np.float32)
+    w = (rng.standard_normal((n, k)) / 512).astype(np.float32)
+    (y,) = art.call("f", x, w)
+    check(y, R.linear(x, w), "f32", reduction=k, what="linear with K = 2^18")
