@@ -44,6 +44,20 @@ namespace {
 /// Output features per block (the vector width of the accumulators).
 constexpr int64_t kFeatureBlock = 64;
 
+/// The largest packed weight panel (K x kFeatureBlock) kept on the stack:
+/// K <= 4096 in f32. Larger panels (K = 14336 is 3.5 MiB) would overflow the
+/// stacks of OpenMP worker threads, and a large enough K any stack, so they
+/// go to the heap (freed by the buffer deallocation pipeline).
+constexpr int64_t kMaxStackPanelBytes = int64_t(1) << 20;
+
+/// A packed weight panel of `type`: on the stack when small enough.
+Value allocatePanel(OpBuilder &b, Location loc, MemRefType type) {
+  int64_t bytes = type.getNumElements() * type.getElementTypeBitWidth() / 8;
+  if (bytes <= kMaxStackPanelBytes)
+    return memref::AllocaOp::create(b, loc, type);
+  return memref::AllocOp::create(b, loc, type);
+}
+
 Value index(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);
 }
@@ -316,9 +330,8 @@ FailureOr<Value> mlir::rotor::buildVectorMatmul(OpBuilder &b, Location loc,
       fn.setPrivate();
       Block *body = fn.addEntryBlock();
       b.setInsertionPointToStart(body);
-      Value wt = memref::AllocaOp::create(b, loc, wtType);
-      Value upt = gated ? memref::AllocaOp::create(b, loc, wtType).getResult()
-                        : Value();
+      Value wt = allocatePanel(b, loc, wtType);
+      Value upt = gated ? allocatePanel(b, loc, wtType) : Value();
       unsigned i = 0;
       Value fx = body->getArgument(i++), fw = body->getArgument(i++);
       Value fu = ub ? body->getArgument(i++) : Value();
@@ -346,9 +359,9 @@ FailureOr<Value> mlir::rotor::buildVectorMatmul(OpBuilder &b, Location loc,
       if (!scope->hasTrait<OpTrait::AutomaticAllocationScope>())
         scope = scope->getParentWithTrait<OpTrait::AutomaticAllocationScope>();
       b.setInsertionPointToStart(&scope->getRegion(0).front());
-      wt = memref::AllocaOp::create(b, loc, wtType);
+      wt = allocatePanel(b, loc, wtType);
       if (gated)
-        upt = memref::AllocaOp::create(b, loc, wtType);
+        upt = allocatePanel(b, loc, wtType);
     }
     forLoop(b, loc, index(b, loc, 0), index(b, loc, n), NB,
             [&](OpBuilder &ob, Location ol, Value n0) {
