@@ -11,6 +11,10 @@
 //                                  build a whole decoder model from a Hugging
 //                                  Face style config (docs/model-config.md)
 //
+// Plugins (docs/extending.md): --load-dialect-plugin=LIB.so adds dialects,
+// --load-pass-plugin=LIB.so adds passes, and --insert-pass-after=STAGE:PIPE
+// runs a textual pass pipeline after a stage of the CPU pipeline.
+//
 //===----------------------------------------------------------------------===//
 
 #include "rotor/Conversion/Passes.h"
@@ -31,7 +35,10 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Support/Timing.h"
+#include "mlir/Tools/Plugins/DialectPlugin.h"
+#include "mlir/Tools/Plugins/PassPlugin.h"
 
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
@@ -41,7 +48,9 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <array>
 #include <chrono>
+#include <optional>
 
 using namespace mlir;
 using namespace mlir::rotor;
@@ -103,6 +112,27 @@ cl::opt<std::string> dtypeOverride(
     cl::desc("With a config .json: the dtype of weights and activations "
              "(f32, bf16 or f16), instead of the config's torch_dtype"),
     cl::value_desc("dtype"), cl::cat(category));
+
+cl::list<std::string> dialectPlugins(
+    "load-dialect-plugin",
+    cl::desc("Load a dialect plugin (a shared object exporting "
+             "mlirGetDialectPluginInfo) before parsing; repeatable"),
+    cl::value_desc("file"), cl::cat(category));
+cl::list<std::string> passPlugins(
+    "load-pass-plugin",
+    cl::desc("Load a pass plugin (a shared object exporting "
+             "mlirGetPassPluginInfo), whose passes --insert-pass-after may "
+             "name; repeatable"),
+    cl::value_desc("file"), cl::cat(category));
+cl::list<std::string> insertPassAfter(
+    "insert-pass-after",
+    cl::desc("Run the textual pass pipeline PIPELINE (e.g. "
+             "'cse,func.func(canonicalize)') on the module after stage STAGE "
+             "of the CPU pipeline: rotor (the parsed input), opt, linalg or "
+             "llvm. -emit=STAGE prints the IR after the passes inserted "
+             "after STAGE. Repeatable; passes inserted after one stage run "
+             "in the order given"),
+    cl::value_desc("STAGE:PIPELINE"), cl::cat(category));
 
 /// The name of the weights file inside an artifact.
 constexpr llvm::StringLiteral kArtifactWeights = "weights.safetensors";
@@ -229,6 +259,88 @@ int writeArtifact(ModuleOp module, const std::vector<EntrySignature> &entries,
   return 0;
 }
 
+/// Loads the --load-dialect-plugin and --load-pass-plugin shared objects:
+/// dialect plugins add to `registry`, pass plugins register their passes
+/// globally (so that textual pipelines can name them).
+LogicalResult loadPlugins(DialectRegistry &registry) {
+  for (const std::string &path : dialectPlugins) {
+    auto plugin = DialectPlugin::load(path);
+    if (!plugin) {
+      fail("--load-dialect-plugin=" + path + ": " +
+           llvm::toString(plugin.takeError()));
+      return failure();
+    }
+    plugin->registerDialectRegistryCallbacks(registry);
+  }
+  for (const std::string &path : passPlugins) {
+    auto plugin = PassPlugin::load(path);
+    if (!plugin) {
+      fail("--load-pass-plugin=" + path + ": " +
+           llvm::toString(plugin.takeError()));
+      return failure();
+    }
+    plugin->registerPassRegistryCallbacks();
+  }
+  return success();
+}
+
+/// The pipelines that --insert-pass-after places after each stage (indexed
+/// by CpuStage), checked to parse.
+struct StageInsertions {
+  std::array<std::vector<std::string>, 4> after;
+};
+
+/// Parses the --insert-pass-after values.
+FailureOr<StageInsertions> parseInsertions() {
+  StageInsertions result;
+  for (const std::string &value : insertPassAfter) {
+    auto [stageName, pipeline] = llvm::StringRef(value).split(':');
+    std::optional<CpuStage> stage =
+        llvm::StringSwitch<std::optional<CpuStage>>(stageName)
+            .Case("rotor", CpuStage::Rotor)
+            .Case("opt", CpuStage::Opt)
+            .Case("linalg", CpuStage::Linalg)
+            .Case("llvm", CpuStage::Llvm)
+            .Default(std::nullopt);
+    if (!stage) {
+      fail("--insert-pass-after=" + value + ": unknown stage '" + stageName +
+           "' (expected rotor, opt, linalg or llvm, then ':' and a pass "
+           "pipeline)");
+      return failure();
+    }
+    if (pipeline.trim().empty()) {
+      fail("--insert-pass-after=" + value + ": empty pass pipeline after '" +
+           stageName + ":'");
+      return failure();
+    }
+    OpPassManager check(ModuleOp::getOperationName());
+    std::string error;
+    llvm::raw_string_ostream errorStream(error);
+    if (failed(parsePassPipeline(pipeline, check, errorStream))) {
+      fail("--insert-pass-after=" + value + ": " +
+           llvm::StringRef(error).trim());
+      return failure();
+    }
+    result.after[static_cast<size_t>(*stage)].push_back(pipeline.str());
+  }
+  return result;
+}
+
+/// The stages `first` to `last` (inclusive) of the CPU pipeline, each
+/// followed by the --insert-pass-after passes of that stage.
+void buildPipeline(PassManager &pm, CpuStage first, CpuStage last,
+                   const CpuPipelineOptions &options,
+                   const StageInsertions &insertions) {
+  for (int s = static_cast<int>(first); s <= static_cast<int>(last); ++s) {
+    auto stage = static_cast<CpuStage>(s);
+    if (stage != CpuStage::Rotor)
+      buildCpuPipeline(pm, static_cast<CpuStage>(s - 1), stage, options);
+    for (const std::string &pipeline : insertions.after[s])
+      if (failed(parsePassPipeline(pipeline, pm)))
+        llvm_unreachable("checked by parseInsertions");
+  }
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -250,6 +362,11 @@ int main(int argc, char **argv) {
   registerAllDialects(registry);
   registerAllExtensions(registry);
   registry.insert<RotorDialect>();
+  if (failed(loadPlugins(registry)))
+    return 1;
+  FailureOr<StageInsertions> insertions = parseInsertions();
+  if (failed(insertions))
+    return 1;
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
 
@@ -290,30 +407,38 @@ int main(int argc, char **argv) {
     if (!module)
       return 1;
   }
-  if (emit == Emit::Rotor)
-    return printResult(*module, false);
-
-  auto entries = collectEntrySignatures(*module);
-  if (failed(entries))
-    return 1;
-
   CpuPipelineOptions options;
   options.attentionBlockQ = blockQ;
   options.attentionBlockK = blockK;
   options.fuse = fusion;
   options.fusionReport = fusionReport;
   options.parallel = parallelLoops;
-  CpuStage last = emit == Emit::Opt      ? CpuStage::Opt
+  CpuStage last = emit == Emit::Rotor    ? CpuStage::Rotor
+                  : emit == Emit::Opt    ? CpuStage::Opt
                   : emit == Emit::Linalg ? CpuStage::Linalg
                                          : CpuStage::Llvm;
-  PassManager pm(&context);
-  if (failed(applyPassManagerCLOptions(pm)))
+  auto runStages = [&](CpuStage first, CpuStage to) -> LogicalResult {
+    PassManager pm(&context);
+    if (failed(applyPassManagerCLOptions(pm)))
+      return failure();
+    applyDefaultTimingPassManagerCLOptions(pm);
+    buildPipeline(pm, first, to, options, *insertions);
+    return pm.run(*module);
+  };
+  // Rotor-level stages first: the entry points are read from their result,
+  // after any inserted pass that adds, removes or privatizes functions.
+  if (failed(runStages(CpuStage::Rotor, std::min(last, CpuStage::Opt))))
     return 1;
-  applyDefaultTimingPassManagerCLOptions(pm);
-  buildCpuPipeline(pm, CpuStage::Rotor, last, options);
-  progress.step("lowering to the LLVM dialect");
-  if (failed(pm.run(*module)))
+  if (emit == Emit::Rotor)
+    return printResult(*module, false);
+  auto entries = collectEntrySignatures(*module);
+  if (failed(entries))
     return 1;
+  if (last > CpuStage::Opt) {
+    progress.step("lowering to the LLVM dialect");
+    if (failed(runStages(CpuStage::Linalg, last)))
+      return 1;
+  }
   if (isModel && last == CpuStage::Llvm)
     internalizeEntryWrappers(*module);
   if (emit == Emit::Opt || emit == Emit::Linalg || emit == Emit::Llvm)
