@@ -38,6 +38,7 @@
 #include "mlir/Tools/Plugins/DialectPlugin.h"
 #include "mlir/Tools/Plugins/PassPlugin.h"
 
+#include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -261,8 +262,13 @@ int writeArtifact(ModuleOp module, const std::vector<EntrySignature> &entries,
 
 /// Loads the --load-dialect-plugin and --load-pass-plugin shared objects:
 /// dialect plugins add to `registry`, pass plugins register their passes
-/// globally (so that textual pipelines can name them).
-LogicalResult loadPlugins(DialectRegistry &registry) {
+/// globally (so that textual pipelines can name them). Adds the namespaces
+/// of the dialects the plugins registered to `pluginDialects`.
+LogicalResult loadPlugins(DialectRegistry &registry,
+                          llvm::StringSet<> &pluginDialects) {
+  llvm::StringSet<> builtin;
+  for (llvm::StringRef name : registry.getDialectNames())
+    builtin.insert(name);
   for (const std::string &path : dialectPlugins) {
     auto plugin = DialectPlugin::load(path);
     if (!plugin) {
@@ -272,6 +278,9 @@ LogicalResult loadPlugins(DialectRegistry &registry) {
     }
     plugin->registerDialectRegistryCallbacks(registry);
   }
+  for (llvm::StringRef name : registry.getDialectNames())
+    if (!builtin.contains(name))
+      pluginDialects.insert(name);
   for (const std::string &path : passPlugins) {
     auto plugin = PassPlugin::load(path);
     if (!plugin) {
@@ -341,6 +350,26 @@ void buildPipeline(PassManager &pm, CpuStage first, CpuStage last,
   }
 }
 
+/// After the linalg stage nothing of a plugin's dialect may remain: the
+/// plugin's lowering must have been inserted before (the CPU pipeline only
+/// lowers rotor and upstream dialects).
+LogicalResult checkPluginOpsLowered(ModuleOp module,
+                                    const llvm::StringSet<> &pluginDialects) {
+  if (pluginDialects.empty())
+    return success();
+  WalkResult result = module.walk([&](Operation *op) {
+    llvm::StringRef ns = op->getName().getDialectNamespace();
+    if (!pluginDialects.contains(ns))
+      return WalkResult::advance();
+    op->emitError() << "'" << op->getName()
+                    << "' (from a dialect plugin) is still present after the "
+                       "linalg stage; insert the plugin's lowering with "
+                       "--insert-pass-after=opt:PASS";
+    return WalkResult::interrupt();
+  });
+  return failure(result.wasInterrupted());
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -362,7 +391,8 @@ int main(int argc, char **argv) {
   registerAllDialects(registry);
   registerAllExtensions(registry);
   registry.insert<RotorDialect>();
-  if (failed(loadPlugins(registry)))
+  llvm::StringSet<> pluginDialects;
+  if (failed(loadPlugins(registry, pluginDialects)))
     return 1;
   FailureOr<StageInsertions> insertions = parseInsertions();
   if (failed(insertions))
@@ -436,7 +466,10 @@ int main(int argc, char **argv) {
     return 1;
   if (last > CpuStage::Opt) {
     progress.step("lowering to the LLVM dialect");
-    if (failed(runStages(CpuStage::Linalg, last)))
+    if (failed(runStages(CpuStage::Linalg, CpuStage::Linalg)) ||
+        failed(checkPluginOpsLowered(*module, pluginDialects)))
+      return 1;
+    if (last == CpuStage::Llvm && failed(runStages(CpuStage::Llvm, last)))
       return 1;
   }
   if (isModel && last == CpuStage::Llvm)
