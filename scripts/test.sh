@@ -7,3 +7,5 @@ scripts/setup.sh
 scripts/build.sh
 BUILD_DIR=${ROTOR_BUILD_DIR:-build}
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)"
+# The out-of-tree example, built and tested against the installed Rotor.
+scripts/test_extension.sh
