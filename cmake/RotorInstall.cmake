@@ -10,14 +10,37 @@
 #   PREFIX/share/rotor/python/          rotor_runtime.py (ctypes binding),
 #                                       rotor_ref.py (NumPy reference)
 #
-# find_package(Rotor CONFIG) then gives the imported targets
-# Rotor::RotorDialect, Rotor::RotorTransforms, Rotor::RotorToLinalg,
-# Rotor::RotorCpuTarget, Rotor::RotorFrontend, Rotor::rotor-opt and
-# Rotor::rotorc (docs/extending.md).
+# find_package(Rotor CONFIG) then gives an imported target Rotor::NAME for
+# each library (Rotor::RotorDialect, Rotor::RotorToLinalg, ...) and
+# Rotor::rotor-opt, Rotor::rotorc (docs/extending.md).
 #
 #===----------------------------------------------------------------------===#
 
 include(CMakePackageConfigHelpers)
+
+# The compiler libraries: every library target defined under dialects/ and
+# lib/, so that a library added there is installed and exported without
+# being listed here.
+function(rotor_collect_libraries dir out)
+  get_property(targets DIRECTORY ${dir} PROPERTY BUILDSYSTEM_TARGETS)
+  set(found)
+  foreach(t ${targets})
+    get_target_property(type ${t} TYPE)
+    if(type MATCHES "^(SHARED|STATIC)_LIBRARY$")
+      list(APPEND found ${t})
+    endif()
+  endforeach()
+  get_property(subdirs DIRECTORY ${dir} PROPERTY SUBDIRECTORIES)
+  foreach(sub ${subdirs})
+    rotor_collect_libraries(${sub} sub_found)
+    list(APPEND found ${sub_found})
+  endforeach()
+  set(${out} ${found} PARENT_SCOPE)
+endfunction()
+rotor_collect_libraries(${PROJECT_SOURCE_DIR}/dialects dialect_libraries)
+rotor_collect_libraries(${PROJECT_SOURCE_DIR}/lib compiler_libraries)
+set(ROTOR_EXPORTED_LIBRARIES ${dialect_libraries} ${compiler_libraries})
+message(STATUS "Rotor libraries installed and exported: ${ROTOR_EXPORTED_LIBRARIES}")
 
 set(ROTOR_INSTALL_CMAKE_DIR lib/cmake/rotor)
 
