@@ -21,6 +21,7 @@ llvm_config.with_system_environment(["HOME", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 
 config.substitutions.append(("%alibi_plugin", config.alibi_plugin))
+config.substitutions.append(("%rotor_lib_dir", config.rotor_library_dir))
 # The plugin loaded both ways, as the tests need it in nearly every RUN line.
 config.substitutions.append(
     ("%load_alibi", f"--load-dialect-plugin={config.alibi_plugin} "
