@@ -23,6 +23,7 @@
 #include "rotor/Frontend/Safetensors.h"
 #include "rotor/Target/CPU/CpuTarget.h"
 #include "rotor/Target/CPU/Passes.h"
+#include "rotor/Target/CUDA/CudaTarget.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -59,7 +60,8 @@ namespace cl = llvm::cl;
 
 namespace {
 
-enum class Emit { Artifact, Rotor, Opt, Linalg, Llvm, LlvmIr };
+enum class Emit { Artifact, Rotor, Opt, Linalg, Llvm, LlvmIr, Cuda };
+enum class Target { Cpu, Cuda };
 
 cl::OptionCategory category("rotorc options");
 cl::opt<std::string> inputFile(cl::Positional,
@@ -79,8 +81,31 @@ cl::opt<Emit> emit(
         clEnumValN(Emit::Linalg, "linalg",
                    "the IR lowered to linalg/scf/vector on tensors"),
         clEnumValN(Emit::Llvm, "llvm", "the LLVM dialect module"),
-        clEnumValN(Emit::LlvmIr, "llvm-ir", "the optimized LLVM IR")),
+        clEnumValN(Emit::LlvmIr, "llvm-ir", "the optimized LLVM IR"),
+        clEnumValN(Emit::Cuda, "cuda",
+                   "the generated CUDA kernels and launch plan (CUDA target)")),
     cl::cat(category));
+cl::opt<Target> target(
+    "target", cl::desc("The device the artifact runs on"),
+    cl::init(Target::Cpu),
+    cl::values(clEnumValN(Target::Cpu, "cpu",
+                          "the host CPU (native code through LLVM)"),
+               clEnumValN(Target::Cuda, "cuda",
+                          "NVIDIA GPUs (generated CUDA kernels and a launch "
+                          "plan; see docs/cuda-backend.md)")),
+    cl::cat(category));
+cl::opt<std::string> cudaArch(
+    "cuda-arch",
+    cl::desc("With --target=cuda: the architecture nvcc compiles the kernels "
+             "for (default sm_90a: H100/H200); other GPUs compile the "
+             "artifact's source with NVRTC when it is loaded"),
+    cl::init("sm_90a"), cl::cat(category));
+cl::opt<std::string> cudaCompile(
+    "cuda-compile",
+    cl::desc("With --target=cuda: 'auto' compiles a cubin when nvcc is found "
+             "(ROTOR_NVCC, PATH, /usr/local/cuda/bin), 'nvcc' requires it, "
+             "'none' leaves compilation to NVRTC at load time"),
+    cl::init("auto"), cl::cat(category));
 cl::opt<int64_t> blockQ("attention-block-q",
                         cl::desc("Query rows per attention tile"),
                         cl::init(32), cl::cat(category));
@@ -130,7 +155,7 @@ cl::list<std::string> insertPassAfter(
     cl::desc("Run the textual pass pipeline PIPELINE (e.g. "
              "'cse,func.func(canonicalize)') on the module after stage STAGE "
              "of the CPU pipeline: rotor (the parsed input), opt, linalg or "
-             "llvm. -emit=STAGE prints the IR after the passes inserted "
+             "llvm (with --target=cuda: rotor only). -emit=STAGE prints the IR after the passes inserted "
              "after STAGE. Repeatable; passes inserted after one stage run "
              "in the order given"),
     cl::value_desc("STAGE:PIPELINE"), cl::cat(category));
@@ -213,12 +238,40 @@ int writeArtifact(ModuleOp module, const std::vector<EntrySignature> &entries,
     return fail("cannot create " + tmp + ": " + ec.message());
   auto cleanup = [&]() { llvm::sys::fs::remove_directories(tmp); };
 
-  llvm::SmallString<128> so(tmp);
-  llvm::sys::path::append(so, "module.so");
-  if (llvm::Error err = emitSharedObject(
-          module, so, [&](llvm::StringRef what) { progress.step(what); })) {
-    cleanup();
-    return fail(llvm::toString(std::move(err)));
+  std::string library = "module.so";
+  if (target == Target::Cuda) {
+    FailureOr<CudaProgram> program = emitCudaProgram(module);
+    if (failed(program)) {
+      cleanup();
+      return 1;
+    }
+    std::string nvcc;
+    if (cudaCompile != "none") {
+      nvcc = findNvcc();
+      if (nvcc.empty() && cudaCompile == "nvcc") {
+        cleanup();
+        return fail("--cuda-compile=nvcc: nvcc not found (set ROTOR_NVCC, or "
+                    "put it on PATH)");
+      }
+      if (nvcc.empty())
+        progress.step("nvcc not found: the kernels will be compiled by "
+                      "NVRTC when the artifact is loaded");
+    }
+    if (llvm::Error err = writeCudaFiles(
+            tmp, *program, nvcc, cudaArch,
+            [&](llvm::StringRef what) { progress.step(what); })) {
+      cleanup();
+      return fail(llvm::toString(std::move(err)));
+    }
+    library = "plan.json";
+  } else {
+    llvm::SmallString<128> so(tmp);
+    llvm::sys::path::append(so, library);
+    if (llvm::Error err = emitSharedObject(
+            module, so, [&](llvm::StringRef what) { progress.step(what); })) {
+      cleanup();
+      return fail(llvm::toString(std::move(err)));
+    }
   }
   if (!weightsFile.empty()) {
     progress.step("copying " + weightsFile);
@@ -233,8 +286,9 @@ int writeArtifact(ModuleOp module, const std::vector<EntrySignature> &entries,
   }
   progress.step("writing " + dest);
   if (llvm::Error err =
-          writeManifest(tmp, "module.so", entries,
-                        weightsFile.empty() ? "" : kArtifactWeights)) {
+          writeManifest(tmp, library, entries,
+                        weightsFile.empty() ? "" : kArtifactWeights,
+                        target == Target::Cuda ? "cuda" : "cpu")) {
     cleanup();
     return fail(llvm::toString(std::move(err)));
   }
@@ -382,10 +436,20 @@ int main(int argc, char **argv) {
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();
   cl::ParseCommandLineOptions(argc, argv,
-                              "Rotor compiler: compiles rotor IR to a CPU "
-                              "artifact or prints a pipeline stage\n");
+                              "Rotor compiler: compiles rotor IR or a model "
+                              "config to a CPU or CUDA artifact, or prints a "
+                              "pipeline stage\n");
   if (blockQ < 1 || blockK < 1)
     return fail("--attention-block-q and --attention-block-k must be >= 1");
+  if (emit == Emit::Cuda)
+    target = Target::Cuda;
+  if (target == Target::Cuda &&
+      (emit == Emit::Linalg || emit == Emit::Llvm || emit == Emit::LlvmIr))
+    return fail("-emit=linalg, llvm and llvm-ir are stages of the CPU target; "
+                "the CUDA target's stages are rotor, opt and cuda");
+  if (cudaCompile != "auto" && cudaCompile != "nvcc" && cudaCompile != "none")
+    return fail("--cuda-compile must be auto, nvcc or none, not '" +
+                cudaCompile + "'");
 
   DialectRegistry registry;
   registerAllDialects(registry);
@@ -397,6 +461,12 @@ int main(int argc, char **argv) {
   FailureOr<StageInsertions> insertions = parseInsertions();
   if (failed(insertions))
     return 1;
+  if (target == Target::Cuda)
+    for (CpuStage stage : {CpuStage::Opt, CpuStage::Linalg, CpuStage::Llvm})
+      if (!insertions->after[static_cast<size_t>(stage)].empty())
+        return fail("--insert-pass-after: with --target=cuda, passes can be "
+                    "inserted after the rotor stage only (opt, linalg and "
+                    "llvm are stages of the CPU pipeline)");
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
 
@@ -455,6 +525,46 @@ int main(int argc, char **argv) {
     buildPipeline(pm, first, to, options, *insertions);
     return pm.run(*module);
   };
+  if (target == Target::Cuda) {
+    // The passes inserted after the rotor stage run before the CUDA
+    // pipeline (parseInsertions rejects the CPU pipeline's other stages).
+    if (failed(runStages(CpuStage::Rotor, CpuStage::Rotor)))
+      return 1;
+    if (emit == Emit::Rotor)
+      return printResult(*module, false);
+    auto entries = collectEntrySignatures(*module);
+    if (failed(entries))
+      return 1;
+    CudaPipelineOptions cudaOptions;
+    cudaOptions.fuse = fusion;
+    cudaOptions.fusionReport = fusionReport;
+    PassManager pm(&context);
+    if (failed(applyPassManagerCLOptions(pm)))
+      return 1;
+    applyDefaultTimingPassManagerCLOptions(pm);
+    buildCudaPipeline(pm, cudaOptions);
+    progress.step("optimizing for the CUDA target");
+    if (failed(pm.run(*module)))
+      return 1;
+    if (emit == Emit::Opt)
+      return printResult(*module, false);
+    if (emit == Emit::Cuda) {
+      FailureOr<CudaProgram> program = emitCudaProgram(*module);
+      if (failed(program))
+        return 1;
+      std::string path = outputPath.empty() ? "-" : outputPath.getValue();
+      std::string error;
+      auto out = openOutputFile(path, &error);
+      if (!out)
+        return fail(error);
+      out->os() << program->source << "\n/* plan.json\n" << program->plan
+                << "\n*/\n";
+      out->keep();
+      return 0;
+    }
+    return writeArtifact(*module, *entries, progress);
+  }
+
   // Rotor-level stages first: the entry points are read from their result,
   // after any inserted pass that adds, removes or privatizes functions.
   if (failed(runStages(CpuStage::Rotor, std::min(last, CpuStage::Opt))))

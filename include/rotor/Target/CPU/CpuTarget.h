@@ -73,7 +73,8 @@ llvm::Error emitLlvmIr(ModuleOp module, llvm::raw_ostream &os);
 /// from which the runtime binds entry inputs by name).
 llvm::Error writeManifest(llvm::StringRef dir, llvm::StringRef library,
                           const std::vector<EntrySignature> &entries,
-                          llvm::StringRef weights = "");
+                          llvm::StringRef weights = "",
+                          llvm::StringRef target = "cpu");
 
 } // namespace mlir::rotor
 
