@@ -31,35 +31,73 @@ def alibi_slopes(num_heads: int, max_bias: float = 8.0) -> np.ndarray:
     return np.array(slopes, dtype=np.float64)
 
 
-def alibi_attention(q, k, v, mask: Optional[Mapping] = None,
-                    scale: Optional[float] = None, slopes=None,
-                    max_bias: float = 8.0) -> np.ndarray:
-    """``softmax(scale q kᵀ - slope[h] |p - j|, masked) v`` with GQA
-    (query head ``h`` uses kv head ``h // (Hq // Hkv)``), query ``i`` at
-    position ``p = i + Sk - Sq``; rows without a visible key give 0."""
-    q, k, v = (np.asarray(x, dtype=np.float64) for x in (q, k, v))
+def _probabilities(q, k, mask, scale, slopes, max_bias):
+    """The attention probabilities (B, Hq, Sq, Sk) of ``q`` against ``k``
+    repeated to the query heads (rows without a visible key are 0), and
+    the scale used."""
     B, Hq, Sq, D = q.shape
     _, Hkv, Sk, _ = k.shape
     if Hq % Hkv:
         raise ValueError(f"{Hq} query heads not divisible by {Hkv}")
-    group = Hq // Hkv
     scale = 1.0 / math.sqrt(D) if scale is None else float(scale)
     slopes = alibi_slopes(Hq, max_bias) if slopes is None else \
         np.asarray(slopes, dtype=np.float64)
-
-    kh = np.repeat(k, group, axis=1)                     # (B, Hq, Sk, D)
-    vh = np.repeat(v, group, axis=1)
+    kh = np.repeat(k, Hq // Hkv, axis=1)                 # (B, Hq, Sk, D)
     s = np.einsum("bhid,bhjd->bhij", q, kh) * scale
     p = np.arange(Sq)[:, None] + (Sk - Sq)
     distance = np.abs(p - np.arange(Sk)[None, :])        # (Sq, Sk)
     s = s - slopes[None, :, None, None] * distance[None, None]
     visible = R.mask_matrix(Sq, Sk, mask)
     s = np.where(visible, s, -np.inf)
-    out = np.zeros((B, Hq, Sq, v.shape[-1]))
-    rows = visible.any(axis=1)                            # (Sq,)
-    if rows.any():
-        sv = s[:, :, rows]
-        e = np.exp(sv - sv.max(axis=-1, keepdims=True))
-        out[:, :, rows] = np.einsum("bhij,bhje->bhie", e, vh) / \
-            e.sum(axis=-1)[..., None]
-    return out
+    row_max = s.max(axis=-1, keepdims=True) if Sk else \
+        np.full(s.shape[:-1] + (1,), -np.inf)
+    e = np.exp(s - np.where(np.isfinite(row_max), row_max, 0.0))
+    total = e.sum(axis=-1, keepdims=True)
+    return np.where(total > 0, e / np.where(total > 0, total, 1.0), 0.0), scale
+
+
+def _f64(*xs):
+    return [np.asarray(x, dtype=np.float64) for x in xs]
+
+
+def alibi_attention(q, k, v, mask: Optional[Mapping] = None,
+                    scale: Optional[float] = None, slopes=None,
+                    max_bias: float = 8.0) -> np.ndarray:
+    """``softmax(scale q kᵀ - slope[h] |p - j|, masked) v`` with GQA
+    (query head ``h`` uses kv head ``h // (Hq // Hkv)``), query ``i`` at
+    position ``p = i + Sk - Sq``; rows without a visible key give 0."""
+    q, k, v = _f64(q, k, v)
+    probs, _ = _probabilities(q, k, mask, scale, slopes, max_bias)
+    vh = np.repeat(v, q.shape[1] // k.shape[1], axis=1)
+    return np.einsum("bhij,bhje->bhie", probs, vh)
+
+
+def alibi_attention_vjp(q, k, v, dout, mask: Optional[Mapping] = None,
+                        scale: Optional[float] = None, slopes=None,
+                        max_bias: float = 8.0):
+    """The vector-Jacobian product of :func:`alibi_attention`: the cotangents
+    ``(dq, dk, dv)`` for the output cotangent ``dout``. The bias is constant,
+    so this is the attention backward on the biased scores::
+
+        dV = Pᵀ dO,  dP = dO Vᵀ,  dS = P ⊙ (dP - rowsum(dP ⊙ P)),
+        dQ = scale dS K,  dK = scale dSᵀ Q
+
+    with dK and dV summed over the query heads of each key/value head. This
+    is the rule a gradient of alibi.attention must implement
+    (docs/extending.md, "Adding a gradient rule")."""
+    q, k, v, dout = _f64(q, k, v, dout)
+    B, Hq, _, _ = q.shape
+    Hkv = k.shape[1]
+    group = Hq // Hkv
+    probs, scale = _probabilities(q, k, mask, scale, slopes, max_bias)
+    kh, vh = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)
+    dp = np.einsum("bhie,bhje->bhij", dout, vh)
+    ds = probs * (dp - (dp * probs).sum(axis=-1, keepdims=True))
+    dq = scale * np.einsum("bhij,bhjd->bhid", ds, kh)
+    dk = scale * np.einsum("bhij,bhid->bhjd", ds, q)
+    dv = np.einsum("bhij,bhie->bhje", probs, dout)
+
+    def per_kv_head(x):
+        return x.reshape(B, Hkv, group, *x.shape[2:]).sum(axis=2)
+
+    return dq, per_kv_head(dk), per_kv_head(dv)

@@ -174,3 +174,25 @@ def test_reference_against_loops():
             expected[0, h, i] = sum(wj * v[0, h // 2, j]
                                     for wj, j in zip(w / w.sum(), js))
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mask", [{"causal": True, "window_left": 2}, {}],
+                         ids=["causal_window", "bidirectional"])
+def test_reference_vjp_against_finite_differences(mask):
+    """The backward reference (the rule a gradient of alibi.attention must
+    implement) against central finite differences in f64, with GQA and
+    more queries than keys (a row without visible key)."""
+    rng = np.random.default_rng(17)
+    q = rng.standard_normal((1, 4, 5, 3))
+    k = rng.standard_normal((1, 2, 4, 3))
+    v = rng.standard_normal((1, 2, 4, 2))
+    dout = rng.standard_normal((1, 4, 5, 2))
+    grads = A.alibi_attention_vjp(q, k, v, dout, mask=mask)
+    args = [q, k, v]
+    for index, grad in enumerate(grads):
+        def loss(x, index=index):
+            xs = list(args)
+            xs[index] = x
+            return np.sum(A.alibi_attention(*xs, mask=mask) * dout)
+        np.testing.assert_allclose(grad, R.finite_difference_grad(loss, args[index]),
+                                   rtol=1e-7, atol=1e-8)
