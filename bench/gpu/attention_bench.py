@@ -53,7 +53,7 @@ def rotor_time(rotor_run, art, entry, inputs, repeat=20):
             args.append(f"--input={name}={p}")
         out = os.path.join(tmp, "out.npy")
         env = dict(os.environ, ROTOR_CUDA_PROFILE="1")
-        r = subprocess.run([rotor_run, art, f"--entry={entry}", *args, "--bf16-as-u2",
+        r = subprocess.run([rotor_run, art, f"--entry={entry}", "--device=cuda", *args, "--bf16-as-u2",
                             f"--repeat={repeat}", "-o", out],
                            capture_output=True, text=True, env=env)
         if r.returncode != 0:

@@ -298,18 +298,23 @@ def build_models(rotorc: str, out: str, cuda_compile: str):
         os.makedirs(d, exist_ok=True)
         config = os.path.join(root, "examples", "models", f"{name}.json")
         weights = os.path.join(d, "model.safetensors")
-        subprocess.run([sys.executable, os.path.join(root, "scripts", "random_weights.py"),
-                        config, weights, "--seed", "7"], check=True)
-        if dtype != "f32":
+        common = [config, f"--dtype={dtype}", "-q"]
+        if hf:
+            # random_weights.py models plain Llama/Mistral/Qwen2 only; the
+            # variants run on seeded random inputs (rotor-run --random-inputs).
+            subprocess.run([sys.executable, os.path.join(root, "scripts", "random_weights.py"),
+                            config, weights, "--seed", "7"], check=True)
+            common += ["--weights", weights]
+        if hf and dtype != "f32":
             import safetensors_io
             tensors = safetensors_io.load(weights)
+            dtypes = weight_dtypes(rotorc, config, dtype)
             safetensors_io.save(weights, tensors,
-                                dtypes=weight_dtypes(rotorc, config, dtype))
+                                dtypes={k: v for k, v in dtypes.items() if k in tensors})
         with open(config) as f:
             cfg = json.load(f)
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(cfg, f, indent=1)
-        common = [config, "--weights", weights, f"--dtype={dtype}", "-q"]
         subprocess.run([rotorc, *common, "--target=cuda", f"--cuda-compile={cuda_compile}",
                         "-o", os.path.join(d, "cuda.rotor")], check=True)
         subprocess.run([rotorc, *common, "--parallel=false",

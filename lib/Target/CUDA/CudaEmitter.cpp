@@ -1220,23 +1220,34 @@ LogicalResult EntryEmitter::emitExtractSlice(tensor::ExtractSliceOp op) {
   }
   Value source = op.getSource();
   SmallVector<int> srcShape(shapeOf(source));
-  // The dimensions that are sliced (not taken whole).
-  SmallVector<int64_t> sliced;
-  for (int64_t d = 0; d < rank; ++d)
+  // The innermost dimension that is sliced: every dimension after it is
+  // taken whole, so that each piece is contiguous. Dimensions before it must
+  // start at 0 and, but for the first, be taken whole; the first may be
+  // shorter (equal sizes that come from different inputs cannot be told
+  // apart here).
+  int64_t axis = 0;
+  for (int64_t d = rank - 1; d >= 0; --d)
+    if (offsets[d] != cst(0) || sizes[d] != srcShape[d]) {
+      axis = d;
+      break;
+    }
+  for (int64_t d = 1; d < axis; ++d)
     if (offsets[d] != cst(0) || sizes[d] != srcShape[d])
-      sliced.push_back(d);
+      return op.emitError() << "the CUDA target slices one dimension at a "
+                               "time (dimensions "
+                            << d << " and " << axis << " are sliced)";
+  if (axis > 0 && offsets[0] != cst(0))
+    return op.emitError() << "the CUDA target slices one dimension at a "
+                             "time (dimensions 0 and "
+                          << axis << " are sliced)";
   int out = define(op.getResult(), sizes);
   int src = valueOf(source);
   int64_t es = byteWidth(srcType.getElementType());
-  if (sliced.size() > 1)
-    return op.emitError() << "the CUDA target slices one dimension at a time";
-  int64_t axis = sliced.empty() ? 0 : sliced.front();
   int inner = mul(product(llvm::ArrayRef<int>(srcShape).drop_front(axis + 1)),
                   cst(es));
-  int outer = product(llvm::ArrayRef<int>(srcShape).take_front(axis));
   int srcOffset = mul(offsets[axis], inner);
-  if (constantOf(outer) == 1 || sliced.empty()) {
-    // A contiguous piece: a view.
+  if (axis == 0) {
+    // Whole rows of the outermost dimension: a contiguous view.
     addStep(llvm::json::Object{{"op", "view"},
                                {"src", src},
                                {"dst", out},
@@ -1244,6 +1255,8 @@ LogicalResult EntryEmitter::emitExtractSlice(tensor::ExtractSliceOp op) {
             {src, out});
     return success();
   }
+  int outer = mul(sizes[0], product(llvm::ArrayRef<int>(srcShape)
+                                        .slice(1, axis - 1)));
   int width = mul(sizes[axis], inner);
   addStep(llvm::json::Object{{"op", "copy2d"},
                              {"src", src},

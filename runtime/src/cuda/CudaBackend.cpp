@@ -262,6 +262,9 @@ rotor_status CudaBackend::compileWithNvrtc(const std::string &arch,
   std::string archOption = "--gpu-architecture=" + arch;
   std::vector<std::string> options = {archOption, includeOption, "-std=c++17",
                                       "-default-device"};
+  // The warpgroup (wgmma) kernels exist on sm_90a only.
+  if (arch != "sm_90a")
+    options.push_back("-DROTOR_CUDA_NO_WGMMA");
   const char *cudaHome = std::getenv("CUDA_HOME");
   for (std::string root : {std::string(cudaHome ? cudaHome : ""),
                            std::string("/usr/local/cuda")})
