@@ -13,6 +13,9 @@ scripts/build.sh
 BUILD_DIR=${ROTOR_BUILD_DIR:-build}
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)"
 
+# The out-of-tree example, built and tested against the installed Rotor.
+scripts/test_extension.sh
+
 if [ "${ROTOR_SANITIZED:-1}" != 0 ]; then
   ASAN_DIR=${ROTOR_ASAN_BUILD_DIR:-build-asan}
   CC=clang-22 CXX=clang++-22 ROTOR_BUILD_DIR=$ASAN_DIR scripts/build.sh \

@@ -11,6 +11,10 @@
 //                                  build a whole decoder model from a Hugging
 //                                  Face style config (docs/model-config.md)
 //
+// Plugins (docs/extending.md): --load-dialect-plugin=LIB.so adds dialects,
+// --load-pass-plugin=LIB.so adds passes, and --insert-pass-after=STAGE:PIPE
+// runs a textual pass pipeline after a stage of the CPU pipeline.
+//
 //===----------------------------------------------------------------------===//
 
 #include "rotor/Conversion/Passes.h"
@@ -32,7 +36,11 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Support/Timing.h"
+#include "mlir/Tools/Plugins/DialectPlugin.h"
+#include "mlir/Tools/Plugins/PassPlugin.h"
 
+#include "llvm/ADT/StringSet.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
@@ -42,7 +50,9 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <array>
 #include <chrono>
+#include <optional>
 
 using namespace mlir;
 using namespace mlir::rotor;
@@ -156,6 +166,27 @@ cl::opt<std::string> dtypeOverride(
     cl::desc("With a config .json: the dtype of weights and activations "
              "(f32, bf16 or f16), instead of the config's torch_dtype"),
     cl::value_desc("dtype"), cl::cat(category));
+
+cl::list<std::string> dialectPlugins(
+    "load-dialect-plugin",
+    cl::desc("Load a dialect plugin (a shared object exporting "
+             "mlirGetDialectPluginInfo) before parsing; repeatable"),
+    cl::value_desc("file"), cl::cat(category));
+cl::list<std::string> passPlugins(
+    "load-pass-plugin",
+    cl::desc("Load a pass plugin (a shared object exporting "
+             "mlirGetPassPluginInfo), whose passes --insert-pass-after may "
+             "name; repeatable"),
+    cl::value_desc("file"), cl::cat(category));
+cl::list<std::string> insertPassAfter(
+    "insert-pass-after",
+    cl::desc("Run the textual pass pipeline PIPELINE (e.g. "
+             "'cse,func.func(canonicalize)') on the module after stage STAGE "
+             "of the CPU pipeline: rotor (the parsed input), opt, linalg or "
+             "llvm (with --target=cuda: rotor only). -emit=STAGE prints the IR after the passes inserted "
+             "after STAGE. Repeatable; passes inserted after one stage run "
+             "in the order given"),
+    cl::value_desc("STAGE:PIPELINE"), cl::cat(category));
 
 /// The name of the weights file inside an artifact.
 constexpr llvm::StringLiteral kArtifactWeights = "weights.safetensors";
@@ -311,6 +342,116 @@ int writeArtifact(ModuleOp module, const std::vector<EntrySignature> &entries,
   return 0;
 }
 
+/// Loads the --load-dialect-plugin and --load-pass-plugin shared objects:
+/// dialect plugins add to `registry`, pass plugins register their passes
+/// globally (so that textual pipelines can name them). Adds the namespaces
+/// of the dialects the plugins registered to `pluginDialects`.
+LogicalResult loadPlugins(DialectRegistry &registry,
+                          llvm::StringSet<> &pluginDialects) {
+  llvm::StringSet<> builtin;
+  for (llvm::StringRef name : registry.getDialectNames())
+    builtin.insert(name);
+  for (const std::string &path : dialectPlugins) {
+    auto plugin = DialectPlugin::load(path);
+    if (!plugin) {
+      fail("--load-dialect-plugin=" + path + ": " +
+           llvm::toString(plugin.takeError()));
+      return failure();
+    }
+    plugin->registerDialectRegistryCallbacks(registry);
+  }
+  for (llvm::StringRef name : registry.getDialectNames())
+    if (!builtin.contains(name))
+      pluginDialects.insert(name);
+  for (const std::string &path : passPlugins) {
+    auto plugin = PassPlugin::load(path);
+    if (!plugin) {
+      fail("--load-pass-plugin=" + path + ": " +
+           llvm::toString(plugin.takeError()));
+      return failure();
+    }
+    plugin->registerPassRegistryCallbacks();
+  }
+  return success();
+}
+
+/// The pipelines that --insert-pass-after places after each stage (indexed
+/// by CpuStage), checked to parse.
+struct StageInsertions {
+  std::array<std::vector<std::string>, 4> after;
+};
+
+/// Parses the --insert-pass-after values.
+FailureOr<StageInsertions> parseInsertions() {
+  StageInsertions result;
+  for (const std::string &value : insertPassAfter) {
+    auto [stageName, pipeline] = llvm::StringRef(value).split(':');
+    std::optional<CpuStage> stage =
+        llvm::StringSwitch<std::optional<CpuStage>>(stageName)
+            .Case("rotor", CpuStage::Rotor)
+            .Case("opt", CpuStage::Opt)
+            .Case("linalg", CpuStage::Linalg)
+            .Case("llvm", CpuStage::Llvm)
+            .Default(std::nullopt);
+    if (!stage) {
+      fail("--insert-pass-after=" + value + ": unknown stage '" + stageName +
+           "' (expected rotor, opt, linalg or llvm, then ':' and a pass "
+           "pipeline)");
+      return failure();
+    }
+    if (pipeline.trim().empty()) {
+      fail("--insert-pass-after=" + value + ": empty pass pipeline after '" +
+           stageName + ":'");
+      return failure();
+    }
+    OpPassManager check(ModuleOp::getOperationName());
+    std::string error;
+    llvm::raw_string_ostream errorStream(error);
+    if (failed(parsePassPipeline(pipeline, check, errorStream))) {
+      fail("--insert-pass-after=" + value + ": " +
+           llvm::StringRef(error).trim());
+      return failure();
+    }
+    result.after[static_cast<size_t>(*stage)].push_back(pipeline.str());
+  }
+  return result;
+}
+
+/// The stages `first` to `last` (inclusive) of the CPU pipeline, each
+/// followed by the --insert-pass-after passes of that stage.
+void buildPipeline(PassManager &pm, CpuStage first, CpuStage last,
+                   const CpuPipelineOptions &options,
+                   const StageInsertions &insertions) {
+  for (int s = static_cast<int>(first); s <= static_cast<int>(last); ++s) {
+    auto stage = static_cast<CpuStage>(s);
+    if (stage != CpuStage::Rotor)
+      buildCpuPipeline(pm, static_cast<CpuStage>(s - 1), stage, options);
+    for (const std::string &pipeline : insertions.after[s])
+      if (failed(parsePassPipeline(pipeline, pm)))
+        llvm_unreachable("checked by parseInsertions");
+  }
+}
+
+/// After the linalg stage nothing of a plugin's dialect may remain: the
+/// plugin's lowering must have been inserted before (the CPU pipeline only
+/// lowers rotor and upstream dialects).
+LogicalResult checkPluginOpsLowered(ModuleOp module,
+                                    const llvm::StringSet<> &pluginDialects) {
+  if (pluginDialects.empty())
+    return success();
+  WalkResult result = module.walk([&](Operation *op) {
+    llvm::StringRef ns = op->getName().getDialectNamespace();
+    if (!pluginDialects.contains(ns))
+      return WalkResult::advance();
+    op->emitError() << "'" << op->getName()
+                    << "' (from a dialect plugin) is still present after the "
+                       "linalg stage; insert the plugin's lowering with "
+                       "--insert-pass-after=opt:PASS";
+    return WalkResult::interrupt();
+  });
+  return failure(result.wasInterrupted());
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -342,6 +483,18 @@ int main(int argc, char **argv) {
   registerAllDialects(registry);
   registerAllExtensions(registry);
   registry.insert<RotorDialect>();
+  llvm::StringSet<> pluginDialects;
+  if (failed(loadPlugins(registry, pluginDialects)))
+    return 1;
+  FailureOr<StageInsertions> insertions = parseInsertions();
+  if (failed(insertions))
+    return 1;
+  if (target == Target::Cuda)
+    for (CpuStage stage : {CpuStage::Opt, CpuStage::Linalg, CpuStage::Llvm})
+      if (!insertions->after[static_cast<size_t>(stage)].empty())
+        return fail("--insert-pass-after: with --target=cuda, passes can be "
+                    "inserted after the rotor stage only (opt, linalg and "
+                    "llvm are stages of the CPU pipeline)");
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
 
@@ -382,14 +535,39 @@ int main(int argc, char **argv) {
     if (!module)
       return 1;
   }
-  if (emit == Emit::Rotor)
-    return printResult(*module, false);
-
-  auto entries = collectEntrySignatures(*module);
-  if (failed(entries))
-    return 1;
-
+  CpuPipelineOptions options;
+  options.attentionBlockQ = blockQ;
+  options.attentionBlockK = blockK;
+  options.fuse = fusion;
+  options.fusionReport = fusionReport;
+  options.fuseAttentionRope = fuseRope;
+  options.fuseKeyRope = fuseKeyRope;
+  options.specializeMasks = specializeMasks;
+  options.dilationRelayout = dilationRelayout;
+  options.packGqaHeads = packGqa;
+  options.parallel = parallelLoops;
+  CpuStage last = emit == Emit::Rotor    ? CpuStage::Rotor
+                  : emit == Emit::Opt    ? CpuStage::Opt
+                  : emit == Emit::Linalg ? CpuStage::Linalg
+                                         : CpuStage::Llvm;
+  auto runStages = [&](CpuStage first, CpuStage to) -> LogicalResult {
+    PassManager pm(&context);
+    if (failed(applyPassManagerCLOptions(pm)))
+      return failure();
+    applyDefaultTimingPassManagerCLOptions(pm);
+    buildPipeline(pm, first, to, options, *insertions);
+    return pm.run(*module);
+  };
   if (target == Target::Cuda) {
+    // The passes inserted after the rotor stage run before the CUDA
+    // pipeline (parseInsertions rejects the CPU pipeline's other stages).
+    if (failed(runStages(CpuStage::Rotor, CpuStage::Rotor)))
+      return 1;
+    if (emit == Emit::Rotor)
+      return printResult(*module, false);
+    auto entries = collectEntrySignatures(*module);
+    if (failed(entries))
+      return 1;
     CudaPipelineOptions cudaOptions;
     cudaOptions.fuse = fusion;
     cudaOptions.fusionReport = fusionReport;
@@ -420,28 +598,23 @@ int main(int argc, char **argv) {
     return writeArtifact(*module, *entries, progress);
   }
 
-  CpuPipelineOptions options;
-  options.attentionBlockQ = blockQ;
-  options.attentionBlockK = blockK;
-  options.fuse = fusion;
-  options.fusionReport = fusionReport;
-  options.fuseAttentionRope = fuseRope;
-  options.fuseKeyRope = fuseKeyRope;
-  options.specializeMasks = specializeMasks;
-  options.dilationRelayout = dilationRelayout;
-  options.packGqaHeads = packGqa;
-  options.parallel = parallelLoops;
-  CpuStage last = emit == Emit::Opt      ? CpuStage::Opt
-                  : emit == Emit::Linalg ? CpuStage::Linalg
-                                         : CpuStage::Llvm;
-  PassManager pm(&context);
-  if (failed(applyPassManagerCLOptions(pm)))
+  // Rotor-level stages first: the entry points are read from their result,
+  // after any inserted pass that adds, removes or privatizes functions.
+  if (failed(runStages(CpuStage::Rotor, std::min(last, CpuStage::Opt))))
     return 1;
-  applyDefaultTimingPassManagerCLOptions(pm);
-  buildCpuPipeline(pm, CpuStage::Rotor, last, options);
-  progress.step("lowering to the LLVM dialect");
-  if (failed(pm.run(*module)))
+  if (emit == Emit::Rotor)
+    return printResult(*module, false);
+  auto entries = collectEntrySignatures(*module);
+  if (failed(entries))
     return 1;
+  if (last > CpuStage::Opt) {
+    progress.step("lowering to the LLVM dialect");
+    if (failed(runStages(CpuStage::Linalg, CpuStage::Linalg)) ||
+        failed(checkPluginOpsLowered(*module, pluginDialects)))
+      return 1;
+    if (last == CpuStage::Llvm && failed(runStages(CpuStage::Llvm, last)))
+      return 1;
+  }
   if (isModel && last == CpuStage::Llvm)
     internalizeEntryWrappers(*module);
   if (emit == Emit::Opt || emit == Emit::Linalg || emit == Emit::Llvm)
