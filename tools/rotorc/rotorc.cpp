@@ -146,6 +146,12 @@ cl::opt<bool> packGqa(
              "tile when a head has fewer queries than a tile, as in decoding "
              "(rotor-pack-gqa-heads; default on)"),
     cl::init(true), cl::cat(category));
+cl::opt<bool> moveKeyRotations(
+    "move-key-rotations",
+    cl::desc("Apply the keys' Givens chains and rotations to the queries "
+             "inside attention; equal chains on both cancel "
+             "(rotor-move-key-rotations; default on)"),
+    cl::init(true), cl::cat(category));
 cl::opt<bool> fusionReport(
     "rotor-fusion-report",
     cl::desc("Print what the fusion passes fused and the memory traffic "
@@ -545,6 +551,7 @@ int main(int argc, char **argv) {
   options.specializeMasks = specializeMasks;
   options.dilationRelayout = dilationRelayout;
   options.packGqaHeads = packGqa;
+  options.moveKeyRotations = moveKeyRotations;
   options.parallel = parallelLoops;
   CpuStage last = emit == Emit::Rotor    ? CpuStage::Rotor
                   : emit == Emit::Opt    ? CpuStage::Opt

@@ -268,4 +268,58 @@ def RotorPackGqaHeads : Pass<"rotor-pack-gqa-heads"> {
   ];
 }
 
+def RotorMoveKeyRotations : Pass<"rotor-move-key-rotations"> {
+  let summary = "Apply the keys' Givens chains and rotations to the queries instead";
+  let description = [{
+    Attention sees q and k only through the scores `q · kᵀ`, so a linear map
+    applied to the keys can be applied to the queries instead:
+    `(x M) · (k N)ᵀ = (x M Nᵀ) · kᵀ`. A rotated key is read by every query
+    tile (and every query head of its group), a rotated query by one, so
+    the keys' `rotor.givens` and `rotor.rotate` move to the queries, and
+    two equal Givens chains (same angle operand and pairs; orthogonal, so
+    `G Gᵀ = I`) cancel:
+
+    ```
+    attention(givens(q, θ, P), givens(k, θ, P), v) => attention(q, k, v)
+    attention(x, givens(k, θ, P), v)               => attention(givens⁻¹(x), k, v)
+    attention(x, rotate(k, R), v)                  => attention(rotate(x, Rᵀ), k, v)
+    ```
+
+    `givens⁻¹` applies the rotations in reverse order, each on its swapped
+    plane `(j, i)` (a rotation by `-θ`); the angles may be learned (their
+    order is reversed by a `linalg.generic`). A rotation whose result has
+    other uses (in the model functions the rotated keys are the KV cache),
+    a dynamic rotation matrix and an attention with a fused rope (which
+    rotates after these maps) are left alone; `rotor.rotate` is not assumed
+    orthogonal, so it moves but never cancels.
+
+    Before:
+
+    ```mlir
+    %kg = rotor.givens %k, %theta pairs [(0, 1), (2, 5)]
+        : tensor<1x2x?x64xf32>, tensor<2xf32>
+    %o = rotor.attention %q, %kg, %v
+        : tensor<1x8x?x64xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>
+    ```
+
+    After:
+
+    ```mlir
+    %rev = linalg.generic {...} ins(%theta : tensor<2xf32>) ...  // reversed
+    %qg = rotor.givens %q, %rev pairs [(5, 2), (1, 0)]
+        : tensor<1x8x?x64xf32>, tensor<2xf32>
+    %o = rotor.attention %qg, %k, %v
+        : tensor<1x8x?x64xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+  let options = [
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Print each rotation moved or cancelled">,
+  ];
+}
+
 #endif // ROTOR_TRANSFORMS_PASSES_TD

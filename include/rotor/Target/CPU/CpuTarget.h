@@ -47,6 +47,9 @@ struct CpuPipelineOptions {
   /// Pack the query heads of a key/value group into one attention tile when
   /// a head has fewer queries than a tile (rotor-pack-gqa-heads).
   bool packGqaHeads = true;
+  /// Apply the keys' Givens chains and rotations to the queries
+  /// (rotor-move-key-rotations).
+  bool moveKeyRotations = true;
   /// Print what the fusion passes fused and the traffic saved.
   bool fusionReport = false;
 };
