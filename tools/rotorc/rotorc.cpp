@@ -169,7 +169,7 @@ int printResult(ModuleOp module, bool asLlvmIr) {
 /// Compiles to an artifact directory: everything is written into a fresh
 /// temporary directory beside the destination, which then replaces it.
 int writeArtifact(ModuleOp module, const std::vector<EntrySignature> &entries,
-                  Progress &progress) {
+                  Progress &progress, TimingScope &timing) {
   std::string dest = outputPath;
   if (dest.empty()) {
     llvm::SmallString<128> stem(llvm::sys::path::stem(inputFile));
@@ -185,10 +185,12 @@ int writeArtifact(ModuleOp module, const std::vector<EntrySignature> &entries,
   llvm::SmallString<128> so(tmp);
   llvm::sys::path::append(so, "module.so");
   if (llvm::Error err = emitSharedObject(
-          module, so, [&](llvm::StringRef what) { progress.step(what); })) {
+          module, so, [&](llvm::StringRef what) { progress.step(what); },
+          timing)) {
     cleanup();
     return fail(llvm::toString(std::move(err)));
   }
+  TimingScope finishTimer = timing.nest("writing the artifact");
   if (!weightsFile.empty()) {
     progress.step("copying " + weightsFile);
     llvm::SmallString<128> weightsDest(tmp);
@@ -253,6 +255,14 @@ int main(int argc, char **argv) {
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
 
+  // -mlir-timing reports every stage: building or parsing the input, the
+  // MLIR pass pipeline, then translation, LLVM optimization, code generation
+  // and linking.
+  DefaultTimingManager timingManager;
+  applyDefaultTimingManagerCLOptions(timingManager);
+  TimingScope rootTimer = timingManager.getRootScope();
+  TimingScope inputTimer = rootTimer.nest("reading the input");
+
   Progress progress(!quiet && emit == Emit::Artifact);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
@@ -296,6 +306,7 @@ int main(int argc, char **argv) {
   auto entries = collectEntrySignatures(*module);
   if (failed(entries))
     return 1;
+  inputTimer.stop();
 
   CpuPipelineOptions options;
   options.attentionBlockQ = blockQ;
@@ -309,16 +320,18 @@ int main(int argc, char **argv) {
   PassManager pm(&context);
   if (failed(applyPassManagerCLOptions(pm)))
     return 1;
-  applyDefaultTimingPassManagerCLOptions(pm);
+  TimingScope pipelineTimer = rootTimer.nest("MLIR pass pipeline");
+  pm.enableTiming(pipelineTimer);
   buildCpuPipeline(pm, CpuStage::Rotor, last, options);
   progress.step("lowering to the LLVM dialect");
   if (failed(pm.run(*module)))
     return 1;
+  pipelineTimer.stop();
   if (isModel && last == CpuStage::Llvm)
     internalizeEntryWrappers(*module);
   if (emit == Emit::Opt || emit == Emit::Linalg || emit == Emit::Llvm)
     return printResult(*module, false);
   if (emit == Emit::LlvmIr)
     return printResult(*module, true);
-  return writeArtifact(*module, *entries, progress);
+  return writeArtifact(*module, *entries, progress, rootTimer);
 }

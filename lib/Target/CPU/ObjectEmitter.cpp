@@ -6,7 +6,6 @@
 
 #include "rotor/Target/CPU/CpuTarget.h"
 
-#include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
@@ -15,6 +14,7 @@
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/MC/TargetRegistry.h"
+#include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Program.h"
@@ -23,6 +23,7 @@
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Target/TargetOptions.h"
 #include "llvm/TargetParser/Host.h"
+#include "llvm/Transforms/IPO/Internalize.h"
 
 using namespace mlir;
 using namespace mlir::rotor;
@@ -42,8 +43,11 @@ static void applyCodegenDefaults() {
   applied = true;
   auto &options = llvm::cl::getRegisteredOptions();
   auto it = options.find("post-RA-scheduler");
+  // The scheduler obeys the option only when it has a position > 0 (it
+  // tells an explicit setting from the default that way); at position 0 the
+  // subtarget's choice (on for the host CPU) would stand.
   if (it != options.end() && it->second->getNumOccurrences() == 0)
-    it->second->addOccurrence(0, "post-RA-scheduler", "false");
+    it->second->addOccurrence(/*pos=*/1, "post-RA-scheduler", "false");
 }
 
 /// A target machine for the host CPU with all its features.
@@ -70,7 +74,7 @@ createHostTargetMachine() {
   return tm;
 }
 
-/// Translates and optimizes (O3) the module for `tm`.
+/// Translates the module for `tm`.
 static llvm::Expected<std::unique_ptr<llvm::Module>>
 translate(ModuleOp module, llvm::LLVMContext &context,
           llvm::TargetMachine &tm) {
@@ -85,13 +89,63 @@ translate(ModuleOp module, llvm::LLVMContext &context,
     return makeError("translation to LLVM IR failed");
   llvmModule->setDataLayout(tm.createDataLayout());
   llvmModule->setTargetTriple(tm.getTargetTriple());
+  return llvmModule;
+}
+
+/// The symbols of the artifact ABI (docs/artifact-abi.md): the entry
+/// wrappers and `rotor_free`. Everything else is internal to module.so.
+static bool isArtifactSymbol(const llvm::GlobalValue &gv) {
+  return gv.getName().starts_with("rotor_entry_") ||
+         gv.getName() == "rotor_free";
+}
+
+/// Passes of LLVM's default pipeline that cost much on our modules and buy
+/// nothing. CalledValuePropagation annotates indirect calls with their
+/// possible callees; we make none (OpenMP's fork call takes its outlined
+/// body as an argument, which the pass cannot use), yet it takes half the
+/// optimization time of a 32-layer model: its lattice grows with the
+/// pointer arguments of every call, and a model's entries pass hundreds of
+/// weight descriptors to each of 32 layer calls.
+static bool isUselessForRotor(llvm::StringRef passName) {
+  return passName == "CalledValuePropagationPass";
+}
+
+/// Optimizes the module for `tm`: internalizes all but the artifact ABI,
+/// then runs LLVM's O2 pipeline.
+static llvm::Error optimize(llvm::Module &llvmModule, llvm::TargetMachine &tm) {
+  // Internal, the helpers (C-interface wrappers, kernels' block functions,
+  // layer functions) lose the descriptor fields they do not use from their
+  // signatures and are inlined where they have one caller; the entries'
+  // calls of 32 layers with a few pointers each instead of 7 scalars per
+  // weight descriptor are cheap to compile.
+  llvm::internalizeModule(llvmModule, isArtifactSymbol);
+
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  llvm::PassInstrumentationCallbacks callbacks;
+  callbacks.registerShouldRunOptionalPassCallback(
+      [](llvm::StringRef passName, llvm::Any) {
+        return !isUselessForRotor(passName);
+      });
+  llvm::PipelineTuningOptions tuning;
+  tuning.LoopUnrolling = true;
+  tuning.LoopInterleaving = true;
+  tuning.LoopVectorization = true;
+  tuning.SLPVectorization = true;
+  llvm::PassBuilder builder(&tm, tuning, std::nullopt, &callbacks);
+  builder.registerModuleAnalyses(mam);
+  builder.registerCGSCCAnalyses(cgam);
+  builder.registerFunctionAnalyses(fam);
+  builder.registerLoopAnalyses(lam);
+  builder.crossRegisterProxies(lam, fam, cgam, mam);
   // O2: the kernels are vectorized explicitly in the IR, and O3 costs about
   // two more seconds on a 32-layer model for no measured kernel speed-up.
-  auto optimize = makeOptimizingTransformer(/*optLevel=*/2, /*sizeLevel=*/0,
-                                            &tm);
-  if (llvm::Error err = optimize(llvmModule.get()))
-    return std::move(err);
-  return llvmModule;
+  llvm::ModulePassManager pipeline =
+      builder.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O2);
+  pipeline.run(llvmModule, mam);
+  return llvm::Error::success();
 }
 
 llvm::Error mlir::rotor::emitLlvmIr(ModuleOp module, llvm::raw_ostream &os) {
@@ -102,27 +156,38 @@ llvm::Error mlir::rotor::emitLlvmIr(ModuleOp module, llvm::raw_ostream &os) {
   auto llvmModule = translate(module, context, **tm);
   if (!llvmModule)
     return llvmModule.takeError();
+  if (llvm::Error err = optimize(**llvmModule, **tm))
+    return err;
   (*llvmModule)->print(os, nullptr);
   return llvm::Error::success();
 }
 
 llvm::Error mlir::rotor::emitSharedObject(
     ModuleOp module, llvm::StringRef soPath,
-    llvm::function_ref<void(llvm::StringRef)> progress) {
+    llvm::function_ref<void(llvm::StringRef)> progress, TimingScope &timing) {
+  // Reports a step and times it until the next one.
+  TimingScope stepTimer;
+  auto step = [&](llvm::StringRef what) {
+    progress(what);
+    stepTimer = timing.nest(what);
+  };
+  step("translating to LLVM IR");
   auto tm = createHostTargetMachine();
   if (!tm)
     return tm.takeError();
   llvm::LLVMContext context;
-  progress("optimizing LLVM IR");
   auto llvmModule = translate(module, context, **tm);
   if (!llvmModule)
     return llvmModule.takeError();
+  step("optimizing LLVM IR");
+  if (llvm::Error err = optimize(**llvmModule, **tm))
+    return err;
 
   // Only code with parallel loops needs the OpenMP runtime; without it the
   // artifact depends on nothing but libc and libm.
   bool usesOpenMP = (*llvmModule)->getFunction("__kmpc_fork_call") != nullptr;
 
-  progress("generating native code");
+  step("generating native code");
   std::string objPath = (soPath + ".o").str();
   {
     std::error_code ec;
@@ -136,7 +201,7 @@ llvm::Error mlir::rotor::emitSharedObject(
     pm.run(**llvmModule);
   }
 
-  progress("linking");
+  step("linking");
   auto cc = llvm::sys::findProgramByName("cc");
   if (!cc)
     return makeError("no C compiler driver ('cc') on PATH to link " + soPath);
