@@ -93,6 +93,11 @@ cl::opt<bool> parallelLoops(
     cl::desc("Run the kernels' outer loops on OpenMP threads (default on; "
              "OMP_NUM_THREADS sets the count at run time)"),
     cl::init(true), cl::cat(category));
+cl::opt<unsigned> codegenThreads(
+    "codegen-threads",
+    cl::desc("Threads generating native code, each for a part of the "
+             "module's functions (default 0: one per core, at most 4)"),
+    cl::init(0), cl::cat(category));
 cl::opt<std::string> weightsFile(
     "weights",
     cl::desc("With a config .json: a .safetensors file holding every weight; "
@@ -186,7 +191,7 @@ int writeArtifact(ModuleOp module, const std::vector<EntrySignature> &entries,
   llvm::sys::path::append(so, "module.so");
   if (llvm::Error err = emitSharedObject(
           module, so, [&](llvm::StringRef what) { progress.step(what); },
-          timing)) {
+          timing, codegenThreads)) {
     cleanup();
     return fail(llvm::toString(std::move(err)));
   }

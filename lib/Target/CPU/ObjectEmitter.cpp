@@ -11,6 +11,8 @@
 #include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
 
+#include "llvm/Bitcode/BitcodeReader.h"
+#include "llvm/Bitcode/BitcodeWriter.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/MC/TargetRegistry.h"
@@ -19,11 +21,16 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/Threading.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Target/TargetOptions.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/Transforms/IPO/Internalize.h"
+#include "llvm/Transforms/Utils/Cloning.h"
+
+#include <algorithm>
+#include <thread>
 
 using namespace mlir;
 using namespace mlir::rotor;
@@ -162,9 +169,109 @@ llvm::Error mlir::rotor::emitLlvmIr(ModuleOp module, llvm::raw_ostream &os) {
   return llvm::Error::success();
 }
 
+/// Emits `llvmModule` as an object file at `objPath` with `tm`.
+static llvm::Error emitObject(llvm::Module &llvmModule, llvm::TargetMachine &tm,
+                              llvm::StringRef objPath) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(objPath, ec, llvm::sys::fs::OF_None);
+  if (ec)
+    return makeError("cannot write " + objPath + ": " + ec.message());
+  llvm::legacy::PassManager pm;
+  if (tm.addPassesToEmitFile(pm, os, nullptr,
+                             llvm::CodeGenFileType::ObjectFile))
+    return makeError("the target cannot emit object files");
+  pm.run(llvmModule);
+  return llvm::Error::success();
+}
+
+/// Splits the optimized module into `parts` modules for parallel code
+/// generation, returned as bitcode: each part is compiled in its own
+/// LLVMContext, as contexts are not thread-safe. Function definitions go,
+/// largest first, to the part with the fewest instructions so far (a
+/// model's few large functions, its layer functions and entries, spread
+/// evenly); global variables go to part 0. Internal symbols become hidden
+/// external ones, so that the parts can refer to each other; the shared
+/// object still exports only the artifact ABI.
+static std::vector<llvm::SmallVector<char, 0>>
+splitForCodegen(llvm::Module &llvmModule, unsigned parts) {
+  for (llvm::GlobalValue &gv : llvmModule.global_values()) {
+    if (gv.isDeclaration() || !gv.hasLocalLinkage())
+      continue;
+    if (!gv.hasName())
+      gv.setName("__rotor_local");
+    gv.setLinkage(llvm::GlobalValue::ExternalLinkage);
+    gv.setVisibility(llvm::GlobalValue::HiddenVisibility);
+  }
+  std::vector<llvm::Function *> functions;
+  for (llvm::Function &f : llvmModule)
+    if (!f.isDeclaration())
+      functions.push_back(&f);
+  llvm::stable_sort(functions, [](llvm::Function *a, llvm::Function *b) {
+    return a->getInstructionCount() > b->getInstructionCount();
+  });
+  std::vector<uint64_t> load(parts, 0);
+  llvm::DenseMap<const llvm::GlobalValue *, unsigned> partOf;
+  for (llvm::Function *f : functions) {
+    unsigned p = std::min_element(load.begin(), load.end()) - load.begin();
+    partOf[f] = p;
+    load[p] += f->getInstructionCount();
+  }
+  std::vector<llvm::SmallVector<char, 0>> bitcode(parts);
+  for (unsigned p = 0; p < parts; ++p) {
+    llvm::ValueToValueMapTy map;
+    std::unique_ptr<llvm::Module> part = llvm::CloneModule(
+        llvmModule, map, [&](const llvm::GlobalValue *gv) {
+          auto it = partOf.find(gv);
+          return it == partOf.end() ? p == 0 : it->second == p;
+        });
+    llvm::raw_svector_ostream os(bitcode[p]);
+    llvm::WriteBitcodeToFile(*part, os);
+  }
+  return bitcode;
+}
+
+/// Generates the object files `objPaths` from `llvmModule`, one per thread
+/// (the module split by splitForCodegen when there are several).
+static llvm::Error emitObjects(llvm::Module &llvmModule, llvm::TargetMachine &tm,
+                               llvm::ArrayRef<std::string> objPaths) {
+  if (objPaths.size() == 1)
+    return emitObject(llvmModule, tm, objPaths.front());
+  std::vector<llvm::SmallVector<char, 0>> bitcode =
+      splitForCodegen(llvmModule, objPaths.size());
+  std::vector<std::string> errors(objPaths.size());
+  auto compile = [&](unsigned p) {
+    llvm::LLVMContext context;
+    llvm::MemoryBufferRef buffer(
+        llvm::StringRef(bitcode[p].data(), bitcode[p].size()), "rotor-part");
+    auto part = llvm::parseBitcodeFile(buffer, context);
+    if (!part) {
+      errors[p] = llvm::toString(part.takeError());
+      return;
+    }
+    auto partTm = createHostTargetMachine();
+    if (!partTm) {
+      errors[p] = llvm::toString(partTm.takeError());
+      return;
+    }
+    if (llvm::Error err = emitObject(**part, **partTm, objPaths[p]))
+      errors[p] = llvm::toString(std::move(err));
+  };
+  std::vector<std::thread> threads;
+  for (unsigned p = 1; p < objPaths.size(); ++p)
+    threads.emplace_back(compile, p);
+  compile(0);
+  for (std::thread &t : threads)
+    t.join();
+  for (const std::string &error : errors)
+    if (!error.empty())
+      return makeError("code generation failed: " + error);
+  return llvm::Error::success();
+}
+
 llvm::Error mlir::rotor::emitSharedObject(
     ModuleOp module, llvm::StringRef soPath,
-    llvm::function_ref<void(llvm::StringRef)> progress, TimingScope &timing) {
+    llvm::function_ref<void(llvm::StringRef)> progress, TimingScope &timing,
+    unsigned codegenThreads) {
   // Reports a step and times it until the next one.
   TimingScope stepTimer;
   auto step = [&](llvm::StringRef what) {
@@ -188,17 +295,22 @@ llvm::Error mlir::rotor::emitSharedObject(
   bool usesOpenMP = (*llvmModule)->getFunction("__kmpc_fork_call") != nullptr;
 
   step("generating native code");
-  std::string objPath = (soPath + ".o").str();
-  {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(objPath, ec, llvm::sys::fs::OF_None);
-    if (ec)
-      return makeError("cannot write " + objPath + ": " + ec.message());
-    llvm::legacy::PassManager pm;
-    if ((*tm)->addPassesToEmitFile(pm, os, nullptr,
-                                   llvm::CodeGenFileType::ObjectFile))
-      return makeError("the target cannot emit object files");
-    pm.run(**llvmModule);
+  if (codegenThreads == 0)
+    codegenThreads =
+        std::min(4u, llvm::hardware_concurrency().compute_thread_count());
+  // Parts of a tiny module cost more to split than they save.
+  if (llvmModule->get()->getInstructionCount() < 10000)
+    codegenThreads = 1;
+  std::vector<std::string> objPaths;
+  for (unsigned p = 0; p < codegenThreads; ++p)
+    objPaths.push_back((soPath + "." + llvm::Twine(p) + ".o").str());
+  auto removeObjects = [&] {
+    for (const std::string &path : objPaths)
+      llvm::sys::fs::remove(path);
+  };
+  if (llvm::Error err = emitObjects(**llvmModule, **tm, objPaths)) {
+    removeObjects();
+    return err;
   }
 
   step("linking");
@@ -209,15 +321,15 @@ llvm::Error mlir::rotor::emitSharedObject(
   // Parallel loops call the LLVM OpenMP runtime (libomp from LLVM 22).
   std::string ompDir = "-L" ROTOR_OPENMP_LIB_DIR;
   std::string ompRpath = "-Wl,-rpath," ROTOR_OPENMP_LIB_DIR;
-  llvm::SmallVector<llvm::StringRef> args = {*cc, "-shared", "-o", out,
-                                             objPath};
+  llvm::SmallVector<llvm::StringRef> args = {*cc, "-shared", "-o", out};
+  args.append(objPaths.begin(), objPaths.end());
   if (usesOpenMP)
     args.append({ompDir, ompRpath, "-lomp"});
   args.push_back("-lm");
   std::string message;
   int rc = llvm::sys::ExecuteAndWait(*cc, args, std::nullopt, {}, 0, 0,
                                      &message);
-  llvm::sys::fs::remove(objPath);
+  removeObjects();
   if (rc != 0)
     return makeError("linking " + soPath + " failed" +
                      (message.empty() ? "" : ": " + message));
