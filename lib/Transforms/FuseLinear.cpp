@@ -43,6 +43,15 @@ struct FusionReporter {
   }
 };
 
+/// A pattern rooted at `OpTy` that reports what it fuses.
+template <typename OpTy>
+struct FusionPattern : OpRewritePattern<OpTy> {
+  FusionPattern(MLIRContext *ctx, const FusionReporter &report,
+                PatternBenefit benefit = 1)
+      : OpRewritePattern<OpTy>(ctx, benefit), report(report) {}
+  const FusionReporter &report;
+};
+
 /// The operands of a rotor.linear or rotor.fused_linear that a fused op
 /// built from it keeps.
 struct LinearParts {
@@ -105,10 +114,8 @@ struct FuseActivation : RewritePattern {
 };
 
 /// add(linear-or-fused(x, W, b) {act}, r) => fused_linear(x, W, b, r) {act}
-struct FuseResidual : OpRewritePattern<AddOp> {
-  FuseResidual(MLIRContext *ctx, const FusionReporter &report)
-      : OpRewritePattern(ctx), report(report) {}
-  const FusionReporter &report;
+struct FuseResidual : FusionPattern<AddOp> {
+  using FusionPattern::FusionPattern;
 
   LogicalResult matchAndRewrite(AddOp add,
                                 PatternRewriter &rewriter) const override {
@@ -142,10 +149,9 @@ struct FuseResidual : OpRewritePattern<AddOp> {
 };
 
 /// swiglu(linear(x, Wg), linear(x, Wu)) => fused_gate_up(x, Wg, Wu)
-struct FuseGateUp : OpRewritePattern<SwigluOp> {
+struct FuseGateUp : FusionPattern<SwigluOp> {
   FuseGateUp(MLIRContext *ctx, const FusionReporter &report)
-      : OpRewritePattern(ctx, /*benefit=*/2), report(report) {}
-  const FusionReporter &report;
+      : FusionPattern(ctx, report, /*benefit=*/2) {}
 
   LogicalResult matchAndRewrite(SwigluOp op,
                                 PatternRewriter &rewriter) const override {
@@ -194,10 +200,8 @@ bool canTakeNormPrologue(OpOperand &use) {
 /// multiplied into the weights while they are packed: g and W_i stay
 /// runtime inputs (nothing is folded at compile time), and the normalized
 /// x is never written.
-struct FuseNormPrologue : OpRewritePattern<RmsNormOp> {
-  FuseNormPrologue(MLIRContext *ctx, const FusionReporter &report)
-      : OpRewritePattern(ctx), report(report) {}
-  const FusionReporter &report;
+struct FuseNormPrologue : FusionPattern<RmsNormOp> {
+  using FusionPattern::FusionPattern;
 
   LogicalResult matchAndRewrite(RmsNormOp norm,
                                 PatternRewriter &rewriter) const override {
