@@ -162,6 +162,11 @@ cl::opt<bool> parallelLoops(
     cl::desc("Run the kernels' outer loops on OpenMP threads (default on; "
              "OMP_NUM_THREADS sets the count at run time)"),
     cl::init(true), cl::cat(category));
+cl::opt<unsigned> codegenThreads(
+    "codegen-threads",
+    cl::desc("Threads generating native code, each for a part of the "
+             "module's functions (default 0: one per core, at most 4)"),
+    cl::init(0), cl::cat(category));
 cl::opt<std::string> weightsFile(
     "weights",
     cl::desc("With a config .json: a .safetensors file holding every weight; "
@@ -259,7 +264,7 @@ int printResult(ModuleOp module, bool asLlvmIr) {
 /// Compiles to an artifact directory: everything is written into a fresh
 /// temporary directory beside the destination, which then replaces it.
 int writeArtifact(ModuleOp module, const std::vector<EntrySignature> &entries,
-                  Progress &progress) {
+                  Progress &progress, TimingScope &timing) {
   std::string dest = outputPath;
   if (dest.empty()) {
     llvm::SmallString<128> stem(llvm::sys::path::stem(inputFile));
@@ -302,11 +307,13 @@ int writeArtifact(ModuleOp module, const std::vector<EntrySignature> &entries,
     llvm::SmallString<128> so(tmp);
     llvm::sys::path::append(so, library);
     if (llvm::Error err = emitSharedObject(
-            module, so, [&](llvm::StringRef what) { progress.step(what); })) {
+            module, so, [&](llvm::StringRef what) { progress.step(what); },
+            timing, codegenThreads)) {
       cleanup();
       return fail(llvm::toString(std::move(err)));
     }
   }
+  TimingScope finishTimer = timing.nest("writing the artifact");
   if (!weightsFile.empty()) {
     progress.step("copying " + weightsFile);
     llvm::SmallString<128> weightsDest(tmp);
@@ -504,6 +511,14 @@ int main(int argc, char **argv) {
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
 
+  // -mlir-timing reports every stage: building or parsing the input, the
+  // MLIR pass pipeline, then translation, LLVM optimization, code generation
+  // and linking.
+  DefaultTimingManager timingManager;
+  applyDefaultTimingManagerCLOptions(timingManager);
+  TimingScope rootTimer = timingManager.getRootScope();
+  TimingScope inputTimer = rootTimer.nest("reading the input");
+
   Progress progress(!quiet && emit == Emit::Artifact);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
@@ -541,6 +556,7 @@ int main(int argc, char **argv) {
     if (!module)
       return 1;
   }
+  inputTimer.stop();
   CpuPipelineOptions options;
   options.attentionBlockQ = blockQ;
   options.attentionBlockK = blockK;
@@ -561,7 +577,8 @@ int main(int argc, char **argv) {
     PassManager pm(&context);
     if (failed(applyPassManagerCLOptions(pm)))
       return failure();
-    applyDefaultTimingPassManagerCLOptions(pm);
+    TimingScope pipelineTimer = rootTimer.nest("MLIR pass pipeline");
+    pm.enableTiming(pipelineTimer);
     buildPipeline(pm, first, to, options, *insertions);
     return pm.run(*module);
   };
@@ -581,7 +598,8 @@ int main(int argc, char **argv) {
     PassManager pm(&context);
     if (failed(applyPassManagerCLOptions(pm)))
       return 1;
-    applyDefaultTimingPassManagerCLOptions(pm);
+    TimingScope pipelineTimer = rootTimer.nest("MLIR pass pipeline");
+    pm.enableTiming(pipelineTimer);
     buildCudaPipeline(pm, cudaOptions);
     progress.step("optimizing for the CUDA target");
     if (failed(pm.run(*module)))
@@ -602,7 +620,7 @@ int main(int argc, char **argv) {
       out->keep();
       return 0;
     }
-    return writeArtifact(*module, *entries, progress);
+    return writeArtifact(*module, *entries, progress, rootTimer);
   }
 
   // Rotor-level stages first: the entry points are read from their result,
@@ -628,5 +646,5 @@ int main(int argc, char **argv) {
     return printResult(*module, false);
   if (emit == Emit::LlvmIr)
     return printResult(*module, true);
-  return writeArtifact(*module, *entries, progress);
+  return writeArtifact(*module, *entries, progress, rootTimer);
 }
