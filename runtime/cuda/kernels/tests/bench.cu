@@ -140,7 +140,7 @@ double spotCheck(Tensors &t, const MaskRT &m, bool rope) {
   return maxErr;
 }
 
-enum class Impl { dflt, mma, unpipelined, oneWarpGroup, n64x2, prevDefault, ws3, wsDefer, wsPingPong };
+enum class Impl { dflt, mma, unpipelined, oneWarpGroup, n64x2, prevDefault, ws3, wsDefer, wsPingPong, wsPingPongN64 };
 
 template <typename M, typename R, Impl kImpl> struct PickImpl {
   using type = AttentionFwd<bf16, kD, M, NoBias, false, false, R>;
@@ -167,6 +167,9 @@ template <typename M, typename R> struct PickImpl<M, R, Impl::ws3> {
 };
 template <typename M, typename R> struct PickImpl<M, R, Impl::wsDefer> {
   using type = AttentionFwdWgmma<bf16, kD, M, NoBias, false, false, R, 2, 128, 3, true, 0, 2>;
+};
+template <typename M, typename R> struct PickImpl<M, R, Impl::wsPingPongN64> {
+  using type = AttentionFwdWgmma<bf16, kD, M, NoBias, false, false, R, 2, 64, 4, true, 0, 3>;
 };
 template <typename M, typename R> struct PickImpl<M, R, Impl::wsPingPong> {
   using type = AttentionFwdWgmma<bf16, kD, M, NoBias, false, false, R, 2, 128, 3, true, 0, 3>;
@@ -246,6 +249,7 @@ int runBench() {
   benchVariant<Impl::ws3>(t, "warp-specialized 3st");
   benchVariant<Impl::wsDefer>(t, "ws deferred P.V 3st");
   benchVariant<Impl::wsPingPong>(t, "ws deferred + ping-pong");
+  benchVariant<Impl::wsPingPongN64>(t, "ws ping-pong n64 4st");
 
   // Standalone rope on q (bytes: read + write).
   {

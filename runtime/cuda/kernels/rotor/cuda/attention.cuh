@@ -1157,9 +1157,10 @@ template <typename MaskT> struct IsLocalMask {
 ///  * local masks (IsLocalMask): 64-key tiles, two stages, two blocks per SM
 ///    (kThreads = 256), so that one block's prologue, epilogue and barriers
 ///    overlap the other's MMAs: there are only ~9 key tiles per query tile;
-///  * otherwise (full, causal, global-only): warp-specialized, three stages
-///    (kThreads = 384: two consumer warpgroups and a producer warpgroup;
-///    with a rope prologue the block-synchronous loop, kThreads = 256).
+///  * otherwise (full, causal, global-only): warp-specialized with deferred
+///    P·V and ping-pong, three stages (kThreads = 384: two consumer
+///    warpgroups and a producer warpgroup; with a rope prologue the
+///    block-synchronous loop, kThreads = 256).
 /// Same Params and grid rule; the constants are those of the chosen kernel.
 template <typename T, int kHeadDim, typename MaskT = NoMask, typename BiasT = NoBias,
           bool kSoftcap = false, bool kReturnLse = false, typename RopeT = NoRope>
@@ -1174,7 +1175,7 @@ struct AttentionFwd
                         AttentionFwdWgmma<T, kHeadDim, MaskT, BiasT, kSoftcap, kReturnLse, RopeT,
                                           2, 64, 2, true, 2>,
                         AttentionFwdWgmma<T, kHeadDim, MaskT, BiasT, kSoftcap, kReturnLse, RopeT,
-                                          2, 128, 3, true, 0, 1>>::type,
+                                          2, 128, 3, true, 0, 3>>::type,
           AttentionFwdMma<T, kHeadDim, MaskT, BiasT, kSoftcap, kReturnLse, RopeT>>::type {
 };
 
