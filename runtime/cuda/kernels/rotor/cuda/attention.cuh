@@ -5,8 +5,10 @@
 //===----------------------------------------------------------------------===//
 //
 // AttentionFwd: flash attention on tensor cores (bf16 / fp16 in, fp32
-// accumulation) with mma.sync m16n8k16, ldmatrix, a two-stage cp.async
-// pipeline over key/value tiles and swizzled (or padded) shared memory.
+// accumulation): wgmma on sm_90a for head dims 64/128 (variant chosen by the
+// mask: 64-key tiles x2 blocks per SM for local masks, warp-specialized with
+// deferred P·V and ping-pong otherwise), else mma.sync m16n8k16, ldmatrix, a
+// two-stage cp.async pipeline and swizzled (or padded) shared memory.
 // Structured masks visit only the key tiles that can hold a visible key and
 // test elements only on tiles that are not wholly visible.
 //
@@ -556,6 +558,11 @@ struct AttentionFwdMma {
 ///  * kPipelined = true: kStagesWanted stages (fewer when shared memory is
 ///    short), one barrier per tile, and P·V issued in two halves so that the
 ///    second half's exponentials overlap the first half's MMAs.
+///  * kWarpSpecialized = 1..3 (pipelined, two warpgroups, no rope): a
+///    producer warpgroup and full/empty mbarriers instead of block barriers;
+///    2: deferred P·V; 3: deferred P·V and ping-pong (see kDeferPV).
+/// Work units: QueryTile (strided residue classes for dilation, see
+/// QuerySplit); each block walks units blockIdx.x, blockIdx.x + gridDim.x...
 /// grid = (ceil(sq / kTile), hq, batch); block = kThreads; dynamic smem =
 /// kSmemBytes (raise the attribute above 48 KiB).
 template <typename T, int kHeadDim, typename MaskT = NoMask, typename BiasT = NoBias,
@@ -742,6 +749,21 @@ struct AttentionFwdWgmma {
                                                   BiasT::kTableSize * 4);
   }
 
+  /// Issues (and commits) S = Q Kᵀ for one warpgroup: 64 query rows of the
+  /// Q tile at qAddr, the key tile at kAddr.
+  __device__ __forceinline__ static void issueScores(float (&s)[1][kNT][4], unsigned qAddr,
+                                                     unsigned kAddr) {
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      unsigned long long da =
+          wgmma::desc128B(qAddr + (kk >> 2) * (kBlockM * 128) + (kk & 3) * 32, 16, 1024);
+      unsigned long long db =
+          wgmma::desc128B(kAddr + (kk >> 2) * (kBlockN * 128) + (kk & 3) * 32, 16, 1024);
+      wgmma::SS<T, kBlockN>::run(&s[0][0][0], da, db, kk > 0 ? 1 : 0);
+    }
+    wgmma::commit();
+  }
+
   /// Keeps the compiler from moving accesses of registers that an in-flight
   /// wgmma reads or writes across the wgmma wait before this point.
   template <int N> __device__ __forceinline__ static void fenceRegs(float (&r)[N]) {
@@ -789,16 +811,7 @@ struct AttentionFwdWgmma {
                      : "memory"); // the other warpgroup's turn
     };
     auto issueQK = [&](float(&s)[1][kNT][4], int st) {
-      const unsigned kAddr = smemAddr(sK + st * kKVBytes);
-#pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk) {
-        unsigned long long da = wgmma::desc128B(
-            qAddr + (kk >> 2) * (kBlockM * 128) + (kk & 3) * 32, 16, 1024);
-        unsigned long long db = wgmma::desc128B(
-            kAddr + (kk >> 2) * (kBlockN * 128) + (kk & 3) * 32, 16, 1024);
-        wgmma::SS<T, kBlockN>::run(&s[0][0][0], da, db, kk > 0 ? 1 : 0);
-      }
-      wgmma::commit();
+      issueScores(s, qAddr, smemAddr(sK + st * kKVBytes));
     };
     auto issuePV = [&](unsigned(&pk)[kKSteps][4], int st) {
       const unsigned vAddr = smemAddr(sV + st * kKVBytes);
@@ -1013,17 +1026,8 @@ struct AttentionFwdWgmma {
 
       // S = Q Kᵀ (64 x kBlockN per warpgroup).
       float s[1][kNT][4];
-      const unsigned kAddr = smemAddr(sKs);
       wgmma::fence();
-#pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk) {
-        unsigned long long da = wgmma::desc128B(
-            qAddr + (kk >> 2) * (kBlockM * 128) + (kk & 3) * 32, 16, 1024);
-        unsigned long long db = wgmma::desc128B(
-            kAddr + (kk >> 2) * (kBlockN * 128) + (kk & 3) * 32, 16, 1024);
-        wgmma::SS<T, kBlockN>::run(&s[0][0][0], da, db, kk > 0 ? 1 : 0);
-      }
-      wgmma::commit();
+      issueScores(s, qAddr, smemAddr(sKs));
       wgmma::wait<0>();
 
       // O += P V: P from registers (the S accumulator layout is the A
