@@ -37,7 +37,8 @@ def do_bench(fn):
 
 
 def save_bf16(path, t):
-    np.save(path, t.detach().view(torch.int16).cpu().numpy().view(np.uint16))
+    np.save(path, np.ascontiguousarray(
+        t.detach().contiguous().view(torch.int16).cpu().numpy().view(np.uint16)))
 
 
 def rotor_time(rotor_run, art, entry, inputs, repeat=20):
@@ -49,7 +50,7 @@ def rotor_time(rotor_run, art, entry, inputs, repeat=20):
             if t.dtype == torch.bfloat16:
                 save_bf16(p, t)
             else:
-                np.save(p, t.cpu().numpy())
+                np.save(p, np.ascontiguousarray(t.cpu().numpy()))
             args.append(f"--input={name}={p}")
         out = os.path.join(tmp, "out.npy")
         env = dict(os.environ, ROTOR_CUDA_PROFILE="1")

@@ -10,6 +10,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <unistd.h>
 
 using namespace rotor;
 
@@ -82,6 +83,15 @@ rotor_status createImpl(rotor_dtype dtype, size_t rank, const int64_t *shape,
                 tensorAlignment;
   if (size == 0)
     size = tensorAlignment;
+  // Zeroing touches every page: a request beyond the machine's memory would
+  // get the process killed where the kernel overcommits, not fail cleanly.
+  long pages = ::sysconf(_SC_PHYS_PAGES), pageSize = ::sysconf(_SC_PAGESIZE);
+  if (pages > 0 && pageSize > 0 && size / size_t(pageSize) > size_t(pages))
+    return fail(ROTOR_ERR_OUT_OF_MEMORY, "cannot allocate ", tensor->nbytes,
+                " bytes for a ", rotor_dtype_name(dtype), " tensor of shape ",
+                formatShapeList(tensorShape(tensor.get())),
+                ": more than this machine's memory (",
+                size_t(pages) * size_t(pageSize), " bytes)");
   void *data = std::aligned_alloc(tensorAlignment, size);
   if (!data)
     return fail(ROTOR_ERR_OUT_OF_MEMORY, "cannot allocate ", tensor->nbytes,

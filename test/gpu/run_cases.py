@@ -190,9 +190,9 @@ def run_models(root, rotor_run):
                                 "--device=cuda", "--prompt-ids=1,5,9,14",
                                 "--max-new-tokens=12", *extra],
                                capture_output=True, text=True)
-            # The generated ids; the timing line ("total: ...") differs.
+            # The generated ids (timing lines differ between the runs).
             toks.append(" ".join(line for line in r.stdout.strip().splitlines()
-                                 if not line.startswith("total"))
+                                 if line.startswith("generated"))
                         if r.returncode == 0
                         else f"error {r.returncode}: {r.stderr.strip()[-300:]}")
         if not m["hf"]:
