@@ -706,3 +706,60 @@ LogicalResult CrossEntropyOp::verify() {
                            << logits[i];
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// Backward ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult LinearWeightGradOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<Type> &results) {
+  auto g = inferOperand(loc, adaptor.getGrad(), "grad");
+  auto x = inferOperand(loc, adaptor.getInput(), "input");
+  if (failed(g) || failed(x))
+    return failure();
+  if (g->getRank() == 0 || x->getRank() == 0)
+    return emitOptionalError(loc, "grad and input must have rank >= 1");
+  results.push_back(RankedTensorType::get(
+      {g->getShape().back(), x->getShape().back()}, g->getElementType()));
+  return success();
+}
+
+LogicalResult LinearWeightGradOp::verify() {
+  ArrayRef<int64_t> g = getGrad().getType().getShape();
+  ArrayRef<int64_t> x = getInput().getType().getShape();
+  if (failed(checkSameElementType(*this, getGrad().getType().getElementType(),
+                                  getInput(), "input")))
+    return failure();
+  if (g.size() != x.size())
+    return emitOpError() << "grad and input must have the same rank, got "
+                         << shapeStr(g) << " and " << shapeStr(x);
+  for (size_t i = 0; i + 1 < g.size(); ++i)
+    if (conflict(g[i], x[i]))
+      return emitOpError() << "leading dimension " << i << " is " << g[i]
+                           << " in grad but " << x[i] << " in input";
+  return success();
+}
+
+LogicalResult CrossEntropyGradOp::verify() {
+  ArrayRef<int64_t> logits = getLogits().getType().getShape();
+  ArrayRef<int64_t> labels = getLabels().getType().getShape();
+  if (logits.empty())
+    return emitOpError() << "logits must have a class dimension";
+  if (labels.size() + 1 != logits.size())
+    return emitOpError() << "labels must have the shape of the logits without "
+                            "their class dimension: logits are "
+                         << shapeStr(logits) << ", labels are "
+                         << shapeStr(labels);
+  for (auto [i, d] : llvm::enumerate(labels))
+    if (conflict(d, logits[i]))
+      return emitOpError() << "labels dimension " << i << " is " << d
+                           << " but logits dimension " << i << " is "
+                           << logits[i];
+  Type expected = lseElementType(getLogits().getType().getElementType());
+  if (getGradLoss().getType().getElementType() != expected)
+    return emitOpError() << "grad_loss must have the loss element type "
+                         << expected << ", got "
+                         << getGradLoss().getType().getElementType();
+  return success();
+}

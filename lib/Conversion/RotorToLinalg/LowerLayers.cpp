@@ -237,6 +237,64 @@ struct LowerLinear : OpRewritePattern<LinearOp> {
   }
 };
 
+/// linear_weight_grad(g (L..., N), x (L..., K)) =>
+///   acc = generic (L..., n, k) { acc[n, k] += g[L..., n] * x[L..., k] }
+///                                                  (reduction L...)
+///   dW  = acc, narrowed
+struct LowerLinearWeightGrad : OpRewritePattern<LinearWeightGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(LinearWeightGradOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value g = op.getGrad(), x = op.getInput();
+    auto resultType = cast<RankedTensorType>(op.getResult().getType());
+    Type elem = resultType.getElementType();
+    FloatType acc = getAccumulationType(elem);
+    int64_t rank = op.getGrad().getType().getRank();
+    MLIRContext *ctx = rewriter.getContext();
+    SmallVector<OpFoldResult> sizes = {getDim(rewriter, loc, g, rank - 1),
+                                       getDim(rewriter, loc, x, rank - 1)};
+    Value init = createFilled(rewriter, loc, resultType.clone(acc), sizes, 0.0);
+
+    // Loops (L..., n, k): the reduced leading dims outermost, so that each
+    // row of g and x is read once.
+    SmallVector<AffineExpr> gExprs, xExprs;
+    for (int64_t d = 0; d + 1 < rank; ++d) {
+      gExprs.push_back(getAffineDimExpr(d, ctx));
+      xExprs.push_back(getAffineDimExpr(d, ctx));
+    }
+    AffineExpr n = getAffineDimExpr(rank - 1, ctx);
+    AffineExpr k = getAffineDimExpr(rank, ctx);
+    gExprs.push_back(n);
+    xExprs.push_back(k);
+    SmallVector<AffineMap> maps = {AffineMap::get(rank + 1, 0, gExprs, ctx),
+                                   AffineMap::get(rank + 1, 0, xExprs, ctx),
+                                   AffineMap::get(rank + 1, 0, {n, k}, ctx)};
+    SmallVector<utils::IteratorType> iterators(rank + 1,
+                                               utils::IteratorType::reduction);
+    iterators[rank - 1] = iterators[rank] = utils::IteratorType::parallel;
+    Value product = linalg::GenericOp::create(
+                        rewriter, loc, init.getType(), ValueRange{g, x}, init,
+                        maps, iterators,
+                        [&](OpBuilder &b, Location l, ValueRange args) {
+                          Value lhs = convertFloat(b, l, args[0], acc);
+                          Value rhs = convertFloat(b, l, args[1], acc);
+                          Value p = arith::MulFOp::create(b, l, lhs, rhs);
+                          Value sum = arith::AddFOp::create(b, l, args[2], p);
+                          linalg::YieldOp::create(b, l, sum);
+                        })
+                        .getResult(0);
+    if (acc == elem) {
+      rewriter.replaceOp(op, product);
+      return success();
+    }
+    rewriter.replaceOp(
+        op, buildEpilogue(rewriter, loc, product, resultType, Value(), {}));
+    return success();
+  }
+};
+
 /// The unfused form of an activation: the rotor op computing it.
 static Value activate(PatternRewriter &rewriter, Location loc, Activation act,
                       Value v) {
@@ -753,6 +811,115 @@ struct LowerCrossEntropy : OpRewritePattern<CrossEntropyOp> {
   }
 };
 
+/// cross_entropy_grad(logits (R..., V), labels (R...), g) =>
+///   m = max_c logits, s = Σ_c exp(logits - m)              (per row)
+///   n = Σ_rows (label != ignore)
+///   d = generic (R..., c) {
+///         counted ? g / n · (exp(logits - m) / s - (c == label)) : 0 }
+struct LowerCrossEntropyGrad : OpRewritePattern<CrossEntropyGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(CrossEntropyGradOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value logits = op.getLogits(), labels = op.getLabels();
+    auto type = cast<RankedTensorType>(op.getResult().getType());
+    Type elem = type.getElementType();
+    auto acc = cast<FloatType>(op.getGradLoss().getType().getElementType());
+    int64_t rank = type.getRank(), rows = rank - 1;
+    int64_t ignoreIndex = op.getIgnoreIndexAttr().getInt();
+    MLIRContext *ctx = rewriter.getContext();
+    Type i64 = rewriter.getI64Type();
+
+    Value max = reduceLastDim(
+        rewriter, loc, logits, acc, -std::numeric_limits<double>::infinity(),
+        {},
+        [](OpBuilder &b, Location l, Value x, ValueRange, Value m) -> Value {
+          return arith::MaximumFOp::create(b, l, m, x);
+        });
+    Value sumExp =
+        reduceLastDim(rewriter, loc, logits, acc, 0.0, max,
+                      [](OpBuilder &b, Location l, Value x, ValueRange row,
+                         Value s) -> Value {
+                        Value e = math::ExpOp::create(
+                            b, l, arith::SubFOp::create(b, l, x, row[0]));
+                        return arith::AddFOp::create(b, l, s, e);
+                      });
+
+    auto i64Const = [&](OpBuilder &b, Location l, int64_t v) {
+      return arith::ConstantOp::create(b, l, b.getI64IntegerAttr(v))
+          .getResult();
+    };
+    auto counted = [&](OpBuilder &b, Location l, Value label) {
+      if (label.getType() != i64)
+        label = arith::ExtSIOp::create(b, l, i64, label);
+      return arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne, label,
+                                   i64Const(b, l, ignoreIndex))
+          .getResult();
+    };
+    auto scalarCount = RankedTensorType::get({}, i64);
+    Value countInit =
+        linalg::FillOp::create(rewriter, loc, i64Const(rewriter, loc, 0),
+                               createEmpty(rewriter, loc, scalarCount, {}))
+            .getResult(0);
+    Value count =
+        linalg::GenericOp::create(
+            rewriter, loc, scalarCount, labels, countInit,
+            {AffineMap::getMultiDimIdentityMap(rows, ctx),
+             AffineMap::get(rows, 0, {}, ctx)},
+            SmallVector<utils::IteratorType>(rows,
+                                             utils::IteratorType::reduction),
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value inc = arith::ExtUIOp::create(b, l, i64,
+                                                 counted(b, l, args[0]));
+              linalg::YieldOp::create(
+                  b, l, arith::AddIOp::create(b, l, args[1], inc).getResult());
+            })
+            .getResult(0);
+
+    AffineMap rowMap = getLeadingDimsMap(ctx, rank, rows);
+    AffineMap scalarMap = AffineMap::get(rank, 0, {}, ctx);
+    Value init = createEmpty(rewriter, loc, type, getDims(rewriter, loc, logits));
+    Value result =
+        linalg::GenericOp::create(
+            rewriter, loc, type,
+            ValueRange{logits, labels, max, sumExp, op.getGradLoss(), count},
+            init,
+            {rewriter.getMultiDimIdentityMap(rank), rowMap, rowMap, rowMap,
+             scalarMap, scalarMap, rewriter.getMultiDimIdentityMap(rank)},
+            parallelIterators(rank),
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value x = convertFloat(b, l, args[0], acc);
+              Value label = args[1];
+              if (label.getType() != i64)
+                label = arith::ExtSIOp::create(b, l, i64, label);
+              Value cls = arith::IndexCastOp::create(
+                  b, l, i64, linalg::IndexOp::create(b, l, rank - 1));
+              Value p = arith::DivFOp::create(
+                  b, l,
+                  math::ExpOp::create(b, l,
+                                      arith::SubFOp::create(b, l, x, args[2])),
+                  args[3]);
+              Value isLabel = arith::CmpIOp::create(
+                  b, l, arith::CmpIPredicate::eq, cls, label);
+              Value one = createFloatConstant(b, l, acc, 1.0);
+              Value zero = createFloatConstant(b, l, acc, 0.0);
+              Value diff = arith::SubFOp::create(
+                  b, l, p, arith::SelectOp::create(b, l, isLabel, one, zero));
+              // n >= 1 wherever a row is counted.
+              Value n = arith::UIToFPOp::create(b, l, acc, args[5]);
+              Value scaled = arith::MulFOp::create(
+                  b, l, diff, arith::DivFOp::create(b, l, args[4], n));
+              Value d = arith::SelectOp::create(b, l, counted(b, l, args[1]),
+                                                scaled, zero);
+              linalg::YieldOp::create(b, l, convertFloat(b, l, d, elem));
+            })
+            .getResult(0);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 } // namespace
 
 void mlir::rotor::populateLayersToLinalgPatterns(RewritePatternSet &patterns,
@@ -761,6 +928,7 @@ void mlir::rotor::populateLayersToLinalgPatterns(RewritePatternSet &patterns,
   patterns.add<LowerLinear, LowerFusedLinear, LowerFusedGateUp>(
       patterns.getContext(), vectorMatmul, parallel);
   patterns.add<LowerEmbedding, LowerConv1d, LowerSplitHeads, LowerMergeHeads,
-               LowerSinusoidalEmbedding, LowerCrossEntropy>(
+               LowerSinusoidalEmbedding, LowerCrossEntropy,
+               LowerLinearWeightGrad, LowerCrossEntropyGrad>(
       patterns.getContext());
 }

@@ -8,6 +8,7 @@
 #define ROTOR_DIALECT_ROTOR_OPS_TD
 
 include "rotor/Dialect/Rotor/RotorBase.td"
+include "rotor/Dialect/Rotor/RotorInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 
@@ -23,6 +24,9 @@ def Rotor_Tensor4D : RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[4]
 def Rotor_ScalarFloatTensor : RankedTensorOf<[F16, BF16, F32, F64],
                                              [HasAnyRankOfPred<[0]>],
                                              "0-D float tensor">;
+
+// Ops with a vector-Jacobian product (RotorVjp.cpp).
+defvar Rotor_Vjp = DeclareOpInterfaceMethods<Rotor_DifferentiableOpInterface>;
 
 // Ops whose result has the type of their first operand.
 class Rotor_SameTypeOp<string mnemonic, list<Trait> traits = []>
@@ -245,7 +249,7 @@ def Rotor_AttentionOp : Rotor_Op<"attention", [Pure, InferTypeOpAdaptor]> {
 // Linear layers, embeddings and convolutions
 //===----------------------------------------------------------------------===//
 
-def Rotor_LinearOp : Rotor_Op<"linear", [Pure, InferTypeOpAdaptor]> {
+def Rotor_LinearOp : Rotor_Op<"linear", [Pure, InferTypeOpAdaptor, Rotor_Vjp]> {
   let summary = "Affine map of the last dimension: x · Wᵀ + b";
   let description = [{
     For `input` (…, K), `weight` (N, K) (the PyTorch `nn.Linear` layout) and
@@ -479,7 +483,7 @@ def Rotor_L2NormalizeOp : Rotor_SameTypeOp<"l2_normalize"> {
 
 class Rotor_BinaryOp<string mnemonic, string formula, list<Trait> traits = []>
     : Rotor_Op<mnemonic, !listconcat(traits,
-          [Pure, Commutative, InferTypeOpAdaptor])> {
+          [Pure, Commutative, InferTypeOpAdaptor, Rotor_Vjp])> {
   let summary = "Elementwise " # formula # " with NumPy broadcasting";
   let description = [{
     Computes `}] # formula # [{` elementwise. The operands have the same
@@ -505,7 +509,7 @@ def Rotor_AddOp : Rotor_BinaryOp<"add", "lhs + rhs">;
 def Rotor_MulOp : Rotor_BinaryOp<"mul", "lhs * rhs">;
 
 class Rotor_UnaryOp<string mnemonic, string title, string formula>
-    : Rotor_SameTypeOp<mnemonic> {
+    : Rotor_SameTypeOp<mnemonic, [Rotor_Vjp]> {
   let summary = title;
   let description = [{
     Computes `}] # formula # [{` elementwise.
@@ -527,7 +531,7 @@ def Rotor_ReluOp : Rotor_UnaryOp<"relu", "Rectified linear unit", "max(x, 0)"> {
 def Rotor_SiluOp : Rotor_UnaryOp<"silu", "Sigmoid-weighted linear unit",
                                  "x * sigmoid(x)">;
 
-def Rotor_GeluOp : Rotor_SameTypeOp<"gelu"> {
+def Rotor_GeluOp : Rotor_SameTypeOp<"gelu", [Rotor_Vjp]> {
   let summary = "Gaussian error linear unit";
   let description = [{
     `approximate = none`: `x/2 · (1 + erf(x / sqrt(2)))`;
@@ -549,7 +553,7 @@ def Rotor_GeluOp : Rotor_SameTypeOp<"gelu"> {
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def Rotor_SwigluOp : Rotor_Op<"swiglu", [Pure,
+def Rotor_SwigluOp : Rotor_Op<"swiglu", [Pure, Rotor_Vjp,
     AllTypesMatch<["gate", "up", "result"]>]> {
   let summary = "Gated linear unit with a SiLU gate";
   let description = [{
@@ -596,7 +600,8 @@ def Rotor_SoftmaxOp : Rotor_SameTypeOp<"softmax"> {
 // Head layout
 //===----------------------------------------------------------------------===//
 
-def Rotor_SplitHeadsOp : Rotor_Op<"split_heads", [Pure, InferTypeOpAdaptor]> {
+def Rotor_SplitHeadsOp : Rotor_Op<"split_heads", [Pure, InferTypeOpAdaptor,
+    Rotor_Vjp]> {
   let summary = "Splits features into heads: (B, S, H·D) to (B, H, S, D)";
   let description = [{
     Reshapes the last dimension of `input` (B, S, H·D) into `num_heads`
@@ -618,7 +623,8 @@ def Rotor_SplitHeadsOp : Rotor_Op<"split_heads", [Pure, InferTypeOpAdaptor]> {
   let hasFolder = 1;
 }
 
-def Rotor_MergeHeadsOp : Rotor_Op<"merge_heads", [Pure, InferTypeOpAdaptor]> {
+def Rotor_MergeHeadsOp : Rotor_Op<"merge_heads", [Pure, InferTypeOpAdaptor,
+    Rotor_Vjp]> {
   let summary = "Merges heads into features: (B, H, S, D) to (B, S, H·D)";
   let description = [{
     The inverse of `rotor.split_heads`.
@@ -641,7 +647,7 @@ def Rotor_MergeHeadsOp : Rotor_Op<"merge_heads", [Pure, InferTypeOpAdaptor]> {
 //===----------------------------------------------------------------------===//
 
 def Rotor_CrossEntropyOp : Rotor_Op<"cross_entropy",
-    [Pure, InferTypeOpAdaptor]> {
+    [Pure, InferTypeOpAdaptor, Rotor_Vjp]> {
   let summary = "Mean softmax cross-entropy of logits against integer labels";
   let description = [{
     For `logits` (…, V) and `labels` (…) returns the mean over the
@@ -666,6 +672,93 @@ def Rotor_CrossEntropyOp : Rotor_Op<"cross_entropy",
   let results = (outs RankedTensorOf<[F32, F64], [HasAnyRankOfPred<[0]>]>:$loss);
   let assemblyFormat = [{
     $logits `,` $labels attr-dict `:` type($logits) `,` type($labels)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Backward ops (the vector-Jacobian products of the ops above)
+//===----------------------------------------------------------------------===//
+
+def Rotor_ActivationGradOp : Rotor_Op<"activation_grad", [Pure,
+    AllTypesMatch<["input", "grad", "result"]>]> {
+  let summary = "Cotangent of an activation's input";
+  let description = [{
+    Returns `grad * act'(input)` elementwise, the vector-Jacobian product of
+    `rotor.relu` (`act' = input > 0`), `rotor.silu`
+    (`σ(x) (1 + x (1 - σ(x)))`) and `rotor.gelu` (exact:
+    `Φ(x) + x φ(x)`; `gelu_tanh`: the derivative of the tanh formula).
+    `activation = none` is the identity (`result = grad`).
+
+    Example:
+
+    ```mlir
+    %dx = rotor.activation_grad %x, %dy {activation = #rotor.activation<silu>}
+        : tensor<2x?x64xf32>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_FloatTensor:$input,
+    Rotor_FloatTensor:$grad,
+    Rotor_ActivationAttr:$activation
+  );
+  let results = (outs Rotor_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $grad attr-dict `:` type($input)";
+}
+
+def Rotor_LinearWeightGradOp : Rotor_Op<"linear_weight_grad",
+    [Pure, InferTypeOpAdaptor]> {
+  let summary = "Sum over rows of outer products: the weight cotangent of a linear layer";
+  let description = [{
+    For `grad` (…, N) and `input` (…, K) with the same leading dimensions,
+    returns the (N, K) matrix `Σ_p grad[p, n] · input[p, k]` summed over
+    every leading index `p`: the cotangent of `W` in `y = x · Wᵀ`
+    (`rotor.linear`), and, with the operands swapped, that of `R` in
+    `y = x · R` (`rotor.rotate`).
+
+    Example:
+
+    ```mlir
+    %dw = rotor.linear_weight_grad %dy, %x
+        : tensor<2x?x128xf32>, tensor<2x?x64xf32>
+    ```
+  }];
+  let arguments = (ins Rotor_FloatTensor:$grad, Rotor_FloatTensor:$input);
+  let results = (outs
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>:$result);
+  let assemblyFormat = [{
+    $grad `,` $input attr-dict `:` type($grad) `,` type($input)
+  }];
+  let hasVerifier = 1;
+}
+
+def Rotor_CrossEntropyGradOp : Rotor_Op<"cross_entropy_grad", [Pure,
+    AllTypesMatch<["logits", "result"]>]> {
+  let summary = "Cotangent of the logits of rotor.cross_entropy";
+  let description = [{
+    Returns `grad_loss · (softmax(logits[p]) - onehot(labels[p])) / n` for
+    each counted position `p` (label not `ignore_index`), `n` being the
+    number of counted positions, and zeros for the ignored positions (and
+    everywhere when none is counted). `grad_loss` is the 0-D cotangent of
+    the loss.
+
+    Example:
+
+    ```mlir
+    %dlogits = rotor.cross_entropy_grad %logits, %labels, %dloss
+        : tensor<2x?x100xf32>, tensor<2x?xi64>, tensor<f32>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_FloatTensor:$logits,
+    Rotor_IntTensor:$labels,
+    RankedTensorOf<[F32, F64], [HasAnyRankOfPred<[0]>]>:$grad_loss,
+    DefaultValuedAttr<I64Attr, "-100">:$ignore_index
+  );
+  let results = (outs Rotor_FloatTensor:$result);
+  let assemblyFormat = [{
+    $logits `,` $labels `,` $grad_loss attr-dict `:` type($logits) `,`
+    type($labels) `,` type($grad_loss)
   }];
   let hasVerifier = 1;
 }

@@ -1,0 +1,26 @@
+// RUN: rotor-opt %s | rotor-opt | FileCheck %s
+
+// Round trip of the backward ops (rotor.*_grad).
+
+// CHECK-LABEL: func @activation_grad
+// CHECK: rotor.activation_grad %{{.*}}, %{{.*}} {activation = #rotor.activation<silu>} : tensor<2x?x64xf32>
+// CHECK: rotor.activation_grad %{{.*}}, %{{.*}} {activation = #rotor.activation<gelu_tanh>} : tensor<2x?x64xf32>
+func.func @activation_grad(%x: tensor<2x?x64xf32>, %dy: tensor<2x?x64xf32>) -> (tensor<2x?x64xf32>, tensor<2x?x64xf32>) {
+  %0 = rotor.activation_grad %x, %dy {activation = #rotor.activation<silu>} : tensor<2x?x64xf32>
+  %1 = rotor.activation_grad %x, %dy {activation = #rotor.activation<gelu_tanh>} : tensor<2x?x64xf32>
+  return %0, %1 : tensor<2x?x64xf32>, tensor<2x?x64xf32>
+}
+
+// CHECK-LABEL: func @linear_weight_grad
+// CHECK: rotor.linear_weight_grad %{{.*}}, %{{.*}} : tensor<2x?x128xf32>, tensor<2x?x64xf32>
+func.func @linear_weight_grad(%dy: tensor<2x?x128xf32>, %x: tensor<2x?x64xf32>) -> tensor<128x64xf32> {
+  %0 = rotor.linear_weight_grad %dy, %x : tensor<2x?x128xf32>, tensor<2x?x64xf32>
+  return %0 : tensor<128x64xf32>
+}
+
+// CHECK-LABEL: func @cross_entropy_grad
+// CHECK: rotor.cross_entropy_grad %{{.*}}, %{{.*}}, %{{.*}} {ignore_index = 0 : i64} : tensor<2x?x100xf32>, tensor<2x?xi64>, tensor<f32>
+func.func @cross_entropy_grad(%l: tensor<2x?x100xf32>, %t: tensor<2x?xi64>, %g: tensor<f32>) -> tensor<2x?x100xf32> {
+  %0 = rotor.cross_entropy_grad %l, %t, %g {ignore_index = 0 : i64} : tensor<2x?x100xf32>, tensor<2x?xi64>, tensor<f32>
+  return %0 : tensor<2x?x100xf32>
+}

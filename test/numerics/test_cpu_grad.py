@@ -1,0 +1,201 @@
+"""Gradient checks of every differentiation rule on the CPU: each op alone
+in a float64 function f, its vector-Jacobian product built by
+rotor-autodiff (seed-args) against central finite differences of f
+(gradcheck.py states the method and the tolerance: rtol 1e-6). The sizes are
+awkward on purpose (odd lengths, features 33/80, broadcasts), and functions
+with a dynamic sequence dimension run at several lengths.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gradcheck import check_gradients
+from test_cpu_model_ops import concrete, seed, ttype
+
+F = "f64"
+
+
+def func(args, body: str, results) -> str:
+    """func @f(args) -> results { body; return %r0, ... }. `args` and
+    `results` are lists of (name, type); `body` defines the results."""
+    arglist = ", ".join(f"%{n}: {t}" for n, t in args)
+    rtypes = ", ".join(t for _, t in results)
+    rnames = ", ".join(f"%{n}" for n, _ in results)
+    return (f"func.func @f({arglist}) -> ({rtypes}) {{\n{body}\n"
+            f"  return {rnames} : {rtypes}\n}}\n")
+
+
+def run(differentiate, text, make_inputs, lengths, what, options=""):
+    """Compiles f and f_grad from `text` and checks the gradient of every
+    float input at each length; `make_inputs(rng, s)` returns the inputs."""
+    art = differentiate(text, "function=f seed-args=1" + (" " + options if options else ""))
+    rng = seed(what)
+    for s in lengths:
+        inputs = make_inputs(rng, s)
+        wrt = [i for i, x in enumerate(inputs) if x.dtype == np.float64]
+        check_gradients(art, inputs, wrt, rng, what=f"{what} at length {s}")
+
+
+def normal(rng, shape, s=None, scale=1.0):
+    return rng.standard_normal(concrete(shape, s)) * scale
+
+
+# -----------------------------------------------------------------------------
+# add, mul (broadcasting), activations
+# -----------------------------------------------------------------------------
+
+BROADCASTS = [
+    ("same", (2, None, 33), (2, None, 33)),
+    ("vector", (2, None, 33), (33,)),
+    ("lhs_vector", (33,), (2, None, 33)),
+    ("seq1", (2, None, 5), (2, 1, 5)),
+    ("outer", (3, None, 1), (1, 1, 7)),
+]
+
+
+@pytest.mark.parametrize("op", ["add", "mul"])
+@pytest.mark.parametrize("name,lhs,rhs", BROADCASTS, ids=[b[0] for b in BROADCASTS])
+def test_binary_grad(differentiate, op, name, lhs, rhs):
+    out = tuple(np.broadcast_shapes(concrete(lhs, 9), concrete(rhs, 9)))
+    out = tuple(None if d == 9 else d for d in out)
+    lt, rt, ot = ttype(lhs, F), ttype(rhs, F), ttype(out, F)
+    text = func([("a", lt), ("b", rt)], f"  %y = rotor.{op} %a, %b : {lt}, {rt}",
+                [("y", ot)])
+    run(differentiate, text,
+        lambda rng, s: [normal(rng, lhs, s), normal(rng, rhs, s)],
+        [1, 7], f"{op} {name}")
+
+
+ACTIVATIONS = [
+    ("relu", "rotor.relu %x"),
+    ("silu", "rotor.silu %x"),
+    ("gelu", "rotor.gelu %x"),
+    ("gelu_tanh", "rotor.gelu %x {approximate = #rotor.gelu_approximation<tanh>}"),
+]
+
+
+@pytest.mark.parametrize("name,op", ACTIVATIONS, ids=[a[0] for a in ACTIVATIONS])
+def test_activation_grad(differentiate, name, op):
+    shape = (2, None, 33)
+    t = ttype(shape, F)
+    text = func([("x", t)], f"  %y = {op} : {t}", [("y", t)])
+    # Values up to +-12 reach silu's and gelu's tails.
+    run(differentiate, text, lambda rng, s: [normal(rng, shape, s, 4.0)], [1, 9], name)
+
+
+def test_swiglu_grad(differentiate):
+    shape = (2, None, 33)
+    t = ttype(shape, F)
+    text = func([("g", t), ("u", t)], f"  %y = rotor.swiglu %g, %u : {t}", [("y", t)])
+    run(differentiate, text,
+        lambda rng, s: [normal(rng, shape, s, 3.0), normal(rng, shape, s)], [1, 9],
+        "swiglu")
+
+
+# -----------------------------------------------------------------------------
+# linear, head layout, cross_entropy
+# -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("lead", [(None,), (2, None), (3, 2, None)],
+                         ids=["rank2", "rank3", "rank4"])
+def test_linear_grad(differentiate, bias, lead):
+    k, n = 33, 17
+    xs = lead + (k,)
+    xt, wt, yt = ttype(xs, F), ttype((n, k), F), ttype(lead + (n,), F)
+    bt = ttype((n,), F)
+    args = [("x", xt), ("w", wt)] + ([("b", bt)] if bias else [])
+    b = f" bias(%b : {bt})" if bias else ""
+    text = func(args, f"  %y = rotor.linear %x, %w{b} : {xt}, {wt}", [("y", yt)])
+    run(differentiate, text,
+        lambda rng, s: [normal(rng, xs, s), normal(rng, (n, k))]
+        + ([normal(rng, (n,))] if bias else []),
+        [1, 5], f"linear bias={bias} rank={len(xs)}")
+
+
+@pytest.mark.parametrize("heads", [1, 3])
+def test_split_merge_heads_grad(differentiate, heads):
+    d = 5
+    xt = ttype((2, None, heads * d), F)
+    ht = ttype((2, heads, None, d), F)
+    text = func([("x", xt), ("h", ht)],
+                f"  %y = rotor.split_heads %x into {heads} heads : {xt}\n"
+                f"  %z = rotor.merge_heads %h : {ht}",
+                [("y", ht), ("z", xt)])
+    run(differentiate, text,
+        lambda rng, s: [normal(rng, (2, None, heads * d), s),
+                        normal(rng, (2, heads, None, d), s)],
+        [1, 7], f"split/merge heads={heads}")
+
+
+@pytest.mark.parametrize("vocab", [1, 2, 37])
+def test_cross_entropy_grad(differentiate, vocab):
+    lt = ttype((2, None, vocab), F)
+    it = ttype((2, None), "i64")
+    text = func([("logits", lt), ("labels", it)],
+                f"  %l = rotor.cross_entropy %logits, %labels : {lt}, {it}",
+                [("l", "tensor<f64>")])
+
+    def make(rng, s):
+        labels = rng.integers(0, vocab, size=(2, s))
+        labels[rng.random((2, s)) < 0.3] = -100
+        return [normal(rng, (2, None, vocab), s, 3.0), labels.astype(np.int64)]
+
+    run(differentiate, text, make, [1, 9], f"cross_entropy V={vocab}")
+
+
+def test_cross_entropy_grad_all_ignored(differentiate):
+    lt, it = ttype((3, 4), F), ttype((3,), "i64")
+    text = func([("logits", lt), ("labels", it)],
+                f"  %l = rotor.cross_entropy %logits, %labels : {lt}, {it}",
+                [("l", "tensor<f64>")])
+    art = differentiate(text, "function=f seed-args=1")
+    rng = seed("ce ignored")
+    logits = normal(rng, (3, 4))
+    labels = np.full((3,), -100, dtype=np.int64)
+    loss, grad = art.call("f_grad", logits, labels, np.array(1.5))
+    assert float(loss) == 0.0
+    assert np.array_equal(grad, np.zeros((3, 4)))
+
+
+# -----------------------------------------------------------------------------
+# Upstream tensor ops between rotor ops
+# -----------------------------------------------------------------------------
+
+def test_tensor_ops_grad(differentiate):
+    """concat, extract_slice, expand/collapse_shape and cast."""
+    at, bt = ttype((2, None, 6), F), ttype((2, 3, 6), F)
+    ct = ttype((2, None, 6), F)
+    body = f"""
+  %c = tensor.concat dim(1) %a, %b : ({at}, {bt}) -> {ct}
+  %s = tensor.extract_slice %c[0, 1, 2] [2, 3, 3] [1, 1, 1] : {ct} to tensor<2x3x3xf64>
+  %e = tensor.expand_shape %s [[0], [1], [2, 3]] output_shape [2, 3, 3, 1]
+      : tensor<2x3x3xf64> into tensor<2x3x3x1xf64>
+  %k = tensor.collapse_shape %e [[0, 1], [2, 3]] : tensor<2x3x3x1xf64> into tensor<6x3xf64>
+  %d = tensor.cast %k : tensor<6x3xf64> to tensor<?x3xf64>
+  %y = rotor.silu %d : tensor<?x3xf64>
+  %z = rotor.mul %c, %c : {ct}, {ct}"""
+    text = func([("a", at), ("b", bt)], body,
+                [("y", "tensor<?x3xf64>"), ("z", ct)])
+    run(differentiate, text,
+        lambda rng, s: [normal(rng, (2, None, 6), s), normal(rng, (2, 3, 6))],
+        [1, 4], "tensor ops")
+
+
+def test_chain_grad(differentiate):
+    """Cotangents of a value used several times accumulate: a small MLP."""
+    xt, w1t, w2t = ttype((2, None, 7), F), ttype((9, 7), F), ttype((7, 9), F)
+    ht, yt = ttype((2, None, 9), F), ttype((2, None, 7), F)
+    body = f"""
+  %h = rotor.linear %x, %w1 : {xt}, {w1t}
+  %a = rotor.gelu %h : {ht}
+  %o = rotor.linear %a, %w2 : {ht}, {w2t}
+  %r = rotor.add %o, %x : {yt}, {xt}
+  %y = rotor.mul %r, %x : {yt}, {xt}"""
+    text = func([("x", xt), ("w1", w1t), ("w2", w2t)], body, [("y", yt)])
+    run(differentiate, text,
+        lambda rng, s: [normal(rng, (2, None, 7), s), normal(rng, (9, 7)),
+                        normal(rng, (7, 9))],
+        [3], "mlp")
