@@ -199,3 +199,78 @@ def test_chain_grad(differentiate):
         lambda rng, s: [normal(rng, (2, None, 7), s), normal(rng, (9, 7)),
                         normal(rng, (7, 9))],
         [3], "mlp")
+
+
+# -----------------------------------------------------------------------------
+# Norms, embedding, rotations
+# -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("h", [1, 33])
+def test_rms_norm_grad(differentiate, h):
+    xt, wt = ttype((2, None, h), F), ttype((h,), F)
+    text = func([("x", xt), ("w", wt)],
+                f"  %y = rotor.rms_norm %x, %w {{epsilon = 1.0e-05 : f64}} : {xt}, {wt}",
+                [("y", xt)])
+    run(differentiate, text,
+        lambda rng, s: [normal(rng, (2, None, h), s, 2.0), normal(rng, (h,))],
+        [1, 7], f"rms_norm H={h}")
+
+
+def test_embedding_grad(differentiate):
+    """Repeated ids accumulate; out-of-range ids add nothing."""
+    v, h = 11, 7
+    it, tt, yt = ttype((2, None), "i64"), ttype((v, h), F), ttype((2, None, h), F)
+    text = func([("ids", it), ("t", tt)],
+                f"  %y = rotor.embedding %ids, %t : {it}, {tt}", [("y", yt)])
+
+    def make(rng, s):
+        ids = rng.integers(0, v, size=(2, s))
+        ids[0, 0] = ids[-1, -1]  # a repeat
+        if s > 2:
+            ids[1, 1] = v + 3  # out of range: a zero row
+        return [ids.astype(np.int64), normal(rng, (v, h))]
+
+    run(differentiate, text, make, [1, 9], "embedding")
+
+
+ROPES = [
+    # name, attributes, head_dim, learned base
+    ("half", "{base = 10000.0 : f64}", 10, False),
+    ("interleaved_partial",
+     "{base = 500.0 : f64, rotary_dim = 6 : i64, layout = #rotor.rope_layout<interleaved>}",
+     10, False),
+    ("learned", "", 10, True),
+    ("learned_partial_linear",
+     "{rotary_dim = 4 : i64, scaling = #rotor.rope_scaling<kind = linear, factor = 2.0>}", 6, True),
+    ("learned_dynamic_ntk",
+     "{scaling = #rotor.rope_scaling<kind = dynamic_ntk, factor = 2.0, original_max_position = 4>}",
+     8, True),
+    ("yarn", "{base = 100.0 : f64, scaling = #rotor.rope_scaling<kind = yarn, factor = 4.0, "
+     "original_max_position = 4>}", 8, False),
+]
+
+
+@pytest.mark.parametrize("name,attrs,d,learned", ROPES, ids=[r[0] for r in ROPES])
+def test_rope_grad(differentiate, name, attrs, d, learned):
+    xt, pt = ttype((2, 3, None, d), F), ttype((None,), "i64")
+    args = [("x", xt), ("pos", pt)] + ([("b", "tensor<f64>")] if learned else [])
+    base = " base(%b : tensor<f64>)" if learned else ""
+    text = func(args, f"  %y = rotor.rope %x, %pos{base} {attrs} : {xt}, {pt}", [("y", xt)])
+
+    def make(rng, s):
+        pos = (np.arange(s) + 3).astype(np.int64)
+        ins = [normal(rng, (2, 3, None, d), s), pos]
+        if learned:
+            ins.append(np.array(30.0 + rng.random() * 20))
+        return ins
+
+    run(differentiate, text, make, [1, 6], f"rope {name}")
+
+
+def test_rotate_grad(differentiate):
+    xt, rt = ttype((2, 3, None, 5), F), ttype((5, 5), F)
+    text = func([("x", xt), ("r", rt)], f"  %y = rotor.rotate %x, %r : {xt}, {rt}",
+                [("y", xt)])
+    run(differentiate, text,
+        lambda rng, s: [normal(rng, (2, 3, None, 5), s), normal(rng, (5, 5))],
+        [1, 4], "rotate")

@@ -763,3 +763,57 @@ LogicalResult CrossEntropyGradOp::verify() {
                          << getGradLoss().getType().getElementType();
   return success();
 }
+
+LogicalResult RmsNormGradOp::verify() {
+  return verifyNorm(*this, getInput().getType(), getWeight(), Value(),
+                    getEpsilon().convertToDouble());
+}
+
+LogicalResult EmbeddingGradOp::verify() {
+  ArrayRef<int64_t> ids = getIds().getType().getShape();
+  ArrayRef<int64_t> grad = getGrad().getType().getShape();
+  ArrayRef<int64_t> table = getResult().getType().getShape();
+  if (grad.size() != ids.size() + 1)
+    return emitOpError() << "grad must have the shape of the ids plus a "
+                            "feature dimension: ids are "
+                         << shapeStr(ids) << ", grad is " << shapeStr(grad);
+  for (auto [i, d] : llvm::enumerate(ids))
+    if (conflict(d, grad[i]))
+      return emitOpError() << "ids dimension " << i << " is " << d
+                           << " but grad dimension " << i << " is " << grad[i];
+  if (isDyn(table[0]))
+    return emitOpError() << "the result must have a static number of rows "
+                            "(the vocabulary size)";
+  if (conflict(table[1], grad.back()))
+    return emitOpError() << "the result has " << table[1]
+                         << " features but grad has " << grad.back();
+  return checkSameElementType(*this, getGrad().getType().getElementType(),
+                              getResult(), "result");
+}
+
+int64_t RopeBaseGradOp::getEffectiveRotaryDim() {
+  if (auto r = getRotaryDim())
+    return static_cast<int64_t>(*r);
+  return getInput().getType().getDimSize(3);
+}
+
+LogicalResult RopeBaseGradOp::verify() {
+  auto posType = getPositions().getType();
+  if (posType.getRank() != 1 && posType.getRank() != 2)
+    return emitOpError() << "positions must be (seq) or (batch, seq), got "
+                         << posType;
+  int64_t rd = getEffectiveRotaryDim();
+  if (isDyn(rd))
+    return emitOpError() << "needs a static head_dim or rotary_dim";
+  if (rd % 2 != 0 || rd < 0 || rd > getInput().getType().getDimSize(3))
+    return emitOpError() << "rotary_dim " << rd
+                         << " must be even and within head_dim";
+  if (auto scaling = getScalingAttr())
+    if (scaling.getKind() == RopeScalingKind::yarn ||
+        scaling.getKind() == RopeScalingKind::llama3)
+      return emitOpError()
+             << "the gradient of a learned base is defined without scaling "
+                "and with linear or dynamic_ntk scaling, not with "
+             << stringifyRopeScalingKind(scaling.getKind());
+  return success();
+}

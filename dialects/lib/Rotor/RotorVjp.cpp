@@ -287,6 +287,80 @@ LogicalResult MergeHeadsOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
 }
 
 //===----------------------------------------------------------------------===//
+// Norms, embeddings, rotations
+//===----------------------------------------------------------------------===//
+
+/// (∂x, ∂w) = rms_norm_grad(x, w, ∂y)
+LogicalResult RmsNormOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                                  SmallVectorImpl<Value> &operandCotangents) {
+  Location loc = getLoc();
+  auto grad = RmsNormGradOp::create(
+      b, loc, TypeRange{getInput().getType(), getWeight().getType()},
+      getInput(), getWeight(), castTo(b, loc, resultCotangents[0], getType()),
+      getEpsilonAttr());
+  operandCotangents.push_back(grad.getInputGrad());
+  operandCotangents.push_back(grad.getWeightGrad());
+  return success();
+}
+
+/// ∂table = embedding_grad(ids, ∂y) (scatter-add); ids: none
+LogicalResult EmbeddingOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                                    SmallVectorImpl<Value> &operandCotangents) {
+  auto tableType = getTable().getType();
+  if (tableType.isDynamicDim(0))
+    return emitOpError() << "cannot be differentiated with a table of a "
+                            "dynamic number of rows";
+  operandCotangents.push_back(Value());
+  operandCotangents.push_back(EmbeddingGradOp::create(
+      b, getLoc(), tableType, getIds(), resultCotangents[0]));
+  return success();
+}
+
+/// ∂x = rope(∂y, positions) {transpose}  (the rotation is orthogonal up to
+/// the attention factor, so its transpose is the rotation by -t)
+/// ∂base = rope_base_grad(x, ∂y, positions, base); positions: none
+LogicalResult RopeOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                               SmallVectorImpl<Value> &operandCotangents) {
+  Location loc = getLoc();
+  Value dy = castTo(b, loc, resultCotangents[0], getType());
+  auto dx = RopeOp::create(b, loc, getType(), dy, getPositions(),
+                           getLearnedBase(), getLayoutAttr(),
+                           getRotaryDimAttr(), getBaseAttr(),
+                           getScalingAttr(),
+                           getTranspose() ? UnitAttr() : b.getUnitAttr());
+  operandCotangents.push_back(dx);
+  operandCotangents.push_back(Value());
+  if (Value base = getLearnedBase()) {
+    if (getTranspose())
+      return emitOpError() << "cannot differentiate the learned base of a "
+                              "transposed rope";
+    if (auto s = getScalingAttr();
+        s && (s.getKind() == RopeScalingKind::yarn ||
+              s.getKind() == RopeScalingKind::llama3))
+      return emitOpError() << "cannot differentiate a learned base under "
+                           << stringifyRopeScalingKind(s.getKind())
+                           << " scaling (only none, linear and dynamic_ntk)";
+    operandCotangents.push_back(RopeBaseGradOp::create(
+        b, loc, base.getType(), getInput(), dy, getPositions(), base,
+        getLayoutAttr(), getRotaryDimAttr(), getScalingAttr()));
+  }
+  return success();
+}
+
+/// y = x · R:  ∂x = rotate(∂y, Rᵀ),  ∂R = Σ_p x[p]ᵀ ∂y[p]
+LogicalResult RotateOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                                 SmallVectorImpl<Value> &operandCotangents) {
+  Location loc = getLoc();
+  Value dy = castTo(b, loc, resultCotangents[0], getType());
+  Value r = getRotation();
+  operandCotangents.push_back(RotateOp::create(
+      b, loc, getType(), dy, transpose2d(b, loc, r)));
+  Value dr = LinearWeightGradOp::create(b, loc, getInput(), dy);
+  operandCotangents.push_back(castTo(b, loc, dr, r.getType()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // Losses
 //===----------------------------------------------------------------------===//
 

@@ -27,6 +27,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include <limits>
@@ -920,6 +921,84 @@ struct LowerCrossEntropyGrad : OpRewritePattern<CrossEntropyGradOp> {
   }
 };
 
+/// embedding_grad(ids (P...), dy (P..., H)) -> (V, H) =>
+///   table = zeros
+///   for p in rows (ids and dy flattened):
+///     if 0 <= ids[p] < V: for h: table[ids[p], h] += dy[p, h]
+///
+/// A scatter-add: sequential loops on the tensor, updated in place after
+/// bufferization.
+struct LowerEmbeddingGrad : OpRewritePattern<EmbeddingGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(EmbeddingGradOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value ids = op.getIds(), dy = op.getGrad();
+    auto idsType = cast<RankedTensorType>(ids.getType());
+    auto resultType = cast<RankedTensorType>(op.getResult().getType());
+    int64_t rank = idsType.getRank();
+    Type elem = resultType.getElementType();
+    // Flatten the rows: ids to (P), dy to (P, H).
+    if (rank != 1) {
+      ReassociationIndices all;
+      for (int64_t d = 0; d < rank; ++d)
+        all.push_back(d);
+      ids = tensor::CollapseShapeOp::create(rewriter, loc, ids,
+                                            ArrayRef<ReassociationIndices>{all});
+      dy = tensor::CollapseShapeOp::create(
+          rewriter, loc, dy, ArrayRef<ReassociationIndices>{all, {rank}});
+    }
+    Value table = createFilled(rewriter, loc, resultType,
+                               {rewriter.getIndexAttr(resultType.getDimSize(0)),
+                                getDim(rewriter, loc, dy, 1)},
+                               0.0);
+    Value zero = createIndexConstant(rewriter, loc, 0);
+    Value one = createIndexConstant(rewriter, loc, 1);
+    Value rows = getDimValue(rewriter, loc, ids, 0);
+    Value features = getDimValue(rewriter, loc, dy, 1);
+    Value vocab = createIndexConstant(rewriter, loc, resultType.getDimSize(0));
+    auto outer = scf::ForOp::create(
+        rewriter, loc, zero, rows, one, ValueRange{table},
+        [&](OpBuilder &b, Location l, Value p, ValueRange iter) {
+          Value id = arith::IndexCastOp::create(
+              b, l, b.getIndexType(), tensor::ExtractOp::create(b, l, ids, p));
+          Value ok = arith::AndIOp::create(
+              b, l,
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, id, zero),
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, id,
+                                    vocab));
+          auto ifOp = scf::IfOp::create(
+              b, l, ok,
+              [&](OpBuilder &tb, Location tl) {
+                auto inner = scf::ForOp::create(
+                    tb, tl, zero, features, one, ValueRange{iter[0]},
+                    [&](OpBuilder &ib, Location il, Value h, ValueRange t) {
+                      Value cur = tensor::ExtractOp::create(
+                          ib, il, t[0], ValueRange{id, h});
+                      Value add = tensor::ExtractOp::create(
+                          ib, il, dy, ValueRange{p, h});
+                      FloatType acc = getAccumulationType(elem);
+                      Value sum = arith::AddFOp::create(
+                          ib, il, convertFloat(ib, il, cur, acc),
+                          convertFloat(ib, il, add, acc));
+                      Value next = tensor::InsertOp::create(
+                          ib, il, convertFloat(ib, il, sum, elem), t[0],
+                          ValueRange{id, h});
+                      scf::YieldOp::create(ib, il, next);
+                    });
+                scf::YieldOp::create(tb, tl, inner.getResult(0));
+              },
+              [&](OpBuilder &eb, Location el) {
+                scf::YieldOp::create(eb, el, iter[0]);
+              });
+          scf::YieldOp::create(b, l, ifOp.getResult(0));
+        });
+    rewriter.replaceOp(op, outer.getResult(0));
+    return success();
+  }
+};
+
 } // namespace
 
 void mlir::rotor::populateLayersToLinalgPatterns(RewritePatternSet &patterns,
@@ -929,6 +1008,7 @@ void mlir::rotor::populateLayersToLinalgPatterns(RewritePatternSet &patterns,
       patterns.getContext(), vectorMatmul, parallel);
   patterns.add<LowerEmbedding, LowerConv1d, LowerSplitHeads, LowerMergeHeads,
                LowerSinusoidalEmbedding, LowerCrossEntropy,
-               LowerLinearWeightGrad, LowerCrossEntropyGrad>(
+               LowerLinearWeightGrad, LowerCrossEntropyGrad,
+               LowerEmbeddingGrad>(
       patterns.getContext());
 }

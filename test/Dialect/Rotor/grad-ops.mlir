@@ -24,3 +24,17 @@ func.func @cross_entropy_grad(%l: tensor<2x?x100xf32>, %t: tensor<2x?xi64>, %g: 
   %0 = rotor.cross_entropy_grad %l, %t, %g {ignore_index = 0 : i64} : tensor<2x?x100xf32>, tensor<2x?xi64>, tensor<f32>
   return %0 : tensor<2x?x100xf32>
 }
+
+// CHECK-LABEL: func @norm_embedding_rope
+// CHECK: rotor.rms_norm_grad %{{.*}}, %{{.*}}, %{{.*}} {epsilon = 1.000000e-05 : f64} : tensor<2x?x64xf32>, tensor<64xf32>
+// CHECK: rotor.embedding_grad %{{.*}}, %{{.*}} : tensor<2x?xi64>, tensor<2x?x64xf32> -> tensor<1000x64xf32>
+// CHECK: rotor.rope %{{.*}}, %{{.*}} {transpose} : tensor<2x4x?x64xf32>, tensor<?xi64>
+// CHECK: rotor.rope_base_grad %{{.*}}, %{{.*}}, %{{.*}} base(%{{.*}} : tensor<f32>) : tensor<2x4x?x64xf32>, tensor<?xi64>
+func.func @norm_embedding_rope(%x: tensor<2x?x64xf32>, %w: tensor<64xf32>, %ids: tensor<2x?xi64>,
+                               %q: tensor<2x4x?x64xf32>, %pos: tensor<?xi64>, %b: tensor<f32>) {
+  %0:2 = rotor.rms_norm_grad %x, %w, %x {epsilon = 1.0e-05 : f64} : tensor<2x?x64xf32>, tensor<64xf32>
+  %1 = rotor.embedding_grad %ids, %x : tensor<2x?xi64>, tensor<2x?x64xf32> -> tensor<1000x64xf32>
+  %2 = rotor.rope %q, %pos {transpose} : tensor<2x4x?x64xf32>, tensor<?xi64>
+  %3 = rotor.rope_base_grad %q, %q, %pos base(%b : tensor<f32>) : tensor<2x4x?x64xf32>, tensor<?xi64>
+  return
+}

@@ -37,7 +37,7 @@ class Rotor_SameTypeOp<string mnemonic, list<Trait> traits = []>
 // Position embeddings and rotations
 //===----------------------------------------------------------------------===//
 
-def Rotor_RopeOp : Rotor_SameTypeOp<"rope"> {
+def Rotor_RopeOp : Rotor_SameTypeOp<"rope", [Rotor_Vjp]> {
   let summary = "Rotary position embedding";
   let description = [{
     Rotates pairs of features of `input` (batch, heads, seq, head_dim) by
@@ -57,6 +57,10 @@ def Rotor_RopeOp : Rotor_SameTypeOp<"rope"> {
     operand `learned_base`, which makes it learnable; exactly one is given.
     `rotary_dim` defaults to `head_dim`.
 
+    With `transpose`, every pair is rotated by the opposite angle
+    (`(a cos t + b sin t, b cos t - a sin t)`, the same scaling applied): the
+    transposed map, which is the vector-Jacobian product of the rope.
+
     Example:
 
     ```mlir
@@ -74,7 +78,8 @@ def Rotor_RopeOp : Rotor_SameTypeOp<"rope"> {
     DefaultValuedAttr<Rotor_RopeLayoutAttr, "RopeLayout::rotate_half">:$layout,
     OptionalAttr<I64Attr>:$rotary_dim,
     OptionalAttr<F64Attr>:$base,
-    OptionalAttr<Rotor_RopeScalingAttr>:$scaling
+    OptionalAttr<Rotor_RopeScalingAttr>:$scaling,
+    UnitAttr:$transpose
   );
   let results = (outs Rotor_Tensor4D:$result);
   let assemblyFormat = [{
@@ -126,7 +131,7 @@ def Rotor_GivensOp : Rotor_SameTypeOp<"givens"> {
   }];
 }
 
-def Rotor_RotateOp : Rotor_SameTypeOp<"rotate"> {
+def Rotor_RotateOp : Rotor_SameTypeOp<"rotate", [Rotor_Vjp]> {
   let summary = "Multiplication of the last dimension by a square matrix";
   let description = [{
     Computes `input · rotation` over the last dimension: for a last
@@ -340,7 +345,8 @@ def Rotor_FusedGateUpOp : Rotor_Op<"fused_gate_up", [Pure, InferTypeOpAdaptor]> 
   let hasVerifier = 1;
 }
 
-def Rotor_EmbeddingOp : Rotor_Op<"embedding", [Pure, InferTypeOpAdaptor]> {
+def Rotor_EmbeddingOp : Rotor_Op<"embedding", [Pure, InferTypeOpAdaptor,
+    Rotor_Vjp]> {
   let summary = "Table lookup of token ids";
   let description = [{
     For `ids` of shape `P` and `table` (V, H), returns `P x H` with
@@ -403,7 +409,7 @@ def Rotor_Conv1dOp : Rotor_Op<"conv1d", [Pure, InferTypeOpAdaptor]> {
 // Normalization
 //===----------------------------------------------------------------------===//
 
-def Rotor_RmsNormOp : Rotor_SameTypeOp<"rms_norm"> {
+def Rotor_RmsNormOp : Rotor_SameTypeOp<"rms_norm", [Rotor_Vjp]> {
   let summary = "Root-mean-square normalization of the last dimension";
   let description = [{
     `y = x / sqrt(mean(x²) + epsilon) * weight` over the last dimension (H);
@@ -761,6 +767,104 @@ def Rotor_CrossEntropyGradOp : Rotor_Op<"cross_entropy_grad", [Pure,
     type($labels) `,` type($grad_loss)
   }];
   let hasVerifier = 1;
+}
+
+def Rotor_RmsNormGradOp : Rotor_Op<"rms_norm_grad", [Pure,
+    AllTypesMatch<["input", "grad", "input_grad"]>,
+    AllTypesMatch<["weight", "weight_grad"]>]> {
+  let summary = "Cotangents of the input and weight of rotor.rms_norm";
+  let description = [{
+    For `y = x · r · w` with `r = 1 / sqrt(mean(x²) + epsilon)` over the last
+    dimension (H) and the cotangent `grad` of `y`:
+
+    * `input_grad = r · (g - x · r² · mean(g · x))` with `g = grad · w`;
+    * `weight_grad = Σ_rows grad · x · r`.
+
+    Example:
+
+    ```mlir
+    %dx, %dw = rotor.rms_norm_grad %x, %w, %dy {epsilon = 1.0e-05 : f64}
+        : tensor<2x?x64xf32>, tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_FloatTensor:$input,
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[1]>]>:$weight,
+    Rotor_FloatTensor:$grad,
+    DefaultValuedAttr<F64Attr, "1.0e-6">:$epsilon
+  );
+  let results = (outs Rotor_FloatTensor:$input_grad,
+                      RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[1]>]>:$weight_grad);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $grad attr-dict `:` type($input) `,` type($weight)
+  }];
+  let hasVerifier = 1;
+}
+
+def Rotor_EmbeddingGradOp : Rotor_Op<"embedding_grad", [Pure]> {
+  let summary = "Cotangent of an embedding table: scatter-add of the rows";
+  let description = [{
+    For `ids` of shape `P` and `grad` (`P x H`), the cotangent of
+    `rotor.embedding`'s output, returns the (V, H) table with
+    `result[v] = Σ_{p : ids[p] = v} grad[p]`. Ids outside `[0, V)` add
+    nothing (their rows read zeros in the forward op). `V` is the result's
+    static first dimension.
+
+    Example:
+
+    ```mlir
+    %dt = rotor.embedding_grad %ids, %dy
+        : tensor<2x?xi64>, tensor<2x?x64xf32> -> tensor<1000x64xf32>
+    ```
+  }];
+  let arguments = (ins Rotor_IntTensor:$ids, Rotor_FloatTensor:$grad);
+  let results = (outs
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>:$result);
+  let assemblyFormat = [{
+    $ids `,` $grad attr-dict `:` type($ids) `,` type($grad) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Rotor_RopeBaseGradOp : Rotor_Op<"rope_base_grad", [Pure,
+    AllTypesMatch<["base", "result"]>, AllTypesMatch<["input", "grad"]>]> {
+  let summary = "Cotangent of the learned base of rotor.rope";
+  let description = [{
+    For `y = rope(input, positions, base)` (with the given layout,
+    rotary_dim and scaling) and the cotangent `grad` of `y`, returns
+    `Σ ∂L/∂t · ∂t/∂base` over every rotated pair, where the angle of pair
+    `i` at position `p` is `t = p · inv_freq[i]`, `∂L/∂t = grad_b · y_a -
+    grad_a · y_b` for the pair `(a, b)`, and
+    `∂inv_freq[i]/∂base = -(2i / rotary_dim) · inv_freq[i] / base`. This
+    holds without scaling and for `linear` and `dynamic_ntk` scaling; `yarn`
+    and `llama3` scaling are rejected.
+
+    Example:
+
+    ```mlir
+    %db = rotor.rope_base_grad %x, %dy, %pos base(%b : tensor<f32>)
+        : tensor<2x4x?x64xf32>, tensor<?xi64>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_Tensor4D:$input,
+    Rotor_Tensor4D:$grad,
+    Rotor_IntTensor:$positions,
+    Rotor_ScalarFloatTensor:$base,
+    DefaultValuedAttr<Rotor_RopeLayoutAttr, "RopeLayout::rotate_half">:$layout,
+    OptionalAttr<I64Attr>:$rotary_dim,
+    OptionalAttr<Rotor_RopeScalingAttr>:$scaling
+  );
+  let results = (outs Rotor_ScalarFloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $grad `,` $positions `base` `(` $base `:` type($base) `)`
+    attr-dict `:` type($input) `,` type($positions)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The number of rotated features (`rotary_dim`, or head_dim).
+    int64_t getEffectiveRotaryDim();
+  }];
 }
 
 #endif // ROTOR_DIALECT_ROTOR_OPS_TD
