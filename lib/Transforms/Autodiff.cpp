@@ -163,6 +163,18 @@ GradientBuilder::cloneBody(OpBuilder &b, Region &body, IRMapping &map,
              << "rotor-autodiff cannot differentiate through '"
              << op.getName() << "', an op with regions";
     Operation *clone = b.clone(op, map);
+    // The backward of attention needs the log-sum-exp of the forward op.
+    if (auto attention = dyn_cast<AttentionOp>(clone);
+        attention && !attention.getReturnLse()) {
+      auto withLse = AttentionOp::create(
+          b, attention.getLoc(), attention.getQuery(), attention.getKey(),
+          attention.getValue(), attention.getBias(), attention.getMaskAttr(),
+          attention.getScaleAttr(), attention.getSoftcapAttr(),
+          attention.getBiasMaxDistanceAttr(), b.getUnitAttr());
+      map.map(op.getResult(0), withLse.getOutput());
+      attention.erase();
+      clone = withLse;
+    }
     forward.push_back(clone);
     segmentOf[clone] = segment;
   }

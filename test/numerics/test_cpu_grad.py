@@ -274,3 +274,48 @@ def test_rotate_grad(differentiate):
     run(differentiate, text,
         lambda rng, s: [normal(rng, (2, 3, None, 5), s), normal(rng, (5, 5))],
         [1, 4], "rotate")
+
+
+# -----------------------------------------------------------------------------
+# attention
+# -----------------------------------------------------------------------------
+
+ATTENTION = [
+    # name, Hq, Hkv, D, Dv, extra keys, attributes, bias buckets
+    ("full", 2, 2, 5, 5, 0, "", 0),
+    ("causal_gqa2", 4, 2, 5, 3, 0, "{mask = #rotor.mask<causal = true>}", 0),
+    ("causal_mqa4_past", 4, 1, 4, 4, 3, "{mask = #rotor.mask<causal = true>}", 0),
+    ("window3", 2, 1, 3, 3, 0, "{mask = #rotor.mask<causal = true, window_left = 2>}", 0),
+    ("dilated", 2, 2, 3, 3, 2,
+     "{mask = #rotor.mask<causal = true, window_left = 2, dilation = 2>}", 0),
+    ("chunked", 2, 1, 3, 3, 0, "{mask = #rotor.mask<causal = true, chunk = 3>}", 0),
+    ("global", 2, 2, 3, 3, 0,
+     "{mask = #rotor.mask<causal = true, window_left = 1, global = 2>}", 0),
+    ("bidirectional_window", 2, 2, 3, 3, 0,
+     "{mask = #rotor.mask<causal = false, window_left = 1, window_right = 2>}", 0),
+    ("bias_causal", 2, 1, 4, 4, 0, "{mask = #rotor.mask<causal = true>, bias_max_distance = 8 : i64}", 6),
+    ("bias_full_softcap", 2, 2, 4, 4, 1,
+     "{softcap = 2.0 : f64, scale = 0.7 : f64, bias_max_distance = 6 : i64}", 8),
+]
+
+
+@pytest.mark.parametrize("name,hq,hkv,d,dv,extra,attrs,buckets", ATTENTION,
+                         ids=[a[0] for a in ATTENTION])
+def test_attention_grad(differentiate, name, hq, hkv, d, dv, extra, attrs, buckets):
+    qt, kt = ttype((2, hq, None, d), F), ttype((2, hkv, None, d), F)
+    vt, ot = ttype((2, hkv, None, dv), F), ttype((2, hq, None, dv), F)
+    bt = ttype((hq, buckets), F)
+    args = [("q", qt), ("k", kt), ("v", vt)] + ([("t", bt)] if buckets else [])
+    bias = f" bias(%t : {bt})" if buckets else ""
+    text = func(args, f"  %y = rotor.attention %q, %k, %v{bias} {attrs} : {qt}, {kt}, {vt}",
+                [("y", ot)])
+
+    def make(rng, s):
+        sk = s + extra
+        ins = [normal(rng, (2, hq, s, d)), normal(rng, (2, hkv, sk, d)),
+               normal(rng, (2, hkv, sk, dv))]
+        if buckets:
+            ins.append(normal(rng, (hq, buckets)))
+        return ins
+
+    run(differentiate, text, make, [1, 7], f"attention {name}")

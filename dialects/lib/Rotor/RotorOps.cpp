@@ -817,3 +817,63 @@ LogicalResult RopeBaseGradOp::verify() {
              << stringifyRopeScalingKind(scaling.getKind());
   return success();
 }
+
+double AttentionGradOp::getEffectiveScale() {
+  if (auto s = getScale())
+    return s->convertToDouble();
+  int64_t d = getQuery().getType().getDimSize(3);
+  return isDyn(d) ? 1.0 : 1.0 / std::sqrt(static_cast<double>(d));
+}
+
+MaskAttr AttentionGradOp::getEffectiveMask() {
+  if (auto m = getMaskAttr())
+    return m;
+  return MaskAttr::get(getContext(), /*causal=*/false, std::nullopt,
+                       std::nullopt, /*dilation=*/1, std::nullopt,
+                       /*global=*/0);
+}
+
+LogicalResult AttentionGradOp::verify() {
+  ArrayRef<int64_t> q = getQuery().getType().getShape();
+  ArrayRef<int64_t> k = getKey().getType().getShape();
+  ArrayRef<int64_t> v = getValue().getType().getShape();
+  ArrayRef<int64_t> o = getOutput().getType().getShape();
+  ArrayRef<int64_t> lse = getLse().getType().getShape();
+  Type elem = getQuery().getType().getElementType();
+  for (auto [name, value] : {std::pair<StringRef, Value>{"key", getKey()},
+                             {"value", getValue()},
+                             {"output", getOutput()},
+                             {"grad", getGrad()}})
+    if (failed(checkSameElementType(*this, elem, value, name)))
+      return failure();
+  if (getGrad().getType() != getOutput().getType())
+    return emitOpError() << "grad must have the type of output, got "
+                         << getGrad().getType() << " and "
+                         << getOutput().getType();
+  int64_t expected[] = {q[0], q[1], q[2], v[3]};
+  for (int i = 0; i < 4; ++i)
+    if (conflict(o[i], expected[i]))
+      return emitOpError() << "output must be (batch, query heads, queries, "
+                              "value head_dim) = "
+                           << shapeStr(expected) << ", got " << shapeStr(o);
+  for (int i = 0; i < 3; ++i)
+    if (conflict(lse[i], q[i]))
+      return emitOpError() << "lse must be (batch, query heads, queries) = "
+                           << shapeStr(q.take_front(3)) << ", got "
+                           << shapeStr(lse);
+  if (getLse().getType().getElementType() != lseElementType(elem))
+    return emitOpError() << "lse must have element type "
+                         << lseElementType(elem);
+  if (conflict(k[2], v[2]) || conflict(k[1], v[1]))
+    return emitOpError() << "key " << shapeStr(k) << " and value "
+                         << shapeStr(v) << " differ in heads or positions";
+  if (!isDyn(q[1]) && !isDyn(k[1]) && (k[1] == 0 || q[1] % k[1] != 0))
+    return emitOpError() << q[1] << " query heads are not divisible by "
+                         << k[1] << " key/value heads";
+  if (conflict(q[3], k[3]))
+    return emitOpError() << "query head_dim " << q[3]
+                         << " differs from key head_dim " << k[3];
+  if (static_cast<bool>(getBias()) != static_cast<bool>(getBiasGrad()))
+    return emitOpError() << "has a bias cotangent exactly when it has a bias";
+  return success();
+}

@@ -361,6 +361,46 @@ LogicalResult RotateOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
 }
 
 //===----------------------------------------------------------------------===//
+// Attention
+//===----------------------------------------------------------------------===//
+
+/// (∂q, ∂k, ∂v, ∂bias) = attention_grad(q, k, v, o, lse, ∂o)
+///
+/// The log-sum-exp comes from the op itself when it returns it (the
+/// rotor-autodiff pass sets return_lse on the forward attention ops it
+/// differentiates); otherwise the forward op is recomputed with it.
+LogicalResult AttentionOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                                    SmallVectorImpl<Value> &operandCotangents) {
+  Location loc = getLoc();
+  if (resultCotangents.size() > 1 && resultCotangents[1])
+    return emitOpError() << "cannot be differentiated through its lse result";
+  Value output = getOutput(), lse = getLse();
+  if (!lse) {
+    auto withLse = AttentionOp::create(
+        b, loc, getQuery(), getKey(), getValue(), getBias(), getMaskAttr(),
+        getScaleAttr(), getSoftcapAttr(), getBiasMaxDistanceAttr(),
+        b.getUnitAttr());
+    output = withLse.getOutput();
+    lse = withLse.getLse();
+  }
+  SmallVector<Type> types = {getQuery().getType(), getKey().getType(),
+                             getValue().getType()};
+  if (Value bias = getBias())
+    types.push_back(bias.getType());
+  auto grad = AttentionGradOp::create(
+      b, loc, types, getQuery(), getKey(), getValue(), output, lse,
+      castTo(b, loc, resultCotangents[0], output.getType()), getBias(),
+      getMaskAttr(), getScaleAttr(), getSoftcapAttr(),
+      getBiasMaxDistanceAttr());
+  operandCotangents.push_back(grad.getQueryGrad());
+  operandCotangents.push_back(grad.getKeyGrad());
+  operandCotangents.push_back(grad.getValueGrad());
+  if (getBias())
+    operandCotangents.push_back(grad.getBiasGrad());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // Losses
 //===----------------------------------------------------------------------===//
 

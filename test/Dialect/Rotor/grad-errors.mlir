@@ -119,3 +119,19 @@ func.func @rms_norm_grad_weight(%x: tensor<2x?x64xf32>, %w: tensor<32xf32>) {
   %0:2 = rotor.rms_norm_grad %x, %w, %x : tensor<2x?x64xf32>, tensor<32xf32>
   return
 }
+
+// -----
+
+func.func @attention_grad_lse(%q: tensor<1x4x5x16xf32>, %k: tensor<1x2x5x16xf32>, %lse: tensor<1x4x6xf32>) {
+  // expected-error @+1 {{lse must be (batch, query heads, queries) = 1x4x5, got 1x4x6}}
+  %0:3 = rotor.attention_grad %q, %k, %k, %q, %lse, %q : tensor<1x4x5x16xf32>, tensor<1x2x5x16xf32>, tensor<1x2x5x16xf32>, tensor<1x4x5x16xf32>, tensor<1x4x6xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_groups(%q: tensor<1x3x5x16xf32>, %k: tensor<1x2x5x16xf32>, %lse: tensor<1x3x5xf32>) {
+  // expected-error @+1 {{3 query heads are not divisible by 2 key/value heads}}
+  %0:3 = rotor.attention_grad %q, %k, %k, %q, %lse, %q : tensor<1x3x5x16xf32>, tensor<1x2x5x16xf32>, tensor<1x2x5x16xf32>, tensor<1x3x5x16xf32>, tensor<1x3x5xf32>
+  return
+}

@@ -38,3 +38,12 @@ func.func @norm_embedding_rope(%x: tensor<2x?x64xf32>, %w: tensor<64xf32>, %ids:
   %3 = rotor.rope_base_grad %q, %q, %pos base(%b : tensor<f32>) : tensor<2x4x?x64xf32>, tensor<?xi64>
   return
 }
+
+// CHECK-LABEL: func @attention_grad
+// CHECK: rotor.attention_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} bias(%{{.*}} : tensor<4x32xf32>) {mask = #rotor.mask<causal = true>} : tensor<1x4x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1x4x?x16xf32>, tensor<1x4x?xf32> -> tensor<4x32xf32>
+func.func @attention_grad(%q: tensor<1x4x?x16xf32>, %k: tensor<1x2x?x16xf32>, %v: tensor<1x2x?x16xf32>,
+                          %o: tensor<1x4x?x16xf32>, %lse: tensor<1x4x?xf32>, %t: tensor<4x32xf32>) {
+  %0:4 = rotor.attention_grad %q, %k, %v, %o, %lse, %o bias(%t : tensor<4x32xf32>) {mask = #rotor.mask<causal = true>}
+      : tensor<1x4x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1x4x?x16xf32>, tensor<1x4x?xf32> -> tensor<4x32xf32>
+  return
+}

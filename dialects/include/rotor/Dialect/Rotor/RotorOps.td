@@ -186,7 +186,8 @@ def Rotor_SinusoidalEmbeddingOp : Rotor_Op<"sinusoidal_embedding",
 // Attention
 //===----------------------------------------------------------------------===//
 
-def Rotor_AttentionOp : Rotor_Op<"attention", [Pure, InferTypeOpAdaptor]> {
+def Rotor_AttentionOp : Rotor_Op<"attention", [Pure, InferTypeOpAdaptor,
+    Rotor_Vjp]> {
   let summary = "Scaled dot-product attention with structured masks and GQA";
   let description = [{
     Computes `softmax(scale · q kᵀ + bias, masked) v` for
@@ -864,6 +865,73 @@ def Rotor_RopeBaseGradOp : Rotor_Op<"rope_base_grad", [Pure,
   let extraClassDeclaration = [{
     /// The number of rotated features (`rotary_dim`, or head_dim).
     int64_t getEffectiveRotaryDim();
+  }];
+}
+
+def Rotor_AttentionGradOp : Rotor_Op<"attention_grad", [Pure,
+    AllTypesMatch<["query", "query_grad"]>, AllTypesMatch<["key", "key_grad"]>,
+    AllTypesMatch<["value", "value_grad"]>,
+    AllTypesMatch<["output", "grad"]>]> {
+  let summary = "Cotangents of rotor.attention (flash-style backward)";
+  let description = [{
+    For `output = rotor.attention(query, key, value, [bias])` with the same
+    attributes, its log-sum-exp `lse` and the cotangent `grad` of `output`,
+    returns the cotangents of query, key, value and, with `bias`, of the
+    relative position bias table. The probabilities are recomputed from the
+    scores and `lse` (`p = exp(s - lse)`), pair by pair, so no (Sq, Sk)
+    matrix is stored:
+
+    * `D_i = Σ grad_i · output_i`; `dp_ij = grad_i · value_j`;
+      `ds_ij = p_ij (dp_ij - D_i)` for every visible pair (every mask kind,
+      the same visibility as the forward op);
+    * `d bias[h, bucket(j - i)] += ds_ij`; through `softcap = c`, the raw
+      score's cotangent is `ds_ij (1 - tanh²(raw_ij / c))`;
+    * `dq_i += scale · ds_ij k_j`, `dk_j += scale · ds_ij q_i`,
+      `dv_j += p_ij grad_i`; with grouped-query attention the key and value
+      cotangents of a key/value head sum over the query heads of its group.
+
+    Rows with no visible key (`lse = -inf`) contribute nothing.
+
+    Example:
+
+    ```mlir
+    %dq, %dk, %dv = rotor.attention_grad %q, %k, %v, %o, %lse, %do
+        {mask = #rotor.mask<causal = true>}
+        : tensor<1x4x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>,
+          tensor<1x4x?x16xf32>, tensor<1x4x?xf32>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_Tensor4D:$query,
+    Rotor_Tensor4D:$key,
+    Rotor_Tensor4D:$value,
+    Rotor_Tensor4D:$output,
+    RankedTensorOf<[F32, F64], [HasAnyRankOfPred<[3]>]>:$lse,
+    Rotor_Tensor4D:$grad,
+    Optional<RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>>:$bias,
+    OptionalAttr<Rotor_MaskAttr>:$mask,
+    OptionalAttr<F64Attr>:$scale,
+    OptionalAttr<F64Attr>:$softcap,
+    DefaultValuedAttr<I64Attr, "128">:$bias_max_distance
+  );
+  let results = (outs
+    Rotor_Tensor4D:$query_grad,
+    Rotor_Tensor4D:$key_grad,
+    Rotor_Tensor4D:$value_grad,
+    Optional<RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>>:$bias_grad
+  );
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $output `,` $lse `,` $grad
+    (`bias` `(` $bias^ `:` type($bias) `)`)? attr-dict `:` type($query) `,`
+    type($key) `,` type($value) `,` type($output) `,` type($lse)
+    (`->` type($bias_grad)^)?
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The softmax scale: `scale`, or 1/sqrt(head_dim).
+    double getEffectiveScale();
+    /// The mask: `mask`, or the full mask when absent.
+    MaskAttr getEffectiveMask();
   }];
 }
 
