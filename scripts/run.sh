@@ -6,7 +6,9 @@
 #     to show they agree, by recomputing from scratch (rotor-run generate),
 #  3. optimizes, compiles and runs the example decoder block written in the
 #     rotor dialect (examples/llama_block.mlir).
-# Everything runs on the CPU.
+# Everything runs on the CPU; when an NVIDIA GPU and its driver are present
+# (nvidia-smi works), the model is also compiled for the GPU (rotorc
+# --target=cuda) and generates there (rotor-run --device=cuda).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -31,3 +33,17 @@ echo "== compiling and running it on 37 random tokens"
 "$BIN/rotorc" -q examples/llama_block.mlir -o "$OUT/llama_block.rotor"
 "$BIN/rotor-run" "$OUT/llama_block.rotor" --random-inputs --seed=1 \
   --shape=x=1x37x256 --shape=positions=37 --repeat=10
+
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  if ! grep -q '^ROTOR_CUDA_HEADERS:PATH=/' "$BUILD_DIR/CMakeCache.txt"; then
+    echo "== a GPU is present, but this build has no CUDA backend (install the CUDA"
+    echo "   toolkit in /usr/local/cuda and rebuild to run on it)"
+    exit 0
+  fi
+  echo "== a GPU is present: compiling the model for it (rotorc --target=cuda)"
+  "$BIN/rotorc" examples/models/llama.json --weights "$OUT/llama.safetensors" \
+    --dtype=f32 --target=cuda -o "$OUT/llama-cuda.rotor"
+  echo "== greedy generation on the GPU (rotor-run generate --device=cuda)"
+  "$BIN/rotor-run" generate "$OUT/llama-cuda.rotor" --device=cuda \
+    --prompt-ids=1,5,9,14 --max-new-tokens=16
+fi

@@ -26,3 +26,13 @@ tool_dirs = [config.rotor_tools_dir, config.llvm_tools_dir]
 tools = ["rotor-opt", "rotorc", "rotor-run", "not", "split-file"]
 llvm_config.add_tool_substitutions(
     [ToolSubst(t, unresolved="ignore") for t in tools], tool_dirs)
+
+# The CUDA target's generated kernels are compiled for sm_90a by nvcc in the
+# tests when the CUDA toolkit is installed (no GPU needed).
+import shutil
+nvcc = os.environ.get("ROTOR_NVCC") or shutil.which("nvcc") or (
+    "/usr/local/cuda/bin/nvcc" if os.access("/usr/local/cuda/bin/nvcc", os.X_OK) else None)
+if nvcc:
+    config.available_features.add("nvcc")
+    config.environment["ROTOR_NVCC"] = nvcc
+config.excludes.append("gpu")

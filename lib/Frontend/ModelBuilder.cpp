@@ -367,8 +367,14 @@ ModelIRBuilder::buildLayerFunction(llvm::StringRef name,
       b.getI64IntegerAttr(c.relativeBias ? c.relativeBias->maxDistance : 128);
   Value attn = AttentionOp::create(b, loc, q, keys, values,
                                    weight("self_attn.relative_bias.weight"),
+                                   /*query_positions=*/Value(),
+                                   /*key_positions=*/Value(),
+                                   /*rope_learned_base=*/Value(),
                                    getMask(attention), /*scale=*/FloatAttr(),
-                                   /*softcap=*/FloatAttr(), maxDistance)
+                                   /*softcap=*/FloatAttr(), maxDistance,
+                                   /*return_lse=*/UnitAttr(), RopeLayoutAttr(),
+                                   IntegerAttr(), FloatAttr(),
+                                   RopeScalingAttr())
                    .getOutput();
   attn = MergeHeadsOp::create(b, loc, attn);
   attn = LinearOp::create(b, loc, attn, weight("self_attn.o_proj.weight"),

@@ -85,6 +85,36 @@ int64_t getBytesPerDynamicUnit(Type t) {
 }
 
 /// Builds one gradient function.
+/// `op` in the form the backward pass differentiates: the fused rope of the
+/// queries and keys as separate rotor.rope ops (returned first, in order),
+/// and an attention without rope that returns its log-sum-exp.
+std::pair<SmallVector<Operation *>, AttentionOp>
+unfuseAttention(OpBuilder &b, AttentionOp op) {
+  Location loc = op.getLoc();
+  SmallVector<Operation *> ropes;
+  auto rotate = [&](Value x, Value positions) -> Value {
+    if (!positions)
+      return x;
+    auto rope = RopeOp::create(
+        b, loc, x.getType(), x, positions, op.getRopeLearnedBase(),
+        RopeLayoutAttr::get(b.getContext(), op.getEffectiveRopeLayout()),
+        op.getRopeRotaryDimAttr(), op.getRopeBaseAttr(),
+        op.getRopeScalingAttr(), /*transpose=*/UnitAttr());
+    ropes.push_back(rope);
+    return rope;
+  };
+  Value query = rotate(op.getQuery(), op.getQueryPositions());
+  Value key = rotate(op.getKey(), op.getKeyPositions());
+  auto plain = AttentionOp::create(
+      b, loc, query, key, op.getValue(), op.getBias(),
+      /*query_positions=*/Value(), /*key_positions=*/Value(),
+      /*rope_learned_base=*/Value(), op.getMaskAttr(), op.getScaleAttr(),
+      op.getSoftcapAttr(), op.getBiasMaxDistanceAttr(), b.getUnitAttr(),
+      /*rope_layout=*/RopeLayoutAttr(), /*rope_rotary_dim=*/IntegerAttr(),
+      /*rope_base=*/FloatAttr(), /*rope_scaling=*/RopeScalingAttr());
+  return {ropes, plain};
+}
+
 class GradientBuilder {
 public:
   GradientBuilder(ModuleOp module, func::FuncOp source, Checkpoint policy,
@@ -163,17 +193,19 @@ GradientBuilder::cloneBody(OpBuilder &b, Region &body, IRMapping &map,
              << "rotor-autodiff cannot differentiate through '"
              << op.getName() << "', an op with regions";
     Operation *clone = b.clone(op, map);
-    // The backward of attention needs the log-sum-exp of the forward op.
+    // The backward of attention needs the log-sum-exp of the forward op, and
+    // differentiates a fused rope as the separate rotor.rope ops.
     if (auto attention = dyn_cast<AttentionOp>(clone);
-        attention && !attention.getReturnLse()) {
-      auto withLse = AttentionOp::create(
-          b, attention.getLoc(), attention.getQuery(), attention.getKey(),
-          attention.getValue(), attention.getBias(), attention.getMaskAttr(),
-          attention.getScaleAttr(), attention.getSoftcapAttr(),
-          attention.getBiasMaxDistanceAttr(), b.getUnitAttr());
-      map.map(op.getResult(0), withLse.getOutput());
+        attention && (!attention.getReturnLse() || attention.hasRope())) {
+      auto [ropes, plain] = unfuseAttention(b, attention);
+      for (Operation *rope : ropes) {
+        forward.push_back(rope);
+        segmentOf[rope] = segment;
+      }
+      for (auto [from, to] : llvm::zip(op.getResults(), plain->getResults()))
+        map.map(from, to);
       attention.erase();
-      clone = withLse;
+      clone = plain;
     }
     forward.push_back(clone);
     segmentOf[clone] = segment;

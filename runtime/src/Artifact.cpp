@@ -65,6 +65,10 @@ extern "C" rotor_status rotor_artifact_load(const char *dir,
     if (rotor_status s = loadWeights(artifact->dir, artifact->manifest,
                                      artifact->weights, artifact->weightInputs))
       return s;
+    std::vector<const rotor_tensor *> weightTensors;
+    for (const TensorPtr &t : artifact->weights.tensors)
+      weightTensors.push_back(t.get());
+    artifact->backend->setWeights(weightTensors);
     *out = artifact.release();
     return ROTOR_OK;
   });

@@ -41,6 +41,13 @@ public:
   virtual rotor_status invoke(size_t entryIndex,
                               const rotor_tensor *const *inputs,
                               std::vector<TensorPtr> &outputs) = 0;
+
+  /// Tells the backend which tensors are the artifact's weights (immutable
+  /// for the artifact's lifetime), so that it may keep device copies of them
+  /// across calls. Called once after loading.
+  virtual void setWeights(const std::vector<const rotor_tensor *> &tensors) {
+    (void)tensors;
+  }
 };
 
 /// Creates the backend for `device` running the artifact in directory `dir`
@@ -48,6 +55,11 @@ public:
 rotor_status createBackend(rotor_device device, const std::string &dir,
                            const Manifest &manifest,
                            std::unique_ptr<Backend> &out);
+
+/// Creates the CUDA backend (cuda/CudaBackend.cpp), in builds with
+/// ROTOR_HAVE_CUDA.
+rotor_status createCudaBackend(const std::string &dir, const Manifest &manifest,
+                               std::unique_ptr<Backend> &out);
 
 /// Creates the CPU backend (CpuBackend.cpp).
 rotor_status createCpuBackend(const std::string &dir, const Manifest &manifest,

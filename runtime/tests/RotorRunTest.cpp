@@ -12,11 +12,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
-extern char **environ;
 
 using namespace rotor;
 using namespace rotor::io;
@@ -25,12 +20,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 namespace {
-
-struct ToolResult {
-  int exitCode = -1;
-  std::string out;
-  std::string err;
-};
 
 /// Creates the test artifacts and runs rotor-run.
 class RotorRunTest : public ::testing::Test {
@@ -42,36 +31,7 @@ protected:
 
   /// Runs rotor-run with `args`, capturing its output.
   ToolResult run(const std::vector<std::string> &args) {
-    std::vector<std::string> argv = {ROTOR_RUN_PATH};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char *> pointers;
-    for (std::string &arg : argv)
-      pointers.push_back(arg.data());
-    pointers.push_back(nullptr);
-    std::string outPath = root.file("stdout.txt");
-    std::string errPath = root.file("stderr.txt");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, outPath.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, errPath.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid;
-    int spawned = posix_spawn(&pid, ROTOR_RUN_PATH, &actions, nullptr,
-                              pointers.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ToolResult result;
-    if (spawned != 0) {
-      ADD_FAILURE() << "cannot spawn " << ROTOR_RUN_PATH;
-      return result;
-    }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-    result.out = readFileBytes(outPath);
-    result.err = readFileBytes(errPath);
-    return result;
+    return runRotorRun(args, root);
   }
 
   /// Runs rotor-run expecting exit code 1 and "rotor-run: error: ...".

@@ -20,29 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EXPORT __attribute__((visibility("default")))
-
-typedef struct {
-  void *allocated;
-  void *aligned;
-  int64_t offset;
-} MemRef0;
-
-typedef struct {
-  void *allocated;
-  void *aligned;
-  int64_t offset;
-  int64_t sizes[1];
-  int64_t strides[1];
-} MemRef1;
-
-typedef struct {
-  void *allocated;
-  void *aligned;
-  int64_t offset;
-  int64_t sizes[2];
-  int64_t strides[2];
-} MemRef2;
+#include "TestMemRef.h"
 
 /* Buffers handed out and not yet released, and rotor_free calls. */
 static long liveBuffers;
@@ -63,14 +41,6 @@ EXPORT void rotor_free(void *allocated) {
   free(allocated);
 }
 #endif
-
-typedef struct {
-  void *allocated;
-  void *aligned;
-  int64_t offset;
-  int64_t sizes[3];
-  int64_t strides[3];
-} MemRef3;
 
 /* Element (i, j) of a rank-2 memref of element type T. */
 #define AT2(T, m, i, j)                                                        \

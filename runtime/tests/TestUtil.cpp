@@ -8,12 +8,20 @@
 #include "rotor/Float16.h"
 #include "rotor/io/Safetensors.h"
 
+#include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <random>
+#include <spawn.h>
 #include <sstream>
 #include <stdexcept>
+#include <sys/wait.h>
+
+extern char **environ;
 
 using namespace rotor;
 using namespace rotor::test;
@@ -57,6 +65,114 @@ bool rotor::test::exists(const std::string &path) {
 }
 
 std::string rotor::test::testLibrary() { return ROTOR_TEST_ARTIFACT_LIB; }
+
+std::string rotor::test::trainLibrary() { return ROTOR_TRAIN_ARTIFACT_LIB; }
+
+std::string rotor::test::trainManifest(TrainVariant variant) {
+  auto arg = [](const std::string &name, const char *dtype,
+                const std::string &shape) {
+    return R"({"name": ")" + name + R"(", "dtype": ")" + dtype +
+           R"(", "shape": )" + shape + "}";
+  };
+  auto matrix = [](int64_t rows, int64_t cols) {
+    return "[" + std::to_string(rows) + ", " + std::to_string(cols) + "]";
+  };
+  std::string embedding = "model.embed_tokens.weight";
+  std::string second = variant == TrainVariant::Rope
+                           ? "model.layers.0.self_attn.rope.base"
+                           : "model.mix.weight";
+  std::string secondShape = variant == TrainVariant::Rope
+                                ? "[]"
+                                : matrix(trainGates, trainHidden);
+  std::string inputs = arg("input_ids", "i64", "[null, null]") + ", " +
+                       arg("labels", "i64", "[null, null]") + ", ";
+  if (variant == TrainVariant::Scaled)
+    inputs += arg("loss_scale", "f32", "[]") + ", ";
+  inputs += arg(embedding, "f32", matrix(trainVocab, trainHidden)) + ", " +
+            arg(second, "f32", secondShape);
+  std::string outputs =
+      arg("loss", "f32", "[]") + ", " +
+      arg("grad." + embedding, "f32", matrix(trainVocab, trainHidden)) +
+      ", " + arg("grad." + second, "f32", secondShape);
+  const char *symbol = variant == TrainVariant::Plain ? "rotor_entry_train_step"
+                       : variant == TrainVariant::Scaled
+                           ? "rotor_entry_train_step_scaled"
+                           : "rotor_entry_rope_step";
+  return std::string(R"({"format": "rotor-artifact", "format_version": 1,
+  "target": "cpu", "library": "module.so", "weights": "weights.safetensors",
+  "entries": [{"name": "train_step", "symbol": ")") +
+         symbol + R"(", "inputs": [)" + inputs + R"(], "outputs": [)" +
+         outputs + "]}]}\n";
+}
+
+std::string rotor::test::makeTrainArtifact(const TempDir &root,
+                                           const std::string &name,
+                                           TrainVariant variant,
+                                           uint64_t seed) {
+  std::string dir =
+      makeArtifact(root, name, trainManifest(variant), trainLibrary());
+  std::mt19937_64 random(seed);
+  auto normals = [&](size_t count, double sigma) {
+    // Box-Muller, so that the values do not depend on the standard
+    // library's normal_distribution.
+    std::vector<double> values;
+    while (values.size() < count) {
+      double u1 = (random() >> 11) * 0x1.0p-53, u2 = (random() >> 11) * 0x1.0p-53;
+      double radius = std::sqrt(-2 * std::log(1 - u1));
+      values.push_back(sigma * radius * std::cos(2 * M_PI * u2));
+    }
+    return values;
+  };
+  TensorPtr embedding = makeTensor(ROTOR_F32, {trainVocab, trainHidden},
+                                   normals(trainVocab * trainHidden, 0.5));
+  TensorPtr second =
+      variant == TrainVariant::Rope
+          ? makeTensor(ROTOR_F32, {}, {10000.0})
+          : makeTensor(ROTOR_F32, {trainGates, trainHidden},
+                       normals(trainGates * trainHidden, 0.2));
+  std::vector<io::NamedTensor> named = {
+      {"model.embed_tokens.weight", embedding.get()},
+      {variant == TrainVariant::Rope ? "model.layers.0.self_attn.rope.base"
+                                     : "model.mix.weight",
+       second.get()}};
+  if (io::writeSafetensors(dir + "/weights.safetensors", named) != ROTOR_OK)
+    throw std::runtime_error(rotor_last_error());
+  return dir;
+}
+
+ToolResult rotor::test::runRotorRun(const std::vector<std::string> &args,
+                                    const TempDir &scratch) {
+  std::vector<std::string> argv = {ROTOR_RUN_PATH};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char *> pointers;
+  for (std::string &arg : argv)
+    pointers.push_back(arg.data());
+  pointers.push_back(nullptr);
+  std::string outPath = scratch.file("stdout.txt");
+  std::string errPath = scratch.file("stderr.txt");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, outPath.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, errPath.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid;
+  int spawned = posix_spawn(&pid, ROTOR_RUN_PATH, &actions, nullptr,
+                            pointers.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ToolResult result;
+  if (spawned != 0) {
+    result.err = std::string("cannot spawn ") + ROTOR_RUN_PATH;
+    return result;
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+  result.out = readFileBytes(outPath);
+  result.err = readFileBytes(errPath);
+  return result;
+}
 
 std::string rotor::test::testLibraryWithoutFree() {
   return ROTOR_TEST_ARTIFACT_NO_FREE_LIB;

@@ -81,6 +81,44 @@ std::string makeArtifact(const TempDir &root, const std::string &name,
                          const std::string &manifest,
                          const std::string &library = testLibrary());
 
+/// The trainable artifact library (TrainArtifact.c).
+std::string trainLibrary();
+
+/// Which entry of TrainArtifact.c a train artifact's train_step is.
+enum class TrainVariant {
+  /// The copy model: input_ids, labels, embedding, gates.
+  Plain,
+  /// The copy model with a loss_scale input (f16 overflow emulated).
+  Scaled,
+  /// The RoPE base problem: input_ids, labels, embedding, rope.base.
+  Rope,
+};
+
+/// Sizes of the train artifact's model.
+constexpr int64_t trainVocab = 8, trainHidden = 16, trainGates = 8;
+
+/// The manifest of a train artifact of `variant`.
+std::string trainManifest(TrainVariant variant);
+
+/// Creates artifact `name` in `root`: trainManifest(variant), TrainArtifact.c
+/// and weights.safetensors with seeded random initial values (embedding
+/// N(0, 0.5), gates N(0, 0.2); the RoPE base 10000).
+std::string makeTrainArtifact(const TempDir &root, const std::string &name,
+                              TrainVariant variant = TrainVariant::Plain,
+                              uint64_t seed = 1);
+
+/// What a run of rotor-run printed.
+struct ToolResult {
+  int exitCode = -1;
+  std::string out;
+  std::string err;
+};
+
+/// Runs rotor-run with `args`, capturing stdout and stderr in files of
+/// `scratch`.
+ToolResult runRotorRun(const std::vector<std::string> &args,
+                       const TempDir &scratch);
+
 /// Creates an owned tensor of `dtype` and `shape` holding `values`
 /// (converted to the dtype; bf16 and f16 rounded).
 TensorPtr makeTensor(rotor_dtype dtype, const std::vector<int64_t> &shape,

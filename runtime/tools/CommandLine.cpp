@@ -128,3 +128,27 @@ void ArgParser::printOptions(std::ostream &os) const {
     os << (first ? "" : std::string(indent, ' ')) << line << "\n";
   }
 }
+
+bool rotor::tool::parseArtifactCommand(ArgParser &parser,
+                                       const std::vector<std::string> &args,
+                                       const std::string &usage,
+                                       std::string &dir, int &exitCode) {
+  std::string error;
+  if (!parser.parse(args, error)) {
+    exitCode = reportError(error);
+    return false;
+  }
+  const std::vector<std::string> &positionals = parser.positionals();
+  if (positionals.empty()) {
+    exitCode = reportError("no artifact directory given (usage: " + usage +
+                           "; see --help)");
+    return false;
+  }
+  if (positionals.size() > 1) {
+    exitCode = reportError("unexpected argument '" + positionals[1] +
+                           "' (only one artifact directory is taken)");
+    return false;
+  }
+  dir = positionals[0];
+  return true;
+}

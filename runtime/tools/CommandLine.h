@@ -77,6 +77,15 @@ private:
   std::vector<std::string> positional;
 };
 
+/// Parses the arguments of a subcommand that takes exactly one artifact
+/// directory. Returns true and sets `dir`; otherwise reports the error
+/// (naming `usage`, e.g. "rotor-run train ARTIFACT_DIR [options]") and sets
+/// `exitCode`.
+bool parseArtifactCommand(ArgParser &parser,
+                          const std::vector<std::string> &args,
+                          const std::string &usage, std::string &dir,
+                          int &exitCode);
+
 } // namespace rotor::tool
 
 #endif // ROTOR_TOOLS_COMMANDLINE_H

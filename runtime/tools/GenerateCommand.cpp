@@ -499,17 +499,14 @@ void rotor::tool::printGenerateHelp() {
 
 int rotor::tool::generateCommand(const std::vector<std::string> &args) {
   ArgParser parser(generateOptions());
+  std::string dir;
+  int exitCode;
+  if (!parseArtifactCommand(parser, args,
+                            "rotor-run generate ARTIFACT_DIR "
+                            "--prompt-ids=ID,... --max-new-tokens=N",
+                            dir, exitCode))
+    return exitCode;
   std::string error;
-  if (!parser.parse(args, error))
-    return reportError(error);
-  const std::vector<std::string> &positionals = parser.positionals();
-  if (positionals.empty())
-    return reportError("no artifact directory given (usage: rotor-run "
-                       "generate ARTIFACT_DIR --prompt-ids=ID,... "
-                       "--max-new-tokens=N; see --help)");
-  if (positionals.size() > 1)
-    return reportError("unexpected argument '" + positionals[1] +
-                       "' (only one artifact directory is taken)");
   if (!parser.has("prompt-ids"))
     return reportError("--prompt-ids is required (e.g. --prompt-ids=1,5,9)");
   std::vector<int64_t> prompt;
@@ -533,7 +530,7 @@ int rotor::tool::generateCommand(const std::vector<std::string> &args) {
     return reportError(std::string("--device: ") + rotor_last_error());
 
   rotor_artifact *loaded;
-  if (rotor_artifact_load(positionals[0].c_str(), device, &loaded) != ROTOR_OK)
+  if (rotor_artifact_load(dir.c_str(), device, &loaded) != ROTOR_OK)
     return reportError(rotor_last_error());
   ArtifactPtr artifact(loaded);
 

@@ -220,17 +220,12 @@ void rotor::tool::printRunHelp() {
 
 int rotor::tool::runCommand(const std::vector<std::string> &args) {
   ArgParser parser(runOptions());
+  std::string dir;
+  int exitCode;
+  if (!parseArtifactCommand(parser, args, "rotor-run ARTIFACT_DIR [options]",
+                            dir, exitCode))
+    return exitCode;
   std::string error;
-  if (!parser.parse(args, error))
-    return reportError(error);
-  const std::vector<std::string> &positionals = parser.positionals();
-  if (positionals.empty())
-    return reportError("no artifact directory given (usage: rotor-run "
-                       "ARTIFACT_DIR [options]; see --help)");
-  if (positionals.size() > 1)
-    return reportError("unexpected argument '" + positionals[1] +
-                       "' (only one artifact directory is taken)");
-  const std::string &dir = positionals[0];
 
   rotor_device device;
   if (rotor_device_from_name(parser.value("device", "cpu").c_str(), &device) !=

@@ -31,6 +31,13 @@ int generateCommand(const std::vector<std::string> &args);
 /// Prints the `generate` subcommand's --help text.
 void printGenerateHelp();
 
+/// `rotor-run train ARTIFACT_DIR ...`: trains the parameters of a
+/// train_step entry on a synthetic task (TrainCommand.cpp).
+int trainCommand(const std::vector<std::string> &args);
+
+/// Prints the `train` subcommand's --help text.
+void printTrainHelp();
+
 } // namespace rotor::tool
 
 #endif // ROTOR_TOOLS_SUBCOMMANDS_H

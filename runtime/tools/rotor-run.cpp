@@ -36,6 +36,8 @@ const Subcommand subcommands[] = {
      printRunHelp},
     {"generate", "greedy token generation with a model artifact's KV cache",
      generateCommand, printGenerateHelp},
+    {"train", "train a train_step artifact on a synthetic task",
+     trainCommand, printTrainHelp},
 };
 
 void printSubcommands() {

@@ -55,3 +55,23 @@ func.func @loss(%x: tensor<?x5xf32> {rotor.name = "x"}, %unused: tensor<2xf32>, 
   %l = rotor.cross_entropy %y, %labels : tensor<?x5xf32>, tensor<?xi64>
   return %l : tensor<f32>
 }
+
+// -----
+
+// An attention with a fused rope is differentiated as rotor.rope ops on q
+// and k (with the fused parameters) and a plain attention returning its
+// log-sum-exp; the cotangents of q and k go through transposed ropes.
+
+// CHECK-LABEL: func.func @loss_grad
+// CHECK: %[[QR:.*]] = rotor.rope %[[Q:[^,]*]], %[[P:[^ ]*]] base(%[[B:.*]] : tensor<f32>) {layout = #rotor.rope_layout<interleaved>, rotary_dim = 8 : i64}
+// CHECK: %[[KR:.*]] = rotor.rope %{{.*}}, %[[P]] base(%[[B]] : tensor<f32>) {layout = #rotor.rope_layout<interleaved>, rotary_dim = 8 : i64}
+// CHECK: %{{.*}}, %[[LSE:.*]] = rotor.attention %[[QR]], %[[KR]], %{{.*}} return_lse {mask = #rotor.mask<causal = true>}
+// CHECK-NOT: rope_q
+// CHECK: rotor.attention_grad
+// CHECK-DAG: rotor.rope %{{.*}}, %[[P]] base(%[[B]] : tensor<f32>) {layout = #rotor.rope_layout<interleaved>, rotary_dim = 8 : i64, transpose}
+// CHECK-DAG: rotor.rope_base_grad
+func.func @loss(%q: tensor<1x4x5x16xf32> {rotor.name = "x"}, %k: tensor<1x2x5x16xf32>, %v: tensor<1x2x5x16xf32>, %pos: tensor<5xi64>, %b: tensor<f32>, %labels: tensor<1x4x5xi64>) -> tensor<f32> {
+  %o = rotor.attention %q, %k, %v rope_q(%pos : tensor<5xi64>) rope_k(%pos : tensor<5xi64>) rope_learned_base(%b : tensor<f32>) {mask = #rotor.mask<causal = true>, rope_layout = #rotor.rope_layout<interleaved>, rope_rotary_dim = 8 : i64} : tensor<1x4x5x16xf32>, tensor<1x2x5x16xf32>, tensor<1x2x5x16xf32>
+  %l = rotor.cross_entropy %o, %labels : tensor<1x4x5x16xf32>, tensor<1x4x5xi64>
+  return %l : tensor<f32>
+}

@@ -93,6 +93,8 @@ CASES = [
     ("hybrid_global3", "f32", 4, 2, 64, 64, {"causal": True, "window_left": 4, "global_": 3}, {}),
     ("hybrid_global16", "f32", 2, 1, 96, 96, {"causal": True, "window_left": 10, "global_": 16}, {}),
     ("global_bidir", "f32", 2, 2, 64, 64, {"window_left": 3, "window_right": 3, "global_": 2}, {}),
+    # Global tokens beyond the local window of the first queries.
+    ("global16_bidir", "f32", 2, 1, 64, 64, {"window_left": 2, "window_right": 1, "global_": 16}, {}),
     ("softcap", "f32", 2, 1, 64, 64, {"causal": True}, {"softcap": 5.0}),
     ("t5_bias_bidir", "f32", 4, 2, 64, 64, {}, {"buckets": 32, "max_distance": 20}),
     ("t5_bias_causal", "f32", 2, 2, 64, 64, {"causal": True}, {"buckets": 16, "max_distance": 40}),
@@ -143,6 +145,22 @@ def test_attention_decode(compile_mlir):
         ref = R.attention(q.astype(np.float64), k.astype(np.float64), v.astype(np.float64),
                           mask={"causal": True, "window_left": 7})
         R.assert_close(o, ref, "f32", reduction=sk, err_msg=f"decode {sq}x{sk}")
+
+
+def test_attention_global_before_keys(compile_mlir):
+    """More queries than keys with global tokens and chunks: the queries
+    before every key still see the global keys."""
+    mask = {"chunk": 4, "global_": 2}
+    art = compile_mlir(attention_module("f32", 2, 2, 64, 64, mask))
+    rng = np.random.default_rng(11)
+    for sq, sk in [(9, 4), (70, 4), (100, 37)]:
+        q = rng.standard_normal((2, 2, sq, 64)).astype(np.float32)
+        k = rng.standard_normal((2, 2, sk, 64)).astype(np.float32)
+        v = rng.standard_normal((2, 2, sk, 64)).astype(np.float32)
+        (o,) = art.call("f", q, k, v)
+        ref = R.attention(q.astype(np.float64), k.astype(np.float64),
+                          v.astype(np.float64), mask=mask)
+        R.assert_close(o, ref, "f32", reduction=sk, err_msg=f"{sq}x{sk}")
 
 
 def test_attention_fully_masked_rows(compile_mlir):

@@ -319,3 +319,37 @@ def test_attention_grad(differentiate, name, hq, hkv, d, dv, extra, attrs, bucke
         return ins
 
     run(differentiate, text, make, [1, 7], f"attention {name}")
+
+
+FUSED_ROPE = [
+    # name, rope operands, rope attributes, learned base
+    ("q_and_k", "rope_q(%pq : {pt}) rope_k(%pk : {kpt})",
+     "rope_base = 500.0 : f64, rope_rotary_dim = 4 : i64", False),
+    ("q_interleaved_learned", "rope_q(%pq : {pt}) rope_learned_base(%b : tensor<f64>)",
+     "rope_layout = #rotor.rope_layout<interleaved>", True),
+]
+
+
+@pytest.mark.parametrize("name,operands,rope,learned", FUSED_ROPE,
+                         ids=[r[0] for r in FUSED_ROPE])
+def test_attention_fused_rope_grad(differentiate, name, operands, rope, learned):
+    """An attention with a fused rope: f runs the fused kernel, f_grad the
+    un-fused rope + attention that rotor-autodiff differentiates."""
+    qt, kt, ot = ttype((1, 4, None, 6), F), ttype((1, 2, None, 6), F), ttype((1, 4, None, 6), F)
+    pt, kpt = ttype((None,), "i64"), ttype((None,), "i64")
+    args = [("q", qt), ("k", kt), ("v", kt), ("pq", pt), ("pk", kpt)]
+    args += [("b", "tensor<f64>")] if learned else []
+    ops = operands.format(pt=pt, kpt=kpt)
+    text = func(args, f"  %y = rotor.attention %q, %k, %v {ops} "
+                f"{{mask = #rotor.mask<causal = true>, {rope}}} : {qt}, {kt}, {kt}",
+                [("y", ot)])
+
+    def make(rng, s):
+        ins = [normal(rng, (1, 4, s, 6)), normal(rng, (1, 2, s, 6)),
+               normal(rng, (1, 2, s, 6)), (np.arange(s) + 2).astype(np.int64),
+               (np.arange(s) + 2).astype(np.int64)]
+        if learned:
+            ins.append(np.array(40.0 + rng.random() * 10))
+        return ins
+
+    run(differentiate, text, make, [1, 5], f"attention fused rope {name}")

@@ -73,10 +73,14 @@ TEST_F(OpBuildersTest, AttentionInfersOutputAndLse) {
                       tensor({2, 8, kDyn, 96}, builder.getBF16Type())});
   auto args = fn.getArguments();
   auto op = AttentionOp::create(builder, loc(), args[0], args[1], args[2],
-                                /*bias=*/Value(), /*mask=*/MaskAttr(),
+                                /*bias=*/Value(), /*query_positions=*/Value(),
+                                /*key_positions=*/Value(),
+                                /*rope_learned_base=*/Value(),
+                                /*mask=*/MaskAttr(),
                                 /*scale=*/FloatAttr(), /*softcap=*/FloatAttr(),
                                 builder.getI64IntegerAttr(128),
-                                builder.getUnitAttr());
+                                builder.getUnitAttr(), RopeLayoutAttr(),
+                                IntegerAttr(), FloatAttr(), RopeScalingAttr());
   EXPECT_EQ(op.getOutput().getType(),
             tensor({2, 32, kDyn, 96}, builder.getBF16Type()));
   ASSERT_TRUE(op.getLse());
@@ -91,8 +95,11 @@ TEST_F(OpBuildersTest, AttentionRejectsIndivisibleHeads) {
                       tensor({1, 6, 16, 64})});
   auto args = fn.getArguments();
   auto op = AttentionOp::create(builder, loc(), args[0], args[1], args[2],
-                                Value(), MaskAttr(), FloatAttr(), FloatAttr(),
-                                builder.getI64IntegerAttr(128), UnitAttr());
+                                Value(), Value(), Value(), Value(), MaskAttr(),
+                                FloatAttr(), FloatAttr(),
+                                builder.getI64IntegerAttr(128), UnitAttr(),
+                                RopeLayoutAttr(), IntegerAttr(), FloatAttr(),
+                                RopeScalingAttr());
   EXPECT_TRUE(failed(verify(op)));
   ASSERT_FALSE(diagnostics.empty());
   EXPECT_EQ(diagnostics.back(), "'rotor.attention' op 32 query heads are not "

@@ -35,11 +35,18 @@ int main(int argc, char **argv) {
   PassPipelineRegistration<>(
       "rotor-optimize",
       "Rotor's target-independent optimizations: canonicalize (folds, "
-      "rotation composition), CSE and epilogue fusion (rotor-fuse-linear)",
+      "rotation composition), CSE, mask specialization and fusion "
+      "(rotor-specialize-masks, rotor-dilation-relayout, "
+      "rotor-pack-gqa-heads, rotor-fuse-linear, "
+      "rotor-fuse-attention-rope)",
       [](OpPassManager &pm) {
         pm.addPass(createCanonicalizerPass());
         pm.addPass(createCSEPass());
+        pm.addPass(rotor::createRotorSpecializeMasks());
+        pm.addPass(rotor::createRotorDilationRelayout());
+        pm.addPass(rotor::createRotorPackGqaHeads());
         pm.addPass(rotor::createRotorFuseLinear());
+        pm.addPass(rotor::createRotorFuseAttentionRope());
       });
 
   DialectRegistry registry;

@@ -20,6 +20,7 @@
 #include "rotor/Frontend/Safetensors.h"
 #include "rotor/Target/CPU/CpuTarget.h"
 #include "rotor/Target/CPU/Passes.h"
+#include "rotor/Target/CUDA/CudaTarget.h"
 #include "rotor/Transforms/Passes.h"
 #include "rotor/Dialect/Rotor/RotorOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -53,7 +54,8 @@ namespace cl = llvm::cl;
 
 namespace {
 
-enum class Emit { Artifact, Rotor, Opt, Linalg, Llvm, LlvmIr };
+enum class Emit { Artifact, Rotor, Opt, Linalg, Llvm, LlvmIr, Cuda };
+enum class Target { Cpu, Cuda };
 
 cl::OptionCategory category("rotorc options");
 cl::opt<std::string> inputFile(cl::Positional,
@@ -73,8 +75,31 @@ cl::opt<Emit> emit(
         clEnumValN(Emit::Linalg, "linalg",
                    "the IR lowered to linalg/scf/vector on tensors"),
         clEnumValN(Emit::Llvm, "llvm", "the LLVM dialect module"),
-        clEnumValN(Emit::LlvmIr, "llvm-ir", "the optimized LLVM IR")),
+        clEnumValN(Emit::LlvmIr, "llvm-ir", "the optimized LLVM IR"),
+        clEnumValN(Emit::Cuda, "cuda",
+                   "the generated CUDA kernels and launch plan (CUDA target)")),
     cl::cat(category));
+cl::opt<Target> target(
+    "target", cl::desc("The device the artifact runs on"),
+    cl::init(Target::Cpu),
+    cl::values(clEnumValN(Target::Cpu, "cpu",
+                          "the host CPU (native code through LLVM)"),
+               clEnumValN(Target::Cuda, "cuda",
+                          "NVIDIA GPUs (generated CUDA kernels and a launch "
+                          "plan; see docs/cuda-backend.md)")),
+    cl::cat(category));
+cl::opt<std::string> cudaArch(
+    "cuda-arch",
+    cl::desc("With --target=cuda: the architecture nvcc compiles the kernels "
+             "for (default sm_90a: H100/H200); other GPUs compile the "
+             "artifact's source with NVRTC when it is loaded"),
+    cl::init("sm_90a"), cl::cat(category));
+cl::opt<std::string> cudaCompile(
+    "cuda-compile",
+    cl::desc("With --target=cuda: 'auto' compiles a cubin when nvcc is found "
+             "(ROTOR_NVCC, PATH, /usr/local/cuda/bin), 'nvcc' requires it, "
+             "'none' leaves compilation to NVRTC at load time"),
+    cl::init("auto"), cl::cat(category));
 cl::opt<int64_t> blockQ("attention-block-q",
                         cl::desc("Query rows per attention tile"),
                         cl::init(32), cl::cat(category));
@@ -87,6 +112,34 @@ cl::opt<bool> fusion("fusion",
                      cl::desc("Run the rotor-level fusion passes "
                               "(rotor-fuse-linear; default on)"),
                      cl::init(true), cl::cat(category));
+cl::opt<bool> fuseRope(
+    "fuse-rope",
+    cl::desc("With --fusion: fuse the rotary embedding of the queries and "
+             "keys into the attention kernel (rotor-fuse-attention-rope; "
+             "default on)"),
+    cl::init(true), cl::cat(category));
+cl::opt<bool> fuseKeyRope(
+    "fuse-key-rope",
+    cl::desc("With --fuse-rope: fuse the keys' rope too, not only the "
+             "queries' (default off: the CPU kernel rotates a key tile once "
+             "per query tile that visits it)"),
+    cl::init(false), cl::cat(category));
+cl::opt<bool> specializeMasks(
+    "specialize-masks",
+    cl::desc("Simplify attention masks for static sequence lengths "
+             "(rotor-specialize-masks; default on)"),
+    cl::init(true), cl::cat(category));
+cl::opt<bool> dilationRelayout(
+    "dilation-relayout",
+    cl::desc("Run dilated-window attention as dense windows over the "
+             "interleaved subsequences (rotor-dilation-relayout; default on)"),
+    cl::init(true), cl::cat(category));
+cl::opt<bool> packGqa(
+    "pack-gqa",
+    cl::desc("Pack the query heads of a key/value group into one attention "
+             "tile when a head has fewer queries than a tile, as in decoding "
+             "(rotor-pack-gqa-heads; default on)"),
+    cl::init(true), cl::cat(category));
 cl::opt<bool> fusionReport(
     "rotor-fusion-report",
     cl::desc("Print what the fusion passes fused and the memory traffic "
@@ -202,12 +255,40 @@ int writeArtifact(ModuleOp module, const std::vector<EntrySignature> &entries,
     return fail("cannot create " + tmp + ": " + ec.message());
   auto cleanup = [&]() { llvm::sys::fs::remove_directories(tmp); };
 
-  llvm::SmallString<128> so(tmp);
-  llvm::sys::path::append(so, "module.so");
-  if (llvm::Error err = emitSharedObject(
-          module, so, [&](llvm::StringRef what) { progress.step(what); })) {
-    cleanup();
-    return fail(llvm::toString(std::move(err)));
+  std::string library = "module.so";
+  if (target == Target::Cuda) {
+    FailureOr<CudaProgram> program = emitCudaProgram(module);
+    if (failed(program)) {
+      cleanup();
+      return 1;
+    }
+    std::string nvcc;
+    if (cudaCompile != "none") {
+      nvcc = findNvcc();
+      if (nvcc.empty() && cudaCompile == "nvcc") {
+        cleanup();
+        return fail("--cuda-compile=nvcc: nvcc not found (set ROTOR_NVCC, or "
+                    "put it on PATH)");
+      }
+      if (nvcc.empty())
+        progress.step("nvcc not found: the kernels will be compiled by "
+                      "NVRTC when the artifact is loaded");
+    }
+    if (llvm::Error err = writeCudaFiles(
+            tmp, *program, nvcc, cudaArch,
+            [&](llvm::StringRef what) { progress.step(what); })) {
+      cleanup();
+      return fail(llvm::toString(std::move(err)));
+    }
+    library = "plan.json";
+  } else {
+    llvm::SmallString<128> so(tmp);
+    llvm::sys::path::append(so, library);
+    if (llvm::Error err = emitSharedObject(
+            module, so, [&](llvm::StringRef what) { progress.step(what); })) {
+      cleanup();
+      return fail(llvm::toString(std::move(err)));
+    }
   }
   if (!weightsFile.empty()) {
     progress.step("copying " + weightsFile);
@@ -222,8 +303,9 @@ int writeArtifact(ModuleOp module, const std::vector<EntrySignature> &entries,
   }
   progress.step("writing " + dest);
   if (llvm::Error err =
-          writeManifest(tmp, "module.so", entries,
-                        weightsFile.empty() ? "" : kArtifactWeights)) {
+          writeManifest(tmp, library, entries,
+                        weightsFile.empty() ? "" : kArtifactWeights,
+                        target == Target::Cuda ? "cuda" : "cpu")) {
     cleanup();
     return fail(llvm::toString(std::move(err)));
   }
@@ -261,10 +343,20 @@ int main(int argc, char **argv) {
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();
   cl::ParseCommandLineOptions(argc, argv,
-                              "Rotor compiler: compiles rotor IR to a CPU "
-                              "artifact or prints a pipeline stage\n");
+                              "Rotor compiler: compiles rotor IR or a model "
+                              "config to a CPU or CUDA artifact, or prints a "
+                              "pipeline stage\n");
   if (blockQ < 1 || blockK < 1)
     return fail("--attention-block-q and --attention-block-k must be >= 1");
+  if (emit == Emit::Cuda)
+    target = Target::Cuda;
+  if (target == Target::Cuda &&
+      (emit == Emit::Linalg || emit == Emit::Llvm || emit == Emit::LlvmIr))
+    return fail("-emit=linalg, llvm and llvm-ir are stages of the CPU target; "
+                "the CUDA target's stages are rotor, opt and cuda");
+  if (cudaCompile != "auto" && cudaCompile != "nvcc" && cudaCompile != "none")
+    return fail("--cuda-compile must be auto, nvcc or none, not '" +
+                cudaCompile + "'");
 
   DialectRegistry registry;
   registerAllDialects(registry);
@@ -338,11 +430,47 @@ int main(int argc, char **argv) {
   if (failed(entries))
     return 1;
 
+  if (target == Target::Cuda) {
+    CudaPipelineOptions cudaOptions;
+    cudaOptions.fuse = fusion;
+    cudaOptions.fusionReport = fusionReport;
+    PassManager pm(&context);
+    if (failed(applyPassManagerCLOptions(pm)))
+      return 1;
+    applyDefaultTimingPassManagerCLOptions(pm);
+    buildCudaPipeline(pm, cudaOptions);
+    progress.step("optimizing for the CUDA target");
+    if (failed(pm.run(*module)))
+      return 1;
+    if (emit == Emit::Opt)
+      return printResult(*module, false);
+    if (emit == Emit::Cuda) {
+      FailureOr<CudaProgram> program = emitCudaProgram(*module);
+      if (failed(program))
+        return 1;
+      std::string path = outputPath.empty() ? "-" : outputPath.getValue();
+      std::string error;
+      auto out = openOutputFile(path, &error);
+      if (!out)
+        return fail(error);
+      out->os() << program->source << "\n/* plan.json\n" << program->plan
+                << "\n*/\n";
+      out->keep();
+      return 0;
+    }
+    return writeArtifact(*module, *entries, progress);
+  }
+
   CpuPipelineOptions options;
   options.attentionBlockQ = blockQ;
   options.attentionBlockK = blockK;
   options.fuse = fusion;
   options.fusionReport = fusionReport;
+  options.fuseAttentionRope = fuseRope;
+  options.fuseKeyRope = fuseKeyRope;
+  options.specializeMasks = specializeMasks;
+  options.dilationRelayout = dilationRelayout;
+  options.packGqaHeads = packGqa;
   options.parallel = parallelLoops;
   CpuStage last = emit == Emit::Opt      ? CpuStage::Opt
                   : emit == Emit::Linalg ? CpuStage::Linalg

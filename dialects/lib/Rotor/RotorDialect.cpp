@@ -9,6 +9,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "mlir/Transforms/InliningUtils.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -16,12 +17,25 @@ using namespace mlir::rotor;
 
 #include "rotor/Dialect/Rotor/RotorDialect.cpp.inc"
 
+namespace {
+/// Rotor ops are pure tensor computations without regions: any of them may
+/// be inlined anywhere (the CUDA target inlines each model's per-layer
+/// functions into the entries).
+struct RotorInlinerInterface : public DialectInlinerInterface {
+  using DialectInlinerInterface::DialectInlinerInterface;
+  bool isLegalToInline(Operation *, Region *, bool, IRMapping &) const final {
+    return true;
+  }
+};
+} // namespace
+
 void RotorDialect::initialize() {
   addOperations<
 #define GET_OP_LIST
 #include "rotor/Dialect/Rotor/RotorOps.cpp.inc"
       >();
   registerAttributes();
+  addInterfaces<RotorInlinerInterface>();
 }
 
 /// Folds produce dense constants; they become `arith.constant`.

@@ -296,8 +296,11 @@ struct DropUnusedLse : OpRewritePattern<AttentionOp> {
     auto newOp = AttentionOp::create(
         rewriter, op.getLoc(), op.getOutput().getType(), /*lse=*/Type(),
         op.getQuery(), op.getKey(), op.getValue(), op.getBias(),
+        op.getQueryPositions(), op.getKeyPositions(), op.getRopeLearnedBase(),
         op.getMaskAttr(), op.getScaleAttr(), op.getSoftcapAttr(),
-        op.getBiasMaxDistanceAttr(), /*return_lse=*/nullptr);
+        op.getBiasMaxDistanceAttr(), /*return_lse=*/nullptr,
+        op.getRopeLayoutAttr(), op.getRopeRotaryDimAttr(),
+        op.getRopeBaseAttr(), op.getRopeScalingAttr());
     rewriter.replaceAllUsesWith(op.getOutput(), newOp.getOutput());
     rewriter.eraseOp(op);
     return success();

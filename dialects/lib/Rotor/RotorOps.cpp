@@ -146,51 +146,64 @@ int64_t RopeOp::getEffectiveRotaryDim() {
   return getInput().getType().getDimSize(3);
 }
 
-LogicalResult RopeOp::verify() {
-  ArrayRef<int64_t> x = getInput().getType().getShape();
-  auto posType = getPositions().getType();
+/// The checks shared by rotor.rope and the fused rope of rotor.attention:
+/// `x` is the rotated tensor (B, H, S, D), `what` names it in messages
+/// ("" for rotor.rope's input).
+static LogicalResult verifyRope(Operation *op, StringRef what,
+                                RankedTensorType xType,
+                                RankedTensorType posType, bool learnedBase,
+                                std::optional<APFloat> base,
+                                IntegerAttr rotaryDimAttr,
+                                RopeScalingAttr scaling) {
+  ArrayRef<int64_t> x = xType.getShape();
+  auto err = [&]() { return op->emitOpError() << what; };
+  StringRef input = what.empty() ? "the input" : "it";
   if (posType.getRank() != 1 && posType.getRank() != 2)
-    return emitOpError() << "positions must be (seq) or (batch, seq), got "
-                         << posType;
+    return err() << "positions must be (seq) or (batch, seq), got " << posType;
   int64_t posSeq = posType.getDimSize(posType.getRank() - 1);
   if (conflict(posSeq, x[2]))
-    return emitOpError() << "positions cover " << posSeq
-                         << " tokens but the input has a sequence of " << x[2];
+    return err() << "positions cover " << posSeq << " tokens but " << input
+                 << " has a sequence of " << x[2];
   if (posType.getRank() == 2 && conflict(posType.getDimSize(0), x[0]))
-    return emitOpError() << "positions have a batch of "
-                         << posType.getDimSize(0)
-                         << " but the input has a batch of " << x[0];
-  if (getBase() && getLearnedBase())
-    return emitOpError() << "the base is given both as the `base` attribute "
-                            "and as a learned_base operand; give one";
-  if (auto base = getBase(); base && !isPositiveFinite(base->convertToDouble()))
-    return emitOpError() << "base must be positive and finite, got "
-                         << formatNumber(base->convertToDouble());
+    return err() << "positions have a batch of " << posType.getDimSize(0)
+                 << " but " << input << " has a batch of " << x[0];
+  if (base && learnedBase)
+    return op->emitOpError() << "the base is given both as the `base` "
+                                "attribute and as a learned_base operand; "
+                                "give one";
+  if (base && !isPositiveFinite(base->convertToDouble()))
+    return op->emitOpError() << "base must be positive and finite, got "
+                             << formatNumber(base->convertToDouble());
   int64_t headDim = x[3];
-  if (auto r = getRotaryDimAttr()) {
-    int64_t rd = r.getInt();
+  int64_t rotaryDim = headDim;
+  if (rotaryDimAttr) {
+    int64_t rd = rotaryDimAttr.getInt();
+    rotaryDim = rd;
     if (rd < 0)
-      return emitOpError() << "rotary_dim must be >= 0, got " << rd;
+      return op->emitOpError() << "rotary_dim must be >= 0, got " << rd;
     if (rd % 2 != 0)
-      return emitOpError() << "rotary_dim must be even (features rotate in "
-                              "pairs), got "
-                           << rd;
+      return op->emitOpError() << "rotary_dim must be even (features rotate "
+                                  "in pairs), got "
+                               << rd;
     if (!isDyn(headDim) && rd > headDim)
-      return emitOpError() << "rotary_dim " << rd << " exceeds head_dim "
-                           << headDim;
+      return op->emitOpError()
+             << "rotary_dim " << rd << " exceeds head_dim " << headDim;
   } else if (!isDyn(headDim) && headDim % 2 != 0) {
-    return emitOpError() << "head_dim " << headDim
-                         << " is odd; features rotate in pairs, so give an "
-                            "even rotary_dim";
+    return op->emitOpError() << "head_dim " << headDim
+                             << " is odd; features rotate in pairs, so give "
+                                "an even rotary_dim";
   }
-  if (auto scaling = getScalingAttr()) {
-    int64_t rd = getEffectiveRotaryDim();
-    if (scaling.getKind() == RopeScalingKind::dynamic_ntk && !isDyn(rd) &&
-        rd <= 2)
-      return emitOpError() << "dynamic_ntk scaling needs rotary_dim > 2, got "
-                           << rd;
-  }
+  if (scaling && scaling.getKind() == RopeScalingKind::dynamic_ntk &&
+      !isDyn(rotaryDim) && rotaryDim <= 2)
+    return op->emitOpError()
+           << "dynamic_ntk scaling needs rotary_dim > 2, got " << rotaryDim;
   return success();
+}
+
+LogicalResult RopeOp::verify() {
+  return verifyRope(*this, "", getInput().getType(), getPositions().getType(),
+                    static_cast<bool>(getLearnedBase()), getBase(),
+                    getRotaryDimAttr(), getScalingAttr());
 }
 
 //===----------------------------------------------------------------------===//
@@ -357,7 +370,34 @@ LogicalResult AttentionOp::verify() {
                                  ? "return_lse is set but there is no lse "
                                    "result"
                                  : "an lse result needs return_lse");
+  if (!hasRope()) {
+    if (getRopeLayoutAttr() || getRopeRotaryDimAttr() || getRopeBaseAttr() ||
+        getRopeScalingAttr() || getRopeLearnedBase())
+      return emitOpError() << "rope attributes and rope_learned_base need "
+                              "query_positions or key_positions (rope_q or "
+                              "rope_k)";
+    return success();
+  }
+  // Both sides share the rope parameters (query and key head dimensions
+  // are equal when both are static).
+  std::pair<StringRef, Value> sides[] = {{"query ", getQuery()},
+                                         {"key ", getKey()}};
+  Value positions[] = {getQueryPositions(), getKeyPositions()};
+  for (auto [side, pos] : llvm::zip(sides, positions))
+    if (pos && failed(verifyRope(*this, side.first,
+                                 cast<RankedTensorType>(side.second.getType()),
+                                 cast<RankedTensorType>(pos.getType()),
+                                 static_cast<bool>(getRopeLearnedBase()),
+                                 getRopeBase(), getRopeRotaryDimAttr(),
+                                 getRopeScalingAttr())))
+      return failure();
   return success();
+}
+
+int64_t AttentionOp::getEffectiveRopeRotaryDim() {
+  if (auto r = getRopeRotaryDim())
+    return static_cast<int64_t>(*r);
+  return getQuery().getType().getDimSize(3);
 }
 
 //===----------------------------------------------------------------------===//

@@ -374,12 +374,19 @@ LogicalResult AttentionOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
   Location loc = getLoc();
   if (resultCotangents.size() > 1 && resultCotangents[1])
     return emitOpError() << "cannot be differentiated through its lse result";
+  if (hasRope())
+    return emitOpError()
+           << "with a fused rope cannot be differentiated: differentiate "
+              "the rotor.rope ops before rotor-fuse-attention-rope (the "
+              "rotor-autodiff pass un-fuses them)";
   Value output = getOutput(), lse = getLse();
   if (!lse) {
     auto withLse = AttentionOp::create(
-        b, loc, getQuery(), getKey(), getValue(), getBias(), getMaskAttr(),
-        getScaleAttr(), getSoftcapAttr(), getBiasMaxDistanceAttr(),
-        b.getUnitAttr());
+        b, loc, getQuery(), getKey(), getValue(), getBias(),
+        /*query_positions=*/Value(), /*key_positions=*/Value(),
+        /*rope_learned_base=*/Value(), getMaskAttr(), getScaleAttr(),
+        getSoftcapAttr(), getBiasMaxDistanceAttr(), b.getUnitAttr(),
+        RopeLayoutAttr(), IntegerAttr(), FloatAttr(), RopeScalingAttr());
     output = withLse.getOutput();
     lse = withLse.getLse();
   }

@@ -7,6 +7,8 @@
 #ifndef ROTOR_CONVERSION_LOWERINGUTILS_H
 #define ROTOR_CONVERSION_LOWERINGUTILS_H
 
+#include "rotor/Dialect/Rotor/RotorOps.h"
+
 #include "mlir/Dialect/Utils/StructuredOpsUtils.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -46,6 +48,25 @@ void forLoop(OpBuilder &b, Location loc, Value lb, Value ub, int64_t step,
 
 /// `linalg.generic` iterator lists.
 SmallVector<utils::IteratorType> parallelIterators(int64_t n);
+
+/// The parameters of a rotary embedding (rotor.rope, or the fused rope of
+/// rotor.attention).
+struct RopeParams {
+  Value learnedBase;         ///< 0-D tensor, or null
+  std::optional<double> base; ///< used when there is no learned base
+  int64_t rotaryDim;         ///< static, even
+  RopeScalingAttr scaling;   ///< or null
+  bool transpose = false;    ///< rotate by -angle (rotor.rope's transpose)
+};
+
+/// The cos and sin tables of a rotary embedding at `positions` ((S) or
+/// (B, S) integers): tensors of shape positions x rotaryDim/2 in `acc`,
+/// with the angles formed in f64 (accurate at position 10^6) and YaRN's
+/// attention factor applied.
+std::pair<Value, Value> buildRopeTables(OpBuilder &b, Location loc,
+                                        Value positions,
+                                        const RopeParams &params,
+                                        FloatType acc);
 
 } // namespace mlir::rotor
 

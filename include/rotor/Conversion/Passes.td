@@ -30,8 +30,11 @@ def ConvertRotorToLinalg : Pass<"convert-rotor-to-linalg", "::mlir::ModuleOp"> {
       its rotation matrix from the angle operand;
     * `rotor.attention` becomes a tiled, online-softmax (flash-style) loop nest
       over query tiles and the key tiles the mask allows (window, dilation,
-      chunk, global tokens), with scratch of a tile's size: no S×S score
-      matrix and no S×S mask.
+      chunk, global tokens, computed by `rotor/Analysis/MaskTiling.h`),
+      with scratch of a tile's size: no S×S score matrix and no S×S mask;
+      a fused rope (`rope_q`, `rope_k`) rotates each query row as it is
+      loaded into the query tile and each key tile into a BK×D scratch
+      tile, from cos/sin tables of the positions (angles in f64).
 
     Before:
 

@@ -136,4 +136,222 @@ def RotorAutodiff : Pass<"rotor-autodiff", "::mlir::ModuleOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def RotorSpecializeMasks : Pass<"rotor-specialize-masks"> {
+  let summary = "Simplify attention masks for the static sequence lengths";
+  let description = [{
+    Rewrites the `#rotor.mask` of each `rotor.attention` into the simplest
+    mask with the same visible (query, key) pairs for the op's static query
+    and key lengths (`simplifyMask` in `rotor/Analysis/MaskTiling.h`, which
+    the unit tests check against `MaskAttr::isVisible` pair by pair), so
+    that kernels branch on fewer mask features and see more full tiles:
+
+    ```
+    causal, window_left = L   with L · dilation >= Sk - 1  => causal
+    window_right = R          with R · dilation >= Sq - 1  => (dropped)
+    causal, window_right = 0                               => causal
+    chunk = C                 with C >= Sk, Sq <= Sk       => (dropped)
+    global = G                with G >= Sk                 => causal only
+    global = G                with no window/chunk/dilation => (dropped)
+    causal                    with Sq = 1, no bias         => (dropped)
+    a mask that restricts nothing                          => no mask
+    ```
+
+    A dynamic length disables the rules that need it. `causal` stays when
+    the op has a relative position bias, whose buckets depend on it.
+
+    The same header gives the kernels the key range of each query tile and
+    the full-tile predicate (`computeKeyRange`, `tileIsFull`,
+    `forEachKeyTile`): the CPU lowering builds them as IR, and a code
+    generator can evaluate them on integers.
+
+    Before:
+
+    ```mlir
+    %o = rotor.attention %q, %k, %v
+        {mask = #rotor.mask<causal = true, window_left = 4095>}
+        : tensor<1x8x1024x64xf32>, tensor<1x8x1024x64xf32>, tensor<1x8x1024x64xf32>
+    ```
+
+    After:
+
+    ```mlir
+    %o = rotor.attention %q, %k, %v {mask = #rotor.mask<causal = true>}
+        : tensor<1x8x1024x64xf32>, tensor<1x8x1024x64xf32>, tensor<1x8x1024x64xf32>
+    ```
+  }];
+  let options = [
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Print each mask that was simplified">,
+  ];
+}
+
+def RotorFuseAttentionRope : Pass<"rotor-fuse-attention-rope"> {
+  let summary = "Fuse the rotary embeddings of q and k into rotor.attention";
+  let description = [{
+    Moves a `rotor.rope` whose only use is the query (or key) operand of a
+    `rotor.attention` into the attention op (its `rope_q` / `rope_k`
+    operands and `rope_*` attributes), so that the kernel rotates each
+    query and key tile as it loads it and no rotated copy of q or k is
+    written and read back:
+
+    ```
+    attention(rope(q, pq), rope(k, pk), v)  => attention(q, k, v) rope_q(pq) rope_k(pk)
+    attention(rope(q, pq), k, v)            => attention(q, k, v) rope_q(pq)
+    attention(q, rope(k, pk), v)            => attention(q, k, v) rope_k(pk)
+    ```
+
+    Both sides share one set of rope parameters (layout, rotary_dim, base
+    or learned base operand, scaling), so a rope with other parameters than
+    the one already fused stays a separate op. A rope whose result has
+    other uses is left alone: in the model functions the rotated keys are
+    also returned as the KV cache, so only the queries' rope fuses there.
+    With `keys=false` only the queries' rope is fused: on the CPU a key
+    tile is rotated once per query tile that visits it, which trades the
+    saved traffic for recomputation, so the CPU pipeline fuses only the
+    queries' rope unless asked (`rotorc --fuse-key-rope`).
+
+    With `report`, every fusion is printed with the memory traffic it
+    saves (the rotated tensor written once and read once).
+
+    Before:
+
+    ```mlir
+    %qr = rotor.rope %q, %pos {base = 10000.0 : f64}
+        : tensor<1x8x?x64xf32>, tensor<?xi64>
+    %o = rotor.attention %qr, %k, %v {mask = #rotor.mask<causal = true>}
+        : tensor<1x8x?x64xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>
+    ```
+
+    After:
+
+    ```mlir
+    %o = rotor.attention %q, %k, %v rope_q(%pos : tensor<?xi64>)
+        {mask = #rotor.mask<causal = true>, rope_base = 10000.0 : f64}
+        : tensor<1x8x?x64xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>
+    ```
+  }];
+  let options = [
+    Option<"keys", "keys", "bool", /*default=*/"true",
+           "Fuse the rope of the keys too (else only the queries')">,
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Print what was fused and the memory traffic saved">,
+  ];
+}
+
+def RotorDilationRelayout : Pass<"rotor-dilation-relayout"> {
+  let summary = "Rewrite dilated-window attention as dense windows over subsequences";
+  let description = [{
+    With dilation `n`, a query sees only the keys whose position differs
+    from its own by a multiple of `n`, so a kernel that walks the dilated
+    window visits `n` times the keys it uses. This pass splits q, k and v
+    into the `n` interleaved subsequences of positions `≡ r (mod n)` (a
+    strided relayout: pad, reshape, transpose), laid out as `n` times the
+    heads with the residue outermost (so grouped-query heads still pair up),
+    runs one dense attention with the same window (counted in dilated
+    steps, it is a dense window on each subsequence) and scatters the output
+    back:
+
+    ```
+    attention(q, k, v) {mask<causal, window_left = L, dilation = n>}
+      => unsplit(attention(split(q), split(k), split(v)) {mask<causal, window_left = L>})
+    ```
+
+    Lengths that are not multiples of `n` are padded: keys at the end,
+    queries at the end and, when there are fewer queries than keys, at the
+    front down to a multiple of `n` of the first query position, so each
+    subsequence keeps the mask's end alignment; the padded keys come after
+    every real query, where the causal mask hides them.
+
+    Left alone (must not touch): masks with global tokens or chunks (both
+    are defined on the original positions), a relative position bias (the
+    distances shrink `n`-fold), `return_lse` and a fused rope (they would
+    need their own relayout), and a non-causal mask unless the key length
+    is static and divisible by `n`.
+
+    Before:
+
+    ```mlir
+    %o = rotor.attention %q, %k, %v
+        {mask = #rotor.mask<causal = true, window_left = 255, dilation = 4>}
+        : tensor<1x8x?x64xf32>, tensor<1x8x?x64xf32>, tensor<1x8x?x64xf32>
+    ```
+
+    After (sizes abbreviated):
+
+    ```mlir
+    %qp = tensor.insert_slice %q into %zeros[0, 0, 0, 0] [1, 8, %s, 64] [1, 1, 1, 1]
+    %qe = tensor.expand_shape %qp [[0], [1], [2, 3], [4]] : ... into tensor<1x8x?x4x64xf32>
+    %qt = linalg.transpose ins(%qe : ...) outs(...) permutation = [0, 3, 1, 2, 4]
+    %qs = tensor.collapse_shape %qt [[0], [1, 2], [3], [4]] : ... into tensor<1x32x?x64xf32>
+    // ... the same for k and v
+    %os = rotor.attention %qs, %ks, %vs
+        {mask = #rotor.mask<causal = true, window_left = 255>}
+        : tensor<1x32x?x64xf32>, tensor<1x32x?x64xf32>, tensor<1x32x?x64xf32>
+    // expand, transpose [0, 2, 3, 1, 4], collapse, extract the Sq rows
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+  let options = [
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Print each relayout">,
+  ];
+}
+
+def RotorPackGqaHeads : Pass<"rotor-pack-gqa-heads"> {
+  let summary = "Pack the query heads of a key/value group into one tile";
+  let description = [{
+    Attention kernels tile the queries of one head and read the keys and
+    values of its key/value head once per tile. With grouped-query attention
+    and few queries (decoding has one), a tile is mostly padding and the
+    `G = Hq / Hkv` heads of a group each stream the same keys and values.
+    When nothing depends on a query's position or head (no mask, which
+    `rotor-specialize-masks` gives to a causal decode step, no relative
+    bias, no fused rope, no lse), the group's queries become `G · Sq`
+    queries of one head, by reshapes only (query head `kv · G + g` is
+    already contiguous in its group):
+
+    ```
+    attention(q (B, Hkv·G, Sq, D), k, v)       with Sq < max-queries
+      => unpack(attention(pack(q) (B, Hkv, G·Sq, D), k, v))
+    ```
+
+    Key/value heads are never repeated in memory either way: the kernels
+    index the shared head (`h / G`).
+
+    Before:
+
+    ```mlir
+    %o = rotor.attention %q, %k, %v
+        : tensor<1x32x1x128xf32>, tensor<1x8x?x128xf32>, tensor<1x8x?x128xf32>
+    ```
+
+    After:
+
+    ```mlir
+    %e = tensor.expand_shape %q [[0], [1, 2], [3], [4]] output_shape [1, 8, 4, 1, 128]
+        : tensor<1x32x1x128xf32> into tensor<1x8x4x1x128xf32>
+    %p = tensor.collapse_shape %e [[0], [1], [2, 3], [4]]
+        : tensor<1x8x4x1x128xf32> into tensor<1x8x4x128xf32>
+    %a = rotor.attention %p, %k, %v
+        : tensor<1x8x4x128xf32>, tensor<1x8x?x128xf32>, tensor<1x8x?x128xf32>
+    %u = tensor.expand_shape %a [[0], [1], [2, 3], [4]] output_shape [1, 8, 4, 1, 128]
+        : tensor<1x8x4x128xf32> into tensor<1x8x4x1x128xf32>
+    %o = tensor.collapse_shape %u [[0], [1, 2], [3], [4]]
+        : tensor<1x8x4x1x128xf32> into tensor<1x32x1x128xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::tensor::TensorDialect"];
+  let options = [
+    Option<"maxQueries", "max-queries", "int64_t", /*default=*/"32",
+           "Pack only when a head has fewer static queries than this (the "
+           "query tile of the CPU kernel)">,
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Print each packing">,
+  ];
+}
+
 #endif // ROTOR_TRANSFORMS_PASSES_TD

@@ -28,6 +28,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "rotor/Analysis/MaskTiling.h"
 #include "rotor/Conversion/LoweringUtils.h"
 #include "rotor/Conversion/RotorToLinalg.h"
 #include "rotor/Dialect/Rotor/RotorOps.h"
@@ -88,6 +89,27 @@ struct KernelBuilder {
   }
 };
 
+/// The arithmetic of the shared mask computations (MaskTiling.h), building
+/// index and i1 values.
+struct IRMaskArith {
+  using Value = ::mlir::Value;
+  KernelBuilder &kb;
+  Value c(int64_t v) { return kb.idx(v); }
+  Value add(Value x, Value y) { return kb.add(x, y); }
+  Value sub(Value x, Value y) { return kb.sub(x, y); }
+  Value mul(Value x, Value y) { return kb.mul(x, y); }
+  Value min(Value x, Value y) { return kb.min(x, y); }
+  Value max(Value x, Value y) { return kb.max(x, y); }
+  Value floorDiv(Value x, Value y) { return kb.floorDiv(x, y); }
+  Value lt(Value x, Value y) { return kb.cmp(arith::CmpIPredicate::slt, x, y); }
+  Value le(Value x, Value y) { return kb.cmp(arith::CmpIPredicate::sle, x, y); }
+  Value ge(Value x, Value y) { return kb.cmp(arith::CmpIPredicate::sge, x, y); }
+  Value eq(Value x, Value y) { return kb.cmp(arith::CmpIPredicate::eq, x, y); }
+  Value andI(Value x, Value y) { return kb.andI(x, y); }
+  Value select(Value p, Value x, Value y) { return kb.select(p, x, y); }
+  Value truth(bool v) { return kb.boolConst(v); }
+};
+
 /// Everything the kernel needs to know about one attention op.
 struct AttentionConfig {
   Type elem;        // element type of q, k, v and the output
@@ -103,6 +125,24 @@ struct AttentionConfig {
   int64_t biasBuckets;
   int64_t biasMaxDistance;
   bool returnLse;
+  // Fused rotary embedding of the queries and/or the keys.
+  bool ropeQ = false;
+  bool ropeK = false;
+  int64_t rotaryDim = 0;
+  bool ropeInterleaved = false;
+};
+
+/// The cos/sin tables ((S, rd/2) or (B, S, rd/2) buffers in the
+/// accumulation type) of the fused rope; null for an unrotated side.
+struct RopeTables {
+  Value qCos, qSin, kCos, kSin;
+  SmallVector<Value> values() const {
+    SmallVector<Value> out;
+    for (Value v : {qCos, qSin, kCos, kSin})
+      if (v)
+        out.push_back(v);
+    return out;
+  }
 };
 
 /// The scratch buffers of one query tile (see the file comment), in the
@@ -113,7 +153,61 @@ struct Scratch {
   Value ot; // Dv x BQ: the output accumulator, transposed
   Value m;  // BQ: running maximum
   Value l;  // BQ: running sum
+  Value kt; // BK x D: the rotated key tile (fused rope of the keys only)
 };
+
+/// Rotates the pairs of the first `rotaryDim` features of `row` (vector<D>
+/// in the accumulation type) of the token at `tableIdx` of the cos/sin
+/// tables: (a, b) -> (a cos - b sin, b cos + a sin), as rotor.rope does.
+Value rotateRow(OpBuilder &b, Location loc, const AttentionConfig &cfg,
+                Value row, Value cosTable, Value sinTable,
+                SmallVector<Value> tableIdx) {
+  const int64_t rd = cfg.rotaryDim, half = rd / 2;
+  if (rd == 0)
+    return row;
+  auto vecH = VectorType::get({half}, cfg.acc);
+  tableIdx.push_back(arith::ConstantIndexOp::create(b, loc, 0));
+  Value c = vector::LoadOp::create(b, loc, vecH, cosTable, tableIdx);
+  Value s = vector::LoadOp::create(b, loc, vecH, sinTable, tableIdx);
+  Value x1, x2;
+  if (cfg.ropeInterleaved) {
+    SmallVector<int64_t> even, odd;
+    for (int64_t i = 0; i < half; ++i) {
+      even.push_back(2 * i);
+      odd.push_back(2 * i + 1);
+    }
+    x1 = vector::ShuffleOp::create(b, loc, row, row, even);
+    x2 = vector::ShuffleOp::create(b, loc, row, row, odd);
+  } else {
+    x1 = vector::ExtractStridedSliceOp::create(b, loc, row, {0}, {half}, {1});
+    x2 = vector::ExtractStridedSliceOp::create(b, loc, row, {half}, {half},
+                                               {1});
+  }
+  auto mul = [&](Value x, Value y) {
+    return arith::MulFOp::create(b, loc, x, y).getResult();
+  };
+  Value y1 = arith::SubFOp::create(b, loc, mul(x1, c), mul(x2, s));
+  Value y2 = arith::AddFOp::create(b, loc, mul(x2, c), mul(x1, s));
+  if (cfg.ropeInterleaved) {
+    SmallVector<int64_t> mix;
+    for (int64_t i = 0; i < half; ++i) {
+      mix.push_back(i);
+      mix.push_back(half + i);
+    }
+    Value pairs = vector::ShuffleOp::create(b, loc, y1, y2, mix);
+    return vector::InsertStridedSliceOp::create(b, loc, pairs, row, {0}, {1});
+  }
+  row = vector::InsertStridedSliceOp::create(b, loc, y1, row, {0}, {1});
+  return vector::InsertStridedSliceOp::create(b, loc, y2, row, {half}, {1});
+}
+
+/// The leading indices of token `token` in a cos/sin table: (token) or
+/// (batch, token).
+SmallVector<Value> tableIndices(Value table, Value bIdx, Value token) {
+  if (cast<MemRefType>(table.getType()).getRank() == 3)
+    return {bIdx, token};
+  return {token};
+}
 
 /// The visibility predicate of queries at positions `qpos` (vector<BQ x
 /// i32>) and the key at position `kpos` (i32), as a vector<BQ x i1>.
@@ -253,6 +347,16 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
       cfg.biasMaxDistance = op.getBiasMaxDistanceAttr().getInt();
     }
     cfg.returnLse = static_cast<bool>(op.getLse());
+    cfg.ropeQ = static_cast<bool>(op.getQueryPositions());
+    cfg.ropeK = static_cast<bool>(op.getKeyPositions());
+    if (op.hasRope()) {
+      cfg.rotaryDim = op.getEffectiveRopeRotaryDim();
+      if (ShapedType::isDynamic(cfg.rotaryDim))
+        return rewriter.notifyMatchFailure(
+            op, "fused rope needs a static rotary dimension");
+      cfg.ropeInterleaved =
+          op.getEffectiveRopeLayout() == RopeLayout::interleaved;
+    }
 
     Location loc = op.getLoc();
     KernelBuilder kb(rewriter, loc);
@@ -266,6 +370,22 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
     Value k = toBuffer(op.getKey());
     Value v = toBuffer(op.getValue());
     Value bias = cfg.hasBias ? toBuffer(op.getBias()) : Value();
+    RopeTables rt;
+    if (op.hasRope()) {
+      RopeParams params{op.getRopeLearnedBase(),
+                        op.getRopeBase() ? std::optional<double>(
+                                               op.getRopeBase()->convertToDouble())
+                                         : std::nullopt,
+                        cfg.rotaryDim, op.getRopeScalingAttr()};
+      if (Value pos = op.getQueryPositions()) {
+        auto [c, s] = buildRopeTables(rewriter, loc, pos, params, cfg.acc);
+        rt.qCos = toBuffer(c), rt.qSin = toBuffer(s);
+      }
+      if (Value pos = op.getKeyPositions()) {
+        auto [c, s] = buildRopeTables(rewriter, loc, pos, params, cfg.acc);
+        rt.kCos = toBuffer(c), rt.kSin = toBuffer(s);
+      }
+    }
 
     Value batch = getDimValue(rewriter, loc, op.getQuery(), 0);
     Value heads = getDimValue(rewriter, loc, op.getQuery(), 1);
@@ -301,7 +421,7 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
       // each thread its own scratch tiles, and the parallel body stays free
       // of allocations and control flow (which the OpenMP lowering needs).
       func::FuncOp tileFn = createTileFunction(rewriter, op, cfg, q, k, v,
-                                               bias, out, lse);
+                                               bias, rt, out, lse);
       // The three loops are linearized into one, because the OpenMP
       // lowering distributes only the outermost loop of a nest (and the
       // batch is often 1).
@@ -320,6 +440,7 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
             SmallVector<Value> args = {q, k, v};
             if (bias)
               args.push_back(bias);
+            llvm::append_range(args, rt.values());
             args.push_back(out);
             if (lse)
               args.push_back(lse);
@@ -344,7 +465,7 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
                                             Value hIdx) {
           forLoop(b2, l2, zero, numTiles, 1, [&](OpBuilder &b, Location l,
                                                  Value tile) {
-            emitQueryTile(b, l, cfg, scratch, q, k, v, bias, out, lse, bIdx,
+            emitQueryTile(b, l, cfg, scratch, q, k, v, bias, rt, out, lse, bIdx,
                           hIdx, tile, group, seqQ, seqK);
           });
         });
@@ -368,13 +489,15 @@ private:
   /// [lse], b, h, tile, group, seqQ, seqK) that computes one query tile.
   func::FuncOp createTileFunction(PatternRewriter &rewriter, AttentionOp op,
                                   const AttentionConfig &cfg, Value q, Value k,
-                                  Value v, Value bias, Value out,
-                                  Value lse) const {
+                                  Value v, Value bias, const RopeTables &rt,
+                                  Value out, Value lse) const {
     Location loc = op.getLoc();
     auto module = op->getParentOfType<ModuleOp>();
     SmallVector<Type> types = {q.getType(), k.getType(), v.getType()};
     if (bias)
       types.push_back(bias.getType());
+    for (Value t : rt.values())
+      types.push_back(t.getType());
     types.push_back(out.getType());
     if (lse)
       types.push_back(lse.getType());
@@ -392,12 +515,18 @@ private:
     auto arg = [&, i = 0u]() mutable { return body->getArgument(i++); };
     Value fq = arg(), fk = arg(), fv = arg();
     Value fbias = bias ? arg() : Value();
+    RopeTables frt;
+    if (rt.qCos)
+      frt.qCos = arg(), frt.qSin = arg();
+    if (rt.kCos)
+      frt.kCos = arg(), frt.kSin = arg();
     Value fout = arg();
     Value flse = lse ? arg() : Value();
     Value bIdx = arg(), hIdx = arg(), tile = arg(), group = arg(),
           seqQ = arg(), seqK = arg();
     Scratch scratch = allocateScratch(rewriter, loc, cfg);
-    emitQueryTile(rewriter, loc, cfg, scratch, fq, fk, fv, fbias, fout, flse,
+    emitQueryTile(rewriter, loc, cfg, scratch, fq, fk, fv, fbias, frt, fout,
+                  flse,
                   bIdx, hIdx, tile, group, seqQ, seqK);
     func::ReturnOp::create(rewriter, loc, ValueRange{});
     return fn;
@@ -417,13 +546,16 @@ private:
     scratch.ot = stackTile({cfg.valueDim, BQ});
     scratch.m = stackTile({BQ});
     scratch.l = stackTile({BQ});
+    if (cfg.ropeK)
+      scratch.kt = stackTile({BK, cfg.headDim});
     return scratch;
   }
 
   /// One query tile of one (batch, head).
   void emitQueryTile(OpBuilder &b, Location loc, const AttentionConfig &cfg,
                      const Scratch &sc, Value q, Value k, Value v, Value bias,
-                     Value out, Value lse, Value bIdx, Value hIdx, Value tile,
+                     const RopeTables &rt, Value out, Value lse, Value bIdx,
+                     Value hIdx, Value tile,
                      Value group, Value seqQ, Value seqK) const {
     KernelBuilder kb(b, loc);
     const int64_t BQ = cfg.blockQ, D = cfg.headDim, DV = cfg.valueDim;
@@ -452,6 +584,9 @@ private:
             lb, ll, vecDElem, q,
             ValueRange{bIdx, hIdx, lk.add(q0, r), lk.idx(0)});
         row = convertTo(lb, ll, row, vecD);
+        if (cfg.ropeQ)
+          row = rotateRow(lb, ll, cfg, row, rt.qCos, rt.qSin,
+                          tableIndices(rt.qCos, bIdx, lk.add(q0, r)));
         scf::YieldOp::create(
             lb, ll, ValueRange{arith::MulFOp::create(lb, ll, row, scaleVec)});
         lb.setInsertionPointToStart(ifOp.elseBlock());
@@ -478,35 +613,8 @@ private:
     Value offset = kb.sub(seqK, seqQ);
     Value p0 = kb.add(q0, offset);
     Value p1 = kb.add(kb.add(q0, kb.sub(qn, kb.idx(1))), offset);
-    Value lo = kb.idx(0), hi = seqK;
-    Value causalHi = seqK;
-    if (m.getCausal()) {
-      causalHi = kb.min(seqK, kb.max(kb.add(p1, kb.idx(1)), kb.idx(0)));
-      hi = causalHi;
-    }
-    int64_t n = m.getDilation();
-    if (auto left = m.getWindowLeft())
-      lo = kb.max(lo, kb.sub(p0, kb.idx(*left * n)));
-    if (auto right = m.getWindowRight())
-      hi = kb.min(hi, kb.add(p1, kb.idx(*right * n + 1)));
-    if (auto chunk = m.getChunk()) {
-      Value c = kb.idx(*chunk);
-      lo = kb.max(lo, kb.mul(kb.floorDiv(p0, c), c));
-      hi = kb.min(hi, kb.mul(kb.add(kb.floorDiv(p1, c), kb.idx(1)), c));
-    }
-    Value globalEnd = kb.idx(0);
-    if (int64_t g = m.getGlobal(); g > 0) {
-      // Queries among the first G positions see every key; the first G
-      // keys are seen by every query.
-      Value globalQuery =
-          kb.andI(kb.cmp(arith::CmpIPredicate::slt, p0, kb.idx(g)),
-                  kb.cmp(arith::CmpIPredicate::sge, p1, kb.idx(0)));
-      lo = kb.select(globalQuery, kb.idx(0), lo);
-      hi = kb.select(globalQuery, causalHi, hi);
-      globalEnd = kb.min(kb.min(kb.idx(g), lo), causalHi);
-    }
-    lo = kb.min(lo, seqK);
-    hi = kb.max(hi, lo);
+    IRMaskArith ma{kb};
+    KeyRange<Value> range = computeKeyRange(ma, m, p0, p1, seqK);
 
     // Positions of the tile's queries, for the mask and the bias.
     auto vecI32 = VectorType::get({BQ}, b.getI32Type());
@@ -521,14 +629,14 @@ private:
       scf::ForOp::create(
           b, loc, start, end, kb.idx(cfg.blockK), ValueRange{},
           [&](OpBuilder &lb, Location ll, Value k0, ValueRange) {
-            emitKeyTile(lb, ll, cfg, sc, k, v, bias, bIdx, hIdx, kvHead, k0,
+            emitKeyTile(lb, ll, cfg, sc, k, v, bias, rt, bIdx, hIdx, kvHead, k0,
                         end, seqK, p0, p1, qpos);
             scf::YieldOp::create(lb, ll);
           });
     };
     if (m.getGlobal() > 0)
-      processRange(kb.idx(0), globalEnd);
-    processRange(lo, hi);
+      processRange(kb.idx(0), range.globalEnd);
+    processRange(range.lo, range.hi);
 
     // out = Oᵀ / l, lse = m + log l (a query that saw no key: 0 and -inf).
     Value sums = vector::LoadOp::create(b, loc, vecQ, sc.l, ValueRange{kb.idx(0)});
@@ -574,7 +682,8 @@ private:
 
   /// One key tile [k0, min(k0 + BK, end)) of one query tile.
   void emitKeyTile(OpBuilder &b, Location loc, const AttentionConfig &cfg,
-                   const Scratch &sc, Value k, Value v, Value bias, Value bIdx,
+                   const Scratch &sc, Value k, Value v, Value bias,
+                   const RopeTables &rt, Value bIdx,
                    Value hIdx, Value kvHead, Value k0, Value end, Value seqK,
                    Value p0, Value p1, Value qpos) const {
     KernelBuilder kb(b, loc);
@@ -588,7 +697,25 @@ private:
     Value lastKey = kb.sub(seqK, kb.idx(1));
 
     // Is every (query, key) pair of the tile visible? Then no mask test.
-    Value full = tileIsFull(kb, cfg, k0, kn, p0, p1);
+    IRMaskArith ma{kb};
+    Value full = tileIsFull(ma, cfg.mask, k0, kn, cfg.blockK, p0, p1);
+
+    // Fused rope of the keys: the tile's keys, rotated, into Kt (BK x D).
+    // Rows past the end of the tile hold the last key (masked below).
+    if (cfg.ropeK) {
+      auto vecD = VectorType::get({D}, acc);
+      auto vecDElem = VectorType::get({D}, cfg.elem);
+      forLoop(b, loc, kb.idx(0), kb.idx(BK), 1, [&](OpBuilder &lb,
+                                                    Location ll, Value c) {
+        KernelBuilder lk(lb, ll);
+        Value key = lk.min(lk.add(k0, c), lastKey);
+        Value row = vector::LoadOp::create(
+            lb, ll, vecDElem, k, ValueRange{bIdx, kvHead, key, lk.idx(0)});
+        row = rotateRow(lb, ll, cfg, convertTo(lb, ll, row, vecD), rt.kCos,
+                        rt.kSin, tableIndices(rt.kCos, bIdx, key));
+        vector::StoreOp::create(lb, ll, row, sc.kt, ValueRange{c, lk.idx(0)});
+      });
+    }
 
     // Sᵀ[c] = Σ_d k[c, d] · Qt[d], kKeyBlock keys at a time. Keys past the
     // end of the tile read the last key (valid memory) and are masked.
@@ -608,8 +735,15 @@ private:
                                               ValueRange{d, dk.idx(0)});
             SmallVector<Value> next;
             for (int64_t c = 0; c < kKeyBlock; ++c) {
-              Value kval = memref::LoadOp::create(
-                  db, dl, k, ValueRange{bIdx, kvHead, keys[c], d});
+              Value kval =
+                  cfg.ropeK
+                      ? memref::LoadOp::create(
+                            db, dl, sc.kt,
+                            ValueRange{dk.add(c0, dk.idx(c)), d})
+                            .getResult()
+                      : memref::LoadOp::create(
+                            db, dl, k, ValueRange{bIdx, kvHead, keys[c], d})
+                            .getResult();
               kval = convertTo(db, dl, kval, acc);
               next.push_back(vector::FMAOp::create(
                   db, dl, dk.splat(vecQ, kval), qv, accs[c]));
@@ -743,31 +877,6 @@ private:
       scf::YieldOp::create(b, loc, ValueRange{kb.select(visible, s, negInf)});
     }
     return ifOp.getResult(0);
-  }
-
-  /// True (an i1 value) when every pair of queries [p0, p1] and keys
-  /// [k0, k0 + kn) is visible and the tile has no padding keys.
-  Value tileIsFull(KernelBuilder &kb, const AttentionConfig &cfg, Value k0,
-                   Value kn, Value p0, Value p1) const {
-    using P = arith::CmpIPredicate;
-    MaskAttr m = cfg.mask;
-    if (m.getDilation() > 1)
-      return kb.boolConst(false);
-    Value kLast = kb.add(k0, kb.sub(kn, kb.idx(1)));
-    Value full = kb.cmp(P::eq, kn, kb.idx(cfg.blockK));
-    if (m.getCausal())
-      full = kb.andI(full, kb.cmp(P::sle, kLast, p0));
-    if (auto left = m.getWindowLeft())
-      full = kb.andI(full, kb.cmp(P::sle, kb.sub(p1, k0), kb.idx(*left)));
-    if (auto right = m.getWindowRight())
-      full = kb.andI(full, kb.cmp(P::sle, kb.sub(kLast, p0), kb.idx(*right)));
-    if (auto chunk = m.getChunk()) {
-      Value c = kb.idx(*chunk);
-      Value chunkOf = kb.floorDiv(p0, c);
-      for (Value pos : {p1, k0, kLast})
-        full = kb.andI(full, kb.cmp(P::eq, kb.floorDiv(pos, c), chunkOf));
-    }
-    return full;
   }
 
   AttentionTiling tiling;

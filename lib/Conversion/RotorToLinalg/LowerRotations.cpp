@@ -125,21 +125,19 @@ Value buildInvFreq(F64Builder &f, Value i, Value base, int64_t rotaryDim,
   llvm_unreachable("unknown rope scaling kind");
 }
 
-/// The base of a rope op as an f64 value: the learned base (a 0-D tensor)
-/// or the attribute.
-Value buildRopeBaseValue(OpBuilder &b, Location loc, RopeOp op) {
+/// The base of a rotary embedding as an f64 value, adjusted for dynamic NTK
+/// scaling to the largest of `positions`.
+Value buildRopeBase(OpBuilder &b, Location loc, Value positions,
+                    const RopeParams &params) {
   F64Builder f(b, loc);
-  if (Value learned = op.getLearnedBase())
-    return convertFloat(b, loc, tensor::ExtractOp::create(b, loc, learned),
+  Value base;
+  if (Value learned = params.learnedBase)
+    base = convertFloat(b, loc, tensor::ExtractOp::create(b, loc, learned),
                         f.f64);
-  return f.c(op.getBase() ? op.getBase()->convertToDouble() : 10000.0);
-}
-
-/// `base` (an f64 value) adjusted for dynamic NTK scaling.
-Value buildRopeBase(OpBuilder &b, Location loc, Value base,
-                    RopeScalingAttr scaling, Value positions,
-                    int64_t rotaryDim) {
-  F64Builder f(b, loc);
+  else
+    base = f.c(params.base ? *params.base : 10000.0);
+  RopeScalingAttr scaling = params.scaling;
+  int64_t rotaryDim = params.rotaryDim;
   if (!scaling || scaling.getKind() != RopeScalingKind::dynamic_ntk)
     return base;
 
@@ -178,6 +176,63 @@ Value buildRopeBase(OpBuilder &b, Location loc, Value base,
   return f.select(f.gt(length, f.c(original)), grown, base);
 }
 
+} // namespace
+
+std::pair<Value, Value> mlir::rotor::buildRopeTables(OpBuilder &rewriter,
+                                                     Location loc,
+                                                     Value positions,
+                                                     const RopeParams &params,
+                                                     FloatType acc) {
+  int64_t half = params.rotaryDim / 2;
+  double attentionFactor =
+      params.scaling ? params.scaling.getEffectiveAttentionFactor() : 1.0;
+  auto posType = cast<RankedTensorType>(positions.getType());
+  int64_t posRank = posType.getRank();
+  SmallVector<int64_t> tableShape(posType.getShape());
+  tableShape.push_back(half);
+  SmallVector<OpFoldResult> tableSizes;
+  for (int64_t d = 0; d < posRank; ++d)
+    tableSizes.push_back(getDim(rewriter, loc, positions, d));
+  tableSizes.push_back(rewriter.getIndexAttr(half));
+  auto tableType = RankedTensorType::get(tableShape, acc);
+  Value cosInit = createEmpty(rewriter, loc, tableType, tableSizes);
+  Value sinInit = createEmpty(rewriter, loc, tableType, tableSizes);
+  Value base = buildRopeBase(rewriter, loc, positions, params);
+  MLIRContext *ctx = rewriter.getContext();
+  SmallVector<AffineExpr> posExprs;
+  for (int64_t d = 0; d < posRank; ++d)
+    posExprs.push_back(getAffineDimExpr(d, ctx));
+  SmallVector<AffineMap> tableMaps = {
+      AffineMap::get(posRank + 1, 0, posExprs, ctx),
+      rewriter.getMultiDimIdentityMap(posRank + 1),
+      rewriter.getMultiDimIdentityMap(posRank + 1)};
+  auto table = linalg::GenericOp::create(
+      rewriter, loc, TypeRange{tableType, tableType}, ValueRange{positions},
+      ValueRange{cosInit, sinInit}, tableMaps, parallelIterators(posRank + 1),
+      [&](OpBuilder &b, Location l, ValueRange args) {
+        F64Builder f(b, l);
+        Value i = f.fromIndex(linalg::IndexOp::create(b, l, posRank));
+        Value invFreq =
+            buildInvFreq(f, i, base, params.rotaryDim, params.scaling);
+        Value angle = f.mul(f.fromInt(args[0]), invFreq);
+        Value c = math::CosOp::create(b, l, angle);
+        Value s = math::SinOp::create(b, l, angle);
+        // The transposed rotation turns by -angle.
+        if (params.transpose)
+          s = arith::NegFOp::create(b, l, s);
+        if (attentionFactor != 1.0) {
+          c = f.mul(c, f.c(attentionFactor));
+          s = f.mul(s, f.c(attentionFactor));
+        }
+        linalg::YieldOp::create(
+            b, l,
+            ValueRange{convertFloat(b, l, c, acc), convertFloat(b, l, s, acc)});
+      });
+  return {table.getResult(0), table.getResult(1)};
+}
+
+namespace {
+
 /// rope(x, positions) =>
 ///   (cos, sin) = generic over (seq, rotary_dim/2) of the positions
 ///   (x1', x2') = generic over (batch, heads, seq, rotary_dim/2)
@@ -203,59 +258,19 @@ struct LowerRope : OpRewritePattern<RopeOp> {
     Type elem = xType.getElementType();
     FloatType acc = getAccumulationType(elem);
     bool interleaved = op.getLayout() == RopeLayout::interleaved;
-    double attentionFactor =
-        op.getScalingAttr()
-            ? op.getScalingAttr().getEffectiveAttentionFactor()
-            : 1.0;
 
     // The cos/sin table, one row per position (per batch row when the
     // positions are (batch, seq)).
     Value positions = op.getPositions();
-    auto posType = cast<RankedTensorType>(positions.getType());
-    int64_t posRank = posType.getRank();
-    SmallVector<int64_t> tableShape(posType.getShape());
-    tableShape.push_back(half);
-    SmallVector<OpFoldResult> tableSizes;
-    for (int64_t d = 0; d < posRank; ++d)
-      tableSizes.push_back(getDim(rewriter, loc, positions, d));
-    tableSizes.push_back(rewriter.getIndexAttr(half));
-    auto tableType = RankedTensorType::get(tableShape, acc);
-    Value cosInit = createEmpty(rewriter, loc, tableType, tableSizes);
-    Value sinInit = createEmpty(rewriter, loc, tableType, tableSizes);
-    Value base =
-        buildRopeBase(rewriter, loc, buildRopeBaseValue(rewriter, loc, op),
-                      op.getScalingAttr(), positions, rotaryDim);
-    bool transpose = op.getTranspose();
+    int64_t posRank = cast<RankedTensorType>(positions.getType()).getRank();
+    RopeParams params{op.getLearnedBase(),
+                      op.getBase() ? std::optional<double>(
+                                         op.getBase()->convertToDouble())
+                                   : std::nullopt,
+                      rotaryDim, op.getScalingAttr(), op.getTranspose()};
+    auto [cosTable, sinTable] =
+        buildRopeTables(rewriter, loc, positions, params, acc);
     MLIRContext *ctx = rewriter.getContext();
-    SmallVector<AffineExpr> posExprs;
-    for (int64_t d = 0; d < posRank; ++d)
-      posExprs.push_back(getAffineDimExpr(d, ctx));
-    SmallVector<AffineMap> tableMaps = {
-        AffineMap::get(posRank + 1, 0, posExprs, ctx),
-        rewriter.getMultiDimIdentityMap(posRank + 1),
-        rewriter.getMultiDimIdentityMap(posRank + 1)};
-    auto table = linalg::GenericOp::create(
-        rewriter, loc, TypeRange{tableType, tableType}, ValueRange{positions},
-        ValueRange{cosInit, sinInit}, tableMaps, parallelIterators(posRank + 1),
-        [&](OpBuilder &b, Location l, ValueRange args) {
-          F64Builder f(b, l);
-          Value i = f.fromIndex(linalg::IndexOp::create(b, l, posRank));
-          Value invFreq =
-              buildInvFreq(f, i, base, rotaryDim, op.getScalingAttr());
-          Value angle = f.mul(f.fromInt(args[0]), invFreq);
-          Value c = math::CosOp::create(b, l, angle);
-          Value s = math::SinOp::create(b, l, angle);
-          // The transposed rotation turns by -t.
-          if (transpose)
-            s = arith::NegFOp::create(b, l, s);
-          if (attentionFactor != 1.0) {
-            c = f.mul(c, f.c(attentionFactor));
-            s = f.mul(s, f.c(attentionFactor));
-          }
-          linalg::YieldOp::create(
-              b, l,
-              ValueRange{convertFloat(b, l, c, acc), convertFloat(b, l, s, acc)});
-        });
 
     // The two halves of each pair, as strided or contiguous slices.
     SmallVector<OpFoldResult> sizes;
@@ -290,7 +305,7 @@ struct LowerRope : OpRewritePattern<RopeOp> {
     Value out2 = createEmpty(rewriter, loc, halfType, sizes);
     auto rotated = linalg::GenericOp::create(
         rewriter, loc, TypeRange{halfType, halfType},
-        ValueRange{x1, x2, table.getResult(0), table.getResult(1)},
+        ValueRange{x1, x2, cosTable, sinTable},
         ValueRange{out1, out2}, {id4, id4, tableMap, tableMap, id4, id4},
         parallelIterators(4),
         [&](OpBuilder &b, Location l, ValueRange args) {
@@ -372,8 +387,9 @@ struct LowerRopeBaseGrad : OpRewritePattern<RopeBaseGradOp> {
         rewriter, loc, tensor::ExtractOp::create(rewriter, loc, op.getBase()),
         f0.f64);
     Value positions = op.getPositions();
-    Value base =
-        buildRopeBase(rewriter, loc, rawBase, scaling, positions, rotaryDim);
+    Value base = buildRopeBase(
+        rewriter, loc, positions,
+        RopeParams{op.getBase(), std::nullopt, rotaryDim, scaling});
 
     auto posType = cast<RankedTensorType>(positions.getType());
     int64_t posRank = posType.getRank();

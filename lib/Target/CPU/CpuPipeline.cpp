@@ -31,10 +31,32 @@ void mlir::rotor::buildCpuPipeline(OpPassManager &pm, CpuStage from,
   if (wants(CpuStage::Opt)) {
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
+    if (options.specializeMasks) {
+      RotorSpecializeMasksOptions masks;
+      masks.report = options.fusionReport;
+      pm.addPass(createRotorSpecializeMasks(masks));
+    }
+    if (options.dilationRelayout) {
+      RotorDilationRelayoutOptions relayout;
+      relayout.report = options.fusionReport;
+      pm.addPass(createRotorDilationRelayout(relayout));
+    }
+    if (options.packGqaHeads) {
+      RotorPackGqaHeadsOptions pack;
+      pack.maxQueries = options.attentionBlockQ;
+      pack.report = options.fusionReport;
+      pm.addPass(createRotorPackGqaHeads(pack));
+    }
     if (options.fuse) {
       RotorFuseLinearOptions fusion;
       fusion.report = options.fusionReport;
       pm.addPass(createRotorFuseLinear(fusion));
+      if (options.fuseAttentionRope) {
+        RotorFuseAttentionRopeOptions rope;
+        rope.keys = options.fuseKeyRope;
+        rope.report = options.fusionReport;
+        pm.addPass(createRotorFuseAttentionRope(rope));
+      }
     }
   }
   if (wants(CpuStage::Linalg)) {

@@ -95,7 +95,8 @@ static llvm::json::Array tensorsJson(const std::vector<TensorSignature> &ts) {
 llvm::Error
 mlir::rotor::writeManifest(llvm::StringRef dir, llvm::StringRef library,
                            const std::vector<EntrySignature> &entries,
-                           llvm::StringRef weights) {
+                           llvm::StringRef weights,
+                           llvm::StringRef target) {
   llvm::json::Array entriesJson;
   for (const EntrySignature &e : entries)
     entriesJson.push_back(llvm::json::Object{
@@ -105,7 +106,7 @@ mlir::rotor::writeManifest(llvm::StringRef dir, llvm::StringRef library,
         {"outputs", tensorsJson(e.outputs)}});
   llvm::json::Object manifest{{"format", "rotor-artifact"},
                               {"format_version", 1},
-                              {"target", "cpu"},
+                              {"target", target.str()},
                               {"library", library.str()},
                               {"entries", std::move(entriesJson)}};
   if (!weights.empty())

@@ -123,7 +123,8 @@ ROTOR_API rotor_status rotor_dtype_from_name(const char *name,
 /// Where an artifact runs.
 typedef enum rotor_device ROTOR_ENUM_BASE {
   ROTOR_DEVICE_CPU = 0,
-  /// Not supported by this build: loading returns ROTOR_ERR_UNSUPPORTED.
+  /// An NVIDIA GPU. Runtimes built without the CUDA headers, and machines
+  /// without a GPU and driver, answer ROTOR_ERR_UNSUPPORTED when loading.
   ROTOR_DEVICE_CUDA = 1
 } rotor_device;
 

@@ -83,3 +83,44 @@ func.func @parallel_tiles(%q: tensor<1x2x?x16xf32>, %k: tensor<1x1x?x16xf32>) ->
   %o = rotor.attention %q, %k, %k {mask = #rotor.mask<causal = true>} : tensor<1x2x?x16xf32>, tensor<1x1x?x16xf32>, tensor<1x1x?x16xf32>
   return %o : tensor<1x2x?x16xf32>
 }
+
+// -----
+
+// Fused rope: cos/sin tables of the positions (angles in f64), the query
+// rows rotated as they are loaded into the transposed query tile, the keys
+// of each key tile rotated into a BK x D scratch tile that the QK
+// micro-kernel reads instead of the key buffer. No rotated copy of q or k.
+// CHECK-LABEL: func @rope_queries_and_keys
+// CHECK-DAG: memref.alloca() : memref<64x64xf32>
+// CHECK: math.cos {{.*}} : f64
+// CHECK: math.sin {{.*}} : f64
+// CHECK: linalg.generic
+// CHECK: math.cos {{.*}} : f64
+// CHECK: bufferization.to_buffer %{{.*}} read_only : tensor<?x16xf32> to memref<?x16xf32>
+// CHECK: vector.load %{{.*}} : memref<?x16xf32>, vector<16xf32>
+// CHECK: vector.extract_strided_slice %{{.*}} {offsets = [0], sizes = [16], strides = [1]} : vector<64xf32> to vector<16xf32>
+// CHECK: vector.extract_strided_slice %{{.*}} {offsets = [16], sizes = [16], strides = [1]}
+// CHECK: vector.insert_strided_slice %{{.*}} {offsets = [16], strides = [1]} : vector<16xf32> into vector<64xf32>
+// CHECK: arith.mulf %{{.*}} : vector<64xf32>
+// CHECK: vector.store %{{.*}} : memref<64x64xf32>, vector<64xf32>
+// CHECK: memref.load %{{.*}} : memref<64x64xf32>
+// CHECK-NOT: memref.alloc(%{{.*}}) : memref<1x{{.*}}x?x64xf32>
+func.func @rope_queries_and_keys(%q: tensor<1x4x?x64xf32>, %k: tensor<1x2x?x64xf32>, %pos: tensor<?xi64>) -> tensor<1x4x?x64xf32> {
+  %o = rotor.attention %q, %k, %k rope_q(%pos : tensor<?xi64>) rope_k(%pos : tensor<?xi64>) {mask = #rotor.mask<causal = true>, rope_rotary_dim = 32 : i64} : tensor<1x4x?x64xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>
+  return %o : tensor<1x4x?x64xf32>
+}
+
+// -----
+
+// Interleaved pairs, queries only, per-batch positions: the pairs are
+// gathered with shuffles; the keys are read from their buffer.
+// CHECK-LABEL: func @rope_interleaved_queries
+// CHECK: vector.load %{{.*}} : memref<2x?x8xf32>, vector<8xf32>
+// CHECK: vector.shuffle %{{.*}} [0, 2, 4, 6, 8, 10, 12, 14] : vector<16xf32>, vector<16xf32>
+// CHECK: vector.shuffle %{{.*}} [1, 3, 5, 7, 9, 11, 13, 15] : vector<16xf32>, vector<16xf32>
+// CHECK: vector.shuffle %{{.*}} [0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15] : vector<8xf32>, vector<8xf32>
+// CHECK: memref.load %{{.*}} : memref<2x2x?x16xf32>
+func.func @rope_interleaved_queries(%q: tensor<2x2x?x16xf32>, %k: tensor<2x2x?x16xf32>, %pos: tensor<2x?xi32>) -> tensor<2x2x?x16xf32> {
+  %o = rotor.attention %q, %k, %k rope_q(%pos : tensor<2x?xi32>) {rope_layout = #rotor.rope_layout<interleaved>} : tensor<2x2x?x16xf32>, tensor<2x2x?x16xf32>, tensor<2x2x?x16xf32>
+  return %o : tensor<2x2x?x16xf32>
+}

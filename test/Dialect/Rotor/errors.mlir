@@ -311,6 +311,46 @@ func.func @attention_kv_length(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x8x16xf32
 
 // -----
 
+func.func @attention_rope_attrs_alone(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{rope attributes and rope_learned_base need query_positions or key_positions (rope_q or rope_k)}}
+  %0 = rotor.attention %q, %q, %q {rope_base = 10000.0 : f64} : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_rope_query_positions(%q: tensor<1x4x8x16xf32>, %p: tensor<7xi64>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{query positions cover 7 tokens but it has a sequence of 8}}
+  %0 = rotor.attention %q, %q, %q rope_q(%p : tensor<7xi64>) : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_rope_key_batch(%q: tensor<2x4x1x16xf32>, %k: tensor<2x4x8x16xf32>, %p: tensor<3x8xi64>) -> tensor<2x4x1x16xf32> {
+  // expected-error @+1 {{key positions have a batch of 3 but it has a batch of 2}}
+  %0 = rotor.attention %q, %k, %k rope_k(%p : tensor<3x8xi64>) : tensor<2x4x1x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>
+  return %0 : tensor<2x4x1x16xf32>
+}
+
+// -----
+
+func.func @attention_rope_rotary_dim(%q: tensor<1x4x8x16xf32>, %p: tensor<8xi64>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{rotary_dim 32 exceeds head_dim 16}}
+  %0 = rotor.attention %q, %q, %q rope_q(%p : tensor<8xi64>) {rope_rotary_dim = 32 : i64} : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_rope_two_bases(%q: tensor<1x4x8x16xf32>, %p: tensor<8xi64>, %b: tensor<f32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{the base is given both as the `base` attribute and as a learned_base operand; give one}}
+  %0 = rotor.attention %q, %q, %q rope_k(%p : tensor<8xi64>) rope_learned_base(%b : tensor<f32>) {rope_base = 10.0 : f64} : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
 func.func @attention_scale(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
   // expected-error @+1 {{scale must be positive and finite, got 0}}
   %0 = rotor.attention %q, %q, %q {scale = 0.0 : f64} : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
@@ -353,7 +393,7 @@ func.func @attention_bias_distance(%q: tensor<1x4x8x16xf32>, %t: tensor<4x32xf32
 
 func.func @attention_lse_without_flag(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
   // expected-error @+1 {{an lse result needs return_lse}}
-  %0, %1 = "rotor.attention"(%q, %q, %q) : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> (tensor<1x4x8x16xf32>, tensor<1x4x8xf32>)
+  %0, %1 = "rotor.attention"(%q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0>}> : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> (tensor<1x4x8x16xf32>, tensor<1x4x8xf32>)
   return %0 : tensor<1x4x8x16xf32>
 }
 
@@ -362,7 +402,7 @@ func.func @attention_lse_without_flag(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x
 func.func @attention_wrong_result(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x8xf32> {
   // expected-error @+2 {{inferred type(s) 'tensor<1x4x8x16xf32>' are incompatible with return type(s) of operation 'tensor<1x4x8x8xf32>'}}
   // expected-error @+1 {{failed to infer returned types}}
-  %0 = "rotor.attention"(%q, %q, %q) : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> tensor<1x4x8x8xf32>
+  %0 = "rotor.attention"(%q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0>}> : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> tensor<1x4x8x8xf32>
   return %0 : tensor<1x4x8x8xf32>
 }
 

@@ -46,6 +46,19 @@ func.func @attention(%q: tensor<2x32x?x128xbf16>, %k: tensor<2x8x?x128xbf16>, %v
 
 // -----
 
+// Fused rotary embedding of the queries and the keys.
+// CHECK-LABEL: func @attention_rope
+// CHECK-SAME: (%[[Q:.*]]: tensor<2x32x?x128xbf16>, %[[K:.*]]: tensor<2x8x?x128xbf16>, %[[V:.*]]: tensor<2x8x?x128xbf16>, %[[P:.*]]: tensor<?xi64>, %[[PB:.*]]: tensor<2x?xi32>, %[[B:.*]]: tensor<f32>)
+func.func @attention_rope(%q: tensor<2x32x?x128xbf16>, %k: tensor<2x8x?x128xbf16>, %v: tensor<2x8x?x128xbf16>, %pos: tensor<?xi64>, %bpos: tensor<2x?xi32>, %b: tensor<f32>) -> (tensor<2x32x?x128xbf16>, tensor<2x32x?x128xbf16>) {
+  // CHECK: rotor.attention %[[Q]], %[[K]], %[[V]] rope_q(%[[P]] : tensor<?xi64>) rope_k(%[[P]] : tensor<?xi64>) {mask = #rotor.mask<causal = true>, rope_base = 5.000000e+05 : f64, rope_rotary_dim = 64 : i64, rope_scaling = #rotor.rope_scaling<kind = linear, factor = 2.000000e+00>}
+  %0 = rotor.attention %q, %k, %v rope_q(%pos : tensor<?xi64>) rope_k(%pos : tensor<?xi64>) {mask = #rotor.mask<causal = true>, rope_base = 500000.0 : f64, rope_rotary_dim = 64 : i64, rope_scaling = #rotor.rope_scaling<kind = linear, factor = 2.0>} : tensor<2x32x?x128xbf16>, tensor<2x8x?x128xbf16>, tensor<2x8x?x128xbf16>
+  // CHECK: rotor.attention %[[Q]], %[[K]], %[[V]] rope_q(%[[PB]] : tensor<2x?xi32>) rope_learned_base(%[[B]] : tensor<f32>) {rope_layout = #rotor.rope_layout<interleaved>}
+  %1 = rotor.attention %q, %k, %v rope_q(%bpos : tensor<2x?xi32>) rope_learned_base(%b : tensor<f32>) {rope_layout = #rotor.rope_layout<interleaved>} : tensor<2x32x?x128xbf16>, tensor<2x8x?x128xbf16>, tensor<2x8x?x128xbf16>
+  return %0, %1 : tensor<2x32x?x128xbf16>, tensor<2x32x?x128xbf16>
+}
+
+// -----
+
 // Multi-query attention with a value head_dim different from the key's.
 // CHECK-LABEL: func @attention_mqa
 func.func @attention_mqa(%q: tensor<?x7x?x80xf32>, %k: tensor<?x1x?x80xf32>, %v: tensor<?x1x?x96xf32>) -> tensor<?x7x?x96xf32> {

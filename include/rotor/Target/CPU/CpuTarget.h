@@ -30,8 +30,23 @@ struct CpuPipelineOptions {
   /// Run the outer loops of the kernels on OpenMP threads (all cores, or
   /// OMP_NUM_THREADS at run time).
   bool parallel = true;
-  /// Run the rotor-level fusion passes (rotor-fuse-linear).
+  /// Run the rotor-level fusion passes (rotor-fuse-linear and, with their
+  /// own switches below, the attention fusions).
   bool fuse = true;
+  /// With `fuse`: rotor-fuse-attention-rope (rope of q and k into the
+  /// attention kernel); `fuseKeyRope` includes the keys, which the CPU
+  /// kernel rotates once per query tile that visits them (off by default:
+  /// at long sequences the recomputation costs what the traffic saves).
+  bool fuseAttentionRope = true;
+  bool fuseKeyRope = false;
+  /// Simplify attention masks for static lengths (rotor-specialize-masks).
+  bool specializeMasks = true;
+  /// Dilated-window attention as dense windows over the interleaved
+  /// subsequences (rotor-dilation-relayout).
+  bool dilationRelayout = true;
+  /// Pack the query heads of a key/value group into one attention tile when
+  /// a head has fewer queries than a tile (rotor-pack-gqa-heads).
+  bool packGqaHeads = true;
   /// Print what the fusion passes fused and the traffic saved.
   bool fusionReport = false;
 };
@@ -73,7 +88,8 @@ llvm::Error emitLlvmIr(ModuleOp module, llvm::raw_ostream &os);
 /// from which the runtime binds entry inputs by name).
 llvm::Error writeManifest(llvm::StringRef dir, llvm::StringRef library,
                           const std::vector<EntrySignature> &entries,
-                          llvm::StringRef weights = "");
+                          llvm::StringRef weights = "",
+                          llvm::StringRef target = "cpu");
 
 } // namespace mlir::rotor
 

@@ -186,8 +186,8 @@ def Rotor_SinusoidalEmbeddingOp : Rotor_Op<"sinusoidal_embedding",
 // Attention
 //===----------------------------------------------------------------------===//
 
-def Rotor_AttentionOp : Rotor_Op<"attention", [Pure, InferTypeOpAdaptor,
-    Rotor_Vjp]> {
+def Rotor_AttentionOp : Rotor_Op<"attention",
+    [Pure, AttrSizedOperandSegments, InferTypeOpAdaptor, Rotor_Vjp]> {
   let summary = "Scaled dot-product attention with structured masks and GQA";
   let description = [{
     Computes `softmax(scale · q kᵀ + bias, masked) v` for
@@ -211,6 +211,20 @@ def Rotor_AttentionOp : Rotor_Op<"attention", [Pure, InferTypeOpAdaptor,
       the backward pass needs. A row with no visible key yields 0 and an
       LSE of `-inf`.
 
+    Fused rotary embedding (formed by `rotor-fuse-attention-rope`): with
+    `query_positions`, the op attends with `rope(query, query_positions)`
+    in place of `query`; with `key_positions`, with `rope(key,
+    key_positions)` in place of `key`; `value` is never rotated. `rope` is
+    exactly `rotor.rope` with the attributes `rope_layout`,
+    `rope_rotary_dim`, `rope_base` (or the 0-D operand `rope_learned_base`)
+    and `rope_scaling`, shared by both sides: positions of shape (Sq) or
+    (B, Sq) for the queries, (Sk) or (B, Sk) for the keys; angles
+    `position · inv_freq[i]` formed in f64; with `dynamic_ntk` scaling each
+    side grows its base from its own largest position. A kernel rotates
+    each query and key tile as it loads it (after the rotation the query
+    is scaled), so that no rotated copy of q or k is written to memory. The
+    rope attributes are only valid together with a positions operand.
+
     Example:
 
     ```mlir
@@ -220,6 +234,10 @@ def Rotor_AttentionOp : Rotor_Op<"attention", [Pure, InferTypeOpAdaptor,
     %o2, %lse = rotor.attention %q, %k, %v bias(%t : tensor<32x32xf32>)
         return_lse {softcap = 50.0 : f64}
         : tensor<2x32x?x128xbf16>, tensor<2x8x?x128xbf16>, tensor<2x8x?x128xbf16>
+    %o3 = rotor.attention %q, %k, %v
+        rope_q(%pos : tensor<?xi64>) rope_k(%pos : tensor<?xi64>)
+        {mask = #rotor.mask<causal = true>, rope_base = 500000.0 : f64}
+        : tensor<2x32x?x128xbf16>, tensor<2x8x?x128xbf16>, tensor<2x8x?x128xbf16>
     ```
   }];
   let arguments = (ins
@@ -227,11 +245,18 @@ def Rotor_AttentionOp : Rotor_Op<"attention", [Pure, InferTypeOpAdaptor,
     Rotor_Tensor4D:$key,
     Rotor_Tensor4D:$value,
     Optional<RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>>:$bias,
+    Optional<Rotor_IntTensor>:$query_positions,
+    Optional<Rotor_IntTensor>:$key_positions,
+    Optional<Rotor_ScalarFloatTensor>:$rope_learned_base,
     OptionalAttr<Rotor_MaskAttr>:$mask,
     OptionalAttr<F64Attr>:$scale,
     OptionalAttr<F64Attr>:$softcap,
     DefaultValuedAttr<I64Attr, "128">:$bias_max_distance,
-    UnitAttr:$return_lse
+    UnitAttr:$return_lse,
+    OptionalAttr<Rotor_RopeLayoutAttr>:$rope_layout,
+    OptionalAttr<I64Attr>:$rope_rotary_dim,
+    OptionalAttr<F64Attr>:$rope_base,
+    OptionalAttr<Rotor_RopeScalingAttr>:$rope_scaling
   );
   let results = (outs
     Rotor_Tensor4D:$output,
@@ -239,6 +264,9 @@ def Rotor_AttentionOp : Rotor_Op<"attention", [Pure, InferTypeOpAdaptor,
   );
   let assemblyFormat = [{
     $query `,` $key `,` $value (`bias` `(` $bias^ `:` type($bias) `)`)?
+    (`rope_q` `(` $query_positions^ `:` type($query_positions) `)`)?
+    (`rope_k` `(` $key_positions^ `:` type($key_positions) `)`)?
+    (`rope_learned_base` `(` $rope_learned_base^ `:` type($rope_learned_base) `)`)?
     (`return_lse` $return_lse^)? attr-dict `:` type($query) `,` type($key) `,` type($value)
   }];
   let hasVerifier = 1;
@@ -248,6 +276,15 @@ def Rotor_AttentionOp : Rotor_Op<"attention", [Pure, InferTypeOpAdaptor,
     double getEffectiveScale();
     /// The mask: `mask`, or the full mask when absent.
     MaskAttr getEffectiveMask();
+    /// True when the op rotates its queries or keys (fused rope).
+    bool hasRope() { return getQueryPositions() || getKeyPositions(); }
+    /// The rope layout (rotate_half when absent).
+    RopeLayout getEffectiveRopeLayout() {
+      return getRopeLayout() ? *getRopeLayout() : RopeLayout::rotate_half;
+    }
+    /// The rotated features of the fused rope: `rope_rotary_dim`, or the
+    /// head dimension (ShapedType::kDynamic when both are unknown).
+    int64_t getEffectiveRopeRotaryDim();
   }];
 }
 

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""GPU attention benchmark, run on the device machine in one call: Rotor's
+compiled artifact next to PyTorch FlexAttention and SDPA (cuDNN and Flash
+backends) on the patterns of /work/shared/anchors.md, same inputs, same run.
+
+Rotor's time is the device time of its kernels (CUDA events around each
+plan step, ROTOR_CUDA_PROFILE=1), median over repeated calls; the peers are
+timed with triton.testing.do_bench (median). FLOPs count the allowed
+(query, key) pairs only: 4·B·Hq·D·pairs. Each pattern's Rotor output is
+also compared with FlexAttention's.
+
+Usage: attention_bench.py BENCH.rotor --rotor-run PATH [--out FILE.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from patterns import B, D, HKV, HQ, PATTERNS, S, entry_name, mask_mod, visible_pairs  # noqa: E402
+
+
+def do_bench(fn):
+    import triton.testing
+    return triton.testing.do_bench(fn, warmup=25, rep=200, return_mode="median")
+
+
+def save_bf16(path, t):
+    np.save(path, t.detach().view(torch.int16).cpu().numpy().view(np.uint16))
+
+
+def rotor_time(rotor_run, art, entry, inputs, repeat=20):
+    """Median device time (ms) of the entry's kernels, and its output."""
+    with tempfile.TemporaryDirectory() as tmp:
+        args = []
+        for name, t in inputs.items():
+            p = os.path.join(tmp, f"{name}.npy")
+            if t.dtype == torch.bfloat16:
+                save_bf16(p, t)
+            else:
+                np.save(p, t.cpu().numpy())
+            args.append(f"--input={name}={p}")
+        out = os.path.join(tmp, "out.npy")
+        env = dict(os.environ, ROTOR_CUDA_PROFILE="1")
+        r = subprocess.run([rotor_run, art, f"--entry={entry}", "--device=cuda", *args, "--bf16-as-u2",
+                            f"--repeat={repeat}", "-o", out],
+                           capture_output=True, text=True, env=env)
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr[-2000:])
+        times = [float(m) for m in re.findall(
+            r"rotor-cuda-profile: entry \S+: ([0-9.]+) ms", r.stderr)]
+        result = np.load(out)
+    if not times:
+        raise RuntimeError("no profile lines:\n" + r.stderr[-2000:])
+    steady = times[1:] if len(times) > 2 else times
+    o = torch.from_numpy(result.view(np.int16)).view(torch.bfloat16)
+    return statistics.median(steady), o
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("artifact")
+    ap.add_argument("--rotor-run", required=True)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    torch.manual_seed(0)
+    dev = "cuda"
+    q = torch.randn(B, HQ, S, D, device=dev, dtype=torch.bfloat16)
+    k = torch.randn(B, HKV, S, D, device=dev, dtype=torch.bfloat16)
+    v = torch.randn(B, HKV, S, D, device=dev, dtype=torch.bfloat16)
+    flex = torch.compile(flex_attention, dynamic=False)
+
+    rows = []
+    for name, mask in PATTERNS.items():
+        pairs = visible_pairs(name)
+        flops = 4.0 * B * HQ * D * pairs
+        res = {"pattern": name, "pairs": pairs}
+        bm = create_block_mask(mask_mod(name), None, None, S, S, device=dev)
+        res["flex"] = do_bench(lambda: flex(q, k, v, block_mask=bm, enable_gqa=True))
+        ref = flex(q, k, v, block_mask=bm, enable_gqa=True)
+        if name == "full causal":
+            for backend, key in ((SDPBackend.CUDNN_ATTENTION, "cudnn"),
+                                 (SDPBackend.FLASH_ATTENTION, "flash")):
+                try:
+                    with sdpa_kernel(backend):
+                        fn = lambda: F.scaled_dot_product_attention(  # noqa: E731
+                            q, k, v, is_causal=True, enable_gqa=True)
+                        fn()
+                        res[key] = do_bench(fn)
+                except Exception as e:  # noqa: BLE001
+                    print(f"{key}: unavailable ({e})", file=sys.stderr)
+        try:
+            ms, out = rotor_time(args.rotor_run, args.artifact, entry_name(name),
+                                 {"q": q, "k": k, "v": v})
+            res["rotor"] = ms
+            res["max_err_vs_flex"] = float((out.float().to(dev) - ref.float()).abs().max())
+        except Exception as e:  # noqa: BLE001
+            print(f"rotor {name}: {e}", file=sys.stderr)
+        for key in ("rotor", "flex", "cudnn", "flash"):
+            if key in res:
+                res[key + "_tflops"] = flops / (res[key] * 1e-3) / 1e12
+        rows.append(res)
+        print(res, flush=True)
+
+    lines = [
+        "| pattern | Rotor ms | Rotor TFLOP/s | FlexAttention ms (TFLOP/s) | "
+        "Rotor / Flex | cuDNN ms (TFLOP/s) | Rotor / cuDNN | Flash ms (TFLOP/s) | "
+        "Rotor / Flash | max |Rotor − Flex| |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(r, key):
+        if key not in r:
+            return "–"
+        return f"{r[key]:.3f} ({r[key + '_tflops']:.0f})"
+
+    def ratio(r, key):
+        if key not in r or "rotor" not in r:
+            return "–"
+        return f"{r[key] / r['rotor']:.2f}×"
+
+    for r in rows:
+        lines.append(
+            f"| {r['pattern']} | {r.get('rotor', float('nan')):.3f} | "
+            f"{r.get('rotor_tflops', float('nan')):.0f} | {cell(r, 'flex')} | "
+            f"{ratio(r, 'flex')} | {cell(r, 'cudnn')} | {ratio(r, 'cudnn')} | "
+            f"{cell(r, 'flash')} | {ratio(r, 'flash')} | "
+            f"{r.get('max_err_vs_flex', float('nan')):.3g} |")
+    header = (f"Device: {torch.cuda.get_device_name()}; PyTorch {torch.__version__}; "
+              f"{datetime.date.today().isoformat()}. Shape: B={B}, Hq={HQ}, Hkv={HKV}, "
+              f"S={S}, D={D}, bf16. Ratios are peer time / Rotor time (> 1: Rotor faster).")
+    text = header + "\n\n" + "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()

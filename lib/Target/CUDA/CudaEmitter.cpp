@@ -1,0 +1,1530 @@
+//===- CudaEmitter.cpp - Rotor IR to CUDA kernels and a launch plan -------===//
+//
+// Part of the Rotor project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Walks each entry function in order and, for every op, appends steps to the
+// entry's launch plan:
+//
+//  * rotor ops become kernel launches of generated `extern "C"` wrappers that
+//    instantiate the device library's templates with the op's static
+//    parameters (dtype, head dim, mask, rope layout, ...), or cuBLAS products
+//    (linear, rotate) followed by an epilogue kernel;
+//  * elementwise ops (add, mul, activations, float casts) become generated
+//    kernels with broadcasting;
+//  * views (tensor.cast, contiguous slices) alias buffers; concatenations
+//    and strided slices are 2-D copies.
+//
+// Every tensor value gets a symbolic shape: a static size is a constant, a
+// dynamic one an expression over the entry's input dimensions, so that the
+// plan serves every batch and sequence length. Identical wrappers are
+// emitted once (a 32-layer model has as many kernels as one layer), and
+// buffers are freed after their last use.
+//
+//===----------------------------------------------------------------------===//
+
+#include "rotor/Dialect/Rotor/RotorDialect.h"
+#include "rotor/Dialect/Rotor/RotorOps.h"
+#include "rotor/Target/CUDA/CudaTarget.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/IR/Matchers.h"
+
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+
+#include <map>
+
+using namespace mlir;
+using namespace mlir::rotor;
+
+namespace {
+
+/// The largest grid of the grid-stride kernels: enough blocks to fill any
+/// GPU many times over.
+constexpr int64_t kMaxStrideBlocks = 65535 * 8;
+
+/// The C++ type of an element type, or "" if unsupported.
+std::string cType(Type t) {
+  if (t.isF32())
+    return "float";
+  if (t.isF64())
+    return "double";
+  if (t.isBF16())
+    return "__nv_bfloat16";
+  if (t.isF16())
+    return "__half";
+  if (t.isSignlessInteger(32))
+    return "int";
+  if (t.isSignlessInteger(64))
+    return "long long";
+  return "";
+}
+
+std::string dtypeName(Type t) {
+  if (t.isF32())
+    return "f32";
+  if (t.isF64())
+    return "f64";
+  if (t.isBF16())
+    return "bf16";
+  if (t.isF16())
+    return "f16";
+  if (t.isSignlessInteger(32))
+    return "i32";
+  if (t.isSignlessInteger(64))
+    return "i64";
+  return "";
+}
+
+int64_t byteWidth(Type t) { return t.getIntOrFloatBitWidth() / 8; }
+
+/// A float literal that round-trips through the C++ parser.
+std::string floatLiteral(double v) {
+  if (std::isinf(v))
+    return v > 0 ? "__longlong_as_double(0x7ff0000000000000ULL)"
+                 : "__longlong_as_double(0xfff0000000000000ULL)";
+  return llvm::formatv("{0:e17}", v).str();
+}
+
+std::string boolLiteral(bool b) { return b ? "true" : "false"; }
+
+/// The kernels of a module: generated wrappers, deduplicated by text.
+class KernelTable {
+public:
+  /// Returns the index of the kernel whose wrapper is `body` with @NAME@
+  /// standing for the kernel's name, adding it if new.
+  int get(const std::string &body) {
+    auto it = index.find(body);
+    if (it != index.end())
+      return it->second;
+    int k = static_cast<int>(names.size());
+    std::string name = "rotor_k" + std::to_string(k);
+    std::string text = body;
+    for (size_t pos; (pos = text.find("@NAME@")) != std::string::npos;)
+      text.replace(pos, 6, name);
+    source += text + "\n";
+    names.push_back(name);
+    index[body] = k;
+    return k;
+  }
+  std::vector<std::string> names;
+  std::string source;
+
+private:
+  std::map<std::string, int> index;
+};
+
+/// Builds the wrapper of one library kernel: the template instantiation,
+/// and the Params fields filled from the launch arguments.
+class Wrapper {
+public:
+  explicit Wrapper(std::string type) : type(std::move(type)) {}
+
+  /// p.FIELD = pointer argument `value` (a plan value) as `ctype*`.
+  void ptr(llvm::StringRef field, int value, llvm::StringRef ctype,
+           bool isConst = true) {
+    assigns += llvm::formatv("  p.{0} = ({1}{2} *)a.ptr[{3}];\n", field,
+                             isConst ? "const " : "", ctype, ptrs.size())
+                   .str();
+    ptrs.push_back(value);
+  }
+  /// p.FIELD = dimension argument `symbol`.
+  void dim(llvm::StringRef field, int symbol) {
+    assigns +=
+        llvm::formatv("  p.{0} = a.dim[{1}];\n", field, dims.size()).str();
+    dims.push_back(symbol);
+  }
+  /// p.FIELD = a literal.
+  void literal(llvm::StringRef field, const std::string &value) {
+    assigns += llvm::formatv("  p.{0} = {1};\n", field, value).str();
+  }
+
+  std::string body() const {
+    return llvm::formatv(
+               "// {0}\n"
+               "using @NAME@_t = {0};\n"
+               "extern \"C\" __global__ void __launch_bounds__("
+               "@NAME@_t::kThreads, @NAME@_t::kMinBlocksPerSM)\n"
+               "@NAME@(const __grid_constant__ rotor::cuda::LaunchArgs a) {{\n"
+               "  @NAME@_t::Params p{{};\n{1}"
+               "  @NAME@_t::run(p);\n}\n"
+               "extern \"C\" __constant__ int @NAME@_cfg[4] = {{"
+               "@NAME@_t::kThreads, @NAME@_t::kSmemBytes, @NAME@_t::kTile, "
+               "@NAME@_t::kMinBlocksPerSM};\n",
+               type, assigns)
+        .str();
+  }
+
+  std::string type, assigns;
+  std::vector<int> ptrs, dims;
+};
+
+/// The plan of one entry function.
+class EntryEmitter {
+public:
+  EntryEmitter(func::FuncOp fn, KernelTable &kernels)
+      : fn(fn), kernels(kernels) {}
+
+  LogicalResult emit();
+  llvm::json::Object toJson();
+
+private:
+  //===--- Symbols --------------------------------------------------------===//
+  int symbol(llvm::StringRef op, int64_t a, int64_t b, bool hasB) {
+    std::string key = (op + ":" + llvm::Twine(a) + ":" + llvm::Twine(b)).str();
+    auto it = symbolIndex.find(key);
+    if (it != symbolIndex.end())
+      return it->second;
+    llvm::json::Array entry{op.str(), a};
+    if (hasB)
+      entry.push_back(b);
+    symbols.push_back(std::move(entry));
+    int id = static_cast<int>(symbols.size()) - 1;
+    symbolIndex[key] = id;
+    if (op == "const")
+      constants[id] = a;
+    return id;
+  }
+  int cst(int64_t v) { return symbol("const", v, 0, false); }
+  std::optional<int64_t> constantOf(int s) const {
+    auto it = constants.find(s);
+    if (it == constants.end())
+      return std::nullopt;
+    return it->second;
+  }
+  int binary(llvm::StringRef op, int x, int y) {
+    auto cx = constantOf(x), cy = constantOf(y);
+    if (cx && cy) {
+      int64_t a = *cx, b = *cy;
+      if (op == "add")
+        return cst(a + b);
+      if (op == "sub")
+        return cst(a - b);
+      if (op == "mul")
+        return cst(a * b);
+      if (op == "max")
+        return cst(std::max(a, b));
+      if (op == "min")
+        return cst(std::min(a, b));
+      if (op == "ceildiv" && b > 0)
+        return cst((a + b - 1) / b);
+      if (op == "floordiv" && b > 0)
+        return cst(a >= 0 ? a / b : -((-a + b - 1) / b));
+    }
+    if ((op == "mul" || op == "ceildiv" || op == "floordiv") && cy == 1)
+      return x;
+    if (op == "mul" && cx == 1)
+      return y;
+    if ((op == "add" || op == "sub") && cy == 0)
+      return x;
+    if (op == "add" && cx == 0)
+      return y;
+    return symbol(op, x, y, true);
+  }
+  int mul(int x, int y) { return binary("mul", x, y); }
+  int add(int x, int y) { return binary("add", x, y); }
+  int product(llvm::ArrayRef<int> syms) {
+    int p = cst(1);
+    for (int s : syms)
+      p = mul(p, s);
+    return p;
+  }
+  /// The grid of a grid-stride kernel over `units` work units.
+  int strideGrid(int kernel, int units) {
+    return binary("min",
+                  binary("ceildiv", units, symbol("cfg", kernel, 2, true)),
+                  cst(kMaxStrideBlocks));
+  }
+
+  //===--- Values ---------------------------------------------------------===//
+  int newValue(Type elementType, SmallVector<int> shape) {
+    values.push_back({elementType, std::move(shape)});
+    return static_cast<int>(values.size()) - 1;
+  }
+  /// The plan value of SSA tensor `v` (which must have been defined).
+  int valueOf(Value v) { return valueIds.lookup(v); }
+  llvm::ArrayRef<int> shapeOf(Value v) { return values[valueOf(v)].shape; }
+  int dimOf(Value v, int64_t d) { return shapeOf(v)[d]; }
+  /// Defines the result `v` of an op: a new plan value whose dynamic sizes
+  /// are given by `dynamicSizes` (one per dynamic dimension, in order) or
+  /// `fullShape` (one per dimension).
+  int define(Value v, SmallVector<int> fullShape) {
+    auto type = cast<RankedTensorType>(v.getType());
+    for (auto [i, d] : llvm::enumerate(type.getShape()))
+      if (!ShapedType::isDynamic(d))
+        fullShape[i] = cst(d);
+    int id = newValue(type.getElementType(), std::move(fullShape));
+    valueIds[v] = id;
+    return id;
+  }
+  /// Defines `v` with the shape of `like` where `v` is dynamic.
+  int defineLike(Value v, Value like) {
+    return define(v, SmallVector<int>(shapeOf(like)));
+  }
+  /// The symbol of an SSA index value.
+  FailureOr<int> indexSymbol(Value v);
+
+  //===--- Steps ----------------------------------------------------------===//
+  void launch(const Wrapper &w, std::array<int, 3> grid,
+              llvm::ArrayRef<int> writes);
+  /// A launch whose grid is (gridFn(kernel)).
+  int kernelOf(const Wrapper &w) { return kernels.get(w.body()); }
+  void gemm(int a, int b, int c, int m, int n, int k, bool transB,
+            int batch = -1, int strideA = -1, int strideB = -1,
+            int strideC = -1, int offsetB = -1);
+  void addStep(llvm::json::Object step, llvm::ArrayRef<int> uses) {
+    steps.push_back(std::move(step));
+    stepUses.emplace_back(uses.begin(), uses.end());
+  }
+  /// A scratch value, freed after the step that next uses it.
+  int scratch(Type elementType, SmallVector<int> shape) {
+    return newValue(elementType, std::move(shape));
+  }
+
+  //===--- Ops ------------------------------------------------------------===//
+  LogicalResult emitOp(Operation *op);
+  LogicalResult emitAttention(AttentionOp op);
+  LogicalResult emitRope(RopeOp op);
+  FailureOr<int> emitRopeApply(Operation *op, Value input, Value positions,
+                               RopeLayout layout, int64_t rotaryDim,
+                               std::optional<double> base, Value learnedBase,
+                               RopeScalingAttr scaling, Value result);
+  int emitRopeTable(Operation *op, int64_t rotaryDim, RopeScalingAttr scaling,
+                    std::optional<double> base, Value learnedBase,
+                    Value positions);
+  LogicalResult emitGivens(GivensOp op);
+  LogicalResult emitMatmul(Operation *op, Value input, Value weight,
+                           Value bias, Value residual, Activation act,
+                           Value result, bool transB);
+  LogicalResult emitFusedGateUp(FusedGateUpOp op);
+  LogicalResult emitRowKernel(Operation *op, llvm::StringRef kernel,
+                              Value input, Value weight, Value bias,
+                              std::optional<double> eps);
+  LogicalResult emitEmbedding(EmbeddingOp op);
+  LogicalResult emitConv1d(Conv1dOp op);
+  LogicalResult emitSinusoidal(SinusoidalEmbeddingOp op);
+  LogicalResult emitCrossEntropy(CrossEntropyOp op);
+  LogicalResult emitHeads(Operation *op, bool split);
+  LogicalResult emitElementwise(Operation *op, llvm::StringRef expr,
+                                ValueRange operands);
+  LogicalResult emitConcat(tensor::ConcatOp op);
+  LogicalResult emitExtractSlice(tensor::ExtractSliceOp op);
+  LogicalResult emitFill(Value result, Attribute value, ValueRange sizes);
+  LogicalResult emitGenerate(tensor::GenerateOp op);
+  LogicalResult emitConstant(arith::ConstantOp op);
+
+  func::FuncOp fn;
+  KernelTable &kernels;
+  std::vector<llvm::json::Value> symbols;
+  llvm::StringMap<int> symbolIndex;
+  llvm::DenseMap<int, int64_t> constants;
+  struct ValueRec {
+    Type elementType;
+    SmallVector<int> shape;
+  };
+  std::vector<ValueRec> values;
+  llvm::DenseMap<Value, int> valueIds;
+  llvm::DenseMap<Value, int> indexSyms;
+  std::vector<llvm::json::Object> steps;
+  std::vector<SmallVector<int>> stepUses;
+  SmallVector<int> inputs, outputs;
+};
+
+FailureOr<int> EntryEmitter::indexSymbol(Value v) {
+  auto it = indexSyms.find(v);
+  if (it != indexSyms.end())
+    return it->second;
+  Operation *def = v.getDefiningOp();
+  std::optional<int> result;
+  if (!def) {
+    // An index block argument (of a tensor.generate body) has no symbol.
+  } else if (auto c = dyn_cast<arith::ConstantIndexOp>(def)) {
+    result = cst(c.value());
+  } else if (auto d = dyn_cast<tensor::DimOp>(def)) {
+    std::optional<int64_t> axis = d.getConstantIndex();
+    if (axis && valueIds.count(d.getSource()))
+      result = dimOf(d.getSource(), *axis);
+  } else if (isa<arith::AddIOp, arith::SubIOp, arith::MulIOp>(def)) {
+    FailureOr<int> x = indexSymbol(def->getOperand(0));
+    FailureOr<int> y = indexSymbol(def->getOperand(1));
+    if (succeeded(x) && succeeded(y))
+      result = binary(isa<arith::AddIOp>(def)   ? "add"
+                      : isa<arith::SubIOp>(def) ? "sub"
+                                                : "mul",
+                      *x, *y);
+  }
+  if (!result) {
+    if (def)
+      def->emitError() << "the CUDA target cannot compute this index value "
+                          "from the entry's input shapes";
+    return failure();
+  }
+  indexSyms[v] = *result;
+  return *result;
+}
+
+void EntryEmitter::launch(const Wrapper &w, std::array<int, 3> grid,
+                          llvm::ArrayRef<int> writes) {
+  int k = kernelOf(w);
+  for (int &g : grid)
+    if (g < 0)
+      g = strideGrid(k, -g - 1);
+  llvm::json::Array ptrs, dims, writeList;
+  for (int p : w.ptrs)
+    ptrs.push_back(p);
+  for (int d : w.dims)
+    dims.push_back(d);
+  for (int v : writes)
+    writeList.push_back(v);
+  addStep(llvm::json::Object{{"op", "launch"},
+                             {"kernel", k},
+                             {"grid", llvm::json::Array{grid[0], grid[1],
+                                                        grid[2]}},
+                             {"ptrs", std::move(ptrs)},
+                             {"dims", std::move(dims)},
+                             {"floats", llvm::json::Array{}},
+                             {"writes", std::move(writeList)}},
+          w.ptrs);
+}
+
+/// The grid entry meaning "grid-stride over `units`": resolved in launch().
+int strideOver(int units) { return -units - 1; }
+
+void EntryEmitter::gemm(int a, int b, int c, int m, int n, int k, bool transB,
+                        int batch, int strideA, int strideB, int strideC,
+                        int offsetB) {
+  int zero = cst(0);
+  addStep(
+      llvm::json::Object{{"op", "gemm"},
+                         {"a", a},
+                         {"b", b},
+                         {"c", c},
+                         {"m", m},
+                         {"n", n},
+                         {"k", k},
+                         {"batch", batch < 0 ? cst(1) : batch},
+                         {"offset_a", zero},
+                         {"offset_b", offsetB < 0 ? zero : offsetB},
+                         {"offset_c", zero},
+                         {"stride_a", strideA < 0 ? zero : strideA},
+                         {"stride_b", strideB < 0 ? zero : strideB},
+                         {"stride_c", strideC < 0 ? zero : strideC},
+                         {"trans_a", false},
+                         {"trans_b", transB},
+                         {"alpha", 1.0},
+                         {"beta", 0.0}},
+      {a, b, c});
+}
+
+LogicalResult EntryEmitter::emit() {
+  // Inputs.
+  for (auto [i, arg] : llvm::enumerate(fn.getArguments())) {
+    auto type = dyn_cast<RankedTensorType>(arg.getType());
+    if (!type || cType(type.getElementType()).empty())
+      return fn.emitError() << "entry argument " << i
+                            << " is not a ranked tensor of a supported dtype";
+    SmallVector<int> shape;
+    for (auto [d, size] : llvm::enumerate(type.getShape()))
+      shape.push_back(ShapedType::isDynamic(size)
+                          ? symbol("dim", static_cast<int64_t>(i),
+                                   static_cast<int64_t>(d), true)
+                          : cst(size));
+    int id = newValue(type.getElementType(), shape);
+    valueIds[arg] = id;
+    inputs.push_back(id);
+  }
+  for (Operation &op : fn.getBody().front().without_terminator())
+    if (failed(emitOp(&op)))
+      return failure();
+  auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
+  for (Value v : ret.getOperands())
+    outputs.push_back(valueOf(v));
+  return success();
+}
+
+llvm::json::Object EntryEmitter::toJson() {
+  // Free every value after the step that uses it last (never the outputs;
+  // views keep their buffer alive through the runtime's reference counts).
+  llvm::DenseSet<int> keep(outputs.begin(), outputs.end());
+  std::vector<int> lastUse(values.size(), -1);
+  for (auto [s, uses] : llvm::enumerate(stepUses))
+    for (int v : uses)
+      lastUse[v] = static_cast<int>(s);
+  std::vector<SmallVector<int>> freesAfter(steps.size());
+  for (auto [v, s] : llvm::enumerate(lastUse))
+    if (s >= 0 && !keep.count(static_cast<int>(v)))
+      freesAfter[s].push_back(static_cast<int>(v));
+
+  llvm::json::Array stepList;
+  for (auto [s, step] : llvm::enumerate(steps)) {
+    stepList.push_back(llvm::json::Object(step));
+    if (!freesAfter[s].empty()) {
+      llvm::json::Array list;
+      for (int v : freesAfter[s])
+        list.push_back(v);
+      stepList.push_back(
+          llvm::json::Object{{"op", "free"}, {"values", std::move(list)}});
+    }
+  }
+  llvm::json::Array valueList, inputList, outputList;
+  for (const ValueRec &v : values) {
+    llvm::json::Array shape;
+    for (int s : v.shape)
+      shape.push_back(s);
+    valueList.push_back(
+        llvm::json::Array{dtypeName(v.elementType), std::move(shape)});
+  }
+  for (int v : inputs)
+    inputList.push_back(v);
+  for (int v : outputs)
+    outputList.push_back(v);
+  return llvm::json::Object{
+      {"name", ("rotor_entry_" + fn.getSymName()).str()},
+      {"num_inputs", static_cast<int64_t>(inputs.size())},
+      {"symbols", llvm::json::Array(symbols)},
+      {"values", std::move(valueList)},
+      {"inputs", std::move(inputList)},
+      {"outputs", std::move(outputList)},
+      {"steps", std::move(stepList)}};
+}
+
+//===----------------------------------------------------------------------===//
+// Op emission
+//===----------------------------------------------------------------------===//
+
+LogicalResult EntryEmitter::emitOp(Operation *op) {
+  // Index arithmetic is evaluated on demand (indexSymbol); scalar constants
+  // are folded into the kernels that use them.
+  if (isa<arith::ConstantIndexOp, tensor::DimOp, arith::AddIOp,
+          arith::SubIOp, arith::MulIOp>(op) &&
+      op->getResult(0).getType().isIndex())
+    return success();
+  if (auto c = dyn_cast<arith::ConstantOp>(op)) {
+    if (!isa<RankedTensorType>(c.getType()))
+      return success();
+    return emitConstant(c);
+  }
+  for (Value operand : op->getOperands())
+    if (isa<RankedTensorType>(operand.getType()) && !valueIds.count(operand))
+      return op->emitError()
+             << "the CUDA target cannot place an operand of type "
+             << operand.getType() << " (defined by an unsupported op)";
+
+  return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+      .Case([&](AttentionOp o) { return emitAttention(o); })
+      .Case([&](RopeOp o) { return emitRope(o); })
+      .Case([&](GivensOp o) { return emitGivens(o); })
+      .Case([&](RotateOp o) {
+        return emitMatmul(o, o.getInput(), o.getRotation(), Value(), Value(),
+                          Activation::none, o.getResult(), /*transB=*/false);
+      })
+      .Case([&](LinearOp o) {
+        return emitMatmul(o, o.getInput(), o.getWeight(), o.getBias(),
+                          Value(), Activation::none, o.getResult(), true);
+      })
+      .Case([&](FusedLinearOp o) {
+        return emitMatmul(o, o.getInput(), o.getWeight(), o.getBias(),
+                          o.getResidual(), o.getActivation(), o.getResult(),
+                          true);
+      })
+      .Case([&](FusedGateUpOp o) { return emitFusedGateUp(o); })
+      .Case([&](RmsNormOp o) {
+        return emitRowKernel(o, "RmsNorm", o.getInput(), o.getWeight(),
+                             Value(), o.getEpsilon().convertToDouble());
+      })
+      .Case([&](LayerNormOp o) {
+        return emitRowKernel(o, "LayerNorm", o.getInput(), o.getWeight(),
+                             o.getBias(), o.getEpsilon().convertToDouble());
+      })
+      .Case([&](L2NormalizeOp o) {
+        return emitRowKernel(o, "L2Normalize", o.getInput(), Value(), Value(),
+                             o.getEpsilon().convertToDouble());
+      })
+      .Case([&](SoftmaxOp o) -> LogicalResult {
+        auto type = cast<RankedTensorType>(o.getInput().getType());
+        int64_t axis = o.getNormalizedAxis();
+        if (axis != type.getRank() - 1)
+          return o.emitError() << "the CUDA target supports softmax over the "
+                                  "last axis only (axis "
+                               << o.getAxis() << " of a rank-"
+                               << type.getRank() << " tensor)";
+        return emitRowKernel(o, "Softmax", o.getInput(), Value(), Value(),
+                             std::nullopt);
+      })
+      .Case([&](EmbeddingOp o) { return emitEmbedding(o); })
+      .Case([&](Conv1dOp o) { return emitConv1d(o); })
+      .Case([&](SinusoidalEmbeddingOp o) { return emitSinusoidal(o); })
+      .Case([&](CrossEntropyOp o) { return emitCrossEntropy(o); })
+      .Case([&](SplitHeadsOp o) { return emitHeads(o, true); })
+      .Case([&](MergeHeadsOp o) { return emitHeads(o, false); })
+      .Case([&](AddOp o) {
+        return emitElementwise(o, "x0 + x1", o->getOperands());
+      })
+      .Case([&](MulOp o) {
+        return emitElementwise(o, "x0 * x1", o->getOperands());
+      })
+      .Case([&](ReluOp o) {
+        return emitElementwise(
+            o, "rotor::cuda::activate<rotor::cuda::Act::relu>(x0)",
+            o->getOperands());
+      })
+      .Case([&](SiluOp o) {
+        return emitElementwise(o, "x0 / (1 + exp(-x0))", o->getOperands());
+      })
+      .Case([&](GeluOp o) {
+        return emitElementwise(
+            o,
+            o.getApproximate() == GeluApproximation::tanh
+                ? "0.5 * x0 * (1 + tanh(0.7978845608028654 * (x0 + 0.044715 "
+                  "* x0 * x0 * x0)))"
+                : "0.5 * x0 * (1 + erf(x0 * 0.7071067811865476))",
+            o->getOperands());
+      })
+      .Case([&](SwigluOp o) {
+        return emitElementwise(o, "x0 / (1 + exp(-x0)) * x1",
+                               o->getOperands());
+      })
+      .Case<arith::ExtFOp, arith::TruncFOp>([&](Operation *o) {
+        return emitElementwise(o, "x0", o->getOperands());
+      })
+      .Case([&](tensor::CastOp o) {
+        // A cast only refines static sizes: the same buffer.
+        int src = valueOf(o.getSource());
+        int dst = defineLike(o.getResult(), o.getSource());
+        addStep(llvm::json::Object{{"op", "view"},
+                                   {"src", src},
+                                   {"dst", dst},
+                                   {"offset", cst(0)}},
+                {src, dst});
+        return success();
+      })
+      .Case([&](tensor::ConcatOp o) { return emitConcat(o); })
+      .Case([&](tensor::ExtractSliceOp o) { return emitExtractSlice(o); })
+      .Case([&](tensor::EmptyOp o) {
+        return emitFill(o.getResult(), Attribute(), o.getDynamicSizes());
+      })
+      .Case([&](tensor::SplatOp o) -> LogicalResult {
+        Attribute value;
+        if (!matchPattern(o.getInput(), m_Constant(&value)))
+          return o.emitError()
+                 << "the CUDA target needs a constant splat value";
+        return emitFill(o.getResult(), value, o.getDynamicSizes());
+      })
+      .Case([&](tensor::GenerateOp o) { return emitGenerate(o); })
+      .Default([&](Operation *o) {
+        return o->emitError() << "the CUDA target does not support '"
+                              << o->getName() << "'";
+      });
+}
+
+LogicalResult EntryEmitter::emitAttention(AttentionOp op) {
+  auto qType = cast<RankedTensorType>(op.getQuery().getType());
+  auto vType = cast<RankedTensorType>(op.getValue().getType());
+  Type elem = qType.getElementType();
+  int64_t headDim = qType.getDimSize(3);
+  if (ShapedType::isDynamic(headDim) || headDim != vType.getDimSize(3))
+    return op.emitError() << "the CUDA target needs a static head dim shared "
+                             "by queries and values";
+  if (elem.isF64())
+    return op.emitError()
+           << "the CUDA target has no f64 attention kernel; use f32, bf16 "
+              "or f16";
+  MaskAttr mask = op.getEffectiveMask();
+  auto optionalInt = [](std::optional<int64_t> v) -> std::string {
+    return v ? std::to_string(*v) : "-1";
+  };
+  std::string maskType = llvm::formatv(
+      "rotor::cuda::Mask<{0}, {1}, {2}, {3}, {4}, {5}>",
+      boolLiteral(mask.getCausal()), optionalInt(mask.getWindowLeft()),
+      optionalInt(mask.getWindowRight()), mask.getDilation(),
+      mask.getChunk() ? *mask.getChunk() : 0, mask.getGlobal());
+  std::string biasType = "rotor::cuda::NoBias";
+  if (Value bias = op.getBias()) {
+    auto bType = cast<RankedTensorType>(bias.getType());
+    if (!bType.getElementType().isF32())
+      return op.emitError() << "the CUDA target needs an f32 bias table";
+    biasType = llvm::formatv("rotor::cuda::T5Bias<{0}, {1}>",
+                             bType.getDimSize(1), op.getBiasMaxDistance());
+  }
+  bool softcap = op.getSoftcap().has_value();
+  bool lse = op.getReturnLse();
+  // Tensor cores for 16-bit types and head dims they tile; the CUDA-core
+  // kernel for f32 and for short query blocks (decoding), where a 128-row
+  // tile would be mostly idle.
+  bool tensorCores = (elem.isBF16() || elem.isF16()) && headDim % 16 == 0 &&
+                     headDim <= 128;
+  int64_t staticSq = qType.getDimSize(2);
+  if (!ShapedType::isDynamic(staticSq) && staticSq <= 16)
+    tensorCores = false;
+  std::string type = llvm::formatv(
+      "rotor::cuda::{0}<{1}, {2}, {3}, {4}, {5}, {6}>",
+      tensorCores ? "AttentionFwd" : "AttentionSimple", cType(elem), headDim,
+      maskType, biasType, boolLiteral(softcap), boolLiteral(lse));
+  // A rope fused into the op (rotor-fuse-attention-rope) is applied by the
+  // Rope kernel into scratch buffers: the device library's rope prologue
+  // measured 3x slower than Rope + attention on the H100
+  // (bench/results/cuda-kernels-2026-11-22.md), so the CUDA pipeline does
+  // not form the fusion itself.
+  int qValue = valueOf(op.getQuery()), kValue = valueOf(op.getKey());
+  if (op.hasRope()) {
+    std::optional<double> base;
+    if (op.getRopeBase())
+      base = op.getRopeBase()->convertToDouble();
+    auto rotate = [&](Value x, Value positions, int &into) -> LogicalResult {
+      if (!positions)
+        return success();
+      FailureOr<int> rotated = emitRopeApply(
+          op, x, positions, op.getEffectiveRopeLayout(),
+          op.getEffectiveRopeRotaryDim(), base, op.getRopeLearnedBase(),
+          op.getRopeScalingAttr(), Value());
+      if (failed(rotated))
+        return failure();
+      into = *rotated;
+      return success();
+    };
+    if (failed(rotate(op.getQuery(), op.getQueryPositions(), qValue)) ||
+        failed(rotate(op.getKey(), op.getKeyPositions(), kValue)))
+      return failure();
+  }
+  Wrapper w(type);
+  std::string t = cType(elem);
+  w.ptr("q", qValue, t);
+  w.ptr("k", kValue, t);
+  w.ptr("v", valueOf(op.getValue()), t);
+  int out = defineLike(op.getOutput(), op.getQuery());
+  w.ptr("out", out, t, false);
+  SmallVector<int> writes = {out};
+  if (lse) {
+    SmallVector<int> shape(shapeOf(op.getQuery()).take_front(3));
+    int l = define(op.getLse(), shape);
+    w.ptr("lse", l, "float", false);
+    writes.push_back(l);
+  }
+  if (Value bias = op.getBias())
+    w.ptr("bias", valueOf(bias), "float");
+  w.dim("batch", dimOf(op.getQuery(), 0));
+  w.dim("hq", dimOf(op.getQuery(), 1));
+  w.dim("hkv", dimOf(op.getKey(), 1));
+  w.dim("sq", dimOf(op.getQuery(), 2));
+  w.dim("sk", dimOf(op.getKey(), 2));
+  w.literal("scale", floatLiteral(op.getEffectiveScale()) + "f");
+  if (softcap)
+    w.literal("softcap", floatLiteral(op.getSoftcap()->convertToDouble()) + "f");
+  int k = kernelOf(w);
+  launch(w,
+         {binary("ceildiv", dimOf(op.getQuery(), 2), symbol("cfg", k, 2, true)),
+          dimOf(op.getQuery(), 1), dimOf(op.getQuery(), 0)},
+         writes);
+  return success();
+}
+
+int EntryEmitter::emitRopeTable(Operation *op, int64_t rotaryDim,
+                                RopeScalingAttr scaling,
+                                std::optional<double> base, Value learnedBase,
+                                Value positions) {
+  Type posType = cast<RankedTensorType>(positions.getType()).getElementType();
+  static const char *kinds[] = {"none", "linear", "dynamic_ntk", "yarn",
+                                "llama3"};
+  RopeScalingKind kind = scaling ? scaling.getKind() : RopeScalingKind::none;
+  std::string baseType =
+      learnedBase
+          ? cType(cast<RankedTensorType>(learnedBase.getType()).getElementType())
+          : "void";
+  Wrapper w(llvm::formatv("rotor::cuda::RopeInvFreq<{0}, "
+                          "rotor::cuda::RopeScaling::{1}, {2}, {3}>",
+                          rotaryDim, kinds[static_cast<int>(kind)],
+                          cType(posType), baseType));
+  Type f64 = Float64Type::get(op->getContext());
+  int table = scratch(f64, {cst(rotaryDim / 2 + 1)});
+  w.ptr("inv_freq", table, "double", false);
+  if (learnedBase)
+    w.ptr("learned_base", valueOf(learnedBase), baseType);
+  else
+    w.literal("base", floatLiteral(base.value_or(10000.0)));
+  w.ptr("positions", valueOf(positions), cType(posType));
+  w.dim("num_positions", product(shapeOf(positions)));
+  if (scaling) {
+    w.literal("factor", floatLiteral(scaling.getFactor().convertToDouble()));
+    w.literal("beta_fast",
+              floatLiteral(scaling.getBetaFast().convertToDouble()));
+    w.literal("beta_slow",
+              floatLiteral(scaling.getBetaSlow().convertToDouble()));
+    w.literal("low_freq_factor",
+              floatLiteral(scaling.getLowFreqFactor().convertToDouble()));
+    w.literal("high_freq_factor",
+              floatLiteral(scaling.getHighFreqFactor().convertToDouble()));
+    w.literal("attention_factor",
+              floatLiteral(scaling.getAttentionFactor().convertToDouble()));
+    w.literal("original_max_position",
+              std::to_string(scaling.getOriginalMaxPosition()) + "LL");
+  }
+  launch(w, {cst(1), cst(1), cst(1)}, {table});
+  return table;
+}
+
+/// Rotates `input` (B, H, S, D) by rope: returns the plan value of the
+/// result, `result` if given (an op result), else a new scratch value.
+FailureOr<int> EntryEmitter::emitRopeApply(Operation *op, Value input,
+                                           Value positions, RopeLayout layout,
+                                           int64_t rotaryDim,
+                                           std::optional<double> base,
+                                           Value learnedBase,
+                                           RopeScalingAttr scaling,
+                                           Value result) {
+  auto type = cast<RankedTensorType>(input.getType());
+  int64_t headDim = type.getDimSize(3);
+  if (ShapedType::isDynamic(headDim) || ShapedType::isDynamic(rotaryDim))
+    return op->emitError() << "the CUDA target needs a static head dim";
+  auto posType = cast<RankedTensorType>(positions.getType());
+  int table = emitRopeTable(op, rotaryDim, scaling, base, learnedBase,
+                            positions);
+  std::string t = cType(type.getElementType());
+  Wrapper w(llvm::formatv("rotor::cuda::Rope<{0}, {1}, {2}, {3}, {4}, {5}>", t,
+                          cType(posType.getElementType()), headDim, rotaryDim,
+                          boolLiteral(layout == RopeLayout::interleaved),
+                          boolLiteral(posType.getRank() == 2)));
+  w.ptr("x", valueOf(input), t);
+  int out = result ? defineLike(result, input)
+                   : scratch(type.getElementType(),
+                             SmallVector<int>(shapeOf(input)));
+  w.ptr("out", out, t, false);
+  w.ptr("pos", valueOf(positions), cType(posType.getElementType()));
+  w.ptr("inv_freq", table, "double");
+  w.dim("batch", dimOf(input, 0));
+  w.dim("heads", dimOf(input, 1));
+  w.dim("seq", dimOf(input, 2));
+  // One work unit per (batch, position): the angles are shared by the heads.
+  int units = mul(dimOf(input, 0), dimOf(input, 2));
+  launch(w, {strideOver(units), cst(1), cst(1)}, {out});
+  return out;
+}
+
+LogicalResult EntryEmitter::emitRope(RopeOp op) {
+  if (op.getTranspose())
+    return op.emitError() << "the CUDA target does not support a transposed "
+                             "rope (the backward of rotor.rope)";
+  std::optional<double> base;
+  if (op.getBase())
+    base = op.getBase()->convertToDouble();
+  return emitRopeApply(op, op.getInput(), op.getPositions(), op.getLayout(),
+                       op.getEffectiveRotaryDim(), base, op.getLearnedBase(),
+                       op.getScalingAttr(), op.getResult());
+}
+
+LogicalResult EntryEmitter::emitGivens(GivensOp op) {
+  auto type = cast<RankedTensorType>(op.getInput().getType());
+  int64_t dim = type.getShape().back();
+  if (ShapedType::isDynamic(dim) || dim > 256)
+    return op.emitError() << "the CUDA target applies Givens chains to "
+                             "static rows of at most 256 features";
+  std::string pairs;
+  for (int64_t p : op.getPairs())
+    pairs += (pairs.empty() ? "" : ", ") + std::to_string(p);
+  std::string t = cType(type.getElementType());
+  std::string at = cType(
+      cast<RankedTensorType>(op.getAngles().getType()).getElementType());
+  Wrapper w(llvm::formatv(
+      "rotor::cuda::Givens<{0}, {1}, {2}, rotor::cuda::GivensPairs<{3}>>", t,
+      at, dim, pairs));
+  w.ptr("x", valueOf(op.getInput()), t);
+  int out = defineLike(op.getResult(), op.getInput());
+  w.ptr("out", out, t, false);
+  w.ptr("angles", valueOf(op.getAngles()), at);
+  int rows = product(shapeOf(op.getInput()).drop_back());
+  w.dim("rows", rows);
+  launch(w, {strideOver(rows), cst(1), cst(1)}, {out});
+  return success();
+}
+
+LogicalResult EntryEmitter::emitMatmul(Operation *op, Value input,
+                                       Value weight, Value bias,
+                                       Value residual, Activation act,
+                                       Value result, bool transB) {
+  auto inType = cast<RankedTensorType>(input.getType());
+  auto wType = cast<RankedTensorType>(weight.getType());
+  if (inType.getElementType() != wType.getElementType())
+    return op->emitError() << "the CUDA target needs the input and the "
+                              "weight in one dtype (cuBLAS), got "
+                           << inType.getElementType() << " and "
+                           << wType.getElementType();
+  SmallVector<int> shape(shapeOf(input));
+  int kSym = shape.back();
+  int nSym = dimOf(weight, transB ? 0 : 1);
+  shape.back() = nSym;
+  int out = define(result, shape);
+  int m = product(llvm::ArrayRef<int>(shape).drop_back());
+  gemm(valueOf(input), valueOf(weight), out, m, nSym, kSym, transB);
+  if (!bias && !residual && act == Activation::none)
+    return success();
+  static const char *acts[] = {"none", "relu", "silu", "gelu", "gelu_tanh"};
+  std::string t = cType(inType.getElementType());
+  std::string bt =
+      bias ? cType(cast<RankedTensorType>(bias.getType()).getElementType())
+           : t;
+  Wrapper w(llvm::formatv(
+      "rotor::cuda::Epilogue<{0}, {1}, rotor::cuda::Act::{2}, {3}, {4}>", t,
+      bt, acts[static_cast<int>(act)], boolLiteral(bool(bias)),
+      boolLiteral(bool(residual))));
+  w.ptr("x", out, t);
+  if (bias)
+    w.ptr("bias", valueOf(bias), bt);
+  if (residual)
+    w.ptr("residual", valueOf(residual), t);
+  w.ptr("out", out, t, false);
+  w.dim("m", m);
+  w.dim("n", nSym);
+  launch(w, {strideOver(mul(m, nSym)), cst(1), cst(1)}, {out});
+  return success();
+}
+
+LogicalResult EntryEmitter::emitFusedGateUp(FusedGateUpOp op) {
+  auto inType = cast<RankedTensorType>(op.getInput().getType());
+  Type elem = inType.getElementType();
+  SmallVector<int> shape(shapeOf(op.getInput()));
+  int kSym = shape.back();
+  int nSym = dimOf(op.getGateWeight(), 0);
+  shape.back() = nSym;
+  int m = product(llvm::ArrayRef<int>(shape).drop_back());
+  for (Value w : {op.getGateWeight(), op.getUpWeight()})
+    if (cast<RankedTensorType>(w.getType()).getElementType() != elem)
+      return op.emitError() << "the CUDA target needs the input and the "
+                               "weights in one dtype";
+  int gate = scratch(elem, shape);
+  int up = scratch(elem, shape);
+  gemm(valueOf(op.getInput()), valueOf(op.getGateWeight()), gate, m, nSym,
+       kSym, true);
+  gemm(valueOf(op.getInput()), valueOf(op.getUpWeight()), up, m, nSym, kSym,
+       true);
+  std::string t = cType(elem);
+  Wrapper w(llvm::formatv("rotor::cuda::Swiglu<{0}>", t));
+  int out = define(op.getResult(), shape);
+  w.ptr("gate", gate, t);
+  w.ptr("up", up, t);
+  w.ptr("out", out, t, false);
+  int n = mul(m, nSym);
+  w.dim("n", n);
+  launch(w, {strideOver(n), cst(1), cst(1)}, {out});
+  return success();
+}
+
+LogicalResult EntryEmitter::emitRowKernel(Operation *op,
+                                          llvm::StringRef kernel, Value input,
+                                          Value weight, Value bias,
+                                          std::optional<double> eps) {
+  auto type = cast<RankedTensorType>(input.getType());
+  std::string t = cType(type.getElementType());
+  std::string args = t;
+  if (weight)
+    args += ", " + cType(cast<RankedTensorType>(weight.getType())
+                             .getElementType());
+  if (kernel == "LayerNorm")
+    args += bias ? ", true" : ", false";
+  Wrapper w(llvm::formatv("rotor::cuda::{0}<{1}>", kernel, args));
+  w.ptr("x", valueOf(input), t);
+  if (weight)
+    w.ptr("w", valueOf(weight),
+          cType(cast<RankedTensorType>(weight.getType()).getElementType()));
+  if (bias)
+    w.ptr("b", valueOf(bias),
+          cType(cast<RankedTensorType>(bias.getType()).getElementType()));
+  int out = defineLike(op->getResult(0), input);
+  w.ptr("out", out, t, false);
+  int rows = product(shapeOf(input).drop_back());
+  w.dim("rows", rows);
+  w.dim("cols", shapeOf(input).back());
+  if (eps)
+    w.literal("eps", floatLiteral(*eps));
+  launch(w, {strideOver(rows), cst(1), cst(1)}, {out});
+  return success();
+}
+
+LogicalResult EntryEmitter::emitEmbedding(EmbeddingOp op) {
+  auto idType = cast<RankedTensorType>(op.getIds().getType());
+  auto tableType = cast<RankedTensorType>(op.getTable().getType());
+  std::string it = cType(idType.getElementType());
+  std::string t = cType(tableType.getElementType());
+  Wrapper w(llvm::formatv("rotor::cuda::Embedding<{0}, {1}>", it, t));
+  SmallVector<int> shape(shapeOf(op.getIds()));
+  shape.push_back(dimOf(op.getTable(), 1));
+  int out = define(op.getResult(), shape);
+  w.ptr("ids", valueOf(op.getIds()), it);
+  w.ptr("table", valueOf(op.getTable()), t);
+  w.ptr("out", out, t, false);
+  int n = product(shapeOf(op.getIds()));
+  w.dim("n", n);
+  w.dim("vocab", dimOf(op.getTable(), 0));
+  w.dim("hidden", dimOf(op.getTable(), 1));
+  launch(w, {strideOver(n), cst(1), cst(1)}, {out});
+  return success();
+}
+
+LogicalResult EntryEmitter::emitConv1d(Conv1dOp op) {
+  auto wType = cast<RankedTensorType>(op.getWeight().getType());
+  int64_t kernelSize = wType.getDimSize(2);
+  if (ShapedType::isDynamic(kernelSize))
+    return op.emitError() << "the CUDA target needs a static kernel size";
+  std::string t = cType(
+      cast<RankedTensorType>(op.getInput().getType()).getElementType());
+  std::string wt = cType(wType.getElementType());
+  Wrapper w(llvm::formatv("rotor::cuda::Conv1d<{0}, {1}, {2}, {3}, {4}>", t,
+                          wt, kernelSize,
+                          boolLiteral(op.getPadding() == ConvPadding::causal),
+                          boolLiteral(bool(op.getBias()))));
+  SmallVector<int> shape(shapeOf(op.getInput()));
+  shape[2] = dimOf(op.getWeight(), 0);
+  int out = define(op.getResult(), shape);
+  w.ptr("x", valueOf(op.getInput()), t);
+  w.ptr("w", valueOf(op.getWeight()), wt);
+  if (op.getBias())
+    w.ptr("bias", valueOf(op.getBias()), wt);
+  w.ptr("out", out, t, false);
+  w.dim("batch", shape[0]);
+  w.dim("seq", shape[1]);
+  w.dim("cin", dimOf(op.getInput(), 2));
+  w.dim("cout", shape[2]);
+  w.literal("groups", std::to_string(op.getGroups()) + "LL");
+  launch(w, {strideOver(product(shape)), cst(1), cst(1)}, {out});
+  return success();
+}
+
+LogicalResult EntryEmitter::emitSinusoidal(SinusoidalEmbeddingOp op) {
+  auto posType = cast<RankedTensorType>(op.getPositions().getType());
+  auto fType = cast<RankedTensorType>(op.getFreqs().getType());
+  std::string pt = cType(posType.getElementType());
+  std::string t = cType(fType.getElementType());
+  Wrapper w(llvm::formatv("rotor::cuda::SinusoidalEmbedding<{0}, {1}>", pt, t));
+  SmallVector<int> shape(shapeOf(op.getPositions()));
+  int f = dimOf(op.getFreqs(), 0);
+  shape.push_back(mul(f, cst(2)));
+  int out = define(op.getResult(), shape);
+  w.ptr("pos", valueOf(op.getPositions()), pt);
+  w.ptr("freqs", valueOf(op.getFreqs()), t);
+  w.ptr("out", out, t, false);
+  int n = product(shapeOf(op.getPositions()));
+  w.dim("n", n);
+  w.dim("nfreq", f);
+  launch(w, {strideOver(product(shape)), cst(1), cst(1)}, {out});
+  return success();
+}
+
+LogicalResult EntryEmitter::emitCrossEntropy(CrossEntropyOp op) {
+  auto lType = cast<RankedTensorType>(op.getLogits().getType());
+  auto labelType = cast<RankedTensorType>(op.getLabels().getType());
+  std::string t = cType(lType.getElementType());
+  std::string lt = cType(labelType.getElementType());
+  Type f32 = Float32Type::get(op.getContext());
+  int n = product(shapeOf(op.getLabels()));
+  int rowLoss = scratch(f32, {n});
+  Wrapper rows(llvm::formatv("rotor::cuda::CrossEntropyRows<{0}, {1}>", t, lt));
+  rows.ptr("logits", valueOf(op.getLogits()), t);
+  rows.ptr("labels", valueOf(op.getLabels()), lt);
+  rows.ptr("row_loss", rowLoss, "float", false);
+  rows.dim("n", n);
+  rows.dim("vocab", shapeOf(op.getLogits()).back());
+  rows.literal("ignore_index", std::to_string(op.getIgnoreIndex()) + "LL");
+  launch(rows, {strideOver(n), cst(1), cst(1)}, {rowLoss});
+  std::string ot = cType(
+      cast<RankedTensorType>(op.getLoss().getType()).getElementType());
+  Wrapper mean(
+      llvm::formatv("rotor::cuda::CrossEntropyMean<{0}, {1}>", lt, ot));
+  int loss = define(op.getLoss(), {});
+  mean.ptr("row_loss", rowLoss, "float");
+  mean.ptr("labels", valueOf(op.getLabels()), lt);
+  mean.ptr("loss", loss, ot, false);
+  mean.dim("n", n);
+  mean.literal("ignore_index", std::to_string(op.getIgnoreIndex()) + "LL");
+  launch(mean, {cst(1), cst(1), cst(1)}, {loss});
+  return success();
+}
+
+LogicalResult EntryEmitter::emitHeads(Operation *op, bool split) {
+  Value input = op->getOperand(0);
+  auto type = cast<RankedTensorType>(input.getType());
+  std::string t = cType(type.getElementType());
+  Wrapper w(llvm::formatv("rotor::cuda::{0}<{1}>",
+                          split ? "SplitHeads" : "MergeHeads", t));
+  auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
+  SmallVector<int> shape;
+  int batch, seq, heads, headDim;
+  if (split) {
+    // (B, S, H·D) -> (B, H, S, D)
+    batch = dimOf(input, 0);
+    seq = dimOf(input, 1);
+    heads = cst(resultType.getDimSize(1));
+    headDim = cst(resultType.getDimSize(3));
+    shape = {batch, heads, seq, headDim};
+  } else {
+    batch = dimOf(input, 0);
+    heads = dimOf(input, 1);
+    seq = dimOf(input, 2);
+    headDim = dimOf(input, 3);
+    shape = {batch, seq, mul(heads, headDim)};
+  }
+  if (ShapedType::isDynamic(resultType.getShape().back()) && split)
+    return op->emitError() << "the CUDA target needs static head sizes";
+  int out = define(op->getResult(0), shape);
+  w.ptr("x", valueOf(input), t);
+  w.ptr("out", out, t, false);
+  w.dim("batch", batch);
+  w.dim("seq", seq);
+  w.dim("heads", heads);
+  w.dim("head_dim", headDim);
+  launch(w, {strideOver(product(shape)), cst(1), cst(1)}, {out});
+  return success();
+}
+
+/// A generated elementwise kernel: `expr` over x0, x1, ... (the operands
+/// converted to the compute type), with NumPy broadcasting of operands of
+/// lower rank or size-1 dimensions.
+LogicalResult EntryEmitter::emitElementwise(Operation *op,
+                                            llvm::StringRef expr,
+                                            ValueRange operands) {
+  Value result = op->getResult(0);
+  auto rType = cast<RankedTensorType>(result.getType());
+  int64_t rank = rType.getRank();
+  bool f64 = rType.getElementType().isF64();
+  for (Value v : operands)
+    f64 |= cast<RankedTensorType>(v.getType()).getElementType().isF64();
+  std::string compute = f64 ? "double" : "float";
+
+  // The result shape: per dimension, an operand's size that is not a
+  // broadcast 1 (static sizes are taken from the result type).
+  SmallVector<int> shape(rank, -1);
+  SmallVector<SmallVector<bool>> broadcast;
+  for (Value v : operands) {
+    auto t = cast<RankedTensorType>(v.getType());
+    int64_t offset = rank - t.getRank();
+    SmallVector<bool> bc(rank, true);
+    for (int64_t d = 0; d < t.getRank(); ++d) {
+      int64_t rd = d + offset;
+      bool isOne = t.getDimSize(d) == 1 && rType.getDimSize(rd) != 1;
+      bc[rd] = isOne;
+      if (!isOne && shape[rd] < 0)
+        shape[rd] = dimOf(v, d);
+    }
+    broadcast.push_back(bc);
+  }
+  for (int64_t d = 0; d < rank; ++d)
+    if (shape[d] < 0)
+      shape[d] = cst(1);
+  int out = define(result, shape);
+
+  bool anyBroadcast = false;
+  for (auto [i, v] : llvm::enumerate(operands))
+    anyBroadcast |= cast<RankedTensorType>(v.getType()).getRank() != rank ||
+                    llvm::is_contained(broadcast[i], true);
+
+  std::string rt = cType(rType.getElementType());
+  std::string body;
+  llvm::raw_string_ostream os(body);
+  SmallVector<int> dims;
+  int n = product(shape);
+  dims.push_back(n);
+  os << "// elementwise: " << expr << "\n"
+     << "extern \"C\" __global__ void __launch_bounds__(256)\n"
+     << "@NAME@(const __grid_constant__ rotor::cuda::LaunchArgs a) {\n"
+     << "  const long long n = a.dim[0];\n"
+     << "  " << rt << " *out = (" << rt << " *)a.ptr[" << operands.size()
+     << "];\n"
+     << "  for (long long i = (long long)blockIdx.x * 256 + threadIdx.x; "
+        "i < n; i += (long long)gridDim.x * 256) {\n";
+  if (anyBroadcast) {
+    // Dimension sizes in dim[1..rank], then each operand's strides.
+    for (int s : shape)
+      dims.push_back(s);
+    for (auto [i, v] : llvm::enumerate(operands)) {
+      auto t = cast<RankedTensorType>(v.getType());
+      int64_t offset = rank - t.getRank();
+      SmallVector<int> strides(rank, cst(0));
+      int stride = cst(1);
+      for (int64_t d = t.getRank() - 1; d >= 0; --d) {
+        if (!broadcast[i][d + offset])
+          strides[d + offset] = stride;
+        stride = mul(stride, dimOf(v, d));
+      }
+      dims.append(strides);
+    }
+    os << "    long long rem = i;\n";
+    for (size_t k = 0; k < operands.size(); ++k)
+      os << "    long long o" << k << " = 0;\n";
+    os << "    for (int d = " << rank - 1 << "; d >= 0; --d) {\n"
+       << "      long long c = rem % a.dim[1 + d];\n"
+       << "      rem /= a.dim[1 + d];\n";
+    for (size_t k = 0; k < operands.size(); ++k)
+      os << "      o" << k << " += c * a.dim[" << 1 + rank * (1 + k)
+         << " + d];\n";
+    os << "    }\n";
+  } else {
+    for (size_t k = 0; k < operands.size(); ++k)
+      os << "    long long o" << k << " = i;\n";
+  }
+  for (auto [k, v] : llvm::enumerate(operands)) {
+    std::string t =
+        cType(cast<RankedTensorType>(v.getType()).getElementType());
+    os << "    " << compute << " x" << k << " = (" << compute
+       << ")rotor::cuda::toF" << (f64 ? "64" : "32") << "(((const " << t
+       << " *)a.ptr[" << k << "])[o" << k << "]);\n";
+  }
+  if (f64)
+    os << "    out[i] = (" << rt << ")(" << expr << ");\n";
+  else
+    os << "    out[i] = rotor::cuda::fromF32<" << rt << ">(" << expr
+       << ");\n";
+  os << "  }\n}\n"
+     << "extern \"C\" __constant__ int @NAME@_cfg[4] = {256, 0, 1024, 1};\n";
+  int k = kernels.get(body);
+  llvm::json::Array ptrs, dimList;
+  SmallVector<int> uses;
+  for (Value v : operands) {
+    ptrs.push_back(valueOf(v));
+    uses.push_back(valueOf(v));
+  }
+  ptrs.push_back(out);
+  uses.push_back(out);
+  for (int d : dims)
+    dimList.push_back(d);
+  if (dims.size() > 24)
+    return op->emitError() << "the CUDA target broadcasts tensors of rank "
+                              "up to "
+                           << (24 - 1) / (1 + operands.size()) - 1;
+  addStep(llvm::json::Object{{"op", "launch"},
+                             {"kernel", k},
+                             {"grid", llvm::json::Array{strideGrid(k, n),
+                                                        cst(1), cst(1)}},
+                             {"ptrs", std::move(ptrs)},
+                             {"dims", std::move(dimList)},
+                             {"floats", llvm::json::Array{}},
+                             {"writes", llvm::json::Array{out}}},
+          uses);
+  return success();
+}
+
+LogicalResult EntryEmitter::emitConcat(tensor::ConcatOp op) {
+  int64_t axis = op.getDim();
+  Value first = op.getInputs().front();
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  int64_t es = byteWidth(type.getElementType());
+  SmallVector<int> shape(shapeOf(first));
+  int total = cst(0);
+  for (Value v : op.getInputs())
+    total = add(total, dimOf(v, axis));
+  shape[axis] = total;
+  int out = define(op.getResult(), shape);
+  int outer = product(llvm::ArrayRef<int>(shape).take_front(axis));
+  int inner = mul(product(llvm::ArrayRef<int>(shape).drop_front(axis + 1)),
+                  cst(es));
+  int dstPitch = mul(shape[axis], inner);
+  int offset = cst(0);
+  for (Value v : op.getInputs()) {
+    int width = mul(dimOf(v, axis), inner);
+    int src = valueOf(v);
+    addStep(llvm::json::Object{{"op", "copy2d"},
+                               {"src", src},
+                               {"dst", out},
+                               {"src_offset", cst(0)},
+                               {"dst_offset", offset},
+                               {"src_pitch", width},
+                               {"dst_pitch", dstPitch},
+                               {"width", width},
+                               {"height", outer}},
+            {src, out});
+    offset = add(offset, width);
+  }
+  return success();
+}
+
+LogicalResult EntryEmitter::emitExtractSlice(tensor::ExtractSliceOp op) {
+  auto srcType = op.getSourceType();
+  auto resultType = op.getResultType();
+  if (srcType.getRank() != resultType.getRank())
+    return op.emitError() << "the CUDA target supports rank-preserving "
+                             "slices only";
+  for (OpFoldResult s : op.getMixedStrides())
+    if (getConstantIntValue(s) != 1)
+      return op.emitError() << "the CUDA target supports unit-stride "
+                               "slices only";
+  int64_t rank = srcType.getRank();
+  SmallVector<int> offsets, sizes;
+  auto toSymbol = [&](OpFoldResult r) -> FailureOr<int> {
+    if (auto c = getConstantIntValue(r))
+      return cst(*c);
+    return indexSymbol(cast<Value>(r));
+  };
+  for (int64_t d = 0; d < rank; ++d) {
+    FailureOr<int> o = toSymbol(op.getMixedOffsets()[d]);
+    FailureOr<int> s = toSymbol(op.getMixedSizes()[d]);
+    if (failed(o) || failed(s))
+      return failure();
+    offsets.push_back(*o);
+    sizes.push_back(*s);
+  }
+  Value source = op.getSource();
+  SmallVector<int> srcShape(shapeOf(source));
+  // The innermost dimension that is sliced: every dimension after it is
+  // taken whole, so that each piece is contiguous. Dimensions before it must
+  // start at 0 and, but for the first, be taken whole; the first may be
+  // shorter (equal sizes that come from different inputs cannot be told
+  // apart here).
+  int64_t axis = 0;
+  for (int64_t d = rank - 1; d >= 0; --d)
+    if (offsets[d] != cst(0) || sizes[d] != srcShape[d]) {
+      axis = d;
+      break;
+    }
+  for (int64_t d = 1; d < axis; ++d)
+    if (offsets[d] != cst(0) || sizes[d] != srcShape[d])
+      return op.emitError() << "the CUDA target slices one dimension at a "
+                               "time (dimensions "
+                            << d << " and " << axis << " are sliced)";
+  if (axis > 0 && offsets[0] != cst(0))
+    return op.emitError() << "the CUDA target slices one dimension at a "
+                             "time (dimensions 0 and "
+                          << axis << " are sliced)";
+  int out = define(op.getResult(), sizes);
+  int src = valueOf(source);
+  int64_t es = byteWidth(srcType.getElementType());
+  int inner = mul(product(llvm::ArrayRef<int>(srcShape).drop_front(axis + 1)),
+                  cst(es));
+  int srcOffset = mul(offsets[axis], inner);
+  if (axis == 0) {
+    // Whole rows of the outermost dimension: a contiguous view.
+    addStep(llvm::json::Object{{"op", "view"},
+                               {"src", src},
+                               {"dst", out},
+                               {"offset", srcOffset}},
+            {src, out});
+    return success();
+  }
+  int outer = mul(sizes[0], product(llvm::ArrayRef<int>(srcShape)
+                                        .slice(1, axis - 1)));
+  int width = mul(sizes[axis], inner);
+  addStep(llvm::json::Object{{"op", "copy2d"},
+                             {"src", src},
+                             {"dst", out},
+                             {"src_offset", srcOffset},
+                             {"dst_offset", cst(0)},
+                             {"src_pitch", mul(srcShape[axis], inner)},
+                             {"dst_pitch", width},
+                             {"width", width},
+                             {"height", outer}},
+          {src, out});
+  return success();
+}
+
+LogicalResult EntryEmitter::emitFill(Value result, Attribute value,
+                                     ValueRange sizes) {
+  auto type = cast<RankedTensorType>(result.getType());
+  SmallVector<int> shape(type.getRank(), -1);
+  size_t next = 0;
+  for (int64_t d = 0; d < type.getRank(); ++d) {
+    if (!type.isDynamicDim(d))
+      continue;
+    FailureOr<int> s = indexSymbol(sizes[next++]);
+    if (failed(s))
+      return failure();
+    shape[d] = *s;
+  }
+  int out = define(result, shape);
+  double v = 0;
+  if (auto f = dyn_cast_or_null<FloatAttr>(value))
+    v = f.getValueAsDouble();
+  else if (auto i = dyn_cast_or_null<IntegerAttr>(value))
+    v = static_cast<double>(i.getInt());
+  if (v == 0 && !std::signbit(v)) {
+    addStep(llvm::json::Object{{"op", "fill"}, {"dst", out}}, {out});
+    return success();
+  }
+  std::string t = cType(type.getElementType());
+  std::string body =
+      "// fill\nextern \"C\" __global__ void __launch_bounds__(256)\n"
+      "@NAME@(const __grid_constant__ rotor::cuda::LaunchArgs a) {\n"
+      "  for (long long i = (long long)blockIdx.x * 256 + threadIdx.x; "
+      "i < a.dim[0]; i += (long long)gridDim.x * 256)\n"
+      "    ((" + t + " *)a.ptr[0])[i] = (" + t + ")(" + floatLiteral(v) +
+      ");\n}\n"
+      "extern \"C\" __constant__ int @NAME@_cfg[4] = {256, 0, 1024, 1};\n";
+  int k = kernels.get(body);
+  int n = product(values[out].shape);
+  addStep(llvm::json::Object{{"op", "launch"},
+                             {"kernel", k},
+                             {"grid", llvm::json::Array{strideGrid(k, n),
+                                                        cst(1), cst(1)}},
+                             {"ptrs", llvm::json::Array{out}},
+                             {"dims", llvm::json::Array{n}},
+                             {"floats", llvm::json::Array{}},
+                             {"writes", llvm::json::Array{out}}},
+          {out});
+  return success();
+}
+
+/// tensor.generate of positions: `index_cast(i + start)` over a 1-D index
+/// space, the form the model frontend emits.
+LogicalResult EntryEmitter::emitGenerate(tensor::GenerateOp op) {
+  auto type = op.getResult().getType();
+  Block &body = op.getBody().front();
+  auto yield = cast<tensor::YieldOp>(body.getTerminator());
+  Value yielded = yield.getValue();
+  Value start;
+  if (auto cast = yielded.getDefiningOp<arith::IndexCastOp>()) {
+    Value in = cast.getIn();
+    if (in == body.getArgument(0)) {
+      start = Value();
+    } else if (auto addOp = in.getDefiningOp<arith::AddIOp>()) {
+      if (addOp.getLhs() == body.getArgument(0))
+        start = addOp.getRhs();
+      else if (addOp.getRhs() == body.getArgument(0))
+        start = addOp.getLhs();
+    }
+    if (type.getRank() != 1 || (!start && in != body.getArgument(0)) ||
+        (start && start.getParentBlock() == &body))
+      start = nullptr, yielded = nullptr;
+  } else {
+    yielded = nullptr;
+  }
+  if (!yielded)
+    return op.emitError() << "the CUDA target supports tensor.generate of "
+                             "positions (index_cast(i + start)) only";
+  int startSym = cst(0);
+  if (start) {
+    FailureOr<int> s = indexSymbol(start);
+    if (failed(s))
+      return failure();
+    startSym = *s;
+  }
+  SmallVector<int> shape(1, -1);
+  if (type.isDynamicDim(0)) {
+    FailureOr<int> s = indexSymbol(op.getDynamicExtents()[0]);
+    if (failed(s))
+      return failure();
+    shape[0] = *s;
+  }
+  int out = define(op.getResult(), shape);
+  int length = values[out].shape[0];
+  std::string t = cType(type.getElementType());
+  std::string kernel =
+      "// positions: i + start\nextern \"C\" __global__ void "
+      "__launch_bounds__(256)\n"
+      "@NAME@(const __grid_constant__ rotor::cuda::LaunchArgs a) {\n"
+      "  for (long long i = (long long)blockIdx.x * 256 + threadIdx.x; "
+      "i < a.dim[0]; i += (long long)gridDim.x * 256)\n"
+      "    ((" + t + " *)a.ptr[0])[i] = (" + t + ")(i + a.dim[1]);\n}\n"
+      "extern \"C\" __constant__ int @NAME@_cfg[4] = {256, 0, 1024, 1};\n";
+  int k = kernels.get(kernel);
+  addStep(llvm::json::Object{{"op", "launch"},
+                             {"kernel", k},
+                             {"grid", llvm::json::Array{strideGrid(k, length),
+                                                        cst(1), cst(1)}},
+                             {"ptrs", llvm::json::Array{out}},
+                             {"dims", llvm::json::Array{length, startSym}},
+                             {"floats", llvm::json::Array{}},
+                             {"writes", llvm::json::Array{out}}},
+          {out});
+  return success();
+}
+
+/// A constant tensor: splats are fills; other constants are copied from a
+/// device array in the generated source.
+LogicalResult EntryEmitter::emitConstant(arith::ConstantOp op) {
+  auto type = cast<RankedTensorType>(op.getType());
+  auto dense = dyn_cast<DenseElementsAttr>(op.getValue());
+  if (!dense)
+    return op.emitError() << "the CUDA target supports dense constants only";
+  if (dense.isSplat())
+    return emitFill(op.getResult(), dense.getSplatValue<Attribute>(), {});
+  if (dense.getNumElements() > (1 << 20))
+    return op.emitError() << "the CUDA target embeds constants of up to 2^20 "
+                             "elements";
+  std::string t = cType(type.getElementType());
+  std::string data;
+  llvm::raw_string_ostream os(data);
+  bool isFloat = isa<FloatType>(type.getElementType());
+  bool wide = type.getElementType().isF64() ||
+              type.getElementType().isSignlessInteger(64);
+  std::string storage = isFloat ? (wide ? "double" : "float") : t;
+  size_t i = 0;
+  if (isFloat) {
+    for (APFloat v : dense.getValues<APFloat>()) {
+      bool lossy;
+      v.convert(llvm::APFloat::IEEEdouble(), llvm::APFloat::rmNearestTiesToEven,
+                &lossy);
+      os << (i++ ? ", " : "") << floatLiteral(v.convertToDouble());
+    }
+  } else {
+    for (APInt v : dense.getValues<APInt>())
+      os << (i++ ? ", " : "") << v.getSExtValue() << "LL";
+  }
+  int out = define(op.getResult(), SmallVector<int>(type.getRank(), -1));
+  std::string body =
+      "// constant\n__device__ const " + storage + " @NAME@_data[] = {" +
+      data +
+      "};\nextern \"C\" __global__ void __launch_bounds__(256)\n"
+      "@NAME@(const __grid_constant__ rotor::cuda::LaunchArgs a) {\n"
+      "  for (long long i = (long long)blockIdx.x * 256 + threadIdx.x; "
+      "i < a.dim[0]; i += (long long)gridDim.x * 256)\n"
+      "    ((" + t + " *)a.ptr[0])[i] = " +
+      (isFloat && !type.getElementType().isF32() &&
+               !type.getElementType().isF64()
+           ? "rotor::cuda::fromF32<" + t + ">((float)@NAME@_data[i])"
+           : "(" + t + ")@NAME@_data[i]") +
+      ";\n}\n"
+      "extern \"C\" __constant__ int @NAME@_cfg[4] = {256, 0, 1024, 1};\n";
+  int k = kernels.get(body);
+  int n = cst(dense.getNumElements());
+  addStep(llvm::json::Object{{"op", "launch"},
+                             {"kernel", k},
+                             {"grid", llvm::json::Array{strideGrid(k, n),
+                                                        cst(1), cst(1)}},
+                             {"ptrs", llvm::json::Array{out}},
+                             {"dims", llvm::json::Array{n}},
+                             {"floats", llvm::json::Array{}},
+                             {"writes", llvm::json::Array{out}}},
+          {out});
+  return success();
+}
+
+} // namespace
+
+FailureOr<CudaProgram> mlir::rotor::emitCudaProgram(ModuleOp module) {
+  KernelTable kernels;
+  llvm::json::Array entries;
+  bool any = false;
+  for (auto fn : module.getOps<func::FuncOp>()) {
+    if (fn.isPrivate() || fn.isExternal())
+      continue;
+    any = true;
+    EntryEmitter entry(fn, kernels);
+    if (failed(entry.emit()))
+      return failure();
+    entries.push_back(entry.toJson());
+  }
+  if (!any)
+    return module.emitError()
+           << "the module has no public function to serve as an entry point";
+  CudaProgram program;
+  program.numKernels = kernels.names.size();
+  program.source =
+      "// Generated by rotorc: the kernels of one artifact (CUDA target).\n"
+      "// Each wrapper instantiates a template of the device library\n"
+      "// (rotor/cuda/kernels.cuh) with the static parameters of one op.\n"
+      "#include \"rotor/cuda/kernels.cuh\"\n\n" +
+      kernels.source;
+  llvm::json::Array names;
+  for (const std::string &n : kernels.names)
+    names.push_back(n);
+  llvm::json::Object plan{{"format", "rotor-cuda-plan"},
+                          {"format_version", 1},
+                          {"source", "kernels.cu"},
+                          {"include_dir", "include"},
+                          {"kernels", std::move(names)},
+                          {"entries", std::move(entries)}};
+  llvm::raw_string_ostream os(program.plan);
+  os << llvm::formatv("{0:1}", llvm::json::Value(std::move(plan)));
+  return program;
+}

@@ -1,0 +1,21 @@
+# Writes OUTPUT: a C++ array `kEmbeddedHeaders` of {path, text} holding every
+# header under HEADER_DIR (the CUDA device library), as raw string literals.
+file(GLOB_RECURSE headers RELATIVE ${HEADER_DIR} ${HEADER_DIR}/*.cuh)
+list(SORT headers)
+set(content "// Generated from ${HEADER_DIR} by EmbedHeaders.cmake.\n")
+string(APPEND content "static const EmbeddedHeader kEmbeddedHeaders[] = {\n")
+foreach(h ${headers})
+  file(READ ${HEADER_DIR}/${h} text)
+  # Split into pieces well below compilers' string literal limits.
+  string(LENGTH "${text}" length)
+  string(APPEND content "  {\"${h}\",\n")
+  set(offset 0)
+  while(offset LESS length)
+    string(SUBSTRING "${text}" ${offset} 8000 piece)
+    string(APPEND content "   R\"rotor_hdr(${piece})rotor_hdr\"\n")
+    math(EXPR offset "${offset} + 8000")
+  endwhile()
+  string(APPEND content "  },\n")
+endforeach()
+string(APPEND content "};\n")
+file(WRITE ${OUTPUT} "${content}")

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs on the device machine (NVIDIA GPU, CUDA toolkit, PyTorch; no MLIR):
+# builds the runtime standalone, then runs the GPU numerics cases and the
+# attention benchmark on artifacts compiled beforehand by rotorc:
+#
+#   test/gpu/device_run.sh CASES_DIR BENCH_DIR OUT_DIR [what...]
+#
+# what: any of build, gtest, cases, bench, sanitize, kernels (default: all but
+# sanitize and gtest). gtest builds GoogleTest from .device/googletest (a copy
+# of Debian's /usr/src/googletest: the device machine has none) and runs the
+# runtime's suite, whose GPU tests run there instead of skipping.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+CASES=$1 BENCH=$2 OUT=$3
+shift 3
+WHAT=${*:-build cases bench kernels}
+export PYTHONUNBUFFERED=1
+RT=/tmp/rotor-rt
+status=0
+has() { [[ " $WHAT " == *" $1 "* ]]; }
+
+if has build; then
+  { cmake -S runtime -B $RT -DCMAKE_BUILD_TYPE=Release -DROTOR_BUILD_TESTS=OFF \
+      && cmake --build $RT -j16; } > "$OUT/build.log" 2>&1 \
+    || { echo "runtime build failed"; tail -30 "$OUT/build.log"; exit 1; }
+  echo "runtime built: $(grep -i 'CUDA backend' "$OUT/build.log")"
+fi
+if has gtest; then
+  { cmake -S .device/googletest -B /tmp/gt -DCMAKE_INSTALL_PREFIX=/tmp/gt-install \
+      && cmake --build /tmp/gt -j16 --target install \
+      && cmake -S runtime -B /tmp/rt-tests -DCMAKE_BUILD_TYPE=Release \
+           -DCMAKE_PREFIX_PATH=/tmp/gt-install -DROTOR_CUDA_KERNEL_TESTS=OFF \
+      && cmake --build /tmp/rt-tests -j16; } > "$OUT/gtest-build.log" 2>&1 \
+    || { echo "gtest build failed"; tail -20 "$OUT/gtest-build.log"; }
+  (cd /tmp/rt-tests && ctest -j16 --output-on-failure) > "$OUT/gtest.log" 2>&1
+  echo "runtime GoogleTest suite on the GPU machine: exit $?"; tail -4 "$OUT/gtest.log"
+  "$(find /tmp/rt-tests -name RotorRuntimeTests -type f | head -1)" --gtest_filter='Cuda*:*CudaPlan*' 2>&1 \
+    | grep -E "OK|SKIPPED|FAILED|PASSED" | tail -8
+fi
+if has cases; then
+  python3 test/gpu/run_cases.py "$CASES" --runtime $RT/lib/librotor_runtime.so \
+    --rotor-run $RT/bin/rotor-run 2>&1 | tee "$OUT/gpu-cases.log"
+  status=$((status | PIPESTATUS[0]))
+fi
+if has bench; then
+  python3 bench/gpu/attention_bench.py "$BENCH/bench.rotor" --rotor-run $RT/bin/rotor-run \
+    --out "$OUT/gpu-attention.md" 2>&1 | tee "$OUT/gpu-bench.log" | grep -v "^{" 
+fi
+if has kernels; then
+  { cmake -S runtime/cuda/kernels/tests -B /tmp/kc -DCMAKE_CUDA_ARCHITECTURES=90a \
+      && cmake --build /tmp/kc -j16; } > "$OUT/kernels-build.log" 2>&1 \
+    && (/tmp/kc/kernel_check 2>&1 | tail -60 | tee "$OUT/kernel-check.log")
+fi
+if has sanitize; then
+  for tool in memcheck racecheck; do
+    /usr/local/cuda/bin/compute-sanitizer --tool $tool --error-exitcode 1 \
+      python3 test/gpu/run_cases.py "$CASES" --runtime $RT/lib/librotor_runtime.so \
+      --rotor-run $RT/bin/rotor-run --ops-only --no-torch > "$OUT/sanitizer-$tool.log" 2>&1
+    echo "compute-sanitizer $tool: exit $?"; tail -3 "$OUT/sanitizer-$tool.log"
+  done
+fi
+exit $status

@@ -1,0 +1,372 @@
+#!/usr/bin/env python3
+"""Builds the GPU numerics cases: compiles rotor IR for the CUDA target here
+(rotorc needs MLIR; the device machine has none) and stores, per case, the
+inputs and the float64 NumPy reference outputs (test/numerics/rotor_ref.py,
+independent of the code under test). test/gpu/run_cases.py runs them on the
+GPU through the runtime and compares with the references and with PyTorch.
+
+All op cases are entries of one module, so one nvcc run compiles every
+kernel. Sizes are awkward on purpose: odd and non-multiple-of-tile sequence
+lengths, head dims 64/80/96/128, GQA ratios 1..8, windows and chunks that do
+not divide the length, dilation, global tokens, decode shapes (Sq < Sk).
+
+Usage: make_cases.py --rotorc build/bin/rotorc --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "numerics"))
+
+import rotor_ref as R  # noqa: E402
+from rotor_runtime import BF16  # noqa: E402
+from test_cpu_attention import attention_module, mask_attr  # noqa: E402
+
+RNG = np.random.default_rng(20261122)
+
+
+def rounded(x, dtype):
+    """(kernel input, f64 copy of what the kernel sees)."""
+    x = np.asarray(x, dtype=np.float64)
+    if dtype == "f32":
+        return x.astype(np.float32), x.astype(np.float32).astype(np.float64)
+    if dtype == "f64":
+        return x, x
+    if dtype == "bf16":
+        b = BF16.from_float(x)
+        return b, b.to_float()
+    if dtype == "f16":
+        h = x.astype(np.float16)
+        return h, h.astype(np.float64)
+    raise ValueError(dtype)
+
+
+class Cases:
+    def __init__(self):
+        self.funcs = []
+        self.cases = []
+
+    def add(self, name, func_text, inputs, expected, tol, torch=None):
+        """`func_text` defines @NAME; `inputs` kernel arrays; `expected`
+        f64 arrays; `tol` (rtol, atol) per output."""
+        self.funcs.append(func_text.replace("@f(", f"@{name}("))
+        self.cases.append({"name": name, "inputs": inputs,
+                           "expected": expected, "tol": tol, "torch": torch})
+
+
+def attention_cases(c: Cases):
+    configs = [
+        # name, dtype, B, hq, hkv, d, sq, sk, mask, extras
+        ("attn_causal_d128_gqa4", "bf16", 2, 8, 2, 128, 257, 257,
+         {"causal": True}, {}),
+        ("attn_window31_d64", "bf16", 1, 4, 4, 64, 100, 100,
+         {"causal": True, "window_left": 31}, {}),
+        ("attn_dilated_d80_gqa7", "bf16", 1, 7, 1, 80, 77, 77,
+         {"causal": True, "window_left": 16, "dilation": 2}, {}),
+        ("attn_chunk24_d96_f16", "f16", 2, 6, 3, 96, 101, 101,
+         {"causal": True, "chunk": 24}, {}),
+        ("attn_hybrid_d128", "bf16", 1, 4, 2, 128, 129, 129,
+         {"causal": True, "window_left": 32, "global_": 4}, {}),
+        ("attn_full_softcap_lse_d64", "bf16", 2, 4, 2, 64, 63, 63,
+         {}, {"softcap": 30.0, "lse": True}),
+        ("attn_decode_window40", "bf16", 2, 8, 2, 64, 1, 99,
+         {"causal": True, "window_left": 40}, {"static_q": True}),
+        ("attn_bias_f32_d64", "f32", 1, 4, 2, 64, 45, 45,
+         {"causal": True}, {"buckets": 16, "max_distance": 64}),
+        ("attn_prefix_sq5_sk300", "bf16", 1, 4, 1, 128, 5, 300,
+         {"causal": True}, {}),
+        ("attn_causal_gqa8_s1000", "bf16", 1, 8, 1, 128, 1000, 1000,
+         {"causal": True}, {}),
+        ("attn_masked_rows", "bf16", 1, 2, 2, 64, 40, 40,
+         {"causal": True, "window_left": 3, "dilation": 4}, {"sq_gt": True}),
+    ]
+    for name, dt, b, hq, hkv, d, sq, sk, mask, ex in configs:
+        if ex.get("sq_gt"):
+            sq, sk = 40, 25  # early queries see no key: rows of zeros
+        text = attention_module(dt, hq, hkv, d, d, mask,
+                                softcap=ex.get("softcap"),
+                                buckets=ex.get("buckets"),
+                                max_distance=ex.get("max_distance", 128),
+                                lse=ex.get("lse", False),
+                                dyn_q=str(sq) if ex.get("static_q") else "?",
+                                batch=b)
+        q, q64 = rounded(RNG.standard_normal((b, hq, sq, d)), dt)
+        k, k64 = rounded(RNG.standard_normal((b, hkv, sk, d)), dt)
+        v, v64 = rounded(RNG.standard_normal((b, hkv, sk, d)), dt)
+        inputs = [q, k, v]
+        bias = None
+        if ex.get("buckets"):
+            bias = RNG.standard_normal((hq, ex["buckets"])).astype(np.float32)
+            inputs.append(bias)
+        out = R.attention(q64, k64, v64, mask=mask, softcap=ex.get("softcap"),
+                          bias=None if bias is None else bias.astype(np.float64),
+                          bias_max_distance=ex.get("max_distance", 128),
+                          return_lse=ex.get("lse", False))
+        outs = list(out) if ex.get("lse") else [out]
+        tol = [R.tolerances(dt, d) for _ in outs]
+        if ex.get("lse"):
+            tol[1] = R.tolerances("f32", d) if dt == "f32" else (2e-2, 5e-2)
+        torch = None
+        if not ex.get("buckets") and not ex.get("softcap"):
+            torch = {"kind": "attention", "mask": mask}
+        c.add(name, text, inputs, outs, tol, torch)
+
+
+def op_cases(c: Cases):
+    # rope: partial rotary with llama3 scaling, positions far out.
+    for name, dt, layout, scaling_attr, scaling in [
+        ("rope_llama3_partial_f32", "f32", "rotate_half",
+         "#rotor.rope_scaling<kind = llama3, factor = 8.0, original_max_position = 256, "
+         "low_freq_factor = 1.0, high_freq_factor = 4.0>",
+         {"kind": "llama3", "factor": 8.0, "original_max_position": 256,
+          "low_freq_factor": 1.0, "high_freq_factor": 4.0}),
+        ("rope_yarn_interleaved_bf16", "bf16", "interleaved",
+         "#rotor.rope_scaling<kind = yarn, factor = 4.0, original_max_position = 512>",
+         {"kind": "yarn", "factor": 4.0, "original_max_position": 512}),
+    ]:
+        rotary = 48 if dt == "f32" else 64
+        t = f"tensor<2x3x?x64x{dt}>"
+        text = (f"func.func @f(%x: {t}, %p: tensor<?xi64>) -> {t} {{\n"
+                f"  %y = rotor.rope %x, %p {{base = 10000.0 : f64, rotary_dim = {rotary} : i64, "
+                f"layout = #rotor.rope_layout<{layout}>, scaling = {scaling_attr}}} : {t}, tensor<?xi64>\n"
+                f"  return %y : {t}\n}}\n")
+        x, x64 = rounded(RNG.standard_normal((2, 3, 37, 64)), dt)
+        p = (np.arange(37) * 27027 + 999000).astype(np.int64)
+        ref = R.rope(x64, p, base=10000.0, rotary_dim=rotary,
+                     layout=layout, scaling=scaling)
+        c.add(name, text, [x, p], [ref], [R.tolerances(dt, 4)])
+
+    # givens chain with learned angles; rotate with a matrix.
+    pairs = [(0, 5), (3, 7), (10, 63), (5, 10), (1, 2)]
+    t = "tensor<3x?x64xf32>"
+    pairs_text = ", ".join(f"({i}, {j})" for i, j in pairs)
+    text = (f"func.func @f(%x: {t}, %a: tensor<5xf32>) -> {t} {{\n"
+            f"  %y = rotor.givens %x, %a pairs [{pairs_text}] : {t}, tensor<5xf32>\n"
+            f"  return %y : {t}\n}}\n")
+    x = RNG.standard_normal((3, 11, 64)).astype(np.float32)
+    a = RNG.standard_normal(5).astype(np.float32)
+    c.add("givens_f32", text, [x, a],
+          [R.givens(x.astype(np.float64), a.astype(np.float64), pairs)],
+          [R.tolerances("f32", 10)])
+
+    t = "tensor<2x?x64xbf16>"
+    text = (f"func.func @f(%x: {t}, %r: tensor<64x64xbf16>) -> {t} {{\n"
+            f"  %y = rotor.rotate %x, %r : {t}, tensor<64x64xbf16>\n"
+            f"  return %y : {t}\n}}\n")
+    x, x64 = rounded(RNG.standard_normal((2, 19, 64)), "bf16")
+    r, r64 = rounded(np.linalg.qr(RNG.standard_normal((64, 64)))[0], "bf16")
+    c.add("rotate_bf16", text, [x, r], [R.rotate(x64, r64)],
+          [R.tolerances("bf16", 64)])
+
+    # linear + bias + residual (fused by rotor-fuse-linear), f32 and bf16.
+    for dt in ("f32", "bf16"):
+        t, ot = f"tensor<2x?x96x{dt}>", f"tensor<2x?x80x{dt}>"
+        text = (f"func.func @f(%x: {t}, %w: tensor<80x96x{dt}>, %b: tensor<80x{dt}>, "
+                f"%r: {ot}) -> {ot} {{\n"
+                f"  %y = rotor.linear %x, %w bias(%b : tensor<80x{dt}>) : {t}, tensor<80x96x{dt}>\n"
+                f"  %s = rotor.silu %y : {ot}\n"
+                f"  %z = rotor.add %s, %r : {ot}, {ot}\n"
+                f"  return %z : {ot}\n}}\n")
+        x, x64 = rounded(RNG.standard_normal((2, 13, 96)), dt)
+        w, w64 = rounded(RNG.standard_normal((80, 96)) * 0.1, dt)
+        b, b64 = rounded(RNG.standard_normal(80), dt)
+        res, res64 = rounded(RNG.standard_normal((2, 13, 80)), dt)
+        ref = R.add(R.silu(R.linear(x64, w64, b64)), res64)
+        c.add(f"linear_silu_residual_{dt}", text, [x, w, b, res], [ref],
+              [R.tolerances(dt, 96)], {"kind": "linear_silu_residual"})
+
+    # norms and softmax
+    t = "tensor<3x?x200xbf16>"
+    text = (f"func.func @f(%x: {t}, %w: tensor<200xbf16>) -> {t} {{\n"
+            f"  %y = rotor.rms_norm %x, %w {{epsilon = 1.0e-5 : f64}} : {t}, tensor<200xbf16>\n"
+            f"  return %y : {t}\n}}\n")
+    x, x64 = rounded(RNG.standard_normal((3, 17, 200)), "bf16")
+    w, w64 = rounded(RNG.standard_normal(200), "bf16")
+    c.add("rms_norm_bf16", text, [x, w], [R.rms_norm(x64, w64, 1e-5)],
+          [R.tolerances("bf16")], {"kind": "rms_norm", "eps": 1e-5})
+    t = "tensor<?x130xf32>"
+    text = (f"func.func @f(%x: {t}, %w: tensor<130xf32>, %b: tensor<130xf32>) -> {t} {{\n"
+            f"  %y = rotor.layer_norm %x, %w bias(%b : tensor<130xf32>) : {t}, tensor<130xf32>\n"
+            f"  %z = rotor.l2_normalize %y : {t}\n"
+            f"  %s = rotor.softmax %z : {t}\n"
+            f"  return %y, %s : {t}, {t}\n}}\n").replace("-> " + t, f"-> ({t}, {t})")
+    x = RNG.standard_normal((21, 130)).astype(np.float32)
+    w = RNG.standard_normal(130).astype(np.float32)
+    b = RNG.standard_normal(130).astype(np.float32)
+    y = R.layer_norm(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64))
+    s = R.softmax(R.l2_normalize(y))
+    c.add("layer_norm_l2_softmax_f32", text, [x, w, b], [y, s],
+          [R.tolerances("f32", 130), R.tolerances("f32", 130)])
+
+    # embedding, gelu, mul with broadcasting, swiglu
+    t = "tensor<2x?x48xf32>"
+    text = (f"func.func @f(%ids: tensor<2x?xi64>, %tab: tensor<50x48xf32>, %g: tensor<48xf32>) -> {t} {{\n"
+            f"  %e = rotor.embedding %ids, %tab : tensor<2x?xi64>, tensor<50x48xf32>\n"
+            f"  %a = rotor.gelu %e {{approximate = #rotor.gelu_approximation<tanh>}} : {t}\n"
+            f"  %m = rotor.mul %a, %g : {t}, tensor<48xf32>\n"
+            f"  %s = rotor.swiglu %m, %e : {t}\n"
+            f"  return %s : {t}\n}}\n")
+    ids = RNG.integers(0, 50, size=(2, 9)).astype(np.int64)
+    tab = RNG.standard_normal((50, 48)).astype(np.float32)
+    g = RNG.standard_normal(48).astype(np.float32)
+    e = R.embedding(ids, tab.astype(np.float64))
+    ref = R.swiglu(R.mul(R.gelu(e, "tanh"), g.astype(np.float64)), e)
+    c.add("embedding_gelu_mul_swiglu_f32", text, [ids, tab, g], [ref],
+          [R.tolerances("f32", 4)])
+
+    # conv1d (depthwise, causal) and sinusoidal embedding
+    t = "tensor<2x?x32xf32>"
+    text = (f"func.func @f(%x: {t}, %w: tensor<32x1x4xf32>, %p: tensor<?xf32>, "
+            f"%fr: tensor<16xf32>) -> ({t}, tensor<?x32xf32>) {{\n"
+            f"  %y = rotor.conv1d %x, %w {{groups = 32 : i64}} : {t}, tensor<32x1x4xf32>\n"
+            f"  %s = rotor.sinusoidal_embedding %p, %fr : tensor<?xf32>, tensor<16xf32>\n"
+            f"  return %y, %s : {t}, tensor<?x32xf32>\n}}\n")
+    x = RNG.standard_normal((2, 23, 32)).astype(np.float32)
+    w = RNG.standard_normal((32, 1, 4)).astype(np.float32)
+    p = (np.arange(23) * 3.5).astype(np.float32)
+    fr = RNG.random(16).astype(np.float32)
+    c.add("conv1d_sinusoidal_f32", text, [x, w, p, fr],
+          [R.conv1d(x.astype(np.float64), w.astype(np.float64), groups=32),
+           R.sinusoidal_embedding(p.astype(np.float64), fr.astype(np.float64))],
+          [R.tolerances("f32", 4), R.tolerances("f32", 4)])
+
+    # split/merge heads and cross entropy
+    t = "tensor<2x?x96xbf16>"
+    text = (f"func.func @f(%x: {t}, %logits: tensor<2x?x33xf32>, %labels: tensor<2x?xi64>) "
+            f"-> (tensor<2x3x?x32xbf16>, tensor<f32>) {{\n"
+            f"  %h = rotor.split_heads %x into 3 heads : {t}\n"
+            f"  %l = rotor.cross_entropy %logits, %labels : tensor<2x?x33xf32>, tensor<2x?xi64>\n"
+            f"  return %h, %l : tensor<2x3x?x32xbf16>, tensor<f32>\n}}\n")
+    x, x64 = rounded(RNG.standard_normal((2, 11, 96)), "bf16")
+    logits = RNG.standard_normal((2, 11, 33)).astype(np.float32) * 3
+    labels = RNG.integers(0, 33, size=(2, 11)).astype(np.int64)
+    labels[0, 3] = labels[1, 7] = -100
+    c.add("split_heads_cross_entropy", text, [x, logits, labels],
+          [R.split_heads(x64, 3),
+           np.asarray(R.cross_entropy(logits.astype(np.float64), labels))],
+          [(0, 0), R.tolerances("f32", 33)])
+
+
+
+
+MODELS = [
+    # config, dtype, compare with transformers
+    ("llama", "f32", True),
+    ("llama", "bf16", True),
+    ("mistral", "bf16", True),
+    ("qwen2", "f32", True),
+    ("dilated", "bf16", False),
+    ("chunked", "bf16", False),
+    ("hybrid", "bf16", False),
+    ("givens", "f32", False),
+    ("relbias", "f32", False),
+    ("conv", "f32", False),
+    ("sinusoidal", "f32", False),
+    ("learned_base", "f32", False),
+    ("layernorm_gelu", "f32", False),
+]
+
+
+def weight_dtypes(rotorc: str, config: str, dtype: str) -> dict:
+    """The safetensors dtype of each weight of the model, read off the
+    `forward` entry's signature (-emit=rotor)."""
+    import re
+    text = subprocess.run([rotorc, config, f"--dtype={dtype}", "-emit=rotor"],
+                          check=True, capture_output=True, text=True).stdout
+    sig = next(line for line in text.splitlines() if "func.func @forward" in line)
+    names = {"f32": "F32", "bf16": "BF16", "f16": "F16", "f64": "F64"}
+    return {m.group(2): names[m.group(1)] for m in re.finditer(
+        r'tensor<[0-9x?]*?x?(f32|bf16|f16|f64)> \{rotor.name = "([^"]+)"', sig)}
+
+
+def build_models(rotorc: str, out: str, cuda_compile: str):
+    """Each example model with random weights, compiled for the GPU and
+    (single-threaded, portable) for the CPU, whose outputs the GPU's are
+    compared with on the device; Llama/Mistral/Qwen2 also with transformers."""
+    root = os.path.join(HERE, "..", "..")
+    models = []
+    for name, dtype, hf in MODELS:
+        d = os.path.join(out, "models", f"{name}-{dtype}")
+        os.makedirs(d, exist_ok=True)
+        config = os.path.join(root, "examples", "models", f"{name}.json")
+        weights = os.path.join(d, "model.safetensors")
+        common = [config, f"--dtype={dtype}", "-q"]
+        if hf:
+            # random_weights.py models plain Llama/Mistral/Qwen2 only; the
+            # variants run on seeded random inputs (rotor-run --random-inputs).
+            subprocess.run([sys.executable, os.path.join(root, "scripts", "random_weights.py"),
+                            config, weights, "--seed", "7"], check=True)
+            common += ["--weights", weights]
+        if hf and dtype != "f32":
+            import safetensors_io
+            tensors = safetensors_io.load(weights)
+            dtypes = weight_dtypes(rotorc, config, dtype)
+            safetensors_io.save(weights, tensors,
+                                dtypes={k: v for k, v in dtypes.items() if k in tensors})
+        with open(config) as f:
+            cfg = json.load(f)
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump(cfg, f, indent=1)
+        subprocess.run([rotorc, *common, "--target=cuda", f"--cuda-compile={cuda_compile}",
+                        "-o", os.path.join(d, "cuda.rotor")], check=True)
+        subprocess.run([rotorc, *common, "--parallel=false",
+                        "-o", os.path.join(d, "cpu.rotor")], check=True)
+        models.append({"name": name, "dtype": dtype, "dir": f"models/{name}-{dtype}",
+                       "hf": hf, "vocab": cfg["vocab_size"]})
+        print(f"model {name} ({dtype}) built", flush=True)
+    with open(os.path.join(out, "models.json"), "w") as f:
+        json.dump(models, f, indent=1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rotorc", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--cuda-compile", default="auto")
+    ap.add_argument("--no-models", action="store_true")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    c = Cases()
+    attention_cases(c)
+    op_cases(c)
+    mlir = os.path.join(args.out, "ops.mlir")
+    with open(mlir, "w") as f:
+        f.write("\n".join(c.funcs))
+    subprocess.run([args.rotorc, mlir, "--target=cuda", "-q",
+                    f"--cuda-compile={args.cuda_compile}",
+                    "-o", os.path.join(args.out, "ops.rotor")], check=True)
+    meta = []
+    arrays = {}
+    for case in c.cases:
+        entry = {"name": case["name"], "tol": case["tol"],
+                 "torch": case["torch"], "inputs": [], "outputs": []}
+        for i, x in enumerate(case["inputs"]):
+            key = f"{case['name']}.in{i}"
+            if isinstance(x, BF16):
+                arrays[key] = x.bits
+                entry["inputs"].append("bf16")
+            else:
+                arrays[key] = np.asarray(x)
+                entry["inputs"].append(str(np.asarray(x).dtype))
+        for j, y in enumerate(case["expected"]):
+            arrays[f"{case['name']}.out{j}"] = np.asarray(y, dtype=np.float64)
+            entry["outputs"].append(j)
+        meta.append(entry)
+    np.savez_compressed(os.path.join(args.out, "cases.npz"), **arrays)
+    with open(os.path.join(args.out, "cases.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    print(f"{len(meta)} cases in {args.out}")
+    if not args.no_models:
+        build_models(args.rotorc, args.out, args.cuda_compile)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""Attention fusions and specializations on the CPU against the float64
+reference of the unfused ops.
+
+Each module is written unfused (rotor.rope on q and k, then rotor.attention);
+rotorc fuses the ropes into the attention kernel (rotor-fuse-attention-rope),
+which rotates q and k tiles as it loads them, and simplifies the masks
+(rotor-specialize-masks). Every case runs with both ropes fused, with only the
+queries' rope fused (rotorc's default), with the fusion off, and on one
+thread: all must match the reference of the original ops. The dilation
+relayout and the GQA packing run on and off the same way.
+
+Sizes are awkward: head dims 64/80/96/128, partial rotary, GQA ratios 1 to 8,
+odd lengths, positions (S) and (B, S), offsets up to 10^6 (angles formed in
+f64), every rope scaling kind, a learned base, more keys than queries.
+
+Tolerances (rotor_ref.tolerances): f32 rtol/atol 2e-5 scaled by
+sqrt(reduction) on atol, bf16 2e-2 (inputs rounded to bf16, compared to the
+reference on the rounded inputs), f64 1e-10.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import rotor_ref as R
+from test_cpu_attention import as_f64, mask_attr, prepare
+
+LENGTHS = [1, 7, 37, 130]
+
+PIPELINES = [("--fuse-key-rope=true",), (), ("--fusion=false",),
+             ("--fuse-key-rope=true", "--parallel=false")]
+PIPELINE_IDS = ["fused", "queries-only", "unfused", "sequential"]
+
+
+def scaling_attr(s):
+    if not s:
+        return None
+    parts = [f"kind = {s['kind']}"]
+    for key in ("factor", "beta_fast", "beta_slow", "low_freq_factor", "high_freq_factor"):
+        if key in s:
+            parts.append(f"{key} = {float(s[key])}")
+    if "original_max_position" in s:
+        parts.append(f"original_max_position = {s['original_max_position']}")
+    return "#rotor.rope_scaling<" + ", ".join(parts) + ">"
+
+
+def rope_module(dtype, hq, hkv, d, mask, rope, *, batch_positions=False,
+                learned=False, return_keys=False):
+    qt = f"tensor<2x{hq}x?x{d}x{dtype}>"
+    kt = f"tensor<2x{hkv}x?x{d}x{dtype}>"
+    pt = "tensor<2x?xi64>" if batch_positions else "tensor<?xi64>"
+    attrs = []
+    if rope.get("layout", "rotate_half") != "rotate_half":
+        attrs.append(f"layout = #rotor.rope_layout<{rope['layout']}>")
+    if rope.get("rotary_dim"):
+        attrs.append(f"rotary_dim = {rope['rotary_dim']} : i64")
+    if not learned:
+        attrs.append(f"base = {float(rope.get('base', 10000.0))} : f64")
+    if rope.get("scaling"):
+        attrs.append(f"scaling = {scaling_attr(rope['scaling'])}")
+    attr_text = " {" + ", ".join(attrs) + "}" if attrs else ""
+    base_arg = ", %b: tensor<f32>" if learned else ""
+    base_use = " base(%b : tensor<f32>)" if learned else ""
+    results = f"{qt}, {kt}" if return_keys else qt
+    names = "%o, %kr" if return_keys else "%o"
+    return (f"func.func @f(%q: {qt}, %k: {kt}, %v: {kt}, %pq: {pt}, %pk: {pt}{base_arg})"
+            f" -> ({results}) {{\n"
+            f"  %qr = rotor.rope %q, %pq{base_use}{attr_text} : {qt}, {pt}\n"
+            f"  %kr = rotor.rope %k, %pk{base_use}{attr_text} : {kt}, {pt}\n"
+            f"  %o = rotor.attention %qr, %kr, %v {{mask = {mask_attr(mask)}}} : {qt}, {kt}, {kt}\n"
+            f"  return {names} : {results}\n}}\n")
+
+
+CASES = [
+    # name, dtype, hq, hkv, d, mask, rope, options
+    ("causal_d64", "f32", 4, 2, 64, {"causal": True}, {}, {}),
+    ("partial_interleaved_d80", "f32", 8, 1, 80, {"causal": True, "window_left": 9},
+     {"rotary_dim": 32, "layout": "interleaved"}, {"batch_positions": True}),
+    ("yarn_learned_d96", "f32", 7, 7, 96, {"causal": True, "chunk": 11},
+     {"scaling": {"kind": "yarn", "factor": 4.0, "original_max_position": 64}},
+     {"learned": True}),
+    ("llama3_far_d128", "f32", 8, 1, 128, {"causal": True, "window_left": 20, "global_": 3},
+     {"base": 500000.0, "scaling": {"kind": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                    "high_freq_factor": 4.0, "original_max_position": 8192}},
+     {"offset": 1_000_000}),
+    ("dynamic_ntk_f64", "f64", 2, 2, 64, {"causal": True},
+     {"rotary_dim": 48, "scaling": {"kind": "dynamic_ntk", "factor": 2.0,
+                                    "original_max_position": 16}}, {}),
+    ("linear_bf16_d128", "bf16", 8, 2, 128, {"causal": True, "window_left": 20},
+     {"scaling": {"kind": "linear", "factor": 2.0}}, {}),
+    ("bidirectional_gqa8", "f32", 8, 1, 64, {}, {"layout": "interleaved"},
+     {"batch_positions": True, "offset": 4097}),
+    ("keys_returned", "f32", 4, 2, 64, {"causal": True}, {}, {"return_keys": True}),
+]
+
+
+@pytest.mark.parametrize("flags", PIPELINES, ids=PIPELINE_IDS)
+@pytest.mark.parametrize("name,dtype,hq,hkv,d,mask,rope,opts", CASES,
+                         ids=[c[0] for c in CASES])
+def test_rope_attention(compile_mlir, flags, name, dtype, hq, hkv, d, mask, rope, opts):
+    learned = opts.get("learned", False)
+    batch_positions = opts.get("batch_positions", False)
+    return_keys = opts.get("return_keys", False)
+    art = compile_mlir(rope_module(dtype, hq, hkv, d, mask, rope, learned=learned,
+                                   batch_positions=batch_positions,
+                                   return_keys=return_keys), *flags)
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    base = rope.get("base", 10000.0)
+    if learned:
+        base = np.float32(rng.uniform(5000.0, 20000.0))
+    ref_rope = dict(base=float(base), rotary_dim=rope.get("rotary_dim"),
+                    layout=rope.get("layout", "rotate_half"), scaling=rope.get("scaling"))
+    offset = opts.get("offset", 0)
+    # (Sq, Sk): prefill lengths, then decoding after a prefix.
+    shapes = [(s, s) for s in LENGTHS] + [(1, 37), (3, 40)]
+    for sq, sk in shapes:
+        q, qf = prepare(rng.standard_normal((2, hq, sq, d)), dtype)
+        k, kf = prepare(rng.standard_normal((2, hkv, sk, d)), dtype)
+        v, vf = prepare(rng.standard_normal((2, hkv, sk, d)), dtype)
+        pk = np.arange(sk, dtype=np.int64) + offset
+        if batch_positions:
+            pk = np.stack([pk, pk + 5])
+        pq = pk[..., sk - sq:]
+        inputs = [q, k, v, np.ascontiguousarray(pq), np.ascontiguousarray(pk)]
+        if learned:
+            inputs.append(np.array(base, dtype=np.float32))
+        outs = art.call("f", *inputs)
+        qr = R.rope(qf, pq, **ref_rope)
+        kr = R.rope(kf, pk, **ref_rope)
+        ref = R.attention(qr, kr, vf, mask=mask)
+        R.assert_close(as_f64(outs[0]), ref, dtype, reduction=max(sk, d),
+                       err_msg=f"{name} ({' '.join(flags)}) at {sq}x{sk}")
+        if return_keys:
+            R.assert_close(as_f64(outs[1]), kr, dtype, reduction=d,
+                           err_msg=f"{name} rotated keys at {sq}x{sk}")
+
+
+@pytest.mark.parametrize("flags", [(), ("--specialize-masks=false",)],
+                         ids=["specialized", "as-written"])
+@pytest.mark.parametrize("mask", [
+    {"causal": True, "window_left": 300},             # window >= length: causal
+    {"causal": True, "chunk": 64, "dilation": 2},      # chunk >= length
+    {"causal": True, "window_left": 3, "global_": 64},  # every key global
+    {"window_left": 100, "window_right": 100},         # no restriction at all
+    {"causal": True, "window_left": 20},               # kept
+], ids=["long_window", "long_chunk", "all_global", "unrestricted", "kept"])
+def test_specialized_masks(compile_mlir, flags, mask):
+    """Static lengths let rotor-specialize-masks rewrite the mask; the
+    output must not change."""
+    sq = sk = 61
+    t = f"tensor<1x4x{sq}x64xf32>"
+    art = compile_mlir(
+        f"func.func @f(%q: {t}, %k: {t}, %v: {t}) -> {t} {{\n"
+        f"  %o = rotor.attention %q, %k, %v {{mask = {mask_attr(mask)}}} : {t}, {t}, {t}\n"
+        f"  return %o : {t}\n}}\n", *flags)
+    rng = np.random.default_rng(sq)
+    q, k, v = (rng.standard_normal((1, 4, sq, 64)).astype(np.float32) for _ in range(3))
+    (o,) = art.call("f", q, k, v)
+    ref = R.attention(q.astype(np.float64), k.astype(np.float64), v.astype(np.float64),
+                      mask=mask)
+    R.assert_close(o, ref, "f32", reduction=sk, err_msg=str(mask))
+
+
+def dilated_module(dtype, hq, hkv, d, mask, sq="?", sk="?"):
+    qt = f"tensor<2x{hq}x{sq}x{d}x{dtype}>"
+    kt = f"tensor<2x{hkv}x{sk}x{d}x{dtype}>"
+    return (f"func.func @f(%q: {qt}, %k: {kt}, %v: {kt}) -> {qt} {{\n"
+            f"  %o = rotor.attention %q, %k, %v {{mask = {mask_attr(mask)}}} : {qt}, {kt}, {kt}\n"
+            f"  return %o : {qt}\n}}\n")
+
+
+DILATED = [
+    # name, dtype, hq, hkv, d, mask
+    ("causal_d2_gqa2", "f32", 4, 2, 64, {"causal": True, "window_left": 6, "dilation": 2}),
+    ("causal_d3_gqa8_d80", "f32", 8, 1, 80, {"causal": True, "window_left": 5, "dilation": 3}),
+    ("causal_d4_nowindow", "f32", 2, 2, 96, {"causal": True, "dilation": 4}),
+    ("causal_d2_bf16_d128", "bf16", 4, 1, 128, {"causal": True, "window_left": 20, "dilation": 2}),
+    ("causal_d5_f64", "f64", 3, 3, 64, {"causal": True, "window_left": 3, "dilation": 5}),
+    # Left alone (global tokens; non-causal with a dynamic key length).
+    ("global_untouched", "f32", 4, 2, 64,
+     {"causal": True, "window_left": 4, "dilation": 2, "global_": 3}),
+    ("bidir_dynamic_untouched", "f32", 2, 2, 64,
+     {"window_left": 3, "window_right": 2, "dilation": 3}),
+]
+
+
+@pytest.mark.parametrize("flags", [(), ("--dilation-relayout=false",), ("--parallel=false",)],
+                         ids=["relayout", "direct", "sequential"])
+@pytest.mark.parametrize("name,dtype,hq,hkv,d,mask", DILATED, ids=[c[0] for c in DILATED])
+def test_dilation_relayout(compile_mlir, flags, name, dtype, hq, hkv, d, mask):
+    art = compile_mlir(dilated_module(dtype, hq, hkv, d, mask), *flags)
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    # Prefill at lengths that are and are not multiples of the dilation,
+    # decoding after a prefix, and more queries than keys.
+    shapes = [(s, s) for s in LENGTHS] + [(1, 37), (3, 40), (6, 5)]
+    for sq, sk in shapes:
+        q, qf = prepare(rng.standard_normal((2, hq, sq, d)), dtype)
+        k, kf = prepare(rng.standard_normal((2, hkv, sk, d)), dtype)
+        v, vf = prepare(rng.standard_normal((2, hkv, sk, d)), dtype)
+        (o,) = art.call("f", q, k, v)
+        ref = R.attention(qf, kf, vf, mask=mask)
+        R.assert_close(as_f64(o), ref, dtype, reduction=max(sk, d),
+                       err_msg=f"{name} ({' '.join(flags)}) at {sq}x{sk}")
+
+
+@pytest.mark.parametrize("flags", [(), ("--dilation-relayout=false",)],
+                         ids=["relayout", "direct"])
+def test_dilation_relayout_bidirectional_static(compile_mlir, flags):
+    """Without causal the relayout needs a static key length divisible by the
+    dilation (no padded key may be visible)."""
+    mask = {"window_left": 4, "window_right": 2, "dilation": 3}
+    art = compile_mlir(dilated_module("f32", 4, 2, 64, mask, sq=14, sk=42), *flags)
+    rng = np.random.default_rng(42)
+    q = rng.standard_normal((2, 4, 14, 64)).astype(np.float32)
+    k = rng.standard_normal((2, 2, 42, 64)).astype(np.float32)
+    v = rng.standard_normal((2, 2, 42, 64)).astype(np.float32)
+    (o,) = art.call("f", q, k, v)
+    ref = R.attention(q.astype(np.float64), k.astype(np.float64), v.astype(np.float64),
+                      mask=mask)
+    R.assert_close(o, ref, "f32", reduction=42)
+
+
+@pytest.mark.parametrize("flags", [(), ("--pack-gqa=false",), ("--parallel=false",)],
+                         ids=["packed", "per-head", "sequential"])
+@pytest.mark.parametrize("dtype,hq,hkv,d,dv,sq,mask,softcap", [
+    ("f32", 8, 2, 64, 64, 1, {"causal": True}, None),     # decode: causal drops, packs
+    ("f32", 7, 1, 80, 48, 1, {}, 30.0),                    # MQA, Dv != D, softcap
+    ("bf16", 32, 8, 128, 128, 1, {"causal": True}, None),
+    ("f64", 6, 2, 96, 96, 3, {}, None),                    # a few queries
+    ("f32", 8, 1, 64, 64, 1, {"causal": True, "window_left": 5}, None),  # not packed
+], ids=["decode_gqa4", "mqa7_softcap", "decode_bf16_d128", "three_queries_f64",
+        "window_unpacked"])
+def test_gqa_packing(compile_mlir, flags, dtype, hq, hkv, d, dv, sq, mask, softcap):
+    qt = f"tensor<2x{hq}x{sq}x{d}x{dtype}>"
+    kt = f"tensor<2x{hkv}x?x{d}x{dtype}>"
+    vt = f"tensor<2x{hkv}x?x{dv}x{dtype}>"
+    ot = f"tensor<2x{hq}x{sq}x{dv}x{dtype}>"
+    attrs = []
+    if mask:
+        attrs.append(f"mask = {mask_attr(mask)}")
+    if softcap:
+        attrs.append(f"softcap = {softcap} : f64")
+    attr_text = " {" + ", ".join(attrs) + "}" if attrs else ""
+    art = compile_mlir(
+        f"func.func @f(%q: {qt}, %k: {kt}, %v: {vt}) -> {ot} {{\n"
+        f"  %o = rotor.attention %q, %k, %v{attr_text} : {qt}, {kt}, {vt}\n"
+        f"  return %o : {ot}\n}}\n", *flags)
+    rng = np.random.default_rng(hq * 100 + d)
+    for sk in [sq, 7, 37, 130]:
+        q, qf = prepare(rng.standard_normal((2, hq, sq, d)), dtype)
+        k, kf = prepare(rng.standard_normal((2, hkv, sk, d)), dtype)
+        v, vf = prepare(rng.standard_normal((2, hkv, sk, dv)), dtype)
+        (o,) = art.call("f", q, k, v)
+        ref = R.attention(qf, kf, vf, mask=mask, softcap=softcap)
+        R.assert_close(as_f64(o), ref, dtype, reduction=max(sk, d),
+                       err_msg=f"Sk {sk} ({' '.join(flags)})")
