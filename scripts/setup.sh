@@ -7,6 +7,7 @@ APT_PACKAGES=(
   cmake ninja-build g++ git
   libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools
   libgtest-dev libopenblas-dev libomp-22-dev ccache
+  clang-22 libclang-rt-22-dev
 )
 PY_PACKAGES=(numpy pytest)
 

@@ -141,6 +141,59 @@ def main():
             f"{ratio(r, 'flex')} | {cell(r, 'cudnn')} | {ratio(r, 'cudnn')} | "
             f"{cell(r, 'flash')} | {ratio(r, 'flash')} | "
             f"{r.get('max_err_vs_flex', float('nan')):.3g} |")
+    # RoPE and the Givens block (anchors.md "other pieces").
+    extra = []
+    pos = torch.arange(S, device=dev, dtype=torch.int64)
+    inv = 1.0 / (500000.0 ** (torch.arange(0, D, 2, device=dev, dtype=torch.float64) / D))
+    ang = pos[:, None].double() * inv[None, :]
+    cos = torch.cat([ang.cos(), ang.cos()], -1).to(torch.bfloat16)
+    sin = torch.cat([ang.sin(), ang.sin()], -1).to(torch.bfloat16)
+
+    def rope_eager(x):
+        x1, x2 = x[..., : D // 2], x[..., D // 2:]
+        return x * cos + torch.cat([-x2, x1], -1) * sin
+
+    rope_compiled = torch.compile(rope_eager)
+    nbytes = 2 * q.numel() * q.element_size()  # read + write
+    try:
+        ms, out = rotor_time(args.rotor_run, args.artifact, "rope_only",
+                             {"q": q, "positions": pos})
+        err = float((out.float().to(dev) - rope_eager(q).float()).abs().max())
+        t_e = do_bench(lambda: rope_eager(q))
+        t_c = do_bench(lambda: rope_compiled(q))
+        extra.append(f"| standalone RoPE (q) | {ms:.3f} ms, {nbytes / ms / 1e9:.2f} TB/s | "
+                     f"eager {t_e:.3f} ms ({t_e / ms:.1f}×), torch.compile {t_c:.3f} ms "
+                     f"({t_c / ms:.2f}×) | max err vs eager {err:.3g} |")
+    except Exception as e:  # noqa: BLE001
+        print(f"rope: {e}", file=sys.stderr)
+    try:
+        pairs = [(2 * i, 2 * i + 1 + (i % 3) * 2) for i in range(32)]
+        angles = torch.randn(32, device=dev).to(torch.bfloat16)
+        rot = torch.linalg.qr(torch.randn(D, D, device=dev, dtype=torch.float64))[0]
+        rot = rot.to(torch.bfloat16)
+
+        def givens_eager(x):
+            x = x.clone()
+            for (i, j), t in zip(pairs, angles.float()):
+                c, s_ = torch.cos(t), torch.sin(t)
+                xi, xj = x[..., i].float(), x[..., j].float()
+                x[..., i] = (xi * c - xj * s_).to(x.dtype)
+                x[..., j] = (xi * s_ + xj * c).to(x.dtype)
+            return x @ rot
+
+        ms, out = rotor_time(args.rotor_run, args.artifact, "givens_block",
+                             {"q": q, "angles": angles, "rotation": rot})
+        ref = givens_eager(q)
+        err = float((out.float().to(dev) - ref.float()).abs().max())
+        t_e = do_bench(lambda: givens_eager(q))
+        extra.append(f"| Givens block (32 rotations + 128×128 R) | {ms:.3f} ms | "
+                     f"eager {t_e:.3f} ms ({t_e / ms:.1f}×) | max err vs eager {err:.3g} |")
+    except Exception as e:  # noqa: BLE001
+        print(f"givens: {e}", file=sys.stderr)
+    if extra:
+        lines += ["", "| piece | Rotor | peers (peer time / Rotor time) | check |",
+                  "|---|---|---|---|"] + extra
+
     header = (f"Device: {torch.cuda.get_device_name()}; PyTorch {torch.__version__}; "
               f"{datetime.date.today().isoformat()}. Shape: B={B}, Hq={HQ}, Hkv={HKV}, "
               f"S={S}, D={D}, bf16. Ratios are peer time / Rotor time (> 1: Rotor faster).")

@@ -38,6 +38,21 @@ def main():
         f"  %o = rotor.attention %qr, %kr, %v {{mask = "
         f"{mlir_mask(PATTERNS['sliding window W=1024'])}}} : {qt}, {kt}, {kt}\n"
         f"  return %o : {qt}\n}}\n")
+    # Standalone RoPE of q (2, 32, 8192, 128), and the design's Givens block:
+    # 32 Givens rotations with learned angles then an orthogonal 128x128 R.
+    funcs.append(
+        f"func.func @rope_only(%q: {qt} {{rotor.name = \"q\"}}, "
+        f"%p: tensor<?xi64> {{rotor.name = \"positions\"}}) -> {qt} {{\n"
+        f"  %r = rotor.rope %q, %p {{base = 500000.0 : f64}} : {qt}, tensor<?xi64>\n"
+        f"  return %r : {qt}\n}}\n")
+    pairs = ", ".join(f"({2 * i}, {2 * i + 1 + (i % 3) * 2})" for i in range(32))
+    funcs.append(
+        f"func.func @givens_block(%q: {qt} {{rotor.name = \"q\"}}, "
+        f"%a: tensor<32xbf16> {{rotor.name = \"angles\"}}, "
+        f"%r: tensor<{D}x{D}xbf16> {{rotor.name = \"rotation\"}}) -> {qt} {{\n"
+        f"  %g = rotor.givens %q, %a pairs [{pairs}] : {qt}, tensor<32xbf16>\n"
+        f"  %y = rotor.rotate %g, %r : {qt}, tensor<{D}x{D}xbf16>\n"
+        f"  return %y : {qt}\n}}\n")
     src = os.path.join(args.out, "bench.mlir")
     with open(src, "w") as f:
         f.write("\n".join(funcs))

@@ -10,11 +10,12 @@
 // as `rotor.attention[2].window`) and the rule. Unknown top-level fields are
 // ignored, as Hugging Face configs carry many that do not affect the
 // computation; unknown fields of `rope_scaling` and of the `rotor` section
-// are errors.
+// are errors, and so is a field given twice in one object.
 //
 //===----------------------------------------------------------------------===//
 
 #include "rotor/Frontend/ModelConfig.h"
+#include "rotor/Frontend/JsonDuplicateKeys.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
@@ -738,11 +739,16 @@ void parseHfAttention(ConfigReader &r, const json::Object &root,
 llvm::Expected<ModelConfig>
 mlir::rotor::parseModelConfig(llvm::StringRef text, llvm::StringRef fileName) {
   ConfigReader r(fileName);
-  llvm::Expected<json::Value> parsed = json::parse(replaceNonFiniteWords(text));
+  std::string jsonText = replaceNonFiniteWords(text);
+  llvm::Expected<json::Value> parsed = json::parse(jsonText);
   if (!parsed)
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(), "%s: invalid JSON %s",
         fileName.str().c_str(), llvm::toString(parsed.takeError()).c_str());
+  if (std::optional<std::string> dup = findDuplicateJsonKey(jsonText)) {
+    r.fail(*dup, "is given twice; every field may appear once");
+    return r.takeError();
+  }
   const json::Object *root = parsed->getAsObject();
   if (!root)
     return llvm::createStringError(

@@ -152,12 +152,19 @@ TEST(Artifact, MissingRotorFree) {
                         "ABI requires it to release outputs)"));
 }
 
-TEST(Artifact, CudaIsUnsupported) {
+TEST(Artifact, CpuArtifactOnTheCudaDevice) {
   TempDir root;
   std::string dir = makeArtifact(root, "art", standardManifest());
+#ifdef ROTOR_HAVE_CUDA
+  EXPECT_THAT(loadError(dir, ROTOR_ERR_INVALID_ARGUMENT, ROTOR_DEVICE_CUDA),
+              HasSubstr("was compiled for target 'cpu' and cannot run on "
+                        "device 'cuda' (compile it with rotorc "
+                        "--target=cuda)"));
+#else
   EXPECT_THAT(loadError(dir, ROTOR_ERR_UNSUPPORTED, ROTOR_DEVICE_CUDA),
               HasSubstr("device 'cuda' is not supported by this runtime "
                         "build"));
+#endif
 }
 
 TEST(Artifact, TargetMustMatchTheDevice) {

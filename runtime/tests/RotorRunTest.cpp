@@ -108,8 +108,14 @@ TEST_F(RotorRunTest, UsageErrors) {
 TEST_F(RotorRunTest, LoadErrors) {
   EXPECT_THAT(runError({root.file("absent")}),
               HasSubstr("absent: no such artifact directory"));
+#ifdef ROTOR_HAVE_CUDA
+  EXPECT_THAT(runError({art, "--device=cuda"}),
+              HasSubstr("compiled for target 'cpu' and cannot run on device "
+                        "'cuda'"));
+#else
   EXPECT_THAT(runError({art, "--device=cuda"}),
               HasSubstr("device 'cuda' is not supported"));
+#endif
 }
 
 TEST_F(RotorRunTest, ChoosesTheEntry) {

@@ -234,6 +234,48 @@ TEST(Safetensors, RejectsBadOffsets) {
                 "[4, 12))"));
 }
 
+TEST(Safetensors, RejectsGapsAndTrailingData) {
+  // Listed out of order, with 4 unused bytes between them.
+  EXPECT_THAT(
+      parseError(image(R"({"b":{"dtype":"F32","shape":[1],"data_offsets":)"
+                       R"([8,12]},"a":{"dtype":"F32","shape":[1],)"
+                       R"("data_offsets":[0,4]}})",
+                       std::string(12, 'x')),
+                 ROTOR_ERR_FORMAT),
+      HasSubstr("m.safetensors: data bytes [4, 8) before tensor 'b' belong to "
+                "no tensor (the data must be contiguous)"));
+  EXPECT_THAT(
+      parseError(image(oneTensor("[1]", "[4,8]"), "abcdefgh"),
+                 ROTOR_ERR_FORMAT),
+      HasSubstr("data bytes [0, 4) before tensor 'w' belong to no tensor"));
+  EXPECT_THAT(
+      parseError(image(oneTensor("[1]", "[0,4]"), "abcdefgh"),
+                 ROTOR_ERR_FORMAT),
+      HasSubstr("m.safetensors: data bytes [4, 8) after the last tensor "
+                "belong to no tensor"));
+  EXPECT_THAT(parseError(image("{}", "ab"), ROTOR_ERR_FORMAT),
+              HasSubstr("data bytes [0, 2) after the last tensor"));
+  // Empty tensors take no bytes and may sit anywhere in range.
+  std::string bytes =
+      image(R"({"e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},)"
+            R"("w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+            "abcd");
+  std::unique_ptr<SafetensorsFile> file;
+  EXPECT_EQ(SafetensorsFile::parse(bytes.data(), bytes.size(), "m", file),
+            ROTOR_OK)
+      << rotor_last_error();
+}
+
+TEST(Safetensors, RejectsDuplicateTensorNames) {
+  EXPECT_THAT(
+      parseError(image(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":)"
+                       R"([0,4]},"w":{"dtype":"F32","shape":[1],)"
+                       R"("data_offsets":[4,8]}})",
+                       "abcdefgh"),
+                 ROTOR_ERR_FORMAT),
+      HasSubstr("duplicate key 'w'"));
+}
+
 TEST(Safetensors, NeverCrashesOnTruncationsAndBitFlips) {
   TensorPtr a = makeTensor(ROTOR_F32, {2}, {1, 2});
   TensorPtr b = makeTensor(ROTOR_BF16, {3}, {1, 2, 3});

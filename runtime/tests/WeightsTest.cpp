@@ -331,12 +331,12 @@ TEST(Weights, LoadErrorsNameTheFileAndTensor) {
   // after it, and skipped otherwise.
   auto writeU8 = [&](const std::string &name) {
     std::string header = R"({")" + name +
-                         R"(":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},)"
+                         R"(":{"dtype":"U8","shape":[2],"data_offsets":[4,6]},)"
                          R"("unused":{"dtype":"F32","shape":[],)"
-                         R"("data_offsets":[4,8]}})";
+                         R"("data_offsets":[0,4]}})";
     std::string image(8, '\0');
     image[0] = static_cast<char>(header.size());
-    writeFile(dir + "/weights.safetensors", image + header + "ab..abcd");
+    writeFile(dir + "/weights.safetensors", image + header + "abcdab");
   };
   writeU8("bias");
   EXPECT_THAT(loadError(dir, ROTOR_ERR_UNSUPPORTED),

@@ -28,9 +28,10 @@ from test_cpu_attention import as_f64, mask_attr, prepare
 
 LENGTHS = [1, 7, 37, 130]
 
-PIPELINES = [("--fuse-key-rope=true",), (), ("--fusion=false",),
-             ("--fuse-key-rope=true", "--parallel=false")]
-PIPELINE_IDS = ["fused", "queries-only", "unfused", "sequential"]
+PIPELINES = [("--fuse-key-rope=true",), (), ("--fusion=false",)]
+PIPELINE_IDS = ["fused", "queries-only", "unfused"]
+# One thread (the sequential kernel) for a few cases of each test.
+SEQUENTIAL = ("--fuse-key-rope=true", "--parallel=false")
 
 
 def scaling_attr(s):
@@ -95,10 +96,16 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("flags", PIPELINES, ids=PIPELINE_IDS)
-@pytest.mark.parametrize("name,dtype,hq,hkv,d,mask,rope,opts", CASES,
-                         ids=[c[0] for c in CASES])
-def test_rope_attention(compile_mlir, flags, name, dtype, hq, hkv, d, mask, rope, opts):
+ROPE_RUNS = [(flags, case) for flags in PIPELINES for case in CASES] + \
+    [(SEQUENTIAL, case) for case in CASES if case[0] in ("partial_interleaved_d80",
+                                                         "yarn_learned_d96")]
+ROPE_IDS = [f"{case[0]}-{PIPELINE_IDS[PIPELINES.index(flags)] if flags in PIPELINES else 'sequential'}"
+            for flags, case in ROPE_RUNS]
+
+
+@pytest.mark.parametrize("flags,case", ROPE_RUNS, ids=ROPE_IDS)
+def test_rope_attention(compile_mlir, flags, case):
+    name, dtype, hq, hkv, d, mask, rope, opts = case
     learned = opts.get("learned", False)
     batch_positions = opts.get("batch_positions", False)
     return_keys = opts.get("return_keys", False)
@@ -185,10 +192,16 @@ DILATED = [
 ]
 
 
-@pytest.mark.parametrize("flags", [(), ("--dilation-relayout=false",), ("--parallel=false",)],
-                         ids=["relayout", "direct", "sequential"])
-@pytest.mark.parametrize("name,dtype,hq,hkv,d,mask", DILATED, ids=[c[0] for c in DILATED])
-def test_dilation_relayout(compile_mlir, flags, name, dtype, hq, hkv, d, mask):
+DILATED_RUNS = [(flags, case) for flags in [(), ("--dilation-relayout=false",)]
+                for case in DILATED] + \
+    [(("--parallel=false",), case) for case in DILATED if case[0] == "causal_d3_gqa8_d80"]
+DILATED_IDS = [f"{case[0]}-{'sequential' if '--parallel=false' in flags else 'direct' if flags else 'relayout'}"
+               for flags, case in DILATED_RUNS]
+
+
+@pytest.mark.parametrize("flags,case", DILATED_RUNS, ids=DILATED_IDS)
+def test_dilation_relayout(compile_mlir, flags, case):
+    name, dtype, hq, hkv, d, mask = case
     art = compile_mlir(dilated_module(dtype, hq, hkv, d, mask), *flags)
     rng = np.random.default_rng(abs(hash(name)) % 2**32)
     # Prefill at lengths that are and are not multiples of the dilation,
@@ -221,8 +234,7 @@ def test_dilation_relayout_bidirectional_static(compile_mlir, flags):
     R.assert_close(o, ref, "f32", reduction=42)
 
 
-@pytest.mark.parametrize("flags", [(), ("--pack-gqa=false",), ("--parallel=false",)],
-                         ids=["packed", "per-head", "sequential"])
+@pytest.mark.parametrize("flags", [(), ("--pack-gqa=false",)], ids=["packed", "per-head"])
 @pytest.mark.parametrize("dtype,hq,hkv,d,dv,sq,mask,softcap", [
     ("f32", 8, 2, 64, 64, 1, {"causal": True}, None),     # decode: causal drops, packs
     ("f32", 7, 1, 80, 48, 1, {}, 30.0),                    # MQA, Dv != D, softcap
@@ -255,3 +267,50 @@ def test_gqa_packing(compile_mlir, flags, dtype, hq, hkv, d, dv, sq, mask, softc
         ref = R.attention(qf, kf, vf, mask=mask, softcap=softcap)
         R.assert_close(as_f64(o), ref, dtype, reduction=max(sk, d),
                        err_msg=f"Sk {sk} ({' '.join(flags)})")
+
+
+@pytest.mark.parametrize("flags", [(), ("--move-key-rotations=false",)],
+                         ids=["moved", "as-written"])
+@pytest.mark.parametrize("case", ["equal_chains", "key_chain", "key_rotate_chain",
+                                  "query_chain_key_rotate"])
+def test_move_key_rotations(compile_mlir, flags, case):
+    """Key-side Givens chains (learned angles) and rotations applied to the
+    queries instead; equal chains on both sides cancel."""
+    hq, hkv, d, dtype = 8, 2, 64, "f32"
+    qt = f"tensor<2x{hq}x?x{d}x{dtype}>"
+    kt = f"tensor<2x{hkv}x?x{d}x{dtype}>"
+    at, mt = "tensor<4xf32>", f"tensor<{d}x{d}xf32>"
+    pairs = "[(0, 1), (5, 63), (1, 5), (10, 2)]"
+    body = ""
+    q, k = "%q", "%k"
+    if case in ("equal_chains", "query_chain_key_rotate"):
+        body += f"  %qg = rotor.givens %q, %t pairs {pairs} : {qt}, {at}\n"
+        q = "%qg"
+    if case in ("equal_chains", "key_chain", "key_rotate_chain"):
+        body += f"  %kg = rotor.givens %k, %t pairs {pairs} : {kt}, {at}\n"
+        k = "%kg"
+    if case in ("key_rotate_chain", "query_chain_key_rotate"):
+        body += f"  %kr = rotor.rotate {k}, %m : {kt}, {mt}\n"
+        k = "%kr"
+    art = compile_mlir(
+        f"func.func @f(%q: {qt}, %k: {kt}, %v: {kt}, %t: {at}, %m: {mt}) -> {qt} {{\n{body}"
+        f"  %o = rotor.attention {q}, {k}, %v {{mask = #rotor.mask<causal = true>}} : {qt}, {kt}, {kt}\n"
+        f"  return %o : {qt}\n}}\n", *flags)
+    rng = np.random.default_rng(len(case))
+    theta = rng.uniform(-np.pi, np.pi, 4).astype(np.float32)
+    m = (rng.standard_normal((d, d)) / np.sqrt(d)).astype(np.float32)
+    pair_list = [(0, 1), (5, 63), (1, 5), (10, 2)]
+    for s in LENGTHS:
+        qa = rng.standard_normal((2, hq, s, d)).astype(np.float32)
+        ka = rng.standard_normal((2, hkv, s, d)).astype(np.float32)
+        va = rng.standard_normal((2, hkv, s, d)).astype(np.float32)
+        (o,) = art.call("f", qa, ka, va, theta, m)
+        qf, kf = qa.astype(np.float64), ka.astype(np.float64)
+        if case in ("equal_chains", "query_chain_key_rotate"):
+            qf = R.givens(qf, theta.astype(np.float64), pair_list)
+        if case in ("equal_chains", "key_chain", "key_rotate_chain"):
+            kf = R.givens(kf, theta.astype(np.float64), pair_list)
+        if case in ("key_rotate_chain", "query_chain_key_rotate"):
+            kf = R.rotate(kf, m.astype(np.float64))
+        ref = R.attention(qf, kf, va.astype(np.float64), mask={"causal": True})
+        R.assert_close(o, ref, dtype, reduction=max(s, d), err_msg=f"{case} at {s}")

@@ -209,6 +209,23 @@ def test_prefill_matches_forward(model):
             assert cache.dtype == np.float32 and np.isfinite(cache).all()
 
 
+def test_empty_prompt(model):
+    """No tokens: forward and prefill give (B, 0, V) logits and empty caches;
+    decode then starts from position 0 and matches forward on one token."""
+    c = M.parse_config(model.config)
+    empty = np.zeros((2, 0), dtype=np.int64)
+    assert model.call("forward", {"input_ids": empty})["logits"].shape == (2, 0, c.vocab_size)
+    pre = model.call("prefill", {"input_ids": empty})
+    assert pre["logits"].shape == (2, 0, c.vocab_size)
+    caches = {k: v for k, v in pre.items() if k != "logits"}
+    for name, cache in caches.items():
+        assert cache.shape == (2, c.num_kv_heads, 0, c.head_dim), name
+    ids = token_ids(model.config, 2, 1, seed=3)
+    out = model.call("decode", dict(caches, input_ids=ids))
+    ref = M.forward(model.config, model.ref_weights, ids)
+    assert_logits_close(out["logits"], ref, f"{model.name} decode after an empty prompt")
+
+
 # =============================================================================
 # Greedy generation through the KV cache
 # =============================================================================

@@ -37,13 +37,14 @@ int main(int argc, char **argv) {
       "Rotor's target-independent optimizations: canonicalize (folds, "
       "rotation composition), CSE, mask specialization and fusion "
       "(rotor-specialize-masks, rotor-dilation-relayout, "
-      "rotor-pack-gqa-heads, rotor-fuse-linear, "
+      "rotor-move-key-rotations, rotor-pack-gqa-heads, rotor-fuse-linear, "
       "rotor-fuse-attention-rope)",
       [](OpPassManager &pm) {
         pm.addPass(createCanonicalizerPass());
         pm.addPass(createCSEPass());
         pm.addPass(rotor::createRotorSpecializeMasks());
         pm.addPass(rotor::createRotorDilationRelayout());
+        pm.addPass(rotor::createRotorMoveKeyRotations());
         pm.addPass(rotor::createRotorPackGqaHeads());
         pm.addPass(rotor::createRotorFuseLinear());
         pm.addPass(rotor::createRotorFuseAttentionRope());

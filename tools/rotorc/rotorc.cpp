@@ -12,6 +12,10 @@
 //                                  Face style config (docs/model-config.md);
 //                                  with --train, also its train_step entry
 //
+// Plugins (docs/extending.md): --load-dialect-plugin=LIB.so adds dialects,
+// --load-pass-plugin=LIB.so adds passes, and --insert-pass-after=STAGE:PIPE
+// runs a textual pass pipeline after a stage of the CPU pipeline.
+//
 //===----------------------------------------------------------------------===//
 
 #include "rotor/Conversion/Passes.h"
@@ -36,7 +40,11 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Support/Timing.h"
+#include "mlir/Tools/Plugins/DialectPlugin.h"
+#include "mlir/Tools/Plugins/PassPlugin.h"
 
+#include "llvm/ADT/StringSet.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
@@ -46,7 +54,9 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <array>
 #include <chrono>
+#include <optional>
 
 using namespace mlir;
 using namespace mlir::rotor;
@@ -140,6 +150,12 @@ cl::opt<bool> packGqa(
              "tile when a head has fewer queries than a tile, as in decoding "
              "(rotor-pack-gqa-heads; default on)"),
     cl::init(true), cl::cat(category));
+cl::opt<bool> moveKeyRotations(
+    "move-key-rotations",
+    cl::desc("Apply the keys' Givens chains and rotations to the queries "
+             "inside attention; equal chains on both cancel "
+             "(rotor-move-key-rotations; default on)"),
+    cl::init(true), cl::cat(category));
 cl::opt<bool> fusionReport(
     "rotor-fusion-report",
     cl::desc("Print what the fusion passes fused and the memory traffic "
@@ -150,6 +166,11 @@ cl::opt<bool> parallelLoops(
     cl::desc("Run the kernels' outer loops on OpenMP threads (default on; "
              "OMP_NUM_THREADS sets the count at run time)"),
     cl::init(true), cl::cat(category));
+cl::opt<unsigned> codegenThreads(
+    "codegen-threads",
+    cl::desc("Threads generating native code, each for a part of the "
+             "module's functions (default 0: one per core, at most 4)"),
+    cl::init(0), cl::cat(category));
 cl::opt<std::string> weightsFile(
     "weights",
     cl::desc("With a config .json: a .safetensors file holding every weight; "
@@ -176,6 +197,27 @@ cl::opt<std::string> dtypeOverride(
     cl::desc("With a config .json: the dtype of weights and activations "
              "(f32, bf16 or f16), instead of the config's torch_dtype"),
     cl::value_desc("dtype"), cl::cat(category));
+
+cl::list<std::string> dialectPlugins(
+    "load-dialect-plugin",
+    cl::desc("Load a dialect plugin (a shared object exporting "
+             "mlirGetDialectPluginInfo) before parsing; repeatable"),
+    cl::value_desc("file"), cl::cat(category));
+cl::list<std::string> passPlugins(
+    "load-pass-plugin",
+    cl::desc("Load a pass plugin (a shared object exporting "
+             "mlirGetPassPluginInfo), whose passes --insert-pass-after may "
+             "name; repeatable"),
+    cl::value_desc("file"), cl::cat(category));
+cl::list<std::string> insertPassAfter(
+    "insert-pass-after",
+    cl::desc("Run the textual pass pipeline PIPELINE (e.g. "
+             "'cse,func.func(canonicalize)') on the module after stage STAGE "
+             "of the CPU pipeline: rotor (the parsed input), opt, linalg or "
+             "llvm (with --target=cuda: rotor only). -emit=STAGE prints the IR after the passes inserted "
+             "after STAGE. Repeatable; passes inserted after one stage run "
+             "in the order given"),
+    cl::value_desc("STAGE:PIPELINE"), cl::cat(category));
 
 /// The name of the weights file inside an artifact.
 constexpr llvm::StringLiteral kArtifactWeights = "weights.safetensors";
@@ -242,7 +284,7 @@ int printResult(ModuleOp module, bool asLlvmIr) {
 /// Compiles to an artifact directory: everything is written into a fresh
 /// temporary directory beside the destination, which then replaces it.
 int writeArtifact(ModuleOp module, const std::vector<EntrySignature> &entries,
-                  Progress &progress) {
+                  Progress &progress, TimingScope &timing) {
   std::string dest = outputPath;
   if (dest.empty()) {
     llvm::SmallString<128> stem(llvm::sys::path::stem(inputFile));
@@ -285,11 +327,13 @@ int writeArtifact(ModuleOp module, const std::vector<EntrySignature> &entries,
     llvm::SmallString<128> so(tmp);
     llvm::sys::path::append(so, library);
     if (llvm::Error err = emitSharedObject(
-            module, so, [&](llvm::StringRef what) { progress.step(what); })) {
+            module, so, [&](llvm::StringRef what) { progress.step(what); },
+            timing, codegenThreads)) {
       cleanup();
       return fail(llvm::toString(std::move(err)));
     }
   }
+  TimingScope finishTimer = timing.nest("writing the artifact");
   if (!weightsFile.empty()) {
     progress.step("copying " + weightsFile);
     llvm::SmallString<128> weightsDest(tmp);
@@ -331,6 +375,116 @@ int writeArtifact(ModuleOp module, const std::vector<EntrySignature> &entries,
   return 0;
 }
 
+/// Loads the --load-dialect-plugin and --load-pass-plugin shared objects:
+/// dialect plugins add to `registry`, pass plugins register their passes
+/// globally (so that textual pipelines can name them). Adds the namespaces
+/// of the dialects the plugins registered to `pluginDialects`.
+LogicalResult loadPlugins(DialectRegistry &registry,
+                          llvm::StringSet<> &pluginDialects) {
+  llvm::StringSet<> builtin;
+  for (llvm::StringRef name : registry.getDialectNames())
+    builtin.insert(name);
+  for (const std::string &path : dialectPlugins) {
+    auto plugin = DialectPlugin::load(path);
+    if (!plugin) {
+      fail("--load-dialect-plugin=" + path + ": " +
+           llvm::toString(plugin.takeError()));
+      return failure();
+    }
+    plugin->registerDialectRegistryCallbacks(registry);
+  }
+  for (llvm::StringRef name : registry.getDialectNames())
+    if (!builtin.contains(name))
+      pluginDialects.insert(name);
+  for (const std::string &path : passPlugins) {
+    auto plugin = PassPlugin::load(path);
+    if (!plugin) {
+      fail("--load-pass-plugin=" + path + ": " +
+           llvm::toString(plugin.takeError()));
+      return failure();
+    }
+    plugin->registerPassRegistryCallbacks();
+  }
+  return success();
+}
+
+/// The pipelines that --insert-pass-after places after each stage (indexed
+/// by CpuStage), checked to parse.
+struct StageInsertions {
+  std::array<std::vector<std::string>, 4> after;
+};
+
+/// Parses the --insert-pass-after values.
+FailureOr<StageInsertions> parseInsertions() {
+  StageInsertions result;
+  for (const std::string &value : insertPassAfter) {
+    auto [stageName, pipeline] = llvm::StringRef(value).split(':');
+    std::optional<CpuStage> stage =
+        llvm::StringSwitch<std::optional<CpuStage>>(stageName)
+            .Case("rotor", CpuStage::Rotor)
+            .Case("opt", CpuStage::Opt)
+            .Case("linalg", CpuStage::Linalg)
+            .Case("llvm", CpuStage::Llvm)
+            .Default(std::nullopt);
+    if (!stage) {
+      fail("--insert-pass-after=" + value + ": unknown stage '" + stageName +
+           "' (expected rotor, opt, linalg or llvm, then ':' and a pass "
+           "pipeline)");
+      return failure();
+    }
+    if (pipeline.trim().empty()) {
+      fail("--insert-pass-after=" + value + ": empty pass pipeline after '" +
+           stageName + ":'");
+      return failure();
+    }
+    OpPassManager check(ModuleOp::getOperationName());
+    std::string error;
+    llvm::raw_string_ostream errorStream(error);
+    if (failed(parsePassPipeline(pipeline, check, errorStream))) {
+      fail("--insert-pass-after=" + value + ": " +
+           llvm::StringRef(error).trim());
+      return failure();
+    }
+    result.after[static_cast<size_t>(*stage)].push_back(pipeline.str());
+  }
+  return result;
+}
+
+/// The stages `first` to `last` (inclusive) of the CPU pipeline, each
+/// followed by the --insert-pass-after passes of that stage.
+void buildPipeline(PassManager &pm, CpuStage first, CpuStage last,
+                   const CpuPipelineOptions &options,
+                   const StageInsertions &insertions) {
+  for (int s = static_cast<int>(first); s <= static_cast<int>(last); ++s) {
+    auto stage = static_cast<CpuStage>(s);
+    if (stage != CpuStage::Rotor)
+      buildCpuPipeline(pm, static_cast<CpuStage>(s - 1), stage, options);
+    for (const std::string &pipeline : insertions.after[s])
+      if (failed(parsePassPipeline(pipeline, pm)))
+        llvm_unreachable("checked by parseInsertions");
+  }
+}
+
+/// After the linalg stage nothing of a plugin's dialect may remain: the
+/// plugin's lowering must have been inserted before (the CPU pipeline only
+/// lowers rotor and upstream dialects).
+LogicalResult checkPluginOpsLowered(ModuleOp module,
+                                    const llvm::StringSet<> &pluginDialects) {
+  if (pluginDialects.empty())
+    return success();
+  WalkResult result = module.walk([&](Operation *op) {
+    llvm::StringRef ns = op->getName().getDialectNamespace();
+    if (!pluginDialects.contains(ns))
+      return WalkResult::advance();
+    op->emitError() << "'" << op->getName()
+                    << "' (from a dialect plugin) is still present after the "
+                       "linalg stage; insert the plugin's lowering with "
+                       "--insert-pass-after=opt:PASS";
+    return WalkResult::interrupt();
+  });
+  return failure(result.wasInterrupted());
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -363,8 +517,28 @@ int main(int argc, char **argv) {
   registerAllExtensions(registry);
   registry.insert<RotorDialect>();
   registerDifferentiableOpInterfaceExternalModels(registry);
+  llvm::StringSet<> pluginDialects;
+  if (failed(loadPlugins(registry, pluginDialects)))
+    return 1;
+  FailureOr<StageInsertions> insertions = parseInsertions();
+  if (failed(insertions))
+    return 1;
+  if (target == Target::Cuda)
+    for (CpuStage stage : {CpuStage::Opt, CpuStage::Linalg, CpuStage::Llvm})
+      if (!insertions->after[static_cast<size_t>(stage)].empty())
+        return fail("--insert-pass-after: with --target=cuda, passes can be "
+                    "inserted after the rotor stage only (opt, linalg and "
+                    "llvm are stages of the CPU pipeline)");
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
+
+  // -mlir-timing reports every stage: building or parsing the input, the
+  // MLIR pass pipeline, then translation, LLVM optimization, code generation
+  // and linking.
+  DefaultTimingManager timingManager;
+  applyDefaultTimingManagerCLOptions(timingManager);
+  TimingScope rootTimer = timingManager.getRootScope();
+  TimingScope inputTimer = rootTimer.nest("reading the input");
 
   Progress progress(!quiet && emit == Emit::Artifact);
   llvm::SourceMgr sourceMgr;
@@ -423,21 +597,50 @@ int main(int argc, char **argv) {
     if (!module)
       return 1;
   }
-  if (emit == Emit::Rotor)
-    return printResult(*module, false);
-
-  auto entries = collectEntrySignatures(*module);
-  if (failed(entries))
-    return 1;
-
+  inputTimer.stop();
+  CpuPipelineOptions options;
+  options.attentionBlockQ = blockQ;
+  options.attentionBlockK = blockK;
+  options.fuse = fusion;
+  options.fusionReport = fusionReport;
+  options.fuseAttentionRope = fuseRope;
+  options.fuseKeyRope = fuseKeyRope;
+  options.specializeMasks = specializeMasks;
+  options.dilationRelayout = dilationRelayout;
+  options.packGqaHeads = packGqa;
+  options.moveKeyRotations = moveKeyRotations;
+  options.parallel = parallelLoops;
+  CpuStage last = emit == Emit::Rotor    ? CpuStage::Rotor
+                  : emit == Emit::Opt    ? CpuStage::Opt
+                  : emit == Emit::Linalg ? CpuStage::Linalg
+                                         : CpuStage::Llvm;
+  auto runStages = [&](CpuStage first, CpuStage to) -> LogicalResult {
+    PassManager pm(&context);
+    if (failed(applyPassManagerCLOptions(pm)))
+      return failure();
+    TimingScope pipelineTimer = rootTimer.nest("MLIR pass pipeline");
+    pm.enableTiming(pipelineTimer);
+    buildPipeline(pm, first, to, options, *insertions);
+    return pm.run(*module);
+  };
   if (target == Target::Cuda) {
+    // The passes inserted after the rotor stage run before the CUDA
+    // pipeline (parseInsertions rejects the CPU pipeline's other stages).
+    if (failed(runStages(CpuStage::Rotor, CpuStage::Rotor)))
+      return 1;
+    if (emit == Emit::Rotor)
+      return printResult(*module, false);
+    auto entries = collectEntrySignatures(*module);
+    if (failed(entries))
+      return 1;
     CudaPipelineOptions cudaOptions;
     cudaOptions.fuse = fusion;
     cudaOptions.fusionReport = fusionReport;
     PassManager pm(&context);
     if (failed(applyPassManagerCLOptions(pm)))
       return 1;
-    applyDefaultTimingPassManagerCLOptions(pm);
+    TimingScope pipelineTimer = rootTimer.nest("MLIR pass pipeline");
+    pm.enableTiming(pipelineTimer);
     buildCudaPipeline(pm, cudaOptions);
     progress.step("optimizing for the CUDA target");
     if (failed(pm.run(*module)))
@@ -458,36 +661,31 @@ int main(int argc, char **argv) {
       out->keep();
       return 0;
     }
-    return writeArtifact(*module, *entries, progress);
+    return writeArtifact(*module, *entries, progress, rootTimer);
   }
 
-  CpuPipelineOptions options;
-  options.attentionBlockQ = blockQ;
-  options.attentionBlockK = blockK;
-  options.fuse = fusion;
-  options.fusionReport = fusionReport;
-  options.fuseAttentionRope = fuseRope;
-  options.fuseKeyRope = fuseKeyRope;
-  options.specializeMasks = specializeMasks;
-  options.dilationRelayout = dilationRelayout;
-  options.packGqaHeads = packGqa;
-  options.parallel = parallelLoops;
-  CpuStage last = emit == Emit::Opt      ? CpuStage::Opt
-                  : emit == Emit::Linalg ? CpuStage::Linalg
-                                         : CpuStage::Llvm;
-  PassManager pm(&context);
-  if (failed(applyPassManagerCLOptions(pm)))
+  // Rotor-level stages first: the entry points are read from their result,
+  // after any inserted pass that adds, removes or privatizes functions.
+  if (failed(runStages(CpuStage::Rotor, std::min(last, CpuStage::Opt))))
     return 1;
-  applyDefaultTimingPassManagerCLOptions(pm);
-  buildCpuPipeline(pm, CpuStage::Rotor, last, options);
-  progress.step("lowering to the LLVM dialect");
-  if (failed(pm.run(*module)))
+  if (emit == Emit::Rotor)
+    return printResult(*module, false);
+  auto entries = collectEntrySignatures(*module);
+  if (failed(entries))
     return 1;
+  if (last > CpuStage::Opt) {
+    progress.step("lowering to the LLVM dialect");
+    if (failed(runStages(CpuStage::Linalg, CpuStage::Linalg)) ||
+        failed(checkPluginOpsLowered(*module, pluginDialects)))
+      return 1;
+    if (last == CpuStage::Llvm && failed(runStages(CpuStage::Llvm, last)))
+      return 1;
+  }
   if (isModel && last == CpuStage::Llvm)
     internalizeEntryWrappers(*module);
   if (emit == Emit::Opt || emit == Emit::Linalg || emit == Emit::Llvm)
     return printResult(*module, false);
   if (emit == Emit::LlvmIr)
     return printResult(*module, true);
-  return writeArtifact(*module, *entries, progress);
+  return writeArtifact(*module, *entries, progress, rootTimer);
 }

@@ -455,6 +455,25 @@ LogicalResult LinearOp::verify() {
   return verifyLinearLike(*this, getInput().getType(), getWeight(), getBias());
 }
 
+static LogicalResult verifyNorm(Operation *op, RankedTensorType input,
+                                Value weight, Value bias, double epsilon,
+                                StringRef weightName = "weight");
+
+/// The RMS-norm prologue of fused_linear and fused_gate_up: a weight and an
+/// epsilon, both or neither, with the rules of rotor.rms_norm.
+static LogicalResult verifyNormPrologue(Operation *op, RankedTensorType input,
+                                        Value normWeight,
+                                        std::optional<llvm::APFloat> epsilon) {
+  if (!normWeight && !epsilon)
+    return success();
+  if (!normWeight || !epsilon)
+    return op->emitOpError()
+           << "rms_norm weight and norm_epsilon go together; got only the "
+           << (normWeight ? "weight" : "epsilon");
+  return verifyNorm(op, input, normWeight, Value(),
+                    epsilon->convertToDouble(), "rms_norm weight");
+}
+
 LogicalResult FusedLinearOp::inferReturnTypes(MLIRContext *,
                                               std::optional<Location> loc,
                                               Adaptor adaptor,
@@ -473,7 +492,8 @@ LogicalResult FusedLinearOp::verify() {
       return emitOpError() << "residual type " << rt
                            << " differs from the result type " << getType();
   }
-  return success();
+  return verifyNormPrologue(*this, getInput().getType(), getNormWeight(),
+                            getNormEpsilon());
 }
 
 LogicalResult FusedGateUpOp::inferReturnTypes(MLIRContext *,
@@ -495,7 +515,7 @@ LogicalResult FusedGateUpOp::verify() {
   if (conflict(g[0], u[0]))
     return emitOpError() << "gate_weight has " << g[0]
                          << " output features but up_weight has " << u[0];
-  return success();
+  return verifyNormPrologue(*this, xt, getNormWeight(), getNormEpsilon());
 }
 
 //===----------------------------------------------------------------------===//
@@ -567,14 +587,16 @@ LogicalResult Conv1dOp::verify() {
 //===----------------------------------------------------------------------===//
 
 static LogicalResult verifyNorm(Operation *op, RankedTensorType input,
-                                Value weight, Value bias, double epsilon) {
+                                Value weight, Value bias, double epsilon,
+                                StringRef weightName) {
   if (input.getRank() < 1)
     return op->emitOpError() << "input must have at least one dimension";
   if (!std::isfinite(epsilon) || epsilon < 0)
     return op->emitOpError() << "epsilon must be >= 0 and finite, got "
                              << formatNumber(epsilon);
   int64_t h = input.getDimSize(input.getRank() - 1);
-  for (auto [v, name] : {std::pair{weight, "weight"}, std::pair{bias, "bias"}}) {
+  for (auto [v, name] :
+       {std::pair{weight, weightName}, std::pair{bias, StringRef("bias")}}) {
     if (!v)
       continue;
     if (failed(checkFeatureVector(op, v, name, h,

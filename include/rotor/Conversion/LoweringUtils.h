@@ -13,6 +13,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
 
+#include "rotor/Dialect/Rotor/RotorOps.h"
+
 namespace mlir::rotor {
 
 /// The size of dimension `dim` of tensor `v`, as an index value.
@@ -45,6 +47,14 @@ Value createIndexConstant(OpBuilder &b, Location loc, int64_t value);
 /// arguments; `body` builds the loop body (the terminator is added).
 void forLoop(OpBuilder &b, Location loc, Value lb, Value ub, int64_t step,
              function_ref<void(OpBuilder &, Location, Value)> body);
+
+/// The visibility predicate of `mask` (`MaskAttr::isVisible` in IR) for
+/// query positions `qpos` and key positions `kpos`: index or signless integer
+/// values, or vectors of them, both of the same type. Returns i1, or a vector
+/// of i1 of the same shape. Used by the attention kernel and by plugins that
+/// accept `#rotor.mask` (docs/extending.md).
+Value buildMaskPredicate(OpBuilder &b, Location loc, MaskAttr mask,
+                         Value qpos, Value kpos);
 
 /// `linalg.generic` iterator lists.
 SmallVector<utils::IteratorType> parallelIterators(int64_t n);

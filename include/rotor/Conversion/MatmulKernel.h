@@ -27,6 +27,10 @@ struct MatmulEpilogue {
   Activation activation = Activation::none;
   Value residual; ///< a tensor of the result's type, or null
   Value upWeight; ///< U, laid out like W, or null
+  /// The RMS-norm prologue: x is used as rms_norm(x, normWeight,
+  /// normEpsilon) (normWeight of shape (K), or null for none).
+  Value normWeight;
+  double normEpsilon = 0.0;
 };
 
 /// `act` applied to the float scalar or vector `v`.

@@ -23,11 +23,18 @@ namespace mlir::rotor {
 
 /// Checks that the safetensors file at `path` holds exactly `weights`: every
 /// one present with its shape and dtype, no other tensor, and a well-formed
-/// header whose data ranges lie inside the file. The error lists every
+/// header (valid JSON, no tensor named twice, known dtypes, no unknown
+/// fields) whose data ranges lie inside the file, match the shapes and tile
+/// the data section with no overlap and no gap. The error lists every
 /// problem, one per line, naming the tensor and the expected and actual
 /// shapes or dtypes.
 llvm::Error checkSafetensorsWeights(llvm::StringRef path,
                                     llvm::ArrayRef<WeightSpec> weights);
+
+/// The same checks on a file image held in memory (the whole file), named
+/// `name` in messages; for tests and the fuzzer.
+llvm::Error checkSafetensorsImage(llvm::StringRef name, llvm::StringRef image,
+                                  llvm::ArrayRef<WeightSpec> weights);
 
 } // namespace mlir::rotor
 

@@ -25,8 +25,29 @@ def RotorFuseLinear : Pass<"rotor-fuse-linear"> {
     `act` is `rotor.relu`, `rotor.silu` or `rotor.gelu`. A producer with other
     uses, a residual of another type than the result (a broadcast), a linear
     that already has a residual and biased gate/up projections are left
-    alone. With `report`, every fusion is printed with the memory traffic it
-    saves (the intermediate written once and read once).
+    alone.
+
+    Then (with `norm-prologue`, the default) an RMS norm whose every use is
+    the input of such a kernel goes into their prologues:
+
+    ```
+    fused_i(rms_norm(x, g), W_i, ...) for every use i
+        => fused_i(x, W_i, ..., rms_norm g)      (linear becomes fused_linear)
+    ```
+
+    The kernel computes `r · (x · diag(g) · W_iᵀ) + b`, with
+    `r = 1/sqrt(mean(x²) + eps)` per row: it multiplies `g` into the weights
+    as it packs them (once per block of output features, which it does
+    anyway) and accumulates `Σx²` from the loads of x that the products
+    make. The normalized x is never written; `g` and `W_i` stay runtime
+    inputs (folding `g` into `W_i` at compile time would need constant
+    weights). A norm with any other use (a residual, a convolution, a
+    linear with dynamic weights, which has no vector kernel) is left alone,
+    and so is `rotor.layer_norm`.
+
+    With `report`, every fusion is printed with the memory traffic it saves
+    (an intermediate written once and read once; a normalized activation
+    written once and read by each of its consumers).
 
     Before:
 
@@ -43,10 +64,31 @@ def RotorFuseLinear : Pass<"rotor-fuse-linear"> {
         {activation = #rotor.activation<silu>}
         : tensor<2x?x64xf32>, tensor<64x64xf32>
     ```
+
+    A norm feeding the query and key projections, before:
+
+    ```mlir
+    %n = rotor.rms_norm %x, %g {epsilon = 1.0e-05 : f64}
+        : tensor<2x?x64xf32>, tensor<64xf32>
+    %q = rotor.linear %n, %wq : tensor<2x?x64xf32>, tensor<64x64xf32>
+    %k = rotor.linear %n, %wk : tensor<2x?x64xf32>, tensor<32x64xf32>
+    ```
+
+    After:
+
+    ```mlir
+    %q = rotor.fused_linear %x, %wq rms_norm(%g : tensor<64xf32>)
+        {norm_epsilon = 1.0e-05 : f64} : tensor<2x?x64xf32>, tensor<64x64xf32>
+    %k = rotor.fused_linear %x, %wk rms_norm(%g : tensor<64xf32>)
+        {norm_epsilon = 1.0e-05 : f64} : tensor<2x?x64xf32>, tensor<32x64xf32>
+    ```
   }];
   let options = [
     Option<"report", "report", "bool", /*default=*/"false",
            "Print what was fused and the memory traffic saved">,
+    Option<"normPrologue", "norm-prologue", "bool", /*default=*/"true",
+           "Fuse rotor.rms_norm into the prologue of the linear kernels "
+           "that consume it">,
   ];
 }
 
@@ -351,6 +393,60 @@ def RotorPackGqaHeads : Pass<"rotor-pack-gqa-heads"> {
            "query tile of the CPU kernel)">,
     Option<"report", "report", "bool", /*default=*/"false",
            "Print each packing">,
+  ];
+}
+
+def RotorMoveKeyRotations : Pass<"rotor-move-key-rotations"> {
+  let summary = "Apply the keys' Givens chains and rotations to the queries instead";
+  let description = [{
+    Attention sees q and k only through the scores `q · kᵀ`, so a linear map
+    applied to the keys can be applied to the queries instead:
+    `(x M) · (k N)ᵀ = (x M Nᵀ) · kᵀ`. A rotated key is read by every query
+    tile (and every query head of its group), a rotated query by one, so
+    the keys' `rotor.givens` and `rotor.rotate` move to the queries, and
+    two equal Givens chains (same angle operand and pairs; orthogonal, so
+    `G Gᵀ = I`) cancel:
+
+    ```
+    attention(givens(q, θ, P), givens(k, θ, P), v) => attention(q, k, v)
+    attention(x, givens(k, θ, P), v)               => attention(givens⁻¹(x), k, v)
+    attention(x, rotate(k, R), v)                  => attention(rotate(x, Rᵀ), k, v)
+    ```
+
+    `givens⁻¹` applies the rotations in reverse order, each on its swapped
+    plane `(j, i)` (a rotation by `-θ`); the angles may be learned (their
+    order is reversed by a `linalg.generic`). A rotation whose result has
+    other uses (in the model functions the rotated keys are the KV cache),
+    a dynamic rotation matrix and an attention with a fused rope (which
+    rotates after these maps) are left alone; `rotor.rotate` is not assumed
+    orthogonal, so it moves but never cancels.
+
+    Before:
+
+    ```mlir
+    %kg = rotor.givens %k, %theta pairs [(0, 1), (2, 5)]
+        : tensor<1x2x?x64xf32>, tensor<2xf32>
+    %o = rotor.attention %q, %kg, %v
+        : tensor<1x8x?x64xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>
+    ```
+
+    After:
+
+    ```mlir
+    %rev = linalg.generic {...} ins(%theta : tensor<2xf32>) ...  // reversed
+    %qg = rotor.givens %q, %rev pairs [(5, 2), (1, 0)]
+        : tensor<1x8x?x64xf32>, tensor<2xf32>
+    %o = rotor.attention %qg, %k, %v
+        : tensor<1x8x?x64xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+  let options = [
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Print each rotation moved or cancelled">,
   ];
 }
 

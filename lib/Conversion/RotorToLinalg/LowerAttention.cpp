@@ -209,48 +209,6 @@ SmallVector<Value> tableIndices(Value table, Value bIdx, Value token) {
   return {token};
 }
 
-/// The visibility predicate of queries at positions `qpos` (vector<BQ x
-/// i32>) and the key at position `kpos` (i32), as a vector<BQ x i1>.
-Value buildMaskVector(KernelBuilder &kb, const AttentionConfig &cfg,
-                      Value qpos, Value kpos) {
-  OpBuilder &b = kb.b;
-  Location loc = kb.loc;
-  auto vecI32 = cast<VectorType>(qpos.getType());
-  auto c = [&](int64_t v) {
-    return kb.splat(vecI32, arith::ConstantIntOp::create(b, loc, v, 32));
-  };
-  Value kv = kb.splat(vecI32, kpos);
-  Value d = kb.sub(qpos, kv);
-  MaskAttr m = cfg.mask;
-  auto vecI1 = VectorType::get(vecI32.getShape(), b.getI1Type());
-  Value local = arith::ConstantOp::create(
-      b, loc, vecI1, DenseElementsAttr::get(vecI1, true));
-  int64_t n = m.getDilation();
-  if (n > 1)
-    local = kb.andI(local, kb.cmp(arith::CmpIPredicate::eq,
-                                  arith::RemSIOp::create(b, loc, d, c(n)),
-                                  c(0)));
-  if (auto left = m.getWindowLeft())
-    local = kb.andI(local,
-                    kb.cmp(arith::CmpIPredicate::sle, d, c(*left * n)));
-  if (auto right = m.getWindowRight())
-    local = kb.andI(local, kb.cmp(arith::CmpIPredicate::sle, kb.sub(c(0), d),
-                                  c(*right * n)));
-  if (auto chunk = m.getChunk())
-    local = kb.andI(local, kb.cmp(arith::CmpIPredicate::eq,
-                                  kb.floorDiv(qpos, c(*chunk)),
-                                  kb.floorDiv(kv, c(*chunk))));
-  if (int64_t g = m.getGlobal(); g > 0)
-    local = kb.orI(
-        local,
-        kb.orI(kb.cmp(arith::CmpIPredicate::slt, kv, c(g)),
-               kb.andI(kb.cmp(arith::CmpIPredicate::sge, qpos, c(0)),
-                       kb.cmp(arith::CmpIPredicate::slt, qpos, c(g)))));
-  if (m.getCausal())
-    local = kb.andI(local, kb.cmp(arith::CmpIPredicate::sge, d, c(0)));
-  return local;
-}
-
 /// T5 relative position buckets of `rel = key - query` (vector<BQ x i32>),
 /// computed in f64 as the reference does.
 Value buildBiasBuckets(KernelBuilder &kb, const AttentionConfig &cfg,
@@ -868,7 +826,8 @@ private:
       b.setInsertionPointToStart(ifOp.thenBlock());
       scf::YieldOp::create(b, loc, ValueRange{s});
       b.setInsertionPointToStart(ifOp.elseBlock());
-      Value visible = buildMaskVector(kb, cfg, qpos, kpos);
+      Value visible = buildMaskPredicate(
+          b, loc, cfg.mask, qpos, kb.splat(cast<VectorType>(qpos.getType()), kpos));
       auto vecI1 = VectorType::get(vecQ.getShape(), b.getI1Type());
       Value inTile = kb.splat(vecI1, kb.cmp(arith::CmpIPredicate::slt, col, kn));
       visible = kb.andI(visible, inTile);
@@ -1017,14 +976,12 @@ struct LowerAttentionGrad : OpRewritePattern<AttentionGradOp> {
           });
           Value qpos = kt.add(qi, offset);
           Value qposI32 = kt.i32(qpos);
-          Value qpos32 = kt.splat(vec1, qposI32);
           forLoop(tb, l, zero, seqK, 1, [&](OpBuilder &b, Location l,
                                             Value kj) {
             KernelBuilder kk(b, l);
             Value kj32 = kk.i32(kj);
-            Value visible = vector::ExtractOp::create(
-                b, l, buildMaskVector(kk, cfg, qpos32, kj32),
-                ArrayRef<int64_t>{0});
+            Value visible =
+                buildMaskPredicate(b, l, cfg.mask, qposI32, kj32);
             auto inner = scf::IfOp::create(b, l, visible, false);
             OpBuilder ib = inner.getThenBodyBuilder();
             KernelBuilder ki(ib, l);

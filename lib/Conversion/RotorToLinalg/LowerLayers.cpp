@@ -314,9 +314,30 @@ static Value activate(PatternRewriter &rewriter, Location loc, Activation act,
   llvm_unreachable("unknown activation");
 }
 
-/// fused_linear(x, W, b, r) {act} =>
-///   the matmul kernel with act and + r in its epilogue (static W), or
-///   add(act(linear(x, W, b)), r) (dynamic W, or vector-matmul=false)
+/// The input of a fused linear with its RMS-norm prologue applied by a
+/// rotor.rms_norm (the unfused form), or the input itself without one.
+static Value normalizedInput(PatternRewriter &rewriter, Location loc, Value x,
+                             Value normWeight,
+                             std::optional<llvm::APFloat> epsilon) {
+  if (!normWeight)
+    return x;
+  return RmsNormOp::create(rewriter, loc, x, normWeight,
+                           rewriter.getF64FloatAttr(epsilon->convertToDouble()));
+}
+
+/// The RMS-norm prologue of a fused op for the matmul kernel.
+template <typename OpTy>
+static void setNormPrologue(OpTy op, MatmulEpilogue &epilogue) {
+  epilogue.normWeight = op.getNormWeight();
+  if (auto eps = op.getNormEpsilon())
+    epilogue.normEpsilon = eps->convertToDouble();
+}
+
+/// fused_linear(x, W, b, r, rms_norm g) {act} =>
+///   the matmul kernel with the norm in its prologue, act and + r in its
+///   epilogue (static W), or
+///   add(act(linear(rms_norm(x, g), W, b)), r) (dynamic W, or
+///   vector-matmul=false)
 struct LowerFusedLinear : OpRewritePattern<FusedLinearOp> {
   LowerFusedLinear(MLIRContext *ctx, bool useVectorKernel, bool parallel)
       : OpRewritePattern(ctx), useVectorKernel(useVectorKernel),
@@ -331,6 +352,7 @@ struct LowerFusedLinear : OpRewritePattern<FusedLinearOp> {
       MatmulEpilogue epilogue;
       epilogue.activation = op.getActivation();
       epilogue.residual = op.getResidual();
+      setNormPrologue(op, epilogue);
       if (auto y = buildVectorMatmul(rewriter, loc, op.getInput(),
                                      op.getWeight(), op.getBias(),
                                      WeightLayout::NK, resultType, parallel,
@@ -340,8 +362,9 @@ struct LowerFusedLinear : OpRewritePattern<FusedLinearOp> {
         return success();
       }
     }
-    Value y = LinearOp::create(rewriter, loc, op.getInput(), op.getWeight(),
-                               op.getBias());
+    Value x = normalizedInput(rewriter, loc, op.getInput(), op.getNormWeight(),
+                              op.getNormEpsilon());
+    Value y = LinearOp::create(rewriter, loc, x, op.getWeight(), op.getBias());
     y = activate(rewriter, loc, op.getActivation(), y);
     if (Value r = op.getResidual())
       y = AddOp::create(rewriter, loc, y, r);
@@ -350,9 +373,10 @@ struct LowerFusedLinear : OpRewritePattern<FusedLinearOp> {
   }
 };
 
-/// fused_gate_up(x, Wg, Wu) =>
-///   the matmul kernel with two weights and silu(g) * u in its epilogue, or
-///   swiglu(linear(x, Wg), linear(x, Wu))
+/// fused_gate_up(x, Wg, Wu, rms_norm g) =>
+///   the matmul kernel with two weights, the norm in its prologue and
+///   silu(g) * u in its epilogue, or
+///   swiglu(linear(rms_norm(x, g), Wg), linear(rms_norm(x, g), Wu))
 struct LowerFusedGateUp : OpRewritePattern<FusedGateUpOp> {
   LowerFusedGateUp(MLIRContext *ctx, bool useVectorKernel, bool parallel)
       : OpRewritePattern(ctx), useVectorKernel(useVectorKernel),
@@ -366,6 +390,7 @@ struct LowerFusedGateUp : OpRewritePattern<FusedGateUpOp> {
     if (useVectorKernel) {
       MatmulEpilogue epilogue;
       epilogue.upWeight = op.getUpWeight();
+      setNormPrologue(op, epilogue);
       if (auto y = buildVectorMatmul(rewriter, loc, op.getInput(),
                                      op.getGateWeight(), Value(),
                                      WeightLayout::NK, resultType, parallel,
@@ -375,10 +400,10 @@ struct LowerFusedGateUp : OpRewritePattern<FusedGateUpOp> {
         return success();
       }
     }
-    Value g = LinearOp::create(rewriter, loc, op.getInput(),
-                               op.getGateWeight(), Value());
-    Value u = LinearOp::create(rewriter, loc, op.getInput(), op.getUpWeight(),
-                               Value());
+    Value x = normalizedInput(rewriter, loc, op.getInput(), op.getNormWeight(),
+                              op.getNormEpsilon());
+    Value g = LinearOp::create(rewriter, loc, x, op.getGateWeight(), Value());
+    Value u = LinearOp::create(rewriter, loc, x, op.getUpWeight(), Value());
     rewriter.replaceOpWithNewOp<SwigluOp>(op, g, u);
     return success();
   }

@@ -9,6 +9,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/TypeUtilities.h"
 
 using namespace mlir;
 
@@ -82,4 +83,61 @@ void rotor::forLoop(OpBuilder &b, Location loc, Value lb, Value ub,
                        body(fb, fl, iv);
                        scf::YieldOp::create(fb, fl);
                      });
+}
+
+Value rotor::buildMaskPredicate(OpBuilder &b, Location loc, MaskAttr mask,
+                                Value qpos, Value kpos) {
+  Type type = qpos.getType();
+  assert(kpos.getType() == type && "query and key positions differ in type");
+  auto vecType = dyn_cast<VectorType>(type);
+  Type elem = getElementTypeOrSelf(type);
+  Type boolType = vecType ? Type(VectorType::get(vecType.getShape(),
+                                                 b.getI1Type()))
+                          : Type(b.getI1Type());
+  auto constant = [&](Type t, Attribute scalar) -> Value {
+    if (auto vt = dyn_cast<VectorType>(t))
+      return arith::ConstantOp::create(b, loc, vt,
+                                       DenseElementsAttr::get(vt, scalar));
+    return arith::ConstantOp::create(b, loc, cast<TypedAttr>(scalar));
+  };
+  auto c = [&](int64_t v) {
+    return constant(type, b.getIntegerAttr(elem, v));
+  };
+  auto cmp = [&](arith::CmpIPredicate p, Value x, Value y) -> Value {
+    return arith::CmpIOp::create(b, loc, p, x, y);
+  };
+  auto andI = [&](Value x, Value y) -> Value {
+    return arith::AndIOp::create(b, loc, x, y);
+  };
+  auto orI = [&](Value x, Value y) -> Value {
+    return arith::OrIOp::create(b, loc, x, y);
+  };
+  auto floorDiv = [&](Value x, Value y) -> Value {
+    return arith::FloorDivSIOp::create(b, loc, x, y);
+  };
+
+  Value d = arith::SubIOp::create(b, loc, qpos, kpos);
+  Value local = constant(boolType, b.getBoolAttr(true));
+  int64_t n = mask.getDilation();
+  if (n > 1)
+    local = andI(local, cmp(arith::CmpIPredicate::eq,
+                            arith::RemSIOp::create(b, loc, d, c(n)), c(0)));
+  if (auto left = mask.getWindowLeft())
+    local = andI(local, cmp(arith::CmpIPredicate::sle, d, c(*left * n)));
+  if (auto right = mask.getWindowRight())
+    local = andI(local,
+                 cmp(arith::CmpIPredicate::sle,
+                     arith::SubIOp::create(b, loc, c(0), d), c(*right * n)));
+  if (auto chunk = mask.getChunk())
+    local = andI(local, cmp(arith::CmpIPredicate::eq,
+                            floorDiv(qpos, c(*chunk)),
+                            floorDiv(kpos, c(*chunk))));
+  if (int64_t g = mask.getGlobal(); g > 0)
+    local = orI(local,
+                orI(cmp(arith::CmpIPredicate::slt, kpos, c(g)),
+                    andI(cmp(arith::CmpIPredicate::sge, qpos, c(0)),
+                         cmp(arith::CmpIPredicate::slt, qpos, c(g)))));
+  if (mask.getCausal())
+    local = andI(local, cmp(arith::CmpIPredicate::sge, d, c(0)));
+  return local;
 }

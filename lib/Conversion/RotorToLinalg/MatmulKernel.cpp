@@ -19,6 +19,13 @@
 // per feature block (K · NB, in the function's frame), then reused by every
 // row: the work is dominated by FMAs for any sequence length.
 //
+// With an RMS-norm prologue (weight g, epsilon eps), x is used as
+// rms_norm(x, g) = r[m] · x[m, k] · g[k], r[m] = 1/sqrt(mean_k x[m, k]² + eps).
+// Then y[m, n] = r[m] · Σ_k x[m, k] · (g[k] · W(k, n)) + bias[n]: g is
+// multiplied into Wt as it is packed, Σ_k x[m, k]² accumulates beside the
+// products from the same loads of x, and the accumulators are scaled by r[m]
+// before the bias is added. No normalized copy of x is written.
+//
 //===----------------------------------------------------------------------===//
 
 #include "rotor/Conversion/LoweringUtils.h"
@@ -43,6 +50,20 @@ namespace {
 
 /// Output features per block (the vector width of the accumulators).
 constexpr int64_t kFeatureBlock = 64;
+
+/// The largest packed weight panel (K x kFeatureBlock) kept on the stack:
+/// K <= 4096 in f32. Larger panels (K = 14336 is 3.5 MiB) would overflow the
+/// stacks of OpenMP worker threads, and a large enough K any stack, so they
+/// go to the heap (freed by the buffer deallocation pipeline).
+constexpr int64_t kMaxStackPanelBytes = int64_t(1) << 20;
+
+/// A packed weight panel of `type`: on the stack when small enough.
+Value allocatePanel(OpBuilder &b, Location loc, MemRefType type) {
+  int64_t bytes = type.getNumElements() * type.getElementTypeBitWidth() / 8;
+  if (bytes <= kMaxStackPanelBytes)
+    return memref::AllocaOp::create(b, loc, type);
+  return memref::AllocOp::create(b, loc, type);
+}
 
 Value index(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);
@@ -149,6 +170,9 @@ FailureOr<Value> mlir::rotor::buildVectorMatmul(OpBuilder &b, Location loc,
   if (epilogue.upWeight &&
       cast<RankedTensorType>(epilogue.upWeight.getType()) != wType)
     return failure();
+  if (epilogue.normWeight &&
+      !cast<RankedTensorType>(epilogue.normWeight.getType()).hasStaticShape())
+    return failure();
   bool nk = layout == WeightLayout::NK;
   int64_t n = wType.getDimSize(nk ? 0 : 1);
   int64_t k = wType.getDimSize(nk ? 1 : 0);
@@ -164,6 +188,8 @@ FailureOr<Value> mlir::rotor::buildVectorMatmul(OpBuilder &b, Location loc,
   Value wb = toBuffer(b, loc, w);
   Value bb = bias ? toBuffer(b, loc, bias) : Value();
   Value ub = gated ? toBuffer(b, loc, epilogue.upWeight) : Value();
+  const bool normed = static_cast<bool>(epilogue.normWeight);
+  Value gb = normed ? toBuffer(b, loc, epilogue.normWeight) : Value();
   Value resb = epilogue.residual
                    ? asMatrix(b, loc, toBuffer(b, loc, epilogue.residual))
                    : Value();
@@ -179,8 +205,8 @@ FailureOr<Value> mlir::rotor::buildVectorMatmul(OpBuilder &b, Location loc,
   // One block of NB output features: pack W(:, n0 : n0 + NB) into `wt`, then
   // every row of x.
   auto emitBlock = [&](OpBuilder &ob, Location ol, Value n0, Value wt,
-                       Value upt, Value xb, Value wb, Value ub, Value bb,
-                       Value resb, Value out2) {
+                       Value upt, Value xb, Value wb, Value ub, Value gb,
+                       Value bb, Value resb, Value out2) {
     Value zero = createFloatConstant(ob, ol, acc, 0.0);
     Value nValue = index(ob, ol, n);
     Value rows = memref::DimOp::create(ob, ol, xb, 0);
@@ -200,12 +226,22 @@ FailureOr<Value> mlir::rotor::buildVectorMatmul(OpBuilder &b, Location loc,
                 jb.setInsertionPointToStart(ifOp.thenBlock());
                 forLoop(jb, jl, index(jb, jl, 0), index(jb, jl, k), 1,
                         [&](OpBuilder &kb, Location kl, Value kk) {
-                          Value v = memref::LoadOp::create(
-                              kb, kl, weights,
-                              nk ? ValueRange{col, kk} : ValueRange{kk, col});
-                          memref::StoreOp::create(
-                              kb, kl, convertFloat(kb, kl, v, acc), packed,
-                              ValueRange{kk, j});
+                          Value v = convertFloat(
+                              kb, kl,
+                              memref::LoadOp::create(
+                                  kb, kl, weights,
+                                  nk ? ValueRange{col, kk}
+                                     : ValueRange{kk, col}),
+                              acc);
+                          if (gb)
+                            v = arith::MulFOp::create(
+                                kb, kl, v,
+                                convertFloat(kb, kl,
+                                             memref::LoadOp::create(
+                                                 kb, kl, gb, ValueRange{kk}),
+                                             acc));
+                          memref::StoreOp::create(kb, kl, v, packed,
+                                                  ValueRange{kk, j});
                         });
                 jb.setInsertionPointToStart(ifOp.elseBlock());
                 forLoop(jb, jl, index(jb, jl, 0), index(jb, jl, k), 1,
@@ -231,9 +267,15 @@ FailureOr<Value> mlir::rotor::buildVectorMatmul(OpBuilder &b, Location loc,
 
     // `numRows` rows starting at m0: accumulate, apply the epilogue, store
     // (masked tail).
+    // With the norm prologue, the accumulators start at zero (the bias is
+    // added after the scaling by r) and a sum of squares per row follows
+    // them.
+    Value zeroVec = vector::BroadcastOp::create(ob, ol, vec, zero);
     auto kernel = [&](OpBuilder &rb, Location rl, Value m0, int64_t numRows) {
       int64_t sets = gated ? 2 : 1;
-      SmallVector<Value> init(numRows * sets, biasVec);
+      SmallVector<Value> init(numRows * sets, normed ? zeroVec : biasVec);
+      if (normed)
+        init.append(numRows, zero);
       SmallVector<Value> rowIdx;
       for (int64_t r = 0; r < numRows; ++r)
         rowIdx.push_back(arith::AddIOp::create(rb, rl, m0, index(rb, rl, r)));
@@ -245,24 +287,47 @@ FailureOr<Value> mlir::rotor::buildVectorMatmul(OpBuilder &b, Location loc,
             if (gated)
               packedRows.push_back(vector::LoadOp::create(
                   kb, kl, vec, upt, ValueRange{kk, index(kb, kl, 0)}));
-            SmallVector<Value> next;
+            SmallVector<Value> next, xs;
             for (int64_t r = 0; r < numRows; ++r) {
               Value xv = memref::LoadOp::create(kb, kl, xb,
                                                 ValueRange{rowIdx[r], kk});
-              xv = convertFloat(kb, kl, xv, acc);
-              Value xs = vector::BroadcastOp::create(kb, kl, vec, xv);
+              xs.push_back(convertFloat(kb, kl, xv, acc));
+              Value splat = vector::BroadcastOp::create(kb, kl, vec, xs[r]);
               for (int64_t w = 0; w < sets; ++w)
                 next.push_back(vector::FMAOp::create(
-                    kb, kl, xs, packedRows[w], accs[r * sets + w]));
+                    kb, kl, splat, packedRows[w], accs[r * sets + w]));
             }
+            // Σ x² of each row, from the same loads.
+            if (normed)
+              for (int64_t r = 0; r < numRows; ++r)
+                next.push_back(math::FmaOp::create(
+                    kb, kl, xs[r], xs[r], accs[numRows * sets + r]));
             scf::YieldOp::create(kb, kl, next);
           });
+      // acc · r + bias, r = 1/sqrt(Σx² / K + eps), for the norm prologue.
+      auto normalize = [&](Value accumulated, int64_t r) -> Value {
+        if (!normed)
+          return accumulated;
+        Value mean = arith::DivFOp::create(
+            rb, rl, kLoop.getResult(numRows * sets + r),
+            createFloatConstant(rb, rl, acc, static_cast<double>(k)));
+        Value rms = math::SqrtOp::create(
+            rb, rl,
+            arith::AddFOp::create(
+                rb, rl, mean,
+                createFloatConstant(rb, rl, acc, epilogue.normEpsilon)));
+        Value scale = arith::DivFOp::create(
+            rb, rl, createFloatConstant(rb, rl, acc, 1.0), rms);
+        return vector::FMAOp::create(
+            rb, rl, accumulated,
+            vector::BroadcastOp::create(rb, rl, vec, scale), biasVec);
+      };
       for (int64_t r = 0; r < numRows; ++r) {
-        Value y = kLoop.getResult(r * sets);
+        Value y = normalize(kLoop.getResult(r * sets), r);
         if (gated)
           y = arith::MulFOp::create(
               rb, rl, applyActivation(rb, rl, Activation::silu, y),
-              kLoop.getResult(r * sets + 1));
+              normalize(kLoop.getResult(r * sets + 1), r));
         else
           y = applyActivation(rb, rl, epilogue.activation, y);
         if (resb) {
@@ -295,9 +360,36 @@ FailureOr<Value> mlir::rotor::buildVectorMatmul(OpBuilder &b, Location loc,
     // frame holds its own packed block (the parallel body must stay free of
     // allocations and control flow for the OpenMP lowering).
     auto module = b.getInsertionBlock()->getParentOp()->getParentOfType<ModuleOp>();
+    // The weights enter the parallel region (captured in a structure passed
+    // to the OpenMP runtime) as descriptors with constant offset, sizes and
+    // strides: the callers then need to pass only their pointers, and LLVM
+    // drops the other descriptor fields from the signatures of the layer
+    // functions, whose calls with hundreds of weights make the entries.
+    auto staticView = [&](Value buffer) -> Value {
+      if (!buffer)
+        return buffer;
+      auto type = cast<MemRefType>(buffer.getType());
+      SmallVector<int64_t> strides(type.getRank(), 1);
+      for (int64_t d = type.getRank() - 2; d >= 0; --d)
+        strides[d] = strides[d + 1] * type.getDimSize(d + 1);
+      // The layout spelled out (not the identity map), else the cast would
+      // fold away.
+      auto view = MemRefType::get(
+          type.getShape(), type.getElementType(),
+          StridedLayoutAttr::get(b.getContext(), /*offset=*/0, strides));
+      return memref::ReinterpretCastOp::create(b, loc, view, buffer,
+                                               /*offset=*/0, type.getShape(),
+                                               strides);
+    };
+    wb = staticView(wb);
+    ub = staticView(ub);
+    gb = staticView(gb);
+    bb = staticView(bb);
     SmallVector<Value> args = {xb, wb};
     if (ub)
       args.push_back(ub);
+    if (gb)
+      args.push_back(gb);
     if (bb)
       args.push_back(bb);
     if (resb)
@@ -316,16 +408,17 @@ FailureOr<Value> mlir::rotor::buildVectorMatmul(OpBuilder &b, Location loc,
       fn.setPrivate();
       Block *body = fn.addEntryBlock();
       b.setInsertionPointToStart(body);
-      Value wt = memref::AllocaOp::create(b, loc, wtType);
-      Value upt = gated ? memref::AllocaOp::create(b, loc, wtType).getResult()
-                        : Value();
+      Value wt = allocatePanel(b, loc, wtType);
+      Value upt = gated ? allocatePanel(b, loc, wtType) : Value();
       unsigned i = 0;
       Value fx = body->getArgument(i++), fw = body->getArgument(i++);
       Value fu = ub ? body->getArgument(i++) : Value();
+      Value fg = gb ? body->getArgument(i++) : Value();
       Value fb = bb ? body->getArgument(i++) : Value();
       Value fr = resb ? body->getArgument(i++) : Value();
       Value fo = body->getArgument(i++);
-      emitBlock(b, loc, body->getArgument(i), wt, upt, fx, fw, fu, fb, fr, fo);
+      emitBlock(b, loc, body->getArgument(i), wt, upt, fx, fw, fu, fg, fb, fr,
+                fo);
       func::ReturnOp::create(b, loc, ValueRange{});
     }
     scf::ParallelOp::create(
@@ -346,13 +439,13 @@ FailureOr<Value> mlir::rotor::buildVectorMatmul(OpBuilder &b, Location loc,
       if (!scope->hasTrait<OpTrait::AutomaticAllocationScope>())
         scope = scope->getParentWithTrait<OpTrait::AutomaticAllocationScope>();
       b.setInsertionPointToStart(&scope->getRegion(0).front());
-      wt = memref::AllocaOp::create(b, loc, wtType);
+      wt = allocatePanel(b, loc, wtType);
       if (gated)
-        upt = memref::AllocaOp::create(b, loc, wtType);
+        upt = allocatePanel(b, loc, wtType);
     }
     forLoop(b, loc, index(b, loc, 0), index(b, loc, n), NB,
             [&](OpBuilder &ob, Location ol, Value n0) {
-              emitBlock(ob, ol, n0, wt, upt, xb, wb, ub, bb, resb, out2);
+              emitBlock(ob, ol, n0, wt, upt, xb, wb, ub, gb, bb, resb, out2);
             });
   }
 

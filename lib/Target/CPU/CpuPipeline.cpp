@@ -41,6 +41,11 @@ void mlir::rotor::buildCpuPipeline(OpPassManager &pm, CpuStage from,
       relayout.report = options.fusionReport;
       pm.addPass(createRotorDilationRelayout(relayout));
     }
+    if (options.moveKeyRotations) {
+      RotorMoveKeyRotationsOptions move;
+      move.report = options.fusionReport;
+      pm.addPass(createRotorMoveKeyRotations(move));
+    }
     if (options.packGqaHeads) {
       RotorPackGqaHeadsOptions pack;
       pack.maxQueries = options.attentionBlockQ;

@@ -226,7 +226,9 @@ rotor_status SafetensorsFile::validate() {
     tensorInfos.push_back(std::move(info));
   }
 
-  // No two tensors may share bytes.
+  // The tensors' data must tile the data section, as the format's reference
+  // implementation requires: no two tensors share bytes, and no byte lies
+  // between tensors or after the last one.
   std::vector<const SafetensorsTensorInfo *> order;
   for (const SafetensorsTensorInfo &info : tensorInfos)
     if (info.begin != info.end)
@@ -235,13 +237,24 @@ rotor_status SafetensorsFile::validate() {
             [](const SafetensorsTensorInfo *a, const SafetensorsTensorInfo *b) {
               return a->begin < b->begin;
             });
-  for (size_t i = 1; i < order.size(); ++i) {
-    const SafetensorsTensorInfo &prev = *order[i - 1], &next = *order[i];
-    if (next.begin < prev.end)
+  uint64_t covered = 0;
+  for (size_t i = 0; i < order.size(); ++i) {
+    const SafetensorsTensorInfo &next = *order[i];
+    if (i > 0 && next.begin < covered) {
+      const SafetensorsTensorInfo &prev = *order[i - 1];
       return fail(ROTOR_ERR_FORMAT, name, ": tensors ", quote(prev.name),
                   " and ", quote(next.name), " overlap (bytes [", prev.begin,
                   ", ", prev.end, ") and [", next.begin, ", ", next.end, "))");
+    }
+    if (next.begin > covered)
+      return fail(ROTOR_ERR_FORMAT, name, ": data bytes [", covered, ", ",
+                  next.begin, ") before tensor ", quote(next.name),
+                  " belong to no tensor (the data must be contiguous)");
+    covered = next.end;
   }
+  if (covered != dataSize)
+    return fail(ROTOR_ERR_FORMAT, name, ": data bytes [", covered, ", ",
+                dataSize, ") after the last tensor belong to no tensor");
   return ROTOR_OK;
 }
 

@@ -51,12 +51,15 @@ func.func @rotate_f64(%x: tensor<?x16xf64>, %r: tensor<16x16xf64>) -> tensor<?x1
 // -----
 
 // With parallel-loops, the blocks of 64 output features run in parallel,
-// each in a private function whose frame holds its packed weights.
+// each in a private function whose frame holds its packed weights. The
+// weights enter as views with constant offset, sizes and strides (a layout
+// spelled out, so the cast stays).
 // RUN: rotor-opt %s -split-input-file --convert-rotor-to-linalg="parallel-loops=true" | FileCheck %s --check-prefix=PAR
 // PAR-LABEL: func @linear_parallel
+// PAR: %[[W:.*]] = memref.reinterpret_cast %{{.*}} to offset: [0], sizes: [130, 32], strides: [32, 1] : memref<130x32xf32> to memref<130x32xf32, strided<[32, 1]>>
 // PAR: %[[C3:.*]] = arith.constant 3 : index
 // PAR: scf.parallel (%[[B:.*]]) = (%{{.*}}) to (%[[C3]])
-// PAR: func.call @__rotor_matmul_block{{.*}} : (memref<?x32xf32>, memref<130x32xf32>, memref<?x130xf32>, index) -> ()
+// PAR: func.call @__rotor_matmul_block(%{{.*}}, %[[W]], %{{.*}}, %{{.*}}) : (memref<?x32xf32>, memref<130x32xf32, strided<[32, 1]>>, memref<?x130xf32>, index) -> ()
 // PAR: func.func private @__rotor_matmul_block
 // PAR: memref.alloca() : memref<32x64xf32>
 func.func @linear_parallel(%x: tensor<?x32xf32>, %w: tensor<130x32xf32>) -> tensor<?x130xf32> {
@@ -100,4 +103,46 @@ func.func @gate_up(%x: tensor<?x32xf32>, %g: tensor<100x32xf32>, %u: tensor<100x
 func.func @fused_dynamic(%x: tensor<?x32xf32>, %w: tensor<?x32xf32>) -> tensor<?x?xf32> {
   %0 = rotor.fused_linear %x, %w {activation = #rotor.activation<relu>} : tensor<?x32xf32>, tensor<?x32xf32>
   return %0 : tensor<?x?xf32>
+}
+
+// -----
+
+// The RMS-norm prologue: the norm weight is multiplied into the weights as
+// they are packed, Σx² accumulates beside the products from the same loads
+// of x, and each row's accumulators are scaled by 1/sqrt(Σx²/K + eps) before
+// the bias is added. No normalized copy of x is allocated.
+// CHECK-LABEL: func @norm_prologue
+// CHECK-SAME: (%[[X:.*]]: tensor<?x32xf32>, %[[G:.*]]: tensor<32xf32>
+// CHECK-DAG: %[[GB:.*]] = bufferization.to_buffer %[[G]]
+// CHECK-DAG: %[[XB:.*]] = bufferization.to_buffer %[[X]]
+// CHECK: %[[WV:.*]] = memref.load %{{.*}} : memref<70x32xf32>
+// CHECK: %[[GV:.*]] = memref.load %[[GB]][%{{.*}}] : memref<32xf32>
+// CHECK: %[[P:.*]] = arith.mulf %[[WV]], %[[GV]] : f32
+// CHECK: memref.store %[[P]], %{{.*}} : memref<32x64xf32>
+// CHECK: scf.for {{.*}} -> (vector<64xf32>, vector<64xf32>, vector<64xf32>, vector<64xf32>, f32, f32, f32, f32)
+// CHECK: %[[X0:.*]] = memref.load %{{.*}} : memref<?x32xf32>
+// CHECK: vector.fma
+// CHECK: math.fma %[[X0]], %[[X0]], %{{.*}} : f32
+// CHECK: %[[MEAN:.*]] = arith.divf %{{.*}}#4, %{{.*}} : f32
+// CHECK: %[[VAR:.*]] = arith.addf %[[MEAN]], %{{.*}} : f32
+// CHECK: %[[RMS:.*]] = math.sqrt %[[VAR]] : f32
+// CHECK: %[[R:.*]] = arith.divf %{{.*}}, %[[RMS]] : f32
+// CHECK: %[[RV:.*]] = vector.broadcast %[[R]] : f32 to vector<64xf32>
+// CHECK: vector.fma %{{.*}}#0, %[[RV]], %{{.*}} : vector<64xf32>
+// CHECK-NOT: memref.alloc() {{.*}} : memref<?x32xf32>
+func.func @norm_prologue(%x: tensor<?x32xf32>, %g: tensor<32xf32>, %w: tensor<70x32xf32>, %b: tensor<70xf32>) -> tensor<?x70xf32> {
+  %0 = rotor.fused_linear %x, %w bias(%b : tensor<70xf32>) rms_norm(%g : tensor<32xf32>) {norm_epsilon = 1.0e-05 : f64} : tensor<?x32xf32>, tensor<70x32xf32>
+  return %0 : tensor<?x70xf32>
+}
+
+// -----
+
+// Without a vector kernel (a dynamic weight), the prologue becomes a
+// rotor.rms_norm again, lowered as usual: one normalized copy of x.
+// CHECK-LABEL: func @norm_prologue_dynamic_weight
+// CHECK: math.sqrt
+// CHECK: linalg.generic
+func.func @norm_prologue_dynamic_weight(%x: tensor<4x32xf32>, %g: tensor<32xf32>, %w: tensor<?x32xf32>) -> tensor<4x?xf32> {
+  %0 = rotor.fused_linear %x, %w rms_norm(%g : tensor<32xf32>) {norm_epsilon = 1.0e-05 : f64} : tensor<4x32xf32>, tensor<?x32xf32>
+  return %0 : tensor<4x?xf32>
 }

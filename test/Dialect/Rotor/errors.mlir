@@ -669,3 +669,43 @@ func.func @fused_gate_up_input(%x: tensor<2x60xf32>, %g: tensor<32x64xf32>, %u: 
   %0 = rotor.fused_gate_up %x, %g, %u : tensor<2x60xf32>, tensor<32x64xf32>, tensor<32x64xf32>
   return %0 : tensor<2x32xf32>
 }
+
+// -----
+
+func.func @fused_linear_norm_without_epsilon(%x: tensor<2x64xf32>, %w: tensor<32x64xf32>, %g: tensor<64xf32>) -> tensor<2x32xf32> {
+  // expected-error @+1 {{rms_norm weight and norm_epsilon go together; got only the weight}}
+  %0 = rotor.fused_linear %x, %w rms_norm(%g : tensor<64xf32>) : tensor<2x64xf32>, tensor<32x64xf32>
+  return %0 : tensor<2x32xf32>
+}
+
+// -----
+
+func.func @fused_linear_epsilon_without_norm(%x: tensor<2x64xf32>, %w: tensor<32x64xf32>) -> tensor<2x32xf32> {
+  // expected-error @+1 {{rms_norm weight and norm_epsilon go together; got only the epsilon}}
+  %0 = rotor.fused_linear %x, %w {norm_epsilon = 1.0e-05 : f64} : tensor<2x64xf32>, tensor<32x64xf32>
+  return %0 : tensor<2x32xf32>
+}
+
+// -----
+
+func.func @fused_gate_up_norm_features(%x: tensor<2x64xf32>, %g: tensor<32x64xf32>, %u: tensor<32x64xf32>, %n: tensor<63xf32>) -> tensor<2x32xf32> {
+  // expected-error @+1 {{rms_norm weight has 63 entries but the input's last dimension has 64}}
+  %0 = rotor.fused_gate_up %x, %g, %u rms_norm(%n : tensor<63xf32>) {norm_epsilon = 1.0e-05 : f64} : tensor<2x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>
+  return %0 : tensor<2x32xf32>
+}
+
+// -----
+
+func.func @fused_gate_up_norm_epsilon(%x: tensor<2x64xf32>, %g: tensor<32x64xf32>, %u: tensor<32x64xf32>, %n: tensor<64xf32>) -> tensor<2x32xf32> {
+  // expected-error @+1 {{epsilon must be >= 0 and finite, got -1}}
+  %0 = rotor.fused_gate_up %x, %g, %u rms_norm(%n : tensor<64xf32>) {norm_epsilon = -1.0 : f64} : tensor<2x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>
+  return %0 : tensor<2x32xf32>
+}
+
+// -----
+
+func.func @fused_linear_norm_dtype(%x: tensor<2x64xf32>, %w: tensor<32x64xf32>, %n: tensor<64xbf16>) -> tensor<2x32xf32> {
+  // expected-error @+1 {{rms_norm weight element type 'bf16' differs from the input element type 'f32'}}
+  %0 = rotor.fused_linear %x, %w rms_norm(%n : tensor<64xbf16>) {norm_epsilon = 1.0e-05 : f64} : tensor<2x64xf32>, tensor<32x64xf32>
+  return %0 : tensor<2x32xf32>
+}

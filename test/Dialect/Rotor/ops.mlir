@@ -139,3 +139,15 @@ func.func @fused(%x: tensor<2x?x64xf32>, %w: tensor<32x64xf32>, %b: tensor<32xf3
   %1 = rotor.fused_gate_up %x, %w, %u : tensor<2x?x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>
   return %0, %1 : tensor<2x?x32xf32>, tensor<2x?x32xf32>
 }
+
+// -----
+
+// The RMS-norm prologue.
+// CHECK-LABEL: func @fused_norm
+func.func @fused_norm(%x: tensor<2x?x64xf32>, %w: tensor<32x64xf32>, %g: tensor<64xf32>, %h: tensor<2x?x32xf32>, %u: tensor<32x64xf32>) -> (tensor<2x?x32xf32>, tensor<2x?x32xf32>) {
+  // CHECK: rotor.fused_linear %{{.*}}, %{{.*}} residual(%{{.*}} : tensor<2x?x32xf32>) rms_norm(%{{.*}} : tensor<64xf32>) {activation = #rotor.activation<silu>, norm_epsilon = 1.000000e-05 : f64} : tensor<2x?x64xf32>, tensor<32x64xf32>
+  %0 = rotor.fused_linear %x, %w residual(%h : tensor<2x?x32xf32>) rms_norm(%g : tensor<64xf32>) {activation = #rotor.activation<silu>, norm_epsilon = 1.0e-05 : f64} : tensor<2x?x64xf32>, tensor<32x64xf32>
+  // CHECK: rotor.fused_gate_up %{{.*}}, %{{.*}}, %{{.*}} rms_norm(%{{.*}} : tensor<64xf32>) {norm_epsilon = 1.000000e-05 : f64} : tensor<2x?x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>
+  %1 = rotor.fused_gate_up %x, %w, %u rms_norm(%g : tensor<64xf32>) {norm_epsilon = 1.0e-05 : f64} : tensor<2x?x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>
+  return %0, %1 : tensor<2x?x32xf32>, tensor<2x?x32xf32>
+}

@@ -5,6 +5,13 @@ options damage it to exercise rotorc's checks.
     make_safetensors.py IR OUT [--drop NAME] [--extra NAME] [--shape NAME=AxB]
                         [--dtype NAME=BF16] [--bad-offsets NAME]
                         [--header-length N] [--truncate N]
+                        [--set NAME:FIELD=JSON] [--gap N] [--trailing N]
+                        [--duplicate NAME] [--header TEXT]
+
+--set replaces one field of a tensor's header entry (or adds one); --gap
+leaves N unused data bytes after the first tensor; --trailing appends N bytes
+after the last; --duplicate repeats a tensor's entry in the header text;
+--header replaces the whole header text.
 """
 
 import argparse
@@ -40,6 +47,11 @@ def main():
     p.add_argument("--bad-offsets", action="append", default=[])
     p.add_argument("--header-length", type=int)
     p.add_argument("--truncate", type=int)
+    p.add_argument("--set", action="append", default=[])
+    p.add_argument("--gap", type=int, default=0)
+    p.add_argument("--trailing", type=int, default=0)
+    p.add_argument("--duplicate", action="append", default=[])
+    p.add_argument("--header")
     a = p.parse_args()
 
     tensors = [(n, d, s) for n, d, s in weights_of(a.ir) if n not in a.drop]
@@ -57,7 +69,20 @@ def main():
         end = offset + size + (8 if name in a.bad_offsets else 0)
         header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, end]}
         offset += size
-    text = json.dumps(header).encode()
+        if len(header) == 2:
+            offset += a.gap
+    offset += a.trailing
+    for item in a.set:
+        target, value = item.split("=", 1)
+        name, field = target.split(":")
+        header[name][field] = json.loads(value)
+    text = json.dumps(header)
+    for name in a.duplicate:
+        entry = json.dumps({name: header[name]})[1:-1]
+        text = text[:-1] + ", " + entry + "}"
+    if a.header is not None:
+        text = a.header
+    text = text.encode()
     text += b" " * (-len(text) % 8)
     length = len(text) if a.header_length is None else a.header_length
     blob = struct.pack("<Q", length) + text + bytes(offset)

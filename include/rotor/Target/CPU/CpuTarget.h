@@ -9,6 +9,7 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Support/Timing.h"
 #include "llvm/Support/Error.h"
 
 #include <string>
@@ -47,6 +48,9 @@ struct CpuPipelineOptions {
   /// Pack the query heads of a key/value group into one attention tile when
   /// a head has fewer queries than a tile (rotor-pack-gqa-heads).
   bool packGqaHeads = true;
+  /// Apply the keys' Givens chains and rotations to the queries
+  /// (rotor-move-key-rotations).
+  bool moveKeyRotations = true;
   /// Print what the fusion passes fused and the traffic saved.
   bool fusionReport = false;
 };
@@ -76,9 +80,13 @@ FailureOr<std::vector<EntrySignature>> collectEntrySignatures(ModuleOp module);
 
 /// Translates an LLVM-dialect module to native code for the host CPU and
 /// links it into the shared object `soPath`. `progress` is told of each
-/// step.
+/// step, which is timed as a child of `timing` (translation, LLVM
+/// optimization, native code generation, linking). Native code is generated
+/// on `codegenThreads` threads (0: one per core, at most 4), each compiling
+/// a part of the module's functions.
 llvm::Error emitSharedObject(ModuleOp module, llvm::StringRef soPath,
-                             llvm::function_ref<void(llvm::StringRef)> progress);
+                             llvm::function_ref<void(llvm::StringRef)> progress,
+                             TimingScope &timing, unsigned codegenThreads = 0);
 
 /// Translates an LLVM-dialect module to optimized LLVM IR text.
 llvm::Error emitLlvmIr(ModuleOp module, llvm::raw_ostream &os);

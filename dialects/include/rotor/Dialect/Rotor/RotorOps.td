@@ -330,12 +330,23 @@ def Rotor_FusedLinearOp : Rotor_Op<"fused_linear",
     `rotor.add`, so that the kernel applies them to its accumulators instead
     of writing and re-reading the intermediate tensors.
 
+    With `rms_norm(g)` (and `norm_epsilon`, both or neither), the input is
+    first RMS-normalized, as by `rotor.rms_norm x, g`: the result is
+    `act(rms_norm(x, g) · Wᵀ + bias) + residual`. The kernel computes it as
+    `r · (x · (diag(g) Wᵀ)) + bias`, with r = 1/sqrt(mean(x²) + eps) per
+    row: `g` is multiplied into the weights as they are packed, the sum of
+    squares accumulates beside the products, and no normalized copy of x
+    exists.
+
     Example:
 
     ```mlir
     %y = rotor.fused_linear %x, %w residual(%h : tensor<2x?x64xf32>)
         {activation = #rotor.activation<silu>}
         : tensor<2x?x256xf32>, tensor<64x256xf32>
+    %q = rotor.fused_linear %x, %wq rms_norm(%g : tensor<256xf32>)
+        {norm_epsilon = 1.0e-05 : f64}
+        : tensor<2x?x256xf32>, tensor<256x256xf32>
     ```
   }];
   let arguments = (ins
@@ -343,12 +354,15 @@ def Rotor_FusedLinearOp : Rotor_Op<"fused_linear",
     RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>:$weight,
     Optional<RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[1]>]>>:$bias,
     Optional<Rotor_FloatTensor>:$residual,
-    DefaultValuedAttr<Rotor_ActivationAttr, "Activation::none">:$activation
+    Optional<RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[1]>]>>:$norm_weight,
+    DefaultValuedAttr<Rotor_ActivationAttr, "Activation::none">:$activation,
+    OptionalAttr<F64Attr>:$norm_epsilon
   );
   let results = (outs Rotor_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $weight (`bias` `(` $bias^ `:` type($bias) `)`)?
     (`residual` `(` $residual^ `:` type($residual) `)`)?
+    (`rms_norm` `(` $norm_weight^ `:` type($norm_weight) `)`)?
     attr-dict `:` type($input) `,` type($weight)
   }];
   let hasVerifier = 1;
@@ -363,21 +377,32 @@ def Rotor_FusedGateUpOp : Rotor_Op<"fused_gate_up", [Pure, InferTypeOpAdaptor]> 
     `rotor-fuse-linear` forms it from
     `rotor.swiglu(rotor.linear(x, Wg), rotor.linear(x, Wu))`.
 
+    With `rms_norm(g)` (and `norm_epsilon`, both or neither), the input is
+    first RMS-normalized as by `rotor.rms_norm x, g`, in the kernel's
+    prologue (see `rotor.fused_linear`): no normalized copy of x exists.
+
     Example:
 
     ```mlir
     %a = rotor.fused_gate_up %x, %wg, %wu
+        : tensor<2x?x256xf32>, tensor<704x256xf32>, tensor<704x256xf32>
+    %b = rotor.fused_gate_up %x, %wg, %wu rms_norm(%g : tensor<256xf32>)
+        {norm_epsilon = 1.0e-05 : f64}
         : tensor<2x?x256xf32>, tensor<704x256xf32>, tensor<704x256xf32>
     ```
   }];
   let arguments = (ins
     Rotor_FloatTensor:$input,
     RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>:$gate_weight,
-    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>:$up_weight
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>:$up_weight,
+    Optional<RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[1]>]>>:$norm_weight,
+    OptionalAttr<F64Attr>:$norm_epsilon
   );
   let results = (outs Rotor_FloatTensor:$result);
   let assemblyFormat = [{
-    $input `,` $gate_weight `,` $up_weight attr-dict `:` type($input) `,`
+    $input `,` $gate_weight `,` $up_weight
+    (`rms_norm` `(` $norm_weight^ `:` type($norm_weight) `)`)?
+    attr-dict `:` type($input) `,`
     type($gate_weight) `,` type($up_weight)
   }];
   let hasVerifier = 1;
