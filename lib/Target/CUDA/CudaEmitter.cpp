@@ -300,10 +300,17 @@ private:
                     std::optional<double> base, Value learnedBase,
                     Value positions);
   LogicalResult emitGivens(GivensOp op);
+  /// A product (and epilogue) reading `input`'s plan value, or
+  /// `inputValue` when given (a normalized copy of it).
   LogicalResult emitMatmul(Operation *op, Value input, Value weight,
                            Value bias, Value residual, Activation act,
-                           Value result, bool transB);
+                           Value result, bool transB, int inputValue = -1);
   LogicalResult emitFusedGateUp(FusedGateUpOp op);
+  /// The input of a linear with an RMSNorm prologue (`rms_norm(g)`): the
+  /// RmsNorm kernel into a scratch buffer, bound to the op's input value for
+  /// the product that follows; `input` itself without a prologue.
+  int normalizedInput(Value input, Value normWeight,
+                      std::optional<llvm::APFloat> eps);
   LogicalResult emitRowKernel(Operation *op, llvm::StringRef kernel,
                               Value input, Value weight, Value bias,
                               std::optional<double> eps);
@@ -530,9 +537,11 @@ LogicalResult EntryEmitter::emitOp(Operation *op) {
                           Value(), Activation::none, o.getResult(), true);
       })
       .Case([&](FusedLinearOp o) {
+        int input = normalizedInput(o.getInput(), o.getNormWeight(),
+                                    o.getNormEpsilon());
         return emitMatmul(o, o.getInput(), o.getWeight(), o.getBias(),
                           o.getResidual(), o.getActivation(), o.getResult(),
-                          true);
+                          true, input);
       })
       .Case([&](FusedGateUpOp o) { return emitFusedGateUp(o); })
       .Case([&](RmsNormOp o) {
@@ -846,7 +855,10 @@ LogicalResult EntryEmitter::emitGivens(GivensOp op) {
 LogicalResult EntryEmitter::emitMatmul(Operation *op, Value input,
                                        Value weight, Value bias,
                                        Value residual, Activation act,
-                                       Value result, bool transB) {
+                                       Value result, bool transB,
+                                       int inputValue) {
+  if (inputValue < 0)
+    inputValue = valueOf(input);
   auto inType = cast<RankedTensorType>(input.getType());
   auto wType = cast<RankedTensorType>(weight.getType());
   if (inType.getElementType() != wType.getElementType())
@@ -860,7 +872,7 @@ LogicalResult EntryEmitter::emitMatmul(Operation *op, Value input,
   shape.back() = nSym;
   int out = define(result, shape);
   int m = product(llvm::ArrayRef<int>(shape).drop_back());
-  gemm(valueOf(input), valueOf(weight), out, m, nSym, kSym, transB);
+  gemm(inputValue, valueOf(weight), out, m, nSym, kSym, transB);
   if (!bias && !residual && act == Activation::none)
     return success();
   static const char *acts[] = {"none", "relu", "silu", "gelu", "gelu_tanh"};
@@ -884,10 +896,33 @@ LogicalResult EntryEmitter::emitMatmul(Operation *op, Value input,
   return success();
 }
 
+int EntryEmitter::normalizedInput(Value input, Value normWeight,
+                                  std::optional<llvm::APFloat> eps) {
+  if (!normWeight)
+    return valueOf(input);
+  auto type = cast<RankedTensorType>(input.getType());
+  std::string t = cType(type.getElementType());
+  std::string wt =
+      cType(cast<RankedTensorType>(normWeight.getType()).getElementType());
+  Wrapper w(llvm::formatv("rotor::cuda::RmsNorm<{0}, {1}>", t, wt));
+  w.ptr("x", valueOf(input), t);
+  w.ptr("w", valueOf(normWeight), wt);
+  int out = scratch(type.getElementType(), SmallVector<int>(shapeOf(input)));
+  w.ptr("out", out, t, false);
+  int rows = product(shapeOf(input).drop_back());
+  w.dim("rows", rows);
+  w.dim("cols", shapeOf(input).back());
+  w.literal("eps", floatLiteral(eps ? eps->convertToDouble() : 1e-6));
+  launch(w, {strideOver(rows), cst(1), cst(1)}, {out});
+  return out;
+}
+
 LogicalResult EntryEmitter::emitFusedGateUp(FusedGateUpOp op) {
+  int input =
+      normalizedInput(op.getInput(), op.getNormWeight(), op.getNormEpsilon());
   auto inType = cast<RankedTensorType>(op.getInput().getType());
   Type elem = inType.getElementType();
-  SmallVector<int> shape(shapeOf(op.getInput()));
+  SmallVector<int> shape(values[input].shape);
   int kSym = shape.back();
   int nSym = dimOf(op.getGateWeight(), 0);
   shape.back() = nSym;
@@ -898,9 +933,9 @@ LogicalResult EntryEmitter::emitFusedGateUp(FusedGateUpOp op) {
                                "weights in one dtype";
   int gate = scratch(elem, shape);
   int up = scratch(elem, shape);
-  gemm(valueOf(op.getInput()), valueOf(op.getGateWeight()), gate, m, nSym,
+  gemm(input, valueOf(op.getGateWeight()), gate, m, nSym,
        kSym, true);
-  gemm(valueOf(op.getInput()), valueOf(op.getUpWeight()), up, m, nSym, kSym,
+  gemm(input, valueOf(op.getUpWeight()), up, m, nSym, kSym,
        true);
   std::string t = cType(elem);
   Wrapper w(llvm::formatv("rotor::cuda::Swiglu<{0}>", t));

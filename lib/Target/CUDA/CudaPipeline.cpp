@@ -42,6 +42,8 @@ void mlir::rotor::buildCudaPipeline(OpPassManager &pm,
   if (options.fuse) {
     RotorFuseLinearOptions fusion;
     fusion.report = options.fusionReport;
+    // cuBLAS takes no prologue: a norm stays its own (one-pass) kernel.
+    fusion.normPrologue = false;
     pm.addPass(createRotorFuseLinear(fusion));
   }
   // The plan is built per entry function: private helper functions (one

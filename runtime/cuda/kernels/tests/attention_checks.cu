@@ -61,6 +61,10 @@ int runAttentionChecks() {
       "rope interleaved partial pos~1e6", {2, 2, 1, 77, 300, 0.f, 999000});
   tc<f16, 64, Mask<false, 30, 20, 1, 0, 0>>("bidir window L30 R20", {1, 2, 2, 211, 211});
   tc<bf16, 128, Mask<false, -1, -1, 1, 64, 8>>("chunk 64 + global 8", {1, 2, 1, 190, 190});
+  // Chunks of whole 128-row tiles take the heavy-first unit order.
+  tc<bf16, 128, Mask<true, -1, -1, 1, 256, 0>>("chunk 256 unit order", {1, 2, 1, 1100, 1100});
+  tc<f16, 64, Mask<true, -1, -1, 1, 256, 0>, NoBias, false, true>("chunk 256 Sq<Sk",
+                                                                  {1, 2, 2, 900, 1000});
   tc<bf16, 96, Mask<true, 1023, -1, 2, 0, 64>>("hybrid dilated long", {1, 2, 1, 1500, 1500});
   tc<f16, 128, Causal>("empty keys", {1, 2, 1, 3, 0});
   tc<bf16, 64, Mask<true, 200, -1, 1, 0, 0>, NoBias, false, true>("window 201 long",
@@ -72,6 +76,22 @@ int runAttentionChecks() {
                                                 {2, 4, 1, 250, 250, 0.f, 500000});
   tc<f16, 80, Causal, NoBias, false, false, RopeQK<32, true, int, false, true>>(
       "rope table interleaved partial", {1, 2, 2, 100, 131});
+  // Dilation on residue classes (strided rows, dense windows over the
+  // subsequence): Sq < Sk and Sq > Sk (class offsets), ragged class sizes,
+  // GQA, LSE, bidirectional windows, no window, Sq < d; and the fallbacks
+  // (chunk, bias, global tokens with dilation visit every tile of the span).
+  tc<bf16, 128, Mask<true, 1023, -1, 2, 0, 0>, NoBias, false, true>("strided dil 2 W1024 Sq<Sk",
+                                                                   {2, 4, 2, 1001, 1337});
+  tc<f16, 64, Mask<false, 37, 21, 3, 0, 0>, NoBias, false, true>("strided dil 3 bidir Sq>Sk",
+                                                                  {1, 2, 2, 410, 300});
+  tc<bf16, 64, Mask<true, -1, -1, 4, 0, 0>>("strided dil 4 causal", {1, 3, 1, 515, 515});
+  tc<bf16, 128, Mask<true, 100, -1, 5, 0, 0>, NoBias, false, true>("strided dil 5 decode",
+                                                                   {2, 8, 4, 3, 700});
+  tc<f16, 128, Mask<true, 50, -1, 2, 64, 0>>("dil 2 + chunk 64 (fallback)", {1, 2, 1, 333, 333});
+  tc<bf16, 64, Mask<true, 40, -1, 3, 0, 0>, T5Bias<32, 64>, false, true>(
+      "dil 3 + bias (fallback)", {1, 2, 1, 301, 301});
+  tc<bf16, 128, Mask<true, 200, -1, 2, 0, 16>>("dil 2 + global 16 (fallback)",
+                                               {1, 2, 1, 777, 777});
   mma<f16, 64, Mask<true, 40, -1, 3, 0, 0>, T5Bias<32, 64>, true, false,
       RopeQK<64, false, int, false>>("dil 3 bias softcap rope", {1, 2, 1, 301, 301, 2.f});
   return tally().fail - before;

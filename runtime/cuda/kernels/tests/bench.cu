@@ -140,7 +140,7 @@ double spotCheck(Tensors &t, const MaskRT &m, bool rope) {
   return maxErr;
 }
 
-enum class Impl { dflt, mma, unpipelined, oneWarpGroup };
+enum class Impl { dflt, mma, unpipelined, oneWarpGroup, n64x2, prevDefault, ws3, wsDefer, wsPingPong, wsPingPongN64 };
 
 template <typename M, typename R, Impl kImpl> struct PickImpl {
   using type = AttentionFwd<bf16, kD, M, NoBias, false, false, R>;
@@ -153,6 +153,26 @@ template <typename M, typename R> struct PickImpl<M, R, Impl::unpipelined> {
 };
 template <typename M, typename R> struct PickImpl<M, R, Impl::oneWarpGroup> {
   using type = AttentionFwdWgmma<bf16, kD, M, NoBias, false, false, R, 1, 64, 2, true>;
+};
+
+template <typename M, typename R> struct PickImpl<M, R, Impl::n64x2> {
+  using type = AttentionFwdWgmma<bf16, kD, M, NoBias, false, false, R, 2, 64, 2, true, 2>;
+};
+template <typename M, typename R> struct PickImpl<M, R, Impl::prevDefault> {
+  using type = AttentionFwdWgmma<bf16, kD, M, NoBias, false, false, R, 2, 128, 3, true>;
+};
+
+template <typename M, typename R> struct PickImpl<M, R, Impl::ws3> {
+  using type = AttentionFwdWgmma<bf16, kD, M, NoBias, false, false, R, 2, 128, 3, true, 0, 1>;
+};
+template <typename M, typename R> struct PickImpl<M, R, Impl::wsDefer> {
+  using type = AttentionFwdWgmma<bf16, kD, M, NoBias, false, false, R, 2, 128, 3, true, 0, 2>;
+};
+template <typename M, typename R> struct PickImpl<M, R, Impl::wsPingPongN64> {
+  using type = AttentionFwdWgmma<bf16, kD, M, NoBias, false, false, R, 2, 64, 4, true, 0, 3>;
+};
+template <typename M, typename R> struct PickImpl<M, R, Impl::wsPingPong> {
+  using type = AttentionFwdWgmma<bf16, kD, M, NoBias, false, false, R, 2, 128, 3, true, 0, 3>;
 };
 
 template <typename M, typename R = NoRope, Impl kImpl = Impl::dflt>
@@ -189,6 +209,15 @@ void benchPattern(Tensors &t, const char *name, const char *peer) {
     ++tally().fail;
 }
 
+/// The anchor patterns (rope aside) on one kernel variant.
+template <Impl kImpl> void benchVariant(Tensors &t, const std::string &name) {
+  benchPattern<Mask<true, -1, -1, 1, 0, 0>, NoRope, kImpl>(t, ("causal: " + name).c_str(), "");
+  benchPattern<Mask<true, 1023, -1, 1, 0, 0>, NoRope, kImpl>(t, ("window: " + name).c_str(), "");
+  benchPattern<Mask<true, 1023, -1, 2, 0, 0>, NoRope, kImpl>(t, ("dilated: " + name).c_str(), "");
+  benchPattern<Mask<true, -1, -1, 1, 1024, 0>, NoRope, kImpl>(t, ("chunk: " + name).c_str(), "");
+  benchPattern<Mask<true, 1023, -1, 1, 0, 64>, NoRope, kImpl>(t, ("hybrid: " + name).c_str(), "");
+}
+
 } // namespace
 
 int runBench() {
@@ -215,6 +244,12 @@ int runBench() {
   benchPattern<Window, NoRope, Impl::oneWarpGroup>(t, "window: wgmma 1wg n64 x2 blocks", "");
   benchPattern<Chunk, NoRope, Impl::oneWarpGroup>(t, "chunk: wgmma 1wg n64 x2 blocks", "");
   benchPattern<Window, RopeQK<kD, false, int, false, true>>(t, "rope table+window: default", "");
+  benchVariant<Impl::prevDefault>(t, "2wg n128 3st (old default)");
+  benchVariant<Impl::n64x2>(t, "2wg n64 2st x2blk");
+  benchVariant<Impl::ws3>(t, "warp-specialized 3st");
+  benchVariant<Impl::wsDefer>(t, "ws deferred P.V 3st");
+  benchVariant<Impl::wsPingPong>(t, "ws deferred + ping-pong");
+  benchVariant<Impl::wsPingPongN64>(t, "ws ping-pong n64 4st");
 
   // Standalone rope on q (bytes: read + write).
   {

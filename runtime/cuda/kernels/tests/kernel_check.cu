@@ -652,6 +652,7 @@ int main(int argc, char **argv) {
   check::runUnpipelinedChecks();
   check::runOneWarpGroupChecks();
   check::runOtherChecks();
+  check::runWarpSpecializedChecks();
   std::printf("%d passed, %d failed\n", check::tally().pass, check::tally().fail);
   return check::tally().fail ? 1 : 0;
 }

@@ -5,8 +5,10 @@
 //===----------------------------------------------------------------------===//
 //
 // AttentionFwd: flash attention on tensor cores (bf16 / fp16 in, fp32
-// accumulation) with mma.sync m16n8k16, ldmatrix, a two-stage cp.async
-// pipeline over key/value tiles and swizzled (or padded) shared memory.
+// accumulation): wgmma on sm_90a for head dims 64/128 (variant chosen by the
+// mask: 64-key tiles x2 blocks per SM for local masks, warp-specialized with
+// deferred P·V and ping-pong otherwise), else mma.sync m16n8k16, ldmatrix, a
+// two-stage cp.async pipeline and swizzled (or padded) shared memory.
 // Structured masks visit only the key tiles that can hold a visible key and
 // test elements only on tiles that are not wholly visible.
 //
@@ -119,6 +121,38 @@ scoreAndRescale(float (&s)[kMT][kNT][4], float (&mrow)[kMT][2], float (&lrow)[kM
   }
 }
 
+/// scoreAndRescale without touching o (an in-flight wgmma may be writing it):
+/// returns the factor alpha by which the caller rescales o later.
+template <typename MaskT, bool kMasked, int kNT, typename ScoreT>
+__device__ __forceinline__ void
+scoreAndMax(float (&s)[1][kNT][4], float (&mrow)[1][2], float (&lrow)[1][2], float (&alpha)[2],
+            float (&mUse)[1][2], const ScoreT &score, const float *biasTab, int qp0, int kp0,
+            int sk, int g, int tq) {
+  float mx[2] = {negInf(), negInf()};
+#pragma unroll
+  for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      int qp = qp0 + g + (e >= 2 ? 8 : 0);
+      int kp = kp0 + nt * 8 + 2 * tq + (e & 1);
+      float x = score(s[0][nt][e], biasTab, kp - qp);
+      if (kMasked && !(kp < sk && MaskT::visible(qp, kp)))
+        x = negInf();
+      s[0][nt][e] = x;
+      mx[e >> 1] = fmaxf(mx[e >> 1], x);
+    }
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+    float mNew = fmaxf(mrow[0][r], mx[r]);
+    mUse[0][r] = mNew == negInf() ? 0.f : mNew;
+    alpha[r] = exp2Fast(mrow[0][r] - mUse[0][r]);
+    mrow[0][r] = mNew;
+    lrow[0][r] *= alpha[r];
+  }
+}
+
 /// Second half: probabilities of the key columns of n-tiles [kBegin, kEnd)
 /// (in place), added to the running sums.
 template <int kBegin, int kEnd, int kMT, int kNT>
@@ -153,34 +187,102 @@ softmaxTile(float (&s)[kMT][kNT][4], float (&mrow)[kMT][2], float (&lrow)[kMT][2
   expAndSum<0, kNT>(s, lrow, mUse);
 }
 
-/// What a block of the tensor-core kernels works on: query tile blockIdx.x
-/// (heaviest, i.e. last for causal masks, first), head blockIdx.y, batch row
-/// blockIdx.z, the global pointers, the position range and the key tiles to
-/// visit.
-template <typename T, typename MaskT, int kBlockM, int kBlockN, int D> struct QueryTile {
-  long long h, b, sq, sk, m0, pmin, pmax;
+/// How the tensor-core kernels split the queries of one (batch, head) into
+/// work units. With dilation d > 1 (and no global tokens, chunk, bias or
+/// rope), query i only sees keys j with j ≡ i + sk − sq (mod d): a unit takes
+/// query rows of one residue class r (i ≡ r mod d, row stride d·D) and only
+/// the keys of the matching class, so the dilated window becomes a dense
+/// window over the subsequence (no masked-out half of every tile).
+/// kStrided selects that; `DenseMask` is then the mask in subsequence
+/// indices (w = (j − rk) / d): Mask<causal, left, right, 1, 0, 0>.
+template <typename MaskT, typename BiasT, typename RopeT> struct QuerySplit {
+  static constexpr bool kStrided = MaskT::kDilation > 1 && MaskT::kGlobal == 0 &&
+                                   MaskT::kChunk == 0 && !BiasT::kEnabled && !RopeT::kEnabled;
+  static constexpr int kStep = kStrided ? MaskT::kDilation : 1;
+  using KMask = typename Cond<kStrided,
+                              Mask<MaskT::kCausal, MaskT::kWindowLeft, MaskT::kWindowRight,
+                                   1, 0, 0>,
+                              MaskT>::type;
+};
+
+/// What one work unit of the tensor-core kernels covers: query tile `tile`
+/// (of kBlockM rows) of residue class `r` (kStep > 1; else all rows), head
+/// blockIdx.y, batch row blockIdx.z, the global pointers, the position range
+/// and the key tiles to visit. Positions and key indices are those of the
+/// subsequence (kStep = 1: the ordinary ones): query row u of the class has
+/// position u + off, key row w is key rk + kStep·w.
+/// Units are numbered so that, for each class, heavier tiles come first:
+/// later query tiles of causal masks, and for chunks the last tiles of each
+/// chunk (they see the most keys).
+template <typename T, typename MaskT, int kBlockM, int kBlockN, int D, int kStep = 1>
+struct QueryTile {
+  long long h, b, sq, sk, m0, off, pmin, pmax;
+  long long qRow0;     // full query index of the tile's row 0
   int rowsValid;
   const T *qg, *kg, *vg;
   TilePlan plan;
+  /// Elements between consecutive rows of the unit in q, k, v and out.
+  static constexpr long long kRowStride = (long long)kStep * D;
 
-  template <typename P> __device__ __forceinline__ explicit QueryTile(const P &p) {
+  /// Query tiles of one residue class.
+  __device__ __forceinline__ static long long tilesPerClass(long long sqFull) {
+    return ceilDiv(ceilDiv(sqFull, kStep), kBlockM);
+  }
+  /// Work units of one (batch, head): at most ceil(sq / kBlockM) + kStep − 1.
+  __device__ __forceinline__ static long long units(long long sqFull) {
+    return kStep * tilesPerClass(sqFull);
+  }
+
+  /// Tile order of a class: heaviest first.
+  __device__ __forceinline__ static long long tileOf(long long i, long long n) {
+    if constexpr (MaskT::kChunk > 0 && MaskT::kChunk % kBlockM == 0 && kStep == 1 &&
+                  MaskT::kCausal) {
+      // Tiles of one chunk grow with their index inside the chunk: order by
+      // that index (descending), then by chunk.
+      constexpr long long kPer = MaskT::kChunk / kBlockM;
+      long long full = n / kPer * kPer; // tiles of whole chunks; the rest last
+      if (i < full) {
+        long long nChunks = full / kPer;
+        long long inChunk = kPer - 1 - i / nChunks;
+        return (i % nChunks) * kPer + inChunk;
+      }
+      return i;
+    } else {
+      return n - 1 - i;
+    }
+  }
+
+  template <typename P>
+  __device__ __forceinline__ QueryTile(const P &p, long long unit) {
     h = blockIdx.y;
     b = blockIdx.z;
     const long long hk = h / (p.hq / p.hkv);
-    sq = p.sq;
-    sk = p.sk;
-    m0 = (long long)(gridDim.x - 1 - blockIdx.x) * kBlockM;
+    const long long r = unit % kStep;
+    const long long offFull = p.sk - p.sq;
+    // Query i = r + kStep·u has position r + offFull + kStep·u; its keys
+    // are rk + kStep·w with rk = (r + offFull) mod kStep, so its position in
+    // key-subsequence units is u + off.
+    off = floorDiv(r + offFull, (long long)kStep);
+    const long long rk = r + offFull - off * kStep;
+    sq = p.sq > r ? (p.sq - r + kStep - 1) / kStep : 0;
+    sk = p.sk > rk ? (p.sk - rk + kStep - 1) / kStep : 0;
+    m0 = tileOf(unit / kStep, tilesPerClass(p.sq)) * kBlockM;
     rowsValid = (int)(sq - m0 < kBlockM ? sq - m0 : kBlockM);
-    pmin = m0 + sk - sq;
+    pmin = m0 + off;
     pmax = pmin + rowsValid - 1;
-    qg = p.q + ((b * p.hq + h) * sq + m0) * D;
-    kg = p.k + (b * p.hkv + hk) * sk * D;
-    vg = p.v + (b * p.hkv + hk) * sk * D;
+    qRow0 = r + m0 * kStep;
+    qg = p.q + ((b * p.hq + h) * p.sq + qRow0) * D;
+    kg = p.k + ((b * p.hkv + hk) * p.sk + rk) * D;
+    vg = p.v + ((b * p.hkv + hk) * p.sk + rk) * D;
     plan = planTiles<MaskT, kBlockN>(pmin, pmax, sk);
   }
-  /// Keys of the tile starting at key n0 that exist.
+  /// Keys of the tile starting at (subsequence) key n0 that exist.
   __device__ __forceinline__ int keysIn(long long n0) const {
     return (int)(sk - n0 < kBlockN ? sk - n0 : kBlockN);
+  }
+  /// Full query index of row `row` of the tile.
+  __device__ __forceinline__ long long queryIndex(int row) const {
+    return qRow0 + (long long)row * kStep;
   }
 };
 
@@ -272,11 +374,12 @@ struct AttentionFwdMma {
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int g = lane >> 2, tq = lane & 3;
-    const detail::QueryTile<T, MaskT, kBlockM, kBlockN, D> qt(p);
+    // The grid is exactly ceil(sq / kTile) wide: one unit per block.
+    const detail::QueryTile<T, MaskT, kBlockM, kBlockN, D> qt(p, blockIdx.x);
     if (qt.m0 >= qt.sq)
       return;
     const long long h = qt.h, b = qt.b, sq = qt.sq, sk = qt.sk, m0 = qt.m0;
-    const long long off = sk - sq, pmin = qt.pmin, pmax = qt.pmax;
+    const long long off = qt.off, pmin = qt.pmin, pmax = qt.pmax;
     const int rowsValid = qt.rowsValid;
     const T *qg = qt.qg, *kg = qt.kg, *vg = qt.vg;
     const TilePlan plan = qt.plan;
@@ -455,12 +558,17 @@ struct AttentionFwdMma {
 ///  * kPipelined = true: kStagesWanted stages (fewer when shared memory is
 ///    short), one barrier per tile, and P·V issued in two halves so that the
 ///    second half's exponentials overlap the first half's MMAs.
+///  * kWarpSpecialized = 1..3 (pipelined, two warpgroups, no rope): a
+///    producer warpgroup and full/empty mbarriers instead of block barriers;
+///    2: deferred P·V; 3: deferred P·V and ping-pong (see kDeferPV).
+/// Work units: QueryTile (strided residue classes for dilation, see
+/// QuerySplit); each block walks units blockIdx.x, blockIdx.x + gridDim.x...
 /// grid = (ceil(sq / kTile), hq, batch); block = kThreads; dynamic smem =
 /// kSmemBytes (raise the attribute above 48 KiB).
 template <typename T, int kHeadDim, typename MaskT = NoMask, typename BiasT = NoBias,
           bool kSoftcap = false, bool kReturnLse = false, typename RopeT = NoRope,
           int kWarpGroups_ = 2, int kBlockN_ = 128, int kStagesWanted = 2,
-          bool kPipelined = false>
+          bool kPipelined = false, int kBlocksPerSM = 0, int kWarpSpecialized = 0>
 struct AttentionFwdWgmma {
   static_assert(IsHalfLike<T>::value, "AttentionFwdWgmma takes __half or __nv_bfloat16");
   static_assert(kHeadDim == 64 || kHeadDim == 128, "AttentionFwdWgmma head dim is 64 or 128");
@@ -469,6 +577,9 @@ struct AttentionFwdWgmma {
   static_assert(kBlockN_ == 64 || kBlockN_ == 128, "key tiles of 64 or 128");
   static_assert(kStagesWanted >= 2 && kStagesWanted <= 4, "2 to 4 stages");
   static_assert(kPipelined || kStagesWanted == 2, "the unpipelined loop has two stages");
+  static_assert(kWarpSpecialized >= 0 && kWarpSpecialized <= 3, "kWarpSpecialized is 0..3");
+  static_assert(!kWarpSpecialized || (kPipelined && kWarpGroups_ == 2),
+                "the warp-specialized loop is pipelined, with two consumer warpgroups");
 
   static constexpr int D = kHeadDim;
   static constexpr int kWarpGroups = kWarpGroups_;
@@ -479,21 +590,43 @@ struct AttentionFwdWgmma {
   static constexpr int kColBlocks = D / 64; // 128-byte column blocks
   static constexpr int kQBytes = kBlockM * D * 2;
   static constexpr int kKVBytes = kBlockN * D * 2;
-  static constexpr int kMinBlocksPerSM = kWarpGroups == 1 ? 2 : 1;
+  static constexpr int kMinBlocksPerSM =
+      kBlocksPerSM > 0 ? kBlocksPerSM : (kWarpGroups == 1 ? 2 : 1);
   /// Shared memory of one block: what 227 KiB per SM leaves per block.
   static constexpr int kSmemBudget = 232448 / kMinBlocksPerSM - 1024;
-  static constexpr int kExtraBytes = BiasT::kTableSize * 4 + 1024;
+  /// (The rope prologue rotates tiles with every thread: block-synchronous
+  /// loop.)
+  static constexpr bool kWs = kWarpSpecialized > 0 && !RopeT::kEnabled;
+  /// kWarpSpecialized >= 2: P·V of tile t − 1 is issued with Q·Kᵀ of tile t
+  /// and runs during the softmax of tile t (FlashAttention-3's intra-
+  /// warpgroup overlap); 3: the two consumer warpgroups also take turns to
+  /// issue their MMAs (ping-pong), so one's softmax overlaps the other's MMAs.
+  static constexpr bool kDeferPV = kWs && kWarpSpecialized >= 2;
+  static constexpr bool kPingPong = kWs && kWarpSpecialized == 3;
+  /// Warp specialization: a producer warpgroup (after the consumer
+  /// warpgroups) issues every copy; full/empty mbarriers per stage replace
+  /// the block barriers, so the consumer warpgroups run independently;
+  /// setmaxnreg moves registers from the producer to the consumers.
+  static constexpr int kConsumerThreads = 128 * kWarpGroups;
+  static constexpr int kProducerThreads = kWs ? 128 : 0;
+  static constexpr int kProducerRegs = 56;
+  static constexpr int kConsumerRegs = kWarpGroups == 2 ? 224 : 240;
+  static constexpr int kBarBytes = kWs ? 64 : 0; // full[4], empty[4]
+  static constexpr int kExtraBytes = BiasT::kTableSize * 4 + kBarBytes + 1024;
   static constexpr int kStages =
       kQBytes + 2 * kStagesWanted * kKVBytes + kExtraBytes <= kSmemBudget ? kStagesWanted : 2;
   static constexpr int kTileBytes = kQBytes + 2 * kStages * kKVBytes;
 
-  static constexpr int kThreads = 128 * kWarpGroups;
+  static constexpr int kThreads = kConsumerThreads + kProducerThreads;
   static constexpr int kTile = kBlockM;
   // + 1 KiB so that the tiles can start on a 1 KiB boundary (swizzle atoms).
   static constexpr int kSmemBytes = kTileBytes + kExtraBytes;
   static_assert(kSmemBytes <= 232448, "AttentionFwdWgmma: shared memory over 227 KiB");
 
   using Params = AttentionParams<T, RopeT>;
+  using Split = detail::QuerySplit<MaskT, BiasT, RopeT>;
+  using KMask = typename Split::KMask; // the mask in the unit's indices
+  using QT = detail::QueryTile<T, KMask, kBlockM, kBlockN, D, Split::kStep>;
 
   /// Byte offset of element (row, col) in a tile of `rows` rows stored as
   /// kColBlocks blocks of rows x 128 bytes with the 128-byte swizzle.
@@ -502,80 +635,343 @@ struct AttentionFwdWgmma {
            ((col & 7) << 1);
   }
 
-  template <int kRows>
-  __device__ __forceinline__ static void loadTile(unsigned char *s, const T *g, int valid) {
+  /// Copies of a tile issued by kLanes threads (this one: `lane`).
+  template <int kRows, int kLanes = kThreads>
+  __device__ __forceinline__ static void loadTile(unsigned char *s, const T *g, int valid,
+                                                  int lane = threadIdx.x) {
     constexpr int kChunks = D / 8;
 #pragma unroll 4
-    for (int idx = threadIdx.x; idx < kRows * kChunks; idx += kThreads) {
+    for (int idx = lane; idx < kRows * kChunks; idx += kLanes) {
       int r = idx / kChunks, c = idx % kChunks;
       bool ok = r < valid;
-      const T *src = g + (ok ? (long long)r * D + c * 8 : 0);
+      const T *src = g + (ok ? (long long)r * QT::kRowStride + c * 8 : 0);
       cpAsync16(smemAddr(s + offB<kRows>(r, c * 8)), src, ok);
     }
   }
 
+  /// Rotates rows [0, valid) of a tile in place (rope prologue). Batches of
+  /// kBatch pairs per thread: every cos/sin (table reads or angles) of a
+  /// batch is fetched before the first rotation, so their latencies overlap.
   template <int kRows>
   __device__ static void ropeTile(unsigned char *s, int valid, const RopeRows<RopeT> &rows) {
     if constexpr (RopeT::kEnabled) {
       constexpr int kHalf = RopeT::kRotaryDim / 2;
-      for (int idx = threadIdx.x; idx < kRows * kHalf; idx += kThreads) {
-        int r = idx / kHalf, i = idx % kHalf;
-        if (r >= valid)
-          continue;
-        float c, sn;
-        rows.template get<true>(r, i, &c, &sn);
-        T *pa = reinterpret_cast<T *>(s + offB<kRows>(r, RopeT::first(i)));
-        T *pb = reinterpret_cast<T *>(s + offB<kRows>(r, RopeT::second(i)));
-        float a = toF32(*pa), b = toF32(*pb);
-        *pa = fromF32<T>(a * c - b * sn);
-        *pb = fromF32<T>(b * c + a * sn);
+      constexpr int kTotal = kRows * kHalf;
+      // (Computed angles: one at a time; their f64 reduction is register-hungry.)
+      constexpr int kBatch = RopeT::kTable ? 8 : 1;
+      for (int base = threadIdx.x; base < kTotal; base += kThreads * kBatch) {
+        float c[kBatch], sn[kBatch];
+#pragma unroll
+        for (int u = 0; u < kBatch; ++u) {
+          int idx = base + u * kThreads;
+          int r = idx / kHalf, i = idx % kHalf;
+          c[u] = 1.f;
+          sn[u] = 0.f;
+          if (idx < kTotal && r < valid)
+            rows.template get<true>(r, i, &c[u], &sn[u]);
+        }
+#pragma unroll
+        for (int u = 0; u < kBatch; ++u) {
+          int idx = base + u * kThreads;
+          int r = idx / kHalf, i = idx % kHalf;
+          if (idx < kTotal && r < valid) {
+            T *pa = reinterpret_cast<T *>(s + offB<kRows>(r, RopeT::first(i)));
+            T *pb = reinterpret_cast<T *>(s + offB<kRows>(r, RopeT::second(i)));
+            float a = toF32(*pa), b = toF32(*pb);
+            *pa = fromF32<T>(a * c[u] - b * sn[u]);
+            *pb = fromF32<T>(b * c[u] + a * sn[u]);
+          }
+        }
       }
     }
   }
 
+  /// Walks the work units blockIdx.x, blockIdx.x + gridDim.x, ...: one per
+  /// block with the documented grid, except with strided dilation, whose
+  /// up to kStep − 1 extra units fall to the first blocks.
   __device__ static void run(const Params &p) {
 #if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
     __trap(); // wgmma needs sm_90a; compile for sm_90a or use AttentionFwdMma
 #else
+    const long long units = QT::units(p.sq);
+    if constexpr (kWs) {
+      if (threadIdx.x == 0) {
+        unsigned bars = smemAddr(barriers());
+        for (int st = 0; st < kStages; ++st) {
+          mbarInit(bars + 8 * st, kProducerThreads);      // full: producer threads
+          mbarInit(bars + 32 + 8 * st, kConsumerThreads); // empty: consumers
+        }
+      }
+      __syncthreads();
+      long long it = 0; // key tiles so far (the stage and phase of the next)
+      // Each role is one branch (setmaxnreg applies to the code inside it).
+      if (threadIdx.x >= kConsumerThreads) {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegs));
+        for (long long u = blockIdx.x; u < units; u += gridDim.x) {
+          if (u != blockIdx.x)
+            namedBarrier(2, kThreads); // the last unit's output staging is done
+          runUnit<kProducer>(p, u, it);
+        }
+      } else {
+        asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kConsumerRegs));
+        if constexpr (kPingPong) {
+          // Warpgroup 0 takes the first turn. Both warpgroups pass the same
+          // number of turns in every unit, so this one extra arrival stays
+          // pending from unit to unit and opens warpgroup 0's next turn.
+          if (threadIdx.x >= 128)
+            asm volatile("bar.arrive 3, %0;\n" ::"n"(kConsumerThreads) : "memory");
+        }
+        for (long long u = blockIdx.x; u < units; u += gridDim.x) {
+          if (u != blockIdx.x)
+            namedBarrier(2, kThreads);
+          runUnit<kConsumer>(p, u, it);
+        }
+      }
+    } else {
+      long long it = 0;
+      for (long long u = blockIdx.x; u < units; u += gridDim.x) {
+        if (u != blockIdx.x)
+          __syncthreads(); // the last unit's output staging is done
+        runUnit<kAll>(p, u, it);
+      }
+    }
+#endif
+  }
+
+  /// The 1 KiB-aligned start of the tiles.
+  __device__ __forceinline__ static unsigned char *tilesBase() {
     unsigned char *smem = dynamicSmem();
-    smem += (1024 - (smemAddr(smem) & 1023)) & 1023;
+    return smem + ((1024 - (smemAddr(smem) & 1023)) & 1023);
+  }
+  /// full[kStages] then (at + 32 bytes) empty[kStages] mbarriers.
+  __device__ __forceinline__ static unsigned long long *barriers() {
+    return reinterpret_cast<unsigned long long *>(tilesBase() + kTileBytes +
+                                                  BiasT::kTableSize * 4);
+  }
+
+  /// Issues (and commits) S = Q Kᵀ for one warpgroup: 64 query rows of the
+  /// Q tile at qAddr, the key tile at kAddr.
+  __device__ __forceinline__ static void issueScores(float (&s)[1][kNT][4], unsigned qAddr,
+                                                     unsigned kAddr) {
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      unsigned long long da =
+          wgmma::desc128B(qAddr + (kk >> 2) * (kBlockM * 128) + (kk & 3) * 32, 16, 1024);
+      unsigned long long db =
+          wgmma::desc128B(kAddr + (kk >> 2) * (kBlockN * 128) + (kk & 3) * 32, 16, 1024);
+      wgmma::SS<T, kBlockN>::run(&s[0][0][0], da, db, kk > 0 ? 1 : 0);
+    }
+    wgmma::commit();
+  }
+
+  /// Keeps the compiler from moving accesses of registers that an in-flight
+  /// wgmma reads or writes across the wgmma wait before this point.
+  template <int N> __device__ __forceinline__ static void fenceRegs(float (&r)[N]) {
+#pragma unroll
+    for (int i = 0; i < N; ++i)
+      asm volatile("" : "+f"(r[i])::"memory");
+  }
+  /// Keeps registers that an in-flight wgmma reads alive (unchanged) up to
+  /// this point.
+  template <int N> __device__ __forceinline__ static void useRegs(const unsigned (&r)[N][4]) {
+#pragma unroll
+    for (int i = 0; i < N; ++i)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        asm volatile("" ::"r"(r[i][e]) : "memory");
+  }
+
+  /// The consumer loop with deferred P·V (kDeferPV): per tile t, issue
+  /// Q·K_tᵀ and P_{t−1}·V_{t−1} together (ping-pong: in this warpgroup's
+  /// turn), wait for the scores, run the softmax of tile t while P·V runs,
+  /// then wait for P·V, release stage t − 1 and rescale O by the new max.
+  __device__ static void consumeDeferred(const Params &p, const QT &qt, unsigned char *sK,
+                                         unsigned char *sV, const float *biasTab,
+                                         unsigned fullBar, unsigned emptyBar, long long &it,
+                                         float (&oacc)[1][kDT][4], float (&mrow)[1][2],
+                                         float (&lrow)[1][2]) {
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wg = warp >> 2, wIn = warp & 3;
+    const int g = lane >> 2, tq = lane & 3;
+    const long long nTiles = qt.plan.count();
+    const detail::ScoreFn<BiasT, kSoftcap> score(p.scale, p.softcap);
+    const unsigned qAddr = smemAddr(sK) - kQBytes + wg * 64 * 128;
+    const int qp0 = (int)(qt.m0 + qt.off) + wg * 64 + wIn * 16;
+    constexpr int kKSteps = kBlockN / 16;
+    auto waitFull = [&](int st) {
+      mbarWait(fullBar + 8 * st, (unsigned)((it / kStages) & 1));
+      wgmma::fenceProxyAsync();
+      if constexpr (kPingPong)
+        namedBarrier(3 + wg, kConsumerThreads); // this warpgroup's turn
+      wgmma::fence();
+    };
+    auto endTurn = [&] {
+      if constexpr (kPingPong)
+        asm volatile("bar.arrive %0, %1;\n" ::"r"(3 + (wg ^ 1)), "r"(kConsumerThreads)
+                     : "memory"); // the other warpgroup's turn
+    };
+    auto issueQK = [&](float(&s)[1][kNT][4], int st) {
+      issueScores(s, qAddr, smemAddr(sK + st * kKVBytes));
+    };
+    auto issuePV = [&](unsigned(&pk)[kKSteps][4], int st) {
+      const unsigned vAddr = smemAddr(sV + st * kKVBytes);
+#pragma unroll
+      for (int kk = 0; kk < kKSteps; ++kk) {
+        unsigned long long db = wgmma::desc128B(vAddr + kk * 16 * 128, kBlockN * 128, 1024);
+        wgmma::RS<T, D>::run(&oacc[0][0][0], pk[kk], db, 1);
+      }
+      wgmma::commit();
+    };
+    // Scores of tile t (complete after the wait) to probabilities in place,
+    // online-softmax statistics; o is left alone (alpha returned).
+    auto softmaxInPlace = [&](float(&s)[1][kNT][4], long long t, float(&alpha)[2]) {
+      fenceRegs(reinterpret_cast<float(&)[kNT * 4]>(s));
+      const long long n0 = qt.plan.tile(t) * kBlockN;
+      const bool full =
+          n0 + kBlockN <= qt.sk && KMask::tileFull(qt.pmin, qt.pmax, n0, n0 + kBlockN - 1);
+      float mUse[1][2];
+      if (full)
+        detail::scoreAndMax<KMask, false>(s, mrow, lrow, alpha, mUse, score, biasTab, qp0,
+                                          (int)n0, (int)qt.sk, g, tq);
+      else
+        detail::scoreAndMax<KMask, true>(s, mrow, lrow, alpha, mUse, score, biasTab, qp0,
+                                         (int)n0, (int)qt.sk, g, tq);
+      detail::expAndSum<0, kNT>(s, lrow, mUse);
+    };
+    // P (after every wgmma of the warpgroup has retired) as A fragments.
+    auto packP = [&](const float(&s)[1][kNT][4], unsigned(&pk)[kKSteps][4]) {
+#pragma unroll
+      for (int kk = 0; kk < kKSteps; ++kk) {
+        pk[kk][0] = pack2<T>(s[0][2 * kk][0], s[0][2 * kk][1]);
+        pk[kk][1] = pack2<T>(s[0][2 * kk][2], s[0][2 * kk][3]);
+        pk[kk][2] = pack2<T>(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]);
+        pk[kk][3] = pack2<T>(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);
+      }
+    };
+    auto rescaleO = [&](const float(&alpha)[2]) {
+#pragma unroll
+      for (int dt = 0; dt < kDT; ++dt) {
+        oacc[0][dt][0] *= alpha[0];
+        oacc[0][dt][1] *= alpha[0];
+        oacc[0][dt][2] *= alpha[1];
+        oacc[0][dt][3] *= alpha[1];
+      }
+    };
+    if (nTiles == 0)
+      return;
+    float s[1][kNT][4]; // scores, then probabilities, of the latest tile
+    float alpha[2];     // rescaling of o that P·V of the latest tile needs
+    unsigned pk[kKSteps][4];
+    int stPrev = (int)(it % kStages);
+    waitFull(stPrev);
+    issueQK(s, stPrev);
+    endTurn();
+    wgmma::wait<0>();
+    softmaxInPlace(s, 0, alpha);
+    packP(s, pk);
+    ++it;
+    for (long long t = 1; t < nTiles; ++t) {
+      const int st = (int)(it % kStages);
+      waitFull(st);
+      issueQK(s, st); // s was packed into pk
+      rescaleO(alpha);  // o is no operand of Q·Kᵀ
+      wgmma::fence();
+      issuePV(pk, stPrev);
+      endTurn();
+      wgmma::wait<1>(); // the scores of tile t
+      softmaxInPlace(s, t, alpha);
+      wgmma::wait<0>(); // P·V of tile t − 1
+      fenceRegs(reinterpret_cast<float(&)[kDT * 4]>(oacc));
+      useRegs(pk);
+      mbarArrive(emptyBar + 8 * stPrev); // the producer may refill it
+      packP(s, pk);
+      stPrev = st;
+      ++it;
+    }
+    rescaleO(alpha);
+    wgmma::fence();
+    issuePV(pk, stPrev);
+    wgmma::wait<0>();
+    fenceRegs(reinterpret_cast<float(&)[kDT * 4]>(oacc));
+    useRegs(pk);
+    mbarArrive(emptyBar + 8 * stPrev);
+  }
+
+  /// Which threads run runUnit: all (no warp specialization), the producer
+  /// warpgroup or the consumer warpgroups.
+  enum Role { kAll, kProducer, kConsumer };
+
+  template <Role kRole>
+  __device__ static void runUnit(const Params &p, long long unit, long long &it) {
+#if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    __trap();
+#else
+    unsigned char *smem = tilesBase();
     unsigned char *sQ = smem;
     unsigned char *sK = sQ + kQBytes;          // kStages stages
     unsigned char *sV = sK + kStages * kKVBytes; // kStages stages
     float *biasTab = reinterpret_cast<float *>(smem + kTileBytes);
+    const unsigned fullBar = smemAddr(barriers()), emptyBar = fullBar + 32;
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int wg = warp >> 2, wIn = warp & 3;
     const int g = lane >> 2, tq = lane & 3;
-    const detail::QueryTile<T, MaskT, kBlockM, kBlockN, D> qt(p);
+    const QT qt(p, unit);
     if (qt.m0 >= qt.sq)
       return;
-    const long long h = qt.h, b = qt.b, sq = qt.sq, sk = qt.sk, m0 = qt.m0;
-    const long long off = sk - sq, pmin = qt.pmin, pmax = qt.pmax;
+    const long long h = qt.h, b = qt.b, sk = qt.sk, m0 = qt.m0;
+    const long long off = qt.off, pmin = qt.pmin, pmax = qt.pmax;
     const int rowsValid = qt.rowsValid;
     const T *qg = qt.qg, *kg = qt.kg, *vg = qt.vg;
     const TilePlan plan = qt.plan;
     const long long nTiles = plan.count();
 
-    if constexpr (BiasT::kEnabled)
+    if constexpr (BiasT::kEnabled) {
       BiasT::template fillTable<kThreads>(biasTab, p.bias + h * BiasT::kNumBuckets,
                                           !MaskT::kCausal);
+      if constexpr (kWs)
+        namedBarrier(2, kThreads); // (the block barrier of the loop does it otherwise)
+    }
 
+    if constexpr (kRole == kProducer) {
+      {
+        // Producer: Q with the first tile, then each K/V tile once the
+        // consumers have released its stage; every thread's arrival on
+        // full[stage] fires when its copies have landed.
+        const int ptid = tid - kConsumerThreads;
+        for (long long t = 0; t < nTiles; ++t, ++it) {
+          const int st = (int)(it % kStages);
+          mbarWait(emptyBar + 8 * st, (unsigned)((it / kStages) & 1) ^ 1u);
+          if (t == 0)
+            loadTile<kBlockM, kProducerThreads>(sQ, qg, rowsValid, ptid);
+          long long n0 = plan.tile(t) * kBlockN;
+          int valid = qt.keysIn(n0);
+          loadTile<kBlockN, kProducerThreads>(sK + st * kKVBytes, kg + n0 * QT::kRowStride,
+                                              valid, ptid);
+          loadTile<kBlockN, kProducerThreads>(sV + st * kKVBytes, vg + n0 * QT::kRowStride,
+                                              valid, ptid);
+          cpAsyncMbarArrive(fullBar + 8 * st);
+        }
+        return;
+      }
+    }
     auto loadKV = [&](long long t, int stage) {
       long long n0 = plan.tile(t) * kBlockN;
       int valid = qt.keysIn(n0);
-      loadTile<kBlockN>(sK + stage * kKVBytes, kg + n0 * D, valid);
-      loadTile<kBlockN>(sV + stage * kKVBytes, vg + n0 * D, valid);
+      loadTile<kBlockN>(sK + stage * kKVBytes, kg + n0 * QT::kRowStride, valid);
+      loadTile<kBlockN>(sV + stage * kKVBytes, vg + n0 * QT::kRowStride, valid);
     };
-    loadTile<kBlockM>(sQ, qg, rowsValid);
-    if (nTiles > 0)
-      loadKV(0, 0);
-    cpAsyncCommit();
-#pragma unroll
-    for (int st = 1; st < kStages - 1; ++st) {
-      if (st < nTiles)
-        loadKV(st, st);
+    if constexpr (!kWs) {
+      loadTile<kBlockM>(sQ, qg, rowsValid);
+      if (nTiles > 0)
+        loadKV(0, 0);
       cpAsyncCommit();
+#pragma unroll
+      for (int st = 1; st < kStages - 1; ++st) {
+        if (st < nTiles)
+          loadKV(st, st);
+        cpAsyncCommit();
+      }
     }
 
     float oacc[1][kDT][4];
@@ -590,9 +986,14 @@ struct AttentionFwdWgmma {
     const unsigned qAddr = smemAddr(sQ) + wg * 64 * 128;
     const int qp0 = (int)(m0 + off) + wg * 64 + wIn * 16;
 
-    int stage = 0; // t % kStages
+    if constexpr (kDeferPV && kRole == kConsumer) {
+      consumeDeferred(p, qt, sK, sV, biasTab, fullBar, emptyBar, it, oacc, mrow, lrow);
+    } else {
+    int stage = kWs ? (int)(it % kStages) : 0; // t % kStages (kWs: it % kStages)
     for (long long t = 0; t < nTiles; ++t) {
-      if constexpr (!kPipelined) {
+      if constexpr (kWs) {
+        mbarWait(fullBar + 8 * stage, (unsigned)((it / kStages) & 1));
+      } else if constexpr (!kPipelined) {
         if (t + 1 < nTiles)
           loadKV(t + 1, stage ^ 1);
         cpAsyncCommit();
@@ -607,14 +1008,15 @@ struct AttentionFwdWgmma {
         __syncthreads();
         if (t == 0)
           ropeTile<kBlockM>(sQ, rowsValid,
-                            RopeRows<RopeT>(p.q_pos, p.q_cs, p.inv_freq, b, sq, m0));
+                            RopeRows<RopeT>(p.q_pos, p.q_cs, p.inv_freq, b, p.sq, qt.qRow0));
         int valid = qt.keysIn(n0);
         ropeTile<kBlockN>(sKs, valid,
-                          RopeRows<RopeT>(p.k_pos, p.k_cs, p.inv_freq, b, sk, n0));
+                          RopeRows<RopeT>(p.k_pos, p.k_cs, p.inv_freq, b, p.sk, n0));
       }
       wgmma::fenceProxyAsync();
-      __syncthreads();
-      if constexpr (kPipelined) {
+      if constexpr (!kWs)
+        __syncthreads();
+      if constexpr (kPipelined && !kWs) {
         // Every thread is past tile t - 1: its stage can be refilled.
         long long tn = t + kStages - 1;
         if (tn < nTiles)
@@ -624,17 +1026,8 @@ struct AttentionFwdWgmma {
 
       // S = Q Kᵀ (64 x kBlockN per warpgroup).
       float s[1][kNT][4];
-      const unsigned kAddr = smemAddr(sKs);
       wgmma::fence();
-#pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk) {
-        unsigned long long da = wgmma::desc128B(
-            qAddr + (kk >> 2) * (kBlockM * 128) + (kk & 3) * 32, 16, 1024);
-        unsigned long long db = wgmma::desc128B(
-            kAddr + (kk >> 2) * (kBlockN * 128) + (kk & 3) * 32, 16, 1024);
-        wgmma::SS<T, kBlockN>::run(&s[0][0][0], da, db, kk > 0 ? 1 : 0);
-      }
-      wgmma::commit();
+      issueScores(s, qAddr, smemAddr(sKs));
       wgmma::wait<0>();
 
       // O += P V: P from registers (the S accumulator layout is the A
@@ -651,14 +1044,14 @@ struct AttentionFwdWgmma {
         wgmma::RS<T, D>::run(&oacc[0][0][0], a, db, 1);
       };
       const bool full =
-          n0 + kBlockN <= sk && MaskT::tileFull(pmin, pmax, n0, n0 + kBlockN - 1);
+          n0 + kBlockN <= sk && KMask::tileFull(pmin, pmax, n0, n0 + kBlockN - 1);
       unsigned a[kBlockN / 16][4];
       if constexpr (!kPipelined) {
         if (full)
-          detail::softmaxTile<MaskT, false>(s, mrow, lrow, oacc, score, biasTab, qp0, (int)n0,
+          detail::softmaxTile<KMask, false>(s, mrow, lrow, oacc, score, biasTab, qp0, (int)n0,
                                             (int)sk, g, tq);
         else
-          detail::softmaxTile<MaskT, true>(s, mrow, lrow, oacc, score, biasTab, qp0, (int)n0,
+          detail::softmaxTile<KMask, true>(s, mrow, lrow, oacc, score, biasTab, qp0, (int)n0,
                                            (int)sk, g, tq);
 #pragma unroll
         for (int kk = 0; kk < kBlockN / 16; ++kk)
@@ -670,10 +1063,10 @@ struct AttentionFwdWgmma {
       } else {
         float mUse[1][2];
         if (full)
-          detail::scoreAndRescale<MaskT, false>(s, mrow, lrow, oacc, mUse, score, biasTab, qp0,
+          detail::scoreAndRescale<KMask, false>(s, mrow, lrow, oacc, mUse, score, biasTab, qp0,
                                                 (int)n0, (int)sk, g, tq);
         else
-          detail::scoreAndRescale<MaskT, true>(s, mrow, lrow, oacc, mUse, score, biasTab, qp0,
+          detail::scoreAndRescale<KMask, true>(s, mrow, lrow, oacc, mUse, score, biasTab, qp0,
                                                (int)n0, (int)sk, g, tq);
         constexpr int kHalfK = kBlockN / 32; // k-steps per half
         detail::expAndSum<0, kNT / 2>(s, lrow, mUse);
@@ -695,18 +1088,27 @@ struct AttentionFwdWgmma {
       }
       wgmma::commit();
       wgmma::wait<0>();
+      if constexpr (kWs) {
+        mbarArrive(emptyBar + 8 * stage); // the producer may refill it
+        ++it;
+      }
       if constexpr (!kPipelined)
         __syncthreads(); // the stage is reloaded by the next iteration
       stage = stage + 1 == kStages ? 0 : stage + 1;
     }
-    cpAsyncWait<0>();
-    __syncthreads();
+    } // !kDeferPV
+    if constexpr (kWs) {
+      namedBarrier(1, kConsumerThreads); // both warpgroups are past the K stages
+    } else {
+      cpAsyncWait<0>();
+      __syncthreads();
+    }
 
     // Normalize, stage row-major (padded) in the K stages, store 16 bytes
     // per thread.
     constexpr int kStride = D + 8;
     T *obuf = reinterpret_cast<T *>(sK);
-    T *og = p.out + ((b * p.hq + h) * sq + m0) * D;
+    T *og = p.out + ((b * p.hq + h) * p.sq + qt.qRow0) * D;
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       float l = lrow[0][r];
@@ -721,17 +1123,20 @@ struct AttentionFwdWgmma {
       if constexpr (kReturnLse) {
         if (tq == 0 && row < rowsValid) {
           float mUse = mrow[0][r] == negInf() ? 0.f : mrow[0][r];
-          p.lse[(b * p.hq + h) * sq + m0 + row] =
+          p.lse[(b * p.hq + h) * p.sq + qt.queryIndex(row)] =
               l > 0.f ? (mUse + log2f(l)) * detail::kLn2 : negInf();
         }
       }
     }
-    __syncthreads();
+    if constexpr (kWs)
+      namedBarrier(1, kConsumerThreads);
+    else
+      __syncthreads();
     constexpr int kChunks = D / 8;
-    for (int idx = tid; idx < kBlockM * kChunks; idx += kThreads) {
+    for (int idx = tid; idx < kBlockM * kChunks; idx += kConsumerThreads) {
       int r = idx / kChunks, c = idx % kChunks;
       if (r < rowsValid)
-        *reinterpret_cast<uint4 *>(og + (long long)r * D + c * 8) =
+        *reinterpret_cast<uint4 *>(og + (long long)r * QT::kRowStride + c * 8) =
             *reinterpret_cast<const uint4 *>(obuf + r * kStride + c * 8);
     }
 #endif
@@ -742,11 +1147,25 @@ struct AttentionFwdWgmma {
 // AttentionFwd: the tensor-core kernel for the head dim
 //===----------------------------------------------------------------------===//
 
-/// The pipelined AttentionFwdWgmma (two warpgroups, 128-key tiles, three
-/// stages where shared memory allows) for head dims 64 and 128, unless
-/// ROTOR_CUDA_NO_WGMMA is defined (then code for targets other than sm_90a
-/// can be built); AttentionFwdMma otherwise. Same Params and grid rule; the
-/// constants are those of the chosen kernel.
+/// True for masks whose visible keys per query are bounded (window, chunk)
+/// or thinned (dilation): few key tiles per query tile.
+template <typename MaskT> struct IsLocalMask {
+  static constexpr bool value = MaskT::kWindowLeft >= 0 || MaskT::kWindowRight >= 0 ||
+                                MaskT::kChunk > 0 || MaskT::kDilation > 1;
+};
+
+/// AttentionFwdWgmma for head dims 64 and 128, unless ROTOR_CUDA_NO_WGMMA is
+/// defined (then code for targets other than sm_90a can be built);
+/// AttentionFwdMma otherwise. The variant depends on the mask (H100
+/// measurements in bench/results/cuda-kernels-perf-2026-11-22.md):
+///  * local masks (IsLocalMask): 64-key tiles, two stages, two blocks per SM
+///    (kThreads = 256), so that one block's prologue, epilogue and barriers
+///    overlap the other's MMAs: there are only ~9 key tiles per query tile;
+///  * otherwise (full, causal, global-only): warp-specialized with deferred
+///    P·V and ping-pong, three stages (kThreads = 384: two consumer
+///    warpgroups and a producer warpgroup; with a rope prologue the
+///    block-synchronous loop, kThreads = 256).
+/// Same Params and grid rule; the constants are those of the chosen kernel.
 template <typename T, int kHeadDim, typename MaskT = NoMask, typename BiasT = NoBias,
           bool kSoftcap = false, bool kReturnLse = false, typename RopeT = NoRope>
 struct AttentionFwd
@@ -756,8 +1175,11 @@ struct AttentionFwd
 #else
           (kHeadDim == 64 || kHeadDim == 128),
 #endif
-          AttentionFwdWgmma<T, kHeadDim, MaskT, BiasT, kSoftcap, kReturnLse, RopeT, 2, 128, 3,
-                            true>,
+          typename Cond<IsLocalMask<MaskT>::value,
+                        AttentionFwdWgmma<T, kHeadDim, MaskT, BiasT, kSoftcap, kReturnLse, RopeT,
+                                          2, 64, 2, true, 2>,
+                        AttentionFwdWgmma<T, kHeadDim, MaskT, BiasT, kSoftcap, kReturnLse, RopeT,
+                                          2, 128, 3, true, 0, 3>>::type,
           AttentionFwdMma<T, kHeadDim, MaskT, BiasT, kSoftcap, kReturnLse, RopeT>>::type {
 };
 

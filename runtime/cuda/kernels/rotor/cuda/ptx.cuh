@@ -74,6 +74,35 @@ __device__ __forceinline__ void mma16816(float *d, const unsigned *a, unsigned b
   }
 }
 
+/// mbarrier (shared::cta): init with an arrival count, arrive, and wait for
+/// the completion of the phase of parity `parity`.
+__device__ __forceinline__ void mbarInit(unsigned addr, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(addr), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbarArrive(unsigned addr) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(addr) : "memory");
+}
+/// An arrival on `addr` when every cp.async this thread issued so far has
+/// landed (counts as one of the expected arrivals).
+__device__ __forceinline__ void cpAsyncMbarArrive(unsigned addr) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(addr) : "memory");
+}
+__device__ __forceinline__ void mbarWait(unsigned addr, unsigned parity) {
+  unsigned done;
+  do {
+    asm volatile("{\n.reg .pred p;\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+                 "selp.u32 %0, 1, 0, p;\n}\n"
+                 : "=r"(done)
+                 : "r"(addr), "r"(parity)
+                 : "memory");
+  } while (!done);
+}
+/// Barrier `id` (1..15; 0 is __syncthreads) over `count` threads.
+__device__ __forceinline__ void namedBarrier(int id, int count) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+}
+
 /// 2^x (ex2.approx, flushes denormals; 2^-inf = 0).
 __device__ __forceinline__ float exp2Fast(float x) {
   float y;
