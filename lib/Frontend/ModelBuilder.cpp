@@ -37,6 +37,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Verifier.h"
 
 #include "llvm/ADT/StringMap.h"
@@ -649,4 +650,52 @@ mlir::rotor::buildModelModule(MLIRContext *context, const ModelConfig &config) {
   if (failed(verify(*result.module)))
     return failure();
   return result;
+}
+
+LogicalResult mlir::rotor::addTrainLossFunction(ModuleOp module,
+                                                llvm::StringRef name) {
+  auto forward = module.lookupSymbol<func::FuncOp>("forward");
+  if (!forward || forward.isExternal() || forward.getNumResults() != 1)
+    return module.emitError()
+           << "the training loss needs a `forward` entry returning logits";
+  MLIRContext *ctx = module.getContext();
+  OpBuilder b(ctx);
+  Location loc = forward.getLoc();
+  FunctionType ft = forward.getFunctionType();
+  auto ids = cast<RankedTensorType>(ft.getInput(0));
+  // labels: the shape of input_ids.
+  SmallVector<Type> argTypes = {ids, ids};
+  llvm::append_range(argTypes, ft.getInputs().drop_front());
+  auto logitsType = cast<RankedTensorType>(ft.getResult(0));
+  auto lossType = RankedTensorType::get({}, logitsType.getElementType());
+
+  b.setInsertionPointAfter(forward);
+  auto fn = func::FuncOp::create(b, loc, name,
+                                 b.getFunctionType(argTypes, {lossType}));
+  for (NamedAttribute attr : forward->getDiscardableAttrs())
+    fn->setAttr(attr.getName(), attr.getValue());
+  fn.setArgAttrs(0, forward.getArgAttrDict(0));
+  fn.setArgAttr(1, kNameAttr, b.getStringAttr("labels"));
+  for (unsigned i = 1; i < ft.getNumInputs(); ++i)
+    fn.setArgAttrs(i + 1, forward.getArgAttrDict(i));
+  fn.setResultAttr(0, kNameAttr, b.getStringAttr("loss"));
+
+  Block *body = fn.addEntryBlock();
+  b.setInsertionPointToStart(body);
+  IRMapping map;
+  map.map(forward.getArgument(0), body->getArgument(0));
+  for (unsigned i = 1; i < ft.getNumInputs(); ++i)
+    map.map(forward.getArgument(i), body->getArgument(i + 1));
+  Value logits;
+  for (Operation &op : forward.getBody().front()) {
+    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      logits = map.lookup(ret.getOperand(0));
+      break;
+    }
+    b.clone(op, map);
+  }
+  Value loss = CrossEntropyOp::create(b, loc, logits, body->getArgument(1),
+                                      b.getI64IntegerAttr(-100));
+  func::ReturnOp::create(b, loc, loss);
+  return success();
 }

@@ -48,7 +48,8 @@ struct RopeSpec {
 /// The rope producing `v` when the attention is its only user.
 RopeOp fusableRope(Value v) {
   auto rope = v.getDefiningOp<RopeOp>();
-  if (!rope || !rope->hasOneUse())
+  // A transposed rope (the backward of a rope) has no fused form.
+  if (!rope || !rope->hasOneUse() || rope.getTranspose())
     return {};
   return rope;
 }

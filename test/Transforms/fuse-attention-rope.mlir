@@ -87,3 +87,17 @@ func.func @value_rope(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %pos: 
   %o = rotor.attention %qr, %k, %vr : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>
   return %o : tensor<1x2x8x16xf32>
 }
+
+// -----
+
+// A transposed rope (the backward of a rope) has no fused form: must not
+// fuse.
+// CHECK-LABEL: func @transposed_rope
+// CHECK: %[[QR:.*]] = rotor.rope %{{.*}}, %{{.*}} {transpose}
+// CHECK: rotor.attention %[[QR]], %{{.*}}, %{{.*}} :
+// REPORT-NOT: rotor-fuse-attention-rope
+func.func @transposed_rope(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %pos: tensor<8xi64>) -> tensor<1x2x8x16xf32> {
+  %qr = rotor.rope %q, %pos {transpose} : tensor<1x2x8x16xf32>, tensor<8xi64>
+  %o = rotor.attention %qr, %k, %k : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>
+  return %o : tensor<1x2x8x16xf32>
+}

@@ -70,3 +70,28 @@ def compile_mlir(tmp_path_factory, runtime) -> Compiler:
     if not os.path.exists(rotorc):
         _missing("bin/rotorc")
     return Compiler(rotorc, str(tmp_path_factory.mktemp("artifacts")), runtime)
+
+
+class Differentiator:
+    """Adds the gradient function of a function to an MLIR module with
+    rotor-opt --rotor-autodiff, then compiles the module with rotorc."""
+
+    def __init__(self, rotor_opt: str, compiler: Compiler):
+        self.rotor_opt, self.compiler = rotor_opt, compiler
+
+    def __call__(self, mlir: str, options: str, *flags: str):
+        proc = subprocess.run(
+            [self.rotor_opt, f"--rotor-autodiff={options}"], input=mlir,
+            capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise AssertionError(
+                f"rotor-autodiff failed on\n{mlir}\n{proc.stderr}")
+        return self.compiler(proc.stdout, *flags)
+
+
+@pytest.fixture(scope="session")
+def differentiate(compile_mlir) -> Differentiator:
+    rotor_opt = os.path.join(_build_dir(), "bin", "rotor-opt")
+    if not os.path.exists(rotor_opt):
+        _missing("bin/rotor-opt")
+    return Differentiator(rotor_opt, compile_mlir)

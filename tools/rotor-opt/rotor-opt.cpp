@@ -21,6 +21,7 @@
 
 #include "rotor/Conversion/Passes.h"
 #include "rotor/Dialect/Rotor/RotorDialect.h"
+#include "rotor/Dialect/Rotor/RotorOps.h"
 #include "rotor/Target/CPU/Passes.h"
 #include "rotor/Transforms/Passes.h"
 
@@ -53,6 +54,7 @@ int main(int argc, char **argv) {
   registerAllDialects(registry);
   registerAllExtensions(registry);
   registry.insert<rotor::RotorDialect>();
+  rotor::registerDifferentiableOpInterfaceExternalModels(registry);
   return asMainReturnCode(
       MlirOptMain(argc, argv, "Rotor optimizer driver\n", registry));
 }

@@ -9,7 +9,8 @@
 //                                  (LLVM dialect) or llvm-ir (optimized IR)
 // rotorc CONFIG.json [--weights W.safetensors] [--dtype=f32|bf16|f16] -o OUT/
 //                                  build a whole decoder model from a Hugging
-//                                  Face style config (docs/model-config.md)
+//                                  Face style config (docs/model-config.md);
+//                                  with --train, also its train_step entry
 //
 // Plugins (docs/extending.md): --load-dialect-plugin=LIB.so adds dialects,
 // --load-pass-plugin=LIB.so adds passes, and --insert-pass-after=STAGE:PIPE
@@ -24,6 +25,9 @@
 #include "rotor/Target/CPU/CpuTarget.h"
 #include "rotor/Target/CPU/Passes.h"
 #include "rotor/Target/CUDA/CudaTarget.h"
+#include "rotor/Transforms/Passes.h"
+#include "rotor/Dialect/Rotor/RotorOps.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -172,6 +176,22 @@ cl::opt<std::string> weightsFile(
     cl::desc("With a config .json: a .safetensors file holding every weight; "
              "checked against the model and copied into the artifact"),
     cl::value_desc("file"), cl::cat(category));
+cl::opt<bool> train(
+    "train",
+    cl::desc("With a config .json: also build the training entry "
+             "train_step(input_ids, labels, params...) -> (loss, grads...) "
+             "(docs/autodiff.md)"),
+    cl::init(false), cl::cat(category));
+cl::opt<std::string> trainCheckpoint(
+    "train-checkpoint",
+    cl::desc("With --train: which forward values the backward keeps: none "
+             "or layers (recompute each layer in the backward)"),
+    cl::init("none"), cl::cat(category));
+cl::opt<bool> autodiffReport(
+    "rotor-autodiff-report",
+    cl::desc("With --train: print the memory of the forward values kept for "
+             "the backward pass"),
+    cl::init(false), cl::cat(category));
 cl::opt<std::string> dtypeOverride(
     "dtype",
     cl::desc("With a config .json: the dtype of weights and activations "
@@ -496,6 +516,7 @@ int main(int argc, char **argv) {
   registerAllDialects(registry);
   registerAllExtensions(registry);
   registry.insert<RotorDialect>();
+  registerDifferentiableOpInterfaceExternalModels(registry);
   llvm::StringSet<> pluginDialects;
   if (failed(loadPlugins(registry, pluginDialects)))
     return 1;
@@ -542,7 +563,27 @@ int main(int argc, char **argv) {
         return fail(llvm::toString(std::move(err)));
     }
     module = std::move(model->module);
+    if (train) {
+      progress.step("differentiating the training loss");
+      if (trainCheckpoint != "none" && trainCheckpoint != "layers")
+        return fail("--train-checkpoint must be none or layers, got '" +
+                    trainCheckpoint + "'");
+      if (failed(addTrainLossFunction(*module, "train_loss")))
+        return 1;
+      PassManager trainPm(&context);
+      RotorAutodiffOptions autodiff;
+      autodiff.function = "train_loss";
+      autodiff.output = "train_step";
+      autodiff.checkpoint = trainCheckpoint;
+      autodiff.report = autodiffReport;
+      trainPm.addPass(createRotorAutodiff(autodiff));
+      if (failed(trainPm.run(*module)))
+        return 1;
+      module->lookupSymbol<func::FuncOp>("train_loss").erase();
+    }
   } else {
+    if (train)
+      return fail("--train applies to a model config (.json) input only");
     if (!weightsFile.empty() || !dtypeOverride.empty())
       return fail("--weights and --dtype apply to a model config (.json) "
                   "input only");

@@ -768,3 +768,174 @@ LogicalResult CrossEntropyOp::verify() {
                            << logits[i];
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// Backward ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult LinearWeightGradOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<Type> &results) {
+  auto g = inferOperand(loc, adaptor.getGrad(), "grad");
+  auto x = inferOperand(loc, adaptor.getInput(), "input");
+  if (failed(g) || failed(x))
+    return failure();
+  if (g->getRank() == 0 || x->getRank() == 0)
+    return emitOptionalError(loc, "grad and input must have rank >= 1");
+  results.push_back(RankedTensorType::get(
+      {g->getShape().back(), x->getShape().back()}, g->getElementType()));
+  return success();
+}
+
+LogicalResult LinearWeightGradOp::verify() {
+  ArrayRef<int64_t> g = getGrad().getType().getShape();
+  ArrayRef<int64_t> x = getInput().getType().getShape();
+  if (failed(checkSameElementType(*this, getGrad().getType().getElementType(),
+                                  getInput(), "input")))
+    return failure();
+  if (g.size() != x.size())
+    return emitOpError() << "grad and input must have the same rank, got "
+                         << shapeStr(g) << " and " << shapeStr(x);
+  for (size_t i = 0; i + 1 < g.size(); ++i)
+    if (conflict(g[i], x[i]))
+      return emitOpError() << "leading dimension " << i << " is " << g[i]
+                           << " in grad but " << x[i] << " in input";
+  return success();
+}
+
+LogicalResult CrossEntropyGradOp::verify() {
+  ArrayRef<int64_t> logits = getLogits().getType().getShape();
+  ArrayRef<int64_t> labels = getLabels().getType().getShape();
+  if (logits.empty())
+    return emitOpError() << "logits must have a class dimension";
+  if (labels.size() + 1 != logits.size())
+    return emitOpError() << "labels must have the shape of the logits without "
+                            "their class dimension: logits are "
+                         << shapeStr(logits) << ", labels are "
+                         << shapeStr(labels);
+  for (auto [i, d] : llvm::enumerate(labels))
+    if (conflict(d, logits[i]))
+      return emitOpError() << "labels dimension " << i << " is " << d
+                           << " but logits dimension " << i << " is "
+                           << logits[i];
+  Type expected = lseElementType(getLogits().getType().getElementType());
+  if (getGradLoss().getType().getElementType() != expected)
+    return emitOpError() << "grad_loss must have the loss element type "
+                         << expected << ", got "
+                         << getGradLoss().getType().getElementType();
+  return success();
+}
+
+LogicalResult RmsNormGradOp::verify() {
+  return verifyNorm(*this, getInput().getType(), getWeight(), Value(),
+                    getEpsilon().convertToDouble());
+}
+
+LogicalResult EmbeddingGradOp::verify() {
+  ArrayRef<int64_t> ids = getIds().getType().getShape();
+  ArrayRef<int64_t> grad = getGrad().getType().getShape();
+  ArrayRef<int64_t> table = getResult().getType().getShape();
+  if (grad.size() != ids.size() + 1)
+    return emitOpError() << "grad must have the shape of the ids plus a "
+                            "feature dimension: ids are "
+                         << shapeStr(ids) << ", grad is " << shapeStr(grad);
+  for (auto [i, d] : llvm::enumerate(ids))
+    if (conflict(d, grad[i]))
+      return emitOpError() << "ids dimension " << i << " is " << d
+                           << " but grad dimension " << i << " is " << grad[i];
+  if (isDyn(table[0]))
+    return emitOpError() << "the result must have a static number of rows "
+                            "(the vocabulary size)";
+  if (conflict(table[1], grad.back()))
+    return emitOpError() << "the result has " << table[1]
+                         << " features but grad has " << grad.back();
+  return checkSameElementType(*this, getGrad().getType().getElementType(),
+                              getResult(), "result");
+}
+
+int64_t RopeBaseGradOp::getEffectiveRotaryDim() {
+  if (auto r = getRotaryDim())
+    return static_cast<int64_t>(*r);
+  return getInput().getType().getDimSize(3);
+}
+
+LogicalResult RopeBaseGradOp::verify() {
+  auto posType = getPositions().getType();
+  if (posType.getRank() != 1 && posType.getRank() != 2)
+    return emitOpError() << "positions must be (seq) or (batch, seq), got "
+                         << posType;
+  int64_t rd = getEffectiveRotaryDim();
+  if (isDyn(rd))
+    return emitOpError() << "needs a static head_dim or rotary_dim";
+  if (rd % 2 != 0 || rd < 0 || rd > getInput().getType().getDimSize(3))
+    return emitOpError() << "rotary_dim " << rd
+                         << " must be even and within head_dim";
+  if (auto scaling = getScalingAttr())
+    if (scaling.getKind() == RopeScalingKind::yarn ||
+        scaling.getKind() == RopeScalingKind::llama3)
+      return emitOpError()
+             << "the gradient of a learned base is defined without scaling "
+                "and with linear or dynamic_ntk scaling, not with "
+             << stringifyRopeScalingKind(scaling.getKind());
+  return success();
+}
+
+double AttentionGradOp::getEffectiveScale() {
+  if (auto s = getScale())
+    return s->convertToDouble();
+  int64_t d = getQuery().getType().getDimSize(3);
+  return isDyn(d) ? 1.0 : 1.0 / std::sqrt(static_cast<double>(d));
+}
+
+MaskAttr AttentionGradOp::getEffectiveMask() {
+  if (auto m = getMaskAttr())
+    return m;
+  return MaskAttr::get(getContext(), /*causal=*/false, std::nullopt,
+                       std::nullopt, /*dilation=*/1, std::nullopt,
+                       /*global=*/0);
+}
+
+LogicalResult AttentionGradOp::verify() {
+  ArrayRef<int64_t> q = getQuery().getType().getShape();
+  ArrayRef<int64_t> k = getKey().getType().getShape();
+  ArrayRef<int64_t> v = getValue().getType().getShape();
+  ArrayRef<int64_t> o = getOutput().getType().getShape();
+  ArrayRef<int64_t> lse = getLse().getType().getShape();
+  Type elem = getQuery().getType().getElementType();
+  for (auto [name, value] : {std::pair<StringRef, Value>{"key", getKey()},
+                             {"value", getValue()},
+                             {"output", getOutput()},
+                             {"grad", getGrad()}})
+    if (failed(checkSameElementType(*this, elem, value, name)))
+      return failure();
+  if (getGrad().getType() != getOutput().getType())
+    return emitOpError() << "grad must have the type of output, got "
+                         << getGrad().getType() << " and "
+                         << getOutput().getType();
+  int64_t expected[] = {q[0], q[1], q[2], v[3]};
+  for (int i = 0; i < 4; ++i)
+    if (conflict(o[i], expected[i]))
+      return emitOpError() << "output must be (batch, query heads, queries, "
+                              "value head_dim) = "
+                           << shapeStr(expected) << ", got " << shapeStr(o);
+  for (int i = 0; i < 3; ++i)
+    if (conflict(lse[i], q[i]))
+      return emitOpError() << "lse must be (batch, query heads, queries) = "
+                           << shapeStr(q.take_front(3)) << ", got "
+                           << shapeStr(lse);
+  if (getLse().getType().getElementType() != lseElementType(elem))
+    return emitOpError() << "lse must have element type "
+                         << lseElementType(elem);
+  if (conflict(k[2], v[2]) || conflict(k[1], v[1]))
+    return emitOpError() << "key " << shapeStr(k) << " and value "
+                         << shapeStr(v) << " differ in heads or positions";
+  if (!isDyn(q[1]) && !isDyn(k[1]) && (k[1] == 0 || q[1] % k[1] != 0))
+    return emitOpError() << q[1] << " query heads are not divisible by "
+                         << k[1] << " key/value heads";
+  if (conflict(q[3], k[3]))
+    return emitOpError() << "query head_dim " << q[3]
+                         << " differs from key head_dim " << k[3];
+  if (static_cast<bool>(getBias()) != static_cast<bool>(getBiasGrad()))
+    return emitOpError() << "has a bias cotangent exactly when it has a bias";
+  return success();
+}

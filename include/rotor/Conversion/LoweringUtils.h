@@ -66,6 +66,7 @@ struct RopeParams {
   std::optional<double> base; ///< used when there is no learned base
   int64_t rotaryDim;         ///< static, even
   RopeScalingAttr scaling;   ///< or null
+  bool transpose = false;    ///< rotate by -angle (rotor.rope's transpose)
 };
 
 /// The cos and sin tables of a rotary embedding at `positions` ((S) or

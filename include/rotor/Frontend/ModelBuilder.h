@@ -49,6 +49,14 @@ std::vector<WeightSpec> getModelWeights(const ModelConfig &config);
 FailureOr<ModelModule> buildModelModule(MLIRContext *context,
                                         const ModelConfig &config);
 
+/// Adds `@name(input_ids, labels, weights...) -> loss`, the mean
+/// cross-entropy of `forward`'s logits against `labels` (ignore index -100),
+/// to a module built by buildModelModule. Its body is `forward`'s, so the
+/// per-layer calls stay top-level calls (the layer checkpointing policy of
+/// rotor-autodiff works on them). Differentiating it gives the training
+/// entry `train_step` (docs/autodiff.md).
+LogicalResult addTrainLossFunction(ModuleOp module, llvm::StringRef name);
+
 } // namespace mlir::rotor
 
 #endif // ROTOR_FRONTEND_MODELBUILDER_H

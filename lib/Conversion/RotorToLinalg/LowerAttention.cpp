@@ -36,6 +36,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -840,9 +841,247 @@ private:
   AttentionTiling tiling;
 };
 
+/// attention_grad(q, k, v, o, lse, do, [bias]) => loops on buffers:
+///
+///   dq, dk, dv, dbias = zeros (accumulation type)
+///   for b, h, i (query), with kvh = h / group, qpos = i + Sk - Sq:
+///     if lse[b, h, i] > -inf:
+///       D = Σ_e do[i, e] o[i, e]
+///       for j (key) visible from qpos (the forward's mask predicate):
+///         raw = scale Σ_d q[i, d] k[j, d];  s = softcap(raw) + bias[h, bucket]
+///         p = exp(s - lse);  ds = p (Σ_e do[i, e] v[j, e] - D)
+///         dbias[h, bucket] += ds;  dr = ds (1 - tanh²) with softcap, else ds
+///         dq[i] += scale dr k[j];  dk[j] += scale dr q[i];  dv[j] += p do[i]
+///
+/// Scalar loops over every (query, key) pair: memory is the outputs only,
+/// never an (Sq, Sk) matrix. Key and value cotangents of a key/value head
+/// accumulate over the query heads of its group.
+struct LowerAttentionGrad : OpRewritePattern<AttentionGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(AttentionGradOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto qType = op.getQuery().getType();
+    int64_t headDim = qType.getDimSize(3);
+    int64_t valueDim = op.getValue().getType().getDimSize(3);
+    if (ShapedType::isDynamic(headDim) || ShapedType::isDynamic(valueDim))
+      return rewriter.notifyMatchFailure(
+          op, "attention_grad lowering needs static head dimensions");
+    AttentionConfig cfg{};
+    cfg.elem = qType.getElementType();
+    cfg.acc = getAccumulationType(cfg.elem);
+    cfg.headDim = headDim;
+    cfg.valueDim = valueDim;
+    cfg.scale = op.getEffectiveScale();
+    if (auto sc = op.getSoftcap())
+      cfg.softcap = sc->convertToDouble();
+    cfg.mask = op.getEffectiveMask();
+    cfg.hasBias = static_cast<bool>(op.getBias());
+    if (cfg.hasBias) {
+      cfg.biasBuckets =
+          cast<RankedTensorType>(op.getBias().getType()).getDimSize(1);
+      if (ShapedType::isDynamic(cfg.biasBuckets))
+        return rewriter.notifyMatchFailure(
+            op, "attention_grad lowering needs a static number of buckets");
+      cfg.biasMaxDistance = op.getBiasMaxDistanceAttr().getInt();
+    }
+    FloatType acc = cfg.acc;
+    KernelBuilder kb(rewriter, loc);
+    auto toBuffer = [&](Value t) -> Value {
+      auto tt = cast<RankedTensorType>(t.getType());
+      return bufferization::ToBufferOp::create(
+          rewriter, loc, MemRefType::get(tt.getShape(), tt.getElementType()),
+          t, /*read_only=*/true);
+    };
+    Value q = toBuffer(op.getQuery()), k = toBuffer(op.getKey());
+    Value v = toBuffer(op.getValue()), o = toBuffer(op.getOutput());
+    Value lse = toBuffer(op.getLse()), dout = toBuffer(op.getGrad());
+    Value bias = cfg.hasBias ? toBuffer(op.getBias()) : Value();
+
+    // Zero-filled accumulators shaped like q, k, v and the bias table.
+    auto zeros = [&](Value like) -> Value {
+      auto tt = cast<RankedTensorType>(like.getType());
+      SmallVector<Value> dyn;
+      for (int64_t d = 0; d < tt.getRank(); ++d)
+        if (tt.isDynamicDim(d))
+          dyn.push_back(getDimValue(rewriter, loc, like, d));
+      Value m = memref::AllocOp::create(
+          rewriter, loc, MemRefType::get(tt.getShape(), acc), dyn);
+      linalg::FillOp::create(rewriter, loc, kb.fconst(acc, 0.0), m);
+      return m;
+    };
+    Value dq = zeros(op.getQuery()), dk = zeros(op.getKey());
+    Value dv = zeros(op.getValue());
+    Value dbias = cfg.hasBias ? zeros(op.getBias()) : Value();
+
+    Value batch = getDimValue(rewriter, loc, op.getQuery(), 0);
+    Value heads = getDimValue(rewriter, loc, op.getQuery(), 1);
+    Value seqQ = getDimValue(rewriter, loc, op.getQuery(), 2);
+    Value kvHeads = getDimValue(rewriter, loc, op.getKey(), 1);
+    Value seqK = getDimValue(rewriter, loc, op.getKey(), 2);
+    Value group = kb.divUI(heads, kvHeads);
+    Value offset = kb.sub(seqK, seqQ);
+    Value zero = kb.idx(0);
+    auto vec1 = VectorType::get({1}, rewriter.getI32Type());
+
+    // Σ_{e < n} body(e), in the accumulation type.
+    auto sum = [&](OpBuilder &b, Location l, int64_t n,
+                   function_ref<Value(OpBuilder &, Location, Value)> term) {
+      auto loop = scf::ForOp::create(
+          b, l, createIndexConstant(b, l, 0), createIndexConstant(b, l, n),
+          createIndexConstant(b, l, 1),
+          ValueRange{createFloatConstant(b, l, acc, 0.0)},
+          [&](OpBuilder &lb, Location ll, Value e, ValueRange it) {
+            Value t = term(lb, ll, e);
+            scf::YieldOp::create(lb, ll,
+                                 arith::AddFOp::create(lb, ll, it[0], t)
+                                     .getResult());
+          });
+      return loop.getResult(0);
+    };
+    auto load = [&](OpBuilder &b, Location l, Value m, ValueRange idx) {
+      return convertTo(b, l, memref::LoadOp::create(b, l, m, idx), acc);
+    };
+    // m[idx] += value
+    auto addTo = [&](OpBuilder &b, Location l, Value m, ValueRange idx,
+                     Value value) {
+      Value cur = memref::LoadOp::create(b, l, m, idx);
+      memref::StoreOp::create(b, l, arith::AddFOp::create(b, l, cur, value), m,
+                              idx);
+    };
+
+    forLoop(rewriter, loc, zero, batch, 1, [&](OpBuilder &b1, Location l1,
+                                               Value bi) {
+      forLoop(b1, l1, zero, heads, 1, [&](OpBuilder &b2, Location l2,
+                                          Value hi) {
+        forLoop(b2, l2, zero, seqQ, 1, [&](OpBuilder &b, Location l,
+                                           Value qi) {
+          KernelBuilder k1(b, l);
+          Value kvh = k1.divUI(hi, group);
+          Value rowLse = load(b, l, lse, {bi, hi, qi});
+          Value finite = arith::CmpFOp::create(
+              b, l, arith::CmpFPredicate::OGT, rowLse,
+              createFloatConstant(b, l, acc,
+                                  -std::numeric_limits<double>::infinity()));
+          auto ifOp = scf::IfOp::create(b, l, finite, /*withElse=*/false);
+          OpBuilder tb = ifOp.getThenBodyBuilder();
+          KernelBuilder kt(tb, l);
+          Value dDot = sum(tb, l, valueDim, [&](OpBuilder &sb, Location sl,
+                                                Value e) {
+            return arith::MulFOp::create(sb, sl,
+                                         load(sb, sl, dout, {bi, hi, qi, e}),
+                                         load(sb, sl, o, {bi, hi, qi, e}))
+                .getResult();
+          });
+          Value qpos = kt.add(qi, offset);
+          Value qposI32 = kt.i32(qpos);
+          forLoop(tb, l, zero, seqK, 1, [&](OpBuilder &b, Location l,
+                                            Value kj) {
+            KernelBuilder kk(b, l);
+            Value kj32 = kk.i32(kj);
+            Value visible =
+                buildMaskPredicate(b, l, cfg.mask, qposI32, kj32);
+            auto inner = scf::IfOp::create(b, l, visible, false);
+            OpBuilder ib = inner.getThenBodyBuilder();
+            KernelBuilder ki(ib, l);
+            auto f = [&](double c) { return createFloatConstant(ib, l, acc, c); };
+            Value raw = arith::MulFOp::create(
+                ib, l,
+                sum(ib, l, headDim,
+                    [&](OpBuilder &sb, Location sl, Value d) {
+                      return arith::MulFOp::create(
+                                 sb, sl, load(sb, sl, q, {bi, hi, qi, d}),
+                                 load(sb, sl, k, {bi, kvh, kj, d}))
+                          .getResult();
+                    }),
+                f(cfg.scale));
+            Value score = raw, t;
+            if (cfg.softcap) {
+              t = math::TanhOp::create(
+                  ib, l, arith::DivFOp::create(ib, l, raw, f(*cfg.softcap)));
+              score = arith::MulFOp::create(ib, l, t, f(*cfg.softcap));
+            }
+            Value bucket;
+            if (cfg.hasBias) {
+              Value rel = ki.sub(kj32, qposI32);
+              Value rel1 = ki.splat(vec1, rel);
+              bucket = arith::IndexCastOp::create(
+                  ib, l, ib.getIndexType(),
+                  vector::ExtractOp::create(
+                      ib, l, buildBiasBuckets(ki, cfg, rel1),
+                      ArrayRef<int64_t>{0}));
+              score = arith::AddFOp::create(ib, l, score,
+                                            load(ib, l, bias, {hi, bucket}));
+            }
+            Value p = math::ExpOp::create(
+                ib, l, arith::SubFOp::create(ib, l, score, rowLse));
+            Value dp = sum(ib, l, valueDim, [&](OpBuilder &sb, Location sl,
+                                                Value e) {
+              return arith::MulFOp::create(
+                         sb, sl, load(sb, sl, dout, {bi, hi, qi, e}),
+                         load(sb, sl, v, {bi, kvh, kj, e}))
+                  .getResult();
+            });
+            Value ds = arith::MulFOp::create(
+                ib, l, p, arith::SubFOp::create(ib, l, dp, dDot));
+            if (cfg.hasBias)
+              addTo(ib, l, dbias, {hi, bucket}, ds);
+            Value dr = ds;
+            if (cfg.softcap)
+              dr = arith::MulFOp::create(
+                  ib, l, ds,
+                  arith::SubFOp::create(ib, l, f(1.0),
+                                        arith::MulFOp::create(ib, l, t, t)));
+            Value scaled = arith::MulFOp::create(ib, l, dr, f(cfg.scale));
+            forLoop(ib, l, zero, ki.idx(headDim), 1,
+                    [&](OpBuilder &db, Location dl, Value d) {
+                      addTo(db, dl, dq, {bi, hi, qi, d},
+                            arith::MulFOp::create(
+                                db, dl, scaled,
+                                load(db, dl, k, {bi, kvh, kj, d})));
+                      addTo(db, dl, dk, {bi, kvh, kj, d},
+                            arith::MulFOp::create(
+                                db, dl, scaled,
+                                load(db, dl, q, {bi, hi, qi, d})));
+                    });
+            forLoop(ib, l, zero, ki.idx(valueDim), 1,
+                    [&](OpBuilder &db, Location dl, Value e) {
+                      addTo(db, dl, dv, {bi, kvh, kj, e},
+                            arith::MulFOp::create(
+                                db, dl, p,
+                                load(db, dl, dout, {bi, hi, qi, e})));
+                    });
+          });
+        });
+      });
+    });
+
+    // Back to tensors, narrowed to the operand types.
+    SmallVector<Value> results;
+    auto finish = [&](Value m, Type type) {
+      auto tt = cast<RankedTensorType>(type);
+      Value t = bufferization::ToTensorOp::create(
+          rewriter, loc, tt.clone(acc), m, /*restrict=*/rewriter.getUnitAttr(),
+          /*writable=*/rewriter.getUnitAttr());
+      if (tt.getElementType() != acc)
+        t = arith::TruncFOp::create(rewriter, loc, tt, t);
+      results.push_back(t);
+    };
+    finish(dq, op.getQueryGrad().getType());
+    finish(dk, op.getKeyGrad().getType());
+    finish(dv, op.getValueGrad().getType());
+    if (cfg.hasBias)
+      finish(dbias, op.getBiasGrad().getType());
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
 } // namespace
 
 void mlir::rotor::populateAttentionToLoopsPatterns(RewritePatternSet &patterns,
                                                    AttentionTiling tiling) {
   patterns.add<LowerAttention>(patterns.getContext(), tiling);
+  patterns.add<LowerAttentionGrad>(patterns.getContext());
 }

@@ -250,11 +250,90 @@ struct LowerSwiglu : OpRewritePattern<SwigluOp> {
   }
 };
 
+/// activation_grad(x, dy) => generic { dy * act'(x) }
+///
+///   relu'(x)      = x > 0
+///   silu'(x)      = σ (1 + x (1 - σ)),  σ = sigmoid(x) (computed as in silu)
+///   gelu'(x)      = Φ(x) + x φ(x)
+///   gelu_tanh'(x) = (1 + t)/2 + x/2 (1 - t²) √(2/π) (1 + 3c x²),
+///                   t = tanh(√(2/π) (x + c x³)), c = 0.044715
+struct LowerActivationGrad : OpRewritePattern<ActivationGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(ActivationGradOp op,
+                                PatternRewriter &rewriter) const override {
+    Activation act = op.getActivation();
+    auto grad = [&](OpBuilder &b, Location loc, FloatType acc,
+                    ValueRange args) -> Value {
+      Value x = args[0], dy = args[1];
+      auto cst = [&](double v) { return createFloatConstant(b, loc, acc, v); };
+      auto mul = [&](Value a, Value c) {
+        return arith::MulFOp::create(b, loc, a, c).getResult();
+      };
+      auto add = [&](Value a, Value c) {
+        return arith::AddFOp::create(b, loc, a, c).getResult();
+      };
+      Value d;
+      switch (act) {
+      case Activation::none:
+        return dy;
+      case Activation::relu: {
+        Value positive =
+            arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x, cst(0));
+        return arith::SelectOp::create(b, loc, positive, dy, cst(0));
+      }
+      case Activation::silu: {
+        // σ = 1 / (1 + e) for x >= 0, e / (1 + e) below, e = exp(-|x|).
+        Value e = math::ExpOp::create(
+            b, loc,
+            arith::NegFOp::create(b, loc, math::AbsFOp::create(b, loc, x)));
+        Value nonNegative =
+            arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE, x, cst(0));
+        Value sigma = arith::DivFOp::create(
+            b, loc, arith::SelectOp::create(b, loc, nonNegative, cst(1), e),
+            add(cst(1), e));
+        Value oneMinus = arith::SubFOp::create(b, loc, cst(1), sigma);
+        d = mul(sigma, add(cst(1), mul(x, oneMinus)));
+        break;
+      }
+      case Activation::gelu: {
+        Value cdf = mul(cst(0.5),
+                        add(cst(1), math::ErfOp::create(
+                                        b, loc, mul(x, cst(M_SQRT1_2)))));
+        Value pdf = mul(cst(0.5 * M_2_SQRTPI * M_SQRT1_2),
+                        math::ExpOp::create(b, loc,
+                                            mul(cst(-0.5), mul(x, x))));
+        d = add(cdf, mul(x, pdf));
+        break;
+      }
+      case Activation::gelu_tanh: {
+        double k = std::sqrt(2.0 / M_PI), c = 0.044715;
+        Value x2 = mul(x, x);
+        Value t = math::TanhOp::create(
+            b, loc, mul(cst(k), add(x, mul(cst(c), mul(x2, x)))));
+        Value sech2 = arith::SubFOp::create(b, loc, cst(1), mul(t, t));
+        Value inner = mul(cst(k), add(cst(1), mul(cst(3 * c), x2)));
+        d = add(mul(cst(0.5), add(cst(1), t)),
+                mul(mul(cst(0.5), x), mul(sech2, inner)));
+        break;
+      }
+      }
+      return mul(dy, d);
+    };
+    rewriter.replaceOp(op, buildSameShape(rewriter, op.getLoc(),
+                                          ValueRange{op.getInput(),
+                                                     op.getGrad()},
+                                          grad));
+    return success();
+  }
+};
+
 } // namespace
 
 void mlir::rotor::populateElementwiseToLinalgPatterns(
     RewritePatternSet &patterns) {
   patterns.add<LowerBroadcastingBinary<AddOp, arith::AddFOp>,
                LowerBroadcastingBinary<MulOp, arith::MulFOp>, LowerRelu,
-               LowerSilu, LowerGelu, LowerSwiglu>(patterns.getContext());
+               LowerSilu, LowerGelu, LowerSwiglu, LowerActivationGrad>(
+      patterns.getContext());
 }

@@ -27,6 +27,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include <limits>
@@ -233,6 +234,64 @@ struct LowerLinear : OpRewritePattern<LinearOp> {
     }
     rewriter.replaceOp(op, buildEpilogue(rewriter, loc, product, resultType,
                                          bias, {rank - 1}));
+    return success();
+  }
+};
+
+/// linear_weight_grad(g (L..., N), x (L..., K)) =>
+///   acc = generic (L..., n, k) { acc[n, k] += g[L..., n] * x[L..., k] }
+///                                                  (reduction L...)
+///   dW  = acc, narrowed
+struct LowerLinearWeightGrad : OpRewritePattern<LinearWeightGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(LinearWeightGradOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value g = op.getGrad(), x = op.getInput();
+    auto resultType = cast<RankedTensorType>(op.getResult().getType());
+    Type elem = resultType.getElementType();
+    FloatType acc = getAccumulationType(elem);
+    int64_t rank = op.getGrad().getType().getRank();
+    MLIRContext *ctx = rewriter.getContext();
+    SmallVector<OpFoldResult> sizes = {getDim(rewriter, loc, g, rank - 1),
+                                       getDim(rewriter, loc, x, rank - 1)};
+    Value init = createFilled(rewriter, loc, resultType.clone(acc), sizes, 0.0);
+
+    // Loops (L..., n, k): the reduced leading dims outermost, so that each
+    // row of g and x is read once.
+    SmallVector<AffineExpr> gExprs, xExprs;
+    for (int64_t d = 0; d + 1 < rank; ++d) {
+      gExprs.push_back(getAffineDimExpr(d, ctx));
+      xExprs.push_back(getAffineDimExpr(d, ctx));
+    }
+    AffineExpr n = getAffineDimExpr(rank - 1, ctx);
+    AffineExpr k = getAffineDimExpr(rank, ctx);
+    gExprs.push_back(n);
+    xExprs.push_back(k);
+    SmallVector<AffineMap> maps = {AffineMap::get(rank + 1, 0, gExprs, ctx),
+                                   AffineMap::get(rank + 1, 0, xExprs, ctx),
+                                   AffineMap::get(rank + 1, 0, {n, k}, ctx)};
+    SmallVector<utils::IteratorType> iterators(rank + 1,
+                                               utils::IteratorType::reduction);
+    iterators[rank - 1] = iterators[rank] = utils::IteratorType::parallel;
+    Value product = linalg::GenericOp::create(
+                        rewriter, loc, init.getType(), ValueRange{g, x}, init,
+                        maps, iterators,
+                        [&](OpBuilder &b, Location l, ValueRange args) {
+                          Value lhs = convertFloat(b, l, args[0], acc);
+                          Value rhs = convertFloat(b, l, args[1], acc);
+                          Value p = arith::MulFOp::create(b, l, lhs, rhs);
+                          Value sum = arith::AddFOp::create(b, l, args[2], p);
+                          linalg::YieldOp::create(b, l, sum);
+                        })
+                        .getResult(0);
+    if (acc == elem) {
+      rewriter.replaceOp(op, product);
+      return success();
+    }
+    rewriter.replaceOp(
+        op, buildEpilogue(rewriter, loc, product, resultType, Value(), {}));
     return success();
   }
 };
@@ -778,6 +837,193 @@ struct LowerCrossEntropy : OpRewritePattern<CrossEntropyOp> {
   }
 };
 
+/// cross_entropy_grad(logits (R..., V), labels (R...), g) =>
+///   m = max_c logits, s = Σ_c exp(logits - m)              (per row)
+///   n = Σ_rows (label != ignore)
+///   d = generic (R..., c) {
+///         counted ? g / n · (exp(logits - m) / s - (c == label)) : 0 }
+struct LowerCrossEntropyGrad : OpRewritePattern<CrossEntropyGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(CrossEntropyGradOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value logits = op.getLogits(), labels = op.getLabels();
+    auto type = cast<RankedTensorType>(op.getResult().getType());
+    Type elem = type.getElementType();
+    auto acc = cast<FloatType>(op.getGradLoss().getType().getElementType());
+    int64_t rank = type.getRank(), rows = rank - 1;
+    int64_t ignoreIndex = op.getIgnoreIndexAttr().getInt();
+    MLIRContext *ctx = rewriter.getContext();
+    Type i64 = rewriter.getI64Type();
+
+    Value max = reduceLastDim(
+        rewriter, loc, logits, acc, -std::numeric_limits<double>::infinity(),
+        {},
+        [](OpBuilder &b, Location l, Value x, ValueRange, Value m) -> Value {
+          return arith::MaximumFOp::create(b, l, m, x);
+        });
+    Value sumExp =
+        reduceLastDim(rewriter, loc, logits, acc, 0.0, max,
+                      [](OpBuilder &b, Location l, Value x, ValueRange row,
+                         Value s) -> Value {
+                        Value e = math::ExpOp::create(
+                            b, l, arith::SubFOp::create(b, l, x, row[0]));
+                        return arith::AddFOp::create(b, l, s, e);
+                      });
+
+    auto i64Const = [&](OpBuilder &b, Location l, int64_t v) {
+      return arith::ConstantOp::create(b, l, b.getI64IntegerAttr(v))
+          .getResult();
+    };
+    auto counted = [&](OpBuilder &b, Location l, Value label) {
+      if (label.getType() != i64)
+        label = arith::ExtSIOp::create(b, l, i64, label);
+      return arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne, label,
+                                   i64Const(b, l, ignoreIndex))
+          .getResult();
+    };
+    auto scalarCount = RankedTensorType::get({}, i64);
+    Value countInit =
+        linalg::FillOp::create(rewriter, loc, i64Const(rewriter, loc, 0),
+                               createEmpty(rewriter, loc, scalarCount, {}))
+            .getResult(0);
+    Value count =
+        linalg::GenericOp::create(
+            rewriter, loc, scalarCount, labels, countInit,
+            {AffineMap::getMultiDimIdentityMap(rows, ctx),
+             AffineMap::get(rows, 0, {}, ctx)},
+            SmallVector<utils::IteratorType>(rows,
+                                             utils::IteratorType::reduction),
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value inc = arith::ExtUIOp::create(b, l, i64,
+                                                 counted(b, l, args[0]));
+              linalg::YieldOp::create(
+                  b, l, arith::AddIOp::create(b, l, args[1], inc).getResult());
+            })
+            .getResult(0);
+
+    AffineMap rowMap = getLeadingDimsMap(ctx, rank, rows);
+    AffineMap scalarMap = AffineMap::get(rank, 0, {}, ctx);
+    Value init = createEmpty(rewriter, loc, type, getDims(rewriter, loc, logits));
+    Value result =
+        linalg::GenericOp::create(
+            rewriter, loc, type,
+            ValueRange{logits, labels, max, sumExp, op.getGradLoss(), count},
+            init,
+            {rewriter.getMultiDimIdentityMap(rank), rowMap, rowMap, rowMap,
+             scalarMap, scalarMap, rewriter.getMultiDimIdentityMap(rank)},
+            parallelIterators(rank),
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value x = convertFloat(b, l, args[0], acc);
+              Value label = args[1];
+              if (label.getType() != i64)
+                label = arith::ExtSIOp::create(b, l, i64, label);
+              Value cls = arith::IndexCastOp::create(
+                  b, l, i64, linalg::IndexOp::create(b, l, rank - 1));
+              Value p = arith::DivFOp::create(
+                  b, l,
+                  math::ExpOp::create(b, l,
+                                      arith::SubFOp::create(b, l, x, args[2])),
+                  args[3]);
+              Value isLabel = arith::CmpIOp::create(
+                  b, l, arith::CmpIPredicate::eq, cls, label);
+              Value one = createFloatConstant(b, l, acc, 1.0);
+              Value zero = createFloatConstant(b, l, acc, 0.0);
+              Value diff = arith::SubFOp::create(
+                  b, l, p, arith::SelectOp::create(b, l, isLabel, one, zero));
+              // n >= 1 wherever a row is counted.
+              Value n = arith::UIToFPOp::create(b, l, acc, args[5]);
+              Value scaled = arith::MulFOp::create(
+                  b, l, diff, arith::DivFOp::create(b, l, args[4], n));
+              Value d = arith::SelectOp::create(b, l, counted(b, l, args[1]),
+                                                scaled, zero);
+              linalg::YieldOp::create(b, l, convertFloat(b, l, d, elem));
+            })
+            .getResult(0);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// embedding_grad(ids (P...), dy (P..., H)) -> (V, H) =>
+///   table = zeros
+///   for p in rows (ids and dy flattened):
+///     if 0 <= ids[p] < V: for h: table[ids[p], h] += dy[p, h]
+///
+/// A scatter-add: sequential loops on the tensor, updated in place after
+/// bufferization.
+struct LowerEmbeddingGrad : OpRewritePattern<EmbeddingGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(EmbeddingGradOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value ids = op.getIds(), dy = op.getGrad();
+    auto idsType = cast<RankedTensorType>(ids.getType());
+    auto resultType = cast<RankedTensorType>(op.getResult().getType());
+    int64_t rank = idsType.getRank();
+    Type elem = resultType.getElementType();
+    // Flatten the rows: ids to (P), dy to (P, H).
+    if (rank != 1) {
+      ReassociationIndices all;
+      for (int64_t d = 0; d < rank; ++d)
+        all.push_back(d);
+      ids = tensor::CollapseShapeOp::create(rewriter, loc, ids,
+                                            ArrayRef<ReassociationIndices>{all});
+      dy = tensor::CollapseShapeOp::create(
+          rewriter, loc, dy, ArrayRef<ReassociationIndices>{all, {rank}});
+    }
+    Value table = createFilled(rewriter, loc, resultType,
+                               {rewriter.getIndexAttr(resultType.getDimSize(0)),
+                                getDim(rewriter, loc, dy, 1)},
+                               0.0);
+    Value zero = createIndexConstant(rewriter, loc, 0);
+    Value one = createIndexConstant(rewriter, loc, 1);
+    Value rows = getDimValue(rewriter, loc, ids, 0);
+    Value features = getDimValue(rewriter, loc, dy, 1);
+    Value vocab = createIndexConstant(rewriter, loc, resultType.getDimSize(0));
+    auto outer = scf::ForOp::create(
+        rewriter, loc, zero, rows, one, ValueRange{table},
+        [&](OpBuilder &b, Location l, Value p, ValueRange iter) {
+          Value id = arith::IndexCastOp::create(
+              b, l, b.getIndexType(), tensor::ExtractOp::create(b, l, ids, p));
+          Value ok = arith::AndIOp::create(
+              b, l,
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, id, zero),
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, id,
+                                    vocab));
+          auto ifOp = scf::IfOp::create(
+              b, l, ok,
+              [&](OpBuilder &tb, Location tl) {
+                auto inner = scf::ForOp::create(
+                    tb, tl, zero, features, one, ValueRange{iter[0]},
+                    [&](OpBuilder &ib, Location il, Value h, ValueRange t) {
+                      Value cur = tensor::ExtractOp::create(
+                          ib, il, t[0], ValueRange{id, h});
+                      Value add = tensor::ExtractOp::create(
+                          ib, il, dy, ValueRange{p, h});
+                      FloatType acc = getAccumulationType(elem);
+                      Value sum = arith::AddFOp::create(
+                          ib, il, convertFloat(ib, il, cur, acc),
+                          convertFloat(ib, il, add, acc));
+                      Value next = tensor::InsertOp::create(
+                          ib, il, convertFloat(ib, il, sum, elem), t[0],
+                          ValueRange{id, h});
+                      scf::YieldOp::create(ib, il, next);
+                    });
+                scf::YieldOp::create(tb, tl, inner.getResult(0));
+              },
+              [&](OpBuilder &eb, Location el) {
+                scf::YieldOp::create(eb, el, iter[0]);
+              });
+          scf::YieldOp::create(b, l, ifOp.getResult(0));
+        });
+    rewriter.replaceOp(op, outer.getResult(0));
+    return success();
+  }
+};
+
 } // namespace
 
 void mlir::rotor::populateLayersToLinalgPatterns(RewritePatternSet &patterns,
@@ -786,6 +1032,8 @@ void mlir::rotor::populateLayersToLinalgPatterns(RewritePatternSet &patterns,
   patterns.add<LowerLinear, LowerFusedLinear, LowerFusedGateUp>(
       patterns.getContext(), vectorMatmul, parallel);
   patterns.add<LowerEmbedding, LowerConv1d, LowerSplitHeads, LowerMergeHeads,
-               LowerSinusoidalEmbedding, LowerCrossEntropy>(
+               LowerSinusoidalEmbedding, LowerCrossEntropy,
+               LowerLinearWeightGrad, LowerCrossEntropyGrad,
+               LowerEmbeddingGrad>(
       patterns.getContext());
 }

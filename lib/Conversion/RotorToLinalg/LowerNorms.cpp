@@ -28,6 +28,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Tensor/Utils/Utils.h"
 
 #include <cmath>
 #include <limits>
@@ -319,9 +320,142 @@ struct LowerSoftmax : OpRewritePattern<SoftmaxOp> {
   }
 };
 
+/// rms_norm_grad(x, w, dy) over the last dimension (H), rows R... =>
+///   ss  = Σ_h x²,  dot = Σ_h dy · w · x                         (per row)
+///   r   = 1 / sqrt(ss / H + eps)
+///   dx  = generic { r · (dy · w - x · r² · dot / H) }
+///   dw  = generic (R..., h), reduction R... { dw[h] += dy · x · r }
+struct LowerRmsNormGrad : OpRewritePattern<RmsNormGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(RmsNormGradOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = op.getInput(), w = op.getWeight(), dy = op.getGrad();
+    auto type = cast<RankedTensorType>(x.getType());
+    auto wType = cast<RankedTensorType>(w.getType());
+    int64_t rank = type.getRank(), axis = rank - 1;
+    FloatType acc = getAccumulationType(type.getElementType());
+    MLIRContext *ctx = rewriter.getContext();
+    double eps = op.getEpsilon().convertToDouble();
+
+    Value ss = buildReduction(
+        rewriter, loc, x, axis, acc, 0.0, {},
+        [](OpBuilder &b, Location l, Value v, ValueRange, Value s) -> Value {
+          return arith::AddFOp::create(b, l, s,
+                                       arith::MulFOp::create(b, l, v, v));
+        });
+    AffineMap identity = rewriter.getMultiDimIdentityMap(rank);
+    AffineMap rowMap = getDroppedDimMap(ctx, rank, axis);
+    AffineMap featureMap =
+        AffineMap::get(rank, 0, getAffineDimExpr(axis, ctx));
+    // dot = Σ_h dy · w · x, accumulated into a row tensor.
+    Value rowInit = linalg::FillOp::create(
+                        rewriter, loc, createFloatConstant(rewriter, loc, acc, 0.0),
+                        createEmpty(rewriter, loc,
+                                    cast<RankedTensorType>(ss.getType()),
+                                    tensor::getMixedSizes(rewriter, loc, ss)))
+                        .getResult(0);
+    SmallVector<utils::IteratorType> lastReduced = parallelIterators(rank);
+    lastReduced[axis] = utils::IteratorType::reduction;
+    Value dot = linalg::GenericOp::create(
+                    rewriter, loc, ss.getType(), ValueRange{x, dy, w}, rowInit,
+                    {identity, identity, featureMap, rowMap}, lastReduced,
+                    [&](OpBuilder &b, Location l, ValueRange args) {
+                      Value p = arith::MulFOp::create(
+                          b, l, convertFloat(b, l, args[0], acc),
+                          arith::MulFOp::create(
+                              b, l, convertFloat(b, l, args[1], acc),
+                              convertFloat(b, l, args[2], acc)));
+                      linalg::YieldOp::create(
+                          b, l, arith::AddFOp::create(b, l, args[3], p)
+                                    .getResult());
+                    })
+                    .getResult(0);
+
+    Value n = getDimAsFloat(rewriter, loc, x, axis, acc);
+    // r = 1 / sqrt(ss / H + eps)
+    auto rms = [&](OpBuilder &b, Location l, Value sumSq) {
+      Value mean = arith::DivFOp::create(b, l, sumSq, n);
+      Value v = arith::AddFOp::create(b, l, mean,
+                                      createFloatConstant(b, l, acc, eps));
+      return arith::DivFOp::create(b, l, createFloatConstant(b, l, acc, 1.0),
+                                   math::SqrtOp::create(b, l, v))
+          .getResult();
+    };
+    Value dxInit = createEmpty(rewriter, loc, type,
+                               tensor::getMixedSizes(rewriter, loc, x));
+    Value dx =
+        linalg::GenericOp::create(
+            rewriter, loc, type, ValueRange{x, dy, w, ss, dot}, dxInit,
+            {identity, identity, featureMap, rowMap, rowMap, identity},
+            parallelIterators(rank),
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value xv = convertFloat(b, l, args[0], acc);
+              Value g = arith::MulFOp::create(
+                  b, l, convertFloat(b, l, args[1], acc),
+                  convertFloat(b, l, args[2], acc));
+              Value r = rms(b, l, args[3]);
+              Value r3 = arith::MulFOp::create(
+                  b, l, r, arith::MulFOp::create(b, l, r, r));
+              Value corr = arith::MulFOp::create(
+                  b, l, xv,
+                  arith::MulFOp::create(
+                      b, l, r3, arith::DivFOp::create(b, l, args[4], n)));
+              Value d = arith::SubFOp::create(
+                  b, l, arith::MulFOp::create(b, l, r, g), corr);
+              linalg::YieldOp::create(
+                  b, l, convertFloat(b, l, d, type.getElementType()));
+            })
+            .getResult(0);
+
+    // dw[h] = Σ_rows dy · x · r, with the rows outermost.
+    auto dwAccType = RankedTensorType::get(wType.getShape(), acc);
+    Value dwInit =
+        linalg::FillOp::create(
+            rewriter, loc, createFloatConstant(rewriter, loc, acc, 0.0),
+            createEmpty(rewriter, loc, dwAccType,
+                        {getDim(rewriter, loc, x, axis)}))
+            .getResult(0);
+    SmallVector<utils::IteratorType> rowsReduced(
+        rank, utils::IteratorType::reduction);
+    rowsReduced[axis] = utils::IteratorType::parallel;
+    Value dw = linalg::GenericOp::create(
+                   rewriter, loc, dwAccType, ValueRange{x, dy, ss}, dwInit,
+                   {identity, identity, rowMap, featureMap}, rowsReduced,
+                   [&](OpBuilder &b, Location l, ValueRange args) {
+                     Value p = arith::MulFOp::create(
+                         b, l, convertFloat(b, l, args[0], acc),
+                         convertFloat(b, l, args[1], acc));
+                     p = arith::MulFOp::create(b, l, p, rms(b, l, args[2]));
+                     linalg::YieldOp::create(
+                         b, l, arith::AddFOp::create(b, l, args[3], p)
+                                   .getResult());
+                   })
+                   .getResult(0);
+    if (wType.getElementType() != acc) {
+      AffineMap id1 = rewriter.getMultiDimIdentityMap(1);
+      dw = linalg::GenericOp::create(
+               rewriter, loc, wType, dw,
+               createEmpty(rewriter, loc, wType, {getDim(rewriter, loc, dw, 0)}),
+               {id1, id1}, parallelIterators(1),
+               [&](OpBuilder &b, Location l, ValueRange args) {
+                 linalg::YieldOp::create(
+                     b, l, convertFloat(b, l, args[0], wType.getElementType()));
+               })
+               .getResult(0);
+    } else if (dw.getType() != wType) {
+      dw = tensor::CastOp::create(rewriter, loc, wType, dw);
+    }
+    rewriter.replaceOp(op, {dx, dw});
+    return success();
+  }
+};
+
 } // namespace
 
 void mlir::rotor::populateNormsToLinalgPatterns(RewritePatternSet &patterns) {
+  patterns.add<LowerRmsNormGrad>(patterns.getContext());
   patterns.add<LowerRmsNorm, LowerLayerNorm, LowerL2Normalize, LowerSoftmax>(
       patterns.getContext());
 }

@@ -217,6 +217,9 @@ std::pair<Value, Value> mlir::rotor::buildRopeTables(OpBuilder &rewriter,
         Value angle = f.mul(f.fromInt(args[0]), invFreq);
         Value c = math::CosOp::create(b, l, angle);
         Value s = math::SinOp::create(b, l, angle);
+        // The transposed rotation turns by -angle.
+        if (params.transpose)
+          s = arith::NegFOp::create(b, l, s);
         if (attentionFactor != 1.0) {
           c = f.mul(c, f.c(attentionFactor));
           s = f.mul(s, f.c(attentionFactor));
@@ -264,7 +267,7 @@ struct LowerRope : OpRewritePattern<RopeOp> {
                       op.getBase() ? std::optional<double>(
                                          op.getBase()->convertToDouble())
                                    : std::nullopt,
-                      rotaryDim, op.getScalingAttr()};
+                      rotaryDim, op.getScalingAttr(), op.getTranspose()};
     auto [cosTable, sinTable] =
         buildRopeTables(rewriter, loc, positions, params, acc);
     MLIRContext *ctx = rewriter.getContext();
@@ -347,6 +350,164 @@ struct LowerRope : OpRewritePattern<RopeOp> {
                                              unit);
     }
     rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// rope_base_grad(x, dy, positions, base) =>
+///   (cos, sin, coef) = generic over (positions..., rotary_dim/2) {
+///       t = p inv_freq[i];  coef = p · (-2i / rotary_dim) · inv_freq[i] / base }
+///   sum = generic over (batch, heads, seq, rotary_dim/2), all reduction {
+///       (y_a, y_b) = rotation of the pair (a, b) of x
+///       sum += (dy_b y_a - dy_a y_b) · coef }
+///
+/// inv_freq[i] = (base k)^(-2i/rd) / factor, with k the dynamic NTK growth
+/// (1 otherwise) and factor the linear scaling (1 otherwise): its derivative
+/// in base is -(2i/rd) inv_freq[i] / base in every case.
+struct LowerRopeBaseGrad : OpRewritePattern<RopeBaseGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(RopeBaseGradOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = op.getInput(), dy = op.getGrad();
+    auto xType = cast<RankedTensorType>(x.getType());
+    int64_t rotaryDim = op.getEffectiveRotaryDim();
+    int64_t half = rotaryDim / 2;
+    FloatType acc = getAccumulationType(xType.getElementType());
+    auto resultType = cast<RankedTensorType>(op.getResult().getType());
+    MLIRContext *ctx = rewriter.getContext();
+    RopeScalingAttr scaling = op.getScalingAttr();
+    double attentionFactor =
+        scaling ? scaling.getEffectiveAttentionFactor() : 1.0;
+    bool interleaved = op.getLayout() == RopeLayout::interleaved;
+
+    F64Builder f0(rewriter, loc);
+    Value rawBase = convertFloat(
+        rewriter, loc, tensor::ExtractOp::create(rewriter, loc, op.getBase()),
+        f0.f64);
+    Value positions = op.getPositions();
+    Value base = buildRopeBase(
+        rewriter, loc, positions,
+        RopeParams{op.getBase(), std::nullopt, rotaryDim, scaling});
+
+    auto posType = cast<RankedTensorType>(positions.getType());
+    int64_t posRank = posType.getRank();
+    SmallVector<int64_t> tableShape(posType.getShape());
+    tableShape.push_back(half);
+    SmallVector<OpFoldResult> tableSizes;
+    for (int64_t d = 0; d < posRank; ++d)
+      tableSizes.push_back(getDim(rewriter, loc, positions, d));
+    tableSizes.push_back(rewriter.getIndexAttr(half));
+    auto tableType = RankedTensorType::get(tableShape, acc);
+    SmallVector<Value> tableInits;
+    for (int k = 0; k < 3; ++k)
+      tableInits.push_back(createEmpty(rewriter, loc, tableType, tableSizes));
+    SmallVector<AffineExpr> posExprs;
+    for (int64_t d = 0; d < posRank; ++d)
+      posExprs.push_back(getAffineDimExpr(d, ctx));
+    AffineMap tableId = rewriter.getMultiDimIdentityMap(posRank + 1);
+    auto table = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{tableType, tableType, tableType},
+        ValueRange{positions}, tableInits,
+        {AffineMap::get(posRank + 1, 0, posExprs, ctx), tableId, tableId,
+         tableId},
+        parallelIterators(posRank + 1),
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          F64Builder f(b, l);
+          Value i = f.fromIndex(linalg::IndexOp::create(b, l, posRank));
+          Value invFreq = buildInvFreq(f, i, base, rotaryDim, scaling);
+          Value p = f.fromInt(args[0]);
+          Value angle = f.mul(p, invFreq);
+          Value c = f.mul(math::CosOp::create(b, l, angle),
+                          f.c(attentionFactor));
+          Value s = f.mul(math::SinOp::create(b, l, angle),
+                          f.c(attentionFactor));
+          Value dInvFreq = f.div(
+              f.mul(f.div(f.mul(f.c(-2.0), i), f.c(double(rotaryDim))),
+                    invFreq),
+              rawBase);
+          Value coef = f.mul(p, dInvFreq);
+          linalg::YieldOp::create(
+              b, l,
+              ValueRange{convertFloat(b, l, c, acc), convertFloat(b, l, s, acc),
+                         convertFloat(b, l, coef, acc)});
+        });
+
+    // The two halves of each pair of x and dy.
+    SmallVector<OpFoldResult> sizes;
+    for (int64_t d = 0; d < 3; ++d)
+      sizes.push_back(getDim(rewriter, loc, x, d));
+    sizes.push_back(rewriter.getIndexAttr(half));
+    auto zero = rewriter.getIndexAttr(0), one = rewriter.getIndexAttr(1);
+    SmallVector<OpFoldResult> strides = {
+        one, one, one, rewriter.getIndexAttr(interleaved ? 2 : 1)};
+    int64_t secondOffset = interleaved ? 1 : half;
+    SmallVector<int64_t> halfShape(xType.getShape());
+    halfShape[3] = half;
+    auto halfType = RankedTensorType::get(halfShape, xType.getElementType());
+    auto slice = [&](Value v, int64_t offset) {
+      return tensor::ExtractSliceOp::create(
+                 rewriter, loc, halfType, v,
+                 SmallVector<OpFoldResult>{zero, zero, zero,
+                                           rewriter.getIndexAttr(offset)},
+                 sizes, strides)
+          .getResult();
+    };
+    SmallVector<Value> inputs = {slice(x, 0), slice(x, secondOffset),
+                                 slice(dy, 0), slice(dy, secondOffset),
+                                 table.getResult(0), table.getResult(1),
+                                 table.getResult(2)};
+    SmallVector<AffineExpr> tableExprs;
+    if (posRank == 2)
+      tableExprs.push_back(getAffineDimExpr(0, ctx));
+    tableExprs.push_back(getAffineDimExpr(2, ctx));
+    tableExprs.push_back(getAffineDimExpr(3, ctx));
+    AffineMap id4 = rewriter.getMultiDimIdentityMap(4);
+    AffineMap tableMap = AffineMap::get(4, 0, tableExprs, ctx);
+    auto scalarAcc = RankedTensorType::get({}, acc);
+    Value init = linalg::FillOp::create(
+                     rewriter, loc, createFloatConstant(rewriter, loc, acc, 0.0),
+                     createEmpty(rewriter, loc, scalarAcc, {}))
+                     .getResult(0);
+    Value sum =
+        linalg::GenericOp::create(
+            rewriter, loc, scalarAcc, inputs, init,
+            {id4, id4, id4, id4, tableMap, tableMap, tableMap,
+             AffineMap::get(4, 0, {}, ctx)},
+            SmallVector<utils::IteratorType>(4, utils::IteratorType::reduction),
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value a = convertFloat(b, l, args[0], acc);
+              Value bb = convertFloat(b, l, args[1], acc);
+              Value ga = convertFloat(b, l, args[2], acc);
+              Value gb = convertFloat(b, l, args[3], acc);
+              Value c = args[4], sn = args[5], coef = args[6];
+              auto mul = [&](Value u, Value v) {
+                return arith::MulFOp::create(b, l, u, v).getResult();
+              };
+              Value ya = arith::SubFOp::create(b, l, mul(a, c), mul(bb, sn));
+              Value yb = arith::AddFOp::create(b, l, mul(bb, c), mul(a, sn));
+              Value dt = arith::SubFOp::create(b, l, mul(gb, ya), mul(ga, yb));
+              linalg::YieldOp::create(
+                  b, l,
+                  arith::AddFOp::create(b, l, args[7], mul(dt, coef))
+                      .getResult());
+            })
+            .getResult(0);
+    if (resultType.getElementType() != acc) {
+      AffineMap empty0 = AffineMap::get(0, 0, {}, ctx);
+      sum = linalg::GenericOp::create(
+                rewriter, loc, resultType, sum,
+                createEmpty(rewriter, loc, resultType, {}), {empty0, empty0},
+                ArrayRef<utils::IteratorType>{},
+                [&](OpBuilder &b, Location l, ValueRange args) {
+                  linalg::YieldOp::create(
+                      b, l,
+                      convertFloat(b, l, args[0], resultType.getElementType()));
+                })
+                .getResult(0);
+    }
+    rewriter.replaceOp(op, sum);
     return success();
   }
 };
@@ -540,7 +701,7 @@ struct LowerGivens : OpRewritePattern<GivensOp> {
 void mlir::rotor::populateRotationsToLinalgPatterns(RewritePatternSet &patterns,
                                                     bool vectorMatmul,
                                                     bool parallel) {
-  patterns.add<LowerRope>(patterns.getContext());
+  patterns.add<LowerRope, LowerRopeBaseGrad>(patterns.getContext());
   patterns.add<LowerGivens, LowerRotate>(patterns.getContext(), vectorMatmul,
                                          parallel);
 }

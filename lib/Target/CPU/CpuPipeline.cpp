@@ -97,6 +97,10 @@ void mlir::rotor::buildCpuPipeline(OpPassManager &pm, CpuStage from,
                     "convert-scf-to-cf,expand-strided-metadata,lower-affine,"
                     "convert-vector-to-llvm,finalize-memref-to-llvm,"
                     "convert-math-to-llvm,convert-math-to-libm,"
+                    // math-to-libm unrolls vector math without an LLVM
+                    // intrinsic (erf of a fused GELU epilogue in f64) into
+                    // vector.extract/insert, lowered here.
+                    "convert-vector-to-llvm,"
                     "convert-arith-to-llvm,convert-cf-to-llvm,"
                     "convert-index-to-llvm,convert-func-to-llvm,"
                     "convert-openmp-to-llvm,"

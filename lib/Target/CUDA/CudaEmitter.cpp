@@ -816,6 +816,9 @@ FailureOr<int> EntryEmitter::emitRopeApply(Operation *op, Value input,
 }
 
 LogicalResult EntryEmitter::emitRope(RopeOp op) {
+  if (op.getTranspose())
+    return op.emitError() << "the CUDA target does not support a transposed "
+                             "rope (the backward of rotor.rope)";
   std::optional<double> base;
   if (op.getBase())
     base = op.getBase()->convertToDouble();

@@ -8,6 +8,7 @@
 #define ROTOR_DIALECT_ROTOR_ROTOROPS_H
 
 #include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/OpImplementation.h"
@@ -21,7 +22,26 @@
 #define GET_ATTRDEF_CLASSES
 #include "rotor/Dialect/Rotor/RotorAttrs.h.inc"
 
+#include "rotor/Dialect/Rotor/RotorInterfaces.h.inc"
+
 #define GET_OP_CLASSES
 #include "rotor/Dialect/Rotor/RotorOps.h.inc"
+
+namespace mlir {
+class DialectRegistry;
+namespace rotor {
+/// Attaches DifferentiableOpInterface to the upstream ops that frontends
+/// emit between rotor ops (tensor casts, reshapes, slices, concatenations,
+/// float extensions and truncations); see RotorVjp.cpp.
+void registerDifferentiableOpInterfaceExternalModels(DialectRegistry &registry);
+
+/// Sums `grad` over the dimensions along which a value of type `target` was
+/// broadcast to `grad`'s shape (NumPy rules: missing leading dimensions and
+/// static size-1 dimensions), giving a tensor of type `target`: the
+/// cotangent of a broadcast operand.
+Value sumToShape(OpBuilder &b, Location loc, Value grad,
+                 RankedTensorType target);
+} // namespace rotor
+} // namespace mlir
 
 #endif // ROTOR_DIALECT_ROTOR_ROTOROPS_H

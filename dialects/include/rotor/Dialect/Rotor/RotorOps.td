@@ -8,6 +8,7 @@
 #define ROTOR_DIALECT_ROTOR_OPS_TD
 
 include "rotor/Dialect/Rotor/RotorBase.td"
+include "rotor/Dialect/Rotor/RotorInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 
@@ -24,6 +25,9 @@ def Rotor_ScalarFloatTensor : RankedTensorOf<[F16, BF16, F32, F64],
                                              [HasAnyRankOfPred<[0]>],
                                              "0-D float tensor">;
 
+// Ops with a vector-Jacobian product (RotorVjp.cpp).
+defvar Rotor_Vjp = DeclareOpInterfaceMethods<Rotor_DifferentiableOpInterface>;
+
 // Ops whose result has the type of their first operand.
 class Rotor_SameTypeOp<string mnemonic, list<Trait> traits = []>
     : Rotor_Op<mnemonic, !listconcat(traits, [Pure,
@@ -33,7 +37,7 @@ class Rotor_SameTypeOp<string mnemonic, list<Trait> traits = []>
 // Position embeddings and rotations
 //===----------------------------------------------------------------------===//
 
-def Rotor_RopeOp : Rotor_SameTypeOp<"rope"> {
+def Rotor_RopeOp : Rotor_SameTypeOp<"rope", [Rotor_Vjp]> {
   let summary = "Rotary position embedding";
   let description = [{
     Rotates pairs of features of `input` (batch, heads, seq, head_dim) by
@@ -53,6 +57,10 @@ def Rotor_RopeOp : Rotor_SameTypeOp<"rope"> {
     operand `learned_base`, which makes it learnable; exactly one is given.
     `rotary_dim` defaults to `head_dim`.
 
+    With `transpose`, every pair is rotated by the opposite angle
+    (`(a cos t + b sin t, b cos t - a sin t)`, the same scaling applied): the
+    transposed map, which is the vector-Jacobian product of the rope.
+
     Example:
 
     ```mlir
@@ -70,7 +78,8 @@ def Rotor_RopeOp : Rotor_SameTypeOp<"rope"> {
     DefaultValuedAttr<Rotor_RopeLayoutAttr, "RopeLayout::rotate_half">:$layout,
     OptionalAttr<I64Attr>:$rotary_dim,
     OptionalAttr<F64Attr>:$base,
-    OptionalAttr<Rotor_RopeScalingAttr>:$scaling
+    OptionalAttr<Rotor_RopeScalingAttr>:$scaling,
+    UnitAttr:$transpose
   );
   let results = (outs Rotor_Tensor4D:$result);
   let assemblyFormat = [{
@@ -122,7 +131,7 @@ def Rotor_GivensOp : Rotor_SameTypeOp<"givens"> {
   }];
 }
 
-def Rotor_RotateOp : Rotor_SameTypeOp<"rotate"> {
+def Rotor_RotateOp : Rotor_SameTypeOp<"rotate", [Rotor_Vjp]> {
   let summary = "Multiplication of the last dimension by a square matrix";
   let description = [{
     Computes `input · rotation` over the last dimension: for a last
@@ -178,7 +187,7 @@ def Rotor_SinusoidalEmbeddingOp : Rotor_Op<"sinusoidal_embedding",
 //===----------------------------------------------------------------------===//
 
 def Rotor_AttentionOp : Rotor_Op<"attention",
-    [Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
+    [Pure, AttrSizedOperandSegments, InferTypeOpAdaptor, Rotor_Vjp]> {
   let summary = "Scaled dot-product attention with structured masks and GQA";
   let description = [{
     Computes `softmax(scale · q kᵀ + bias, masked) v` for
@@ -283,7 +292,7 @@ def Rotor_AttentionOp : Rotor_Op<"attention",
 // Linear layers, embeddings and convolutions
 //===----------------------------------------------------------------------===//
 
-def Rotor_LinearOp : Rotor_Op<"linear", [Pure, InferTypeOpAdaptor]> {
+def Rotor_LinearOp : Rotor_Op<"linear", [Pure, InferTypeOpAdaptor, Rotor_Vjp]> {
   let summary = "Affine map of the last dimension: x · Wᵀ + b";
   let description = [{
     For `input` (…, K), `weight` (N, K) (the PyTorch `nn.Linear` layout) and
@@ -399,7 +408,8 @@ def Rotor_FusedGateUpOp : Rotor_Op<"fused_gate_up", [Pure, InferTypeOpAdaptor]> 
   let hasVerifier = 1;
 }
 
-def Rotor_EmbeddingOp : Rotor_Op<"embedding", [Pure, InferTypeOpAdaptor]> {
+def Rotor_EmbeddingOp : Rotor_Op<"embedding", [Pure, InferTypeOpAdaptor,
+    Rotor_Vjp]> {
   let summary = "Table lookup of token ids";
   let description = [{
     For `ids` of shape `P` and `table` (V, H), returns `P x H` with
@@ -462,7 +472,7 @@ def Rotor_Conv1dOp : Rotor_Op<"conv1d", [Pure, InferTypeOpAdaptor]> {
 // Normalization
 //===----------------------------------------------------------------------===//
 
-def Rotor_RmsNormOp : Rotor_SameTypeOp<"rms_norm"> {
+def Rotor_RmsNormOp : Rotor_SameTypeOp<"rms_norm", [Rotor_Vjp]> {
   let summary = "Root-mean-square normalization of the last dimension";
   let description = [{
     `y = x / sqrt(mean(x²) + epsilon) * weight` over the last dimension (H);
@@ -542,7 +552,7 @@ def Rotor_L2NormalizeOp : Rotor_SameTypeOp<"l2_normalize"> {
 
 class Rotor_BinaryOp<string mnemonic, string formula, list<Trait> traits = []>
     : Rotor_Op<mnemonic, !listconcat(traits,
-          [Pure, Commutative, InferTypeOpAdaptor])> {
+          [Pure, Commutative, InferTypeOpAdaptor, Rotor_Vjp])> {
   let summary = "Elementwise " # formula # " with NumPy broadcasting";
   let description = [{
     Computes `}] # formula # [{` elementwise. The operands have the same
@@ -568,7 +578,7 @@ def Rotor_AddOp : Rotor_BinaryOp<"add", "lhs + rhs">;
 def Rotor_MulOp : Rotor_BinaryOp<"mul", "lhs * rhs">;
 
 class Rotor_UnaryOp<string mnemonic, string title, string formula>
-    : Rotor_SameTypeOp<mnemonic> {
+    : Rotor_SameTypeOp<mnemonic, [Rotor_Vjp]> {
   let summary = title;
   let description = [{
     Computes `}] # formula # [{` elementwise.
@@ -590,7 +600,7 @@ def Rotor_ReluOp : Rotor_UnaryOp<"relu", "Rectified linear unit", "max(x, 0)"> {
 def Rotor_SiluOp : Rotor_UnaryOp<"silu", "Sigmoid-weighted linear unit",
                                  "x * sigmoid(x)">;
 
-def Rotor_GeluOp : Rotor_SameTypeOp<"gelu"> {
+def Rotor_GeluOp : Rotor_SameTypeOp<"gelu", [Rotor_Vjp]> {
   let summary = "Gaussian error linear unit";
   let description = [{
     `approximate = none`: `x/2 · (1 + erf(x / sqrt(2)))`;
@@ -612,7 +622,7 @@ def Rotor_GeluOp : Rotor_SameTypeOp<"gelu"> {
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def Rotor_SwigluOp : Rotor_Op<"swiglu", [Pure,
+def Rotor_SwigluOp : Rotor_Op<"swiglu", [Pure, Rotor_Vjp,
     AllTypesMatch<["gate", "up", "result"]>]> {
   let summary = "Gated linear unit with a SiLU gate";
   let description = [{
@@ -659,7 +669,8 @@ def Rotor_SoftmaxOp : Rotor_SameTypeOp<"softmax"> {
 // Head layout
 //===----------------------------------------------------------------------===//
 
-def Rotor_SplitHeadsOp : Rotor_Op<"split_heads", [Pure, InferTypeOpAdaptor]> {
+def Rotor_SplitHeadsOp : Rotor_Op<"split_heads", [Pure, InferTypeOpAdaptor,
+    Rotor_Vjp]> {
   let summary = "Splits features into heads: (B, S, H·D) to (B, H, S, D)";
   let description = [{
     Reshapes the last dimension of `input` (B, S, H·D) into `num_heads`
@@ -681,7 +692,8 @@ def Rotor_SplitHeadsOp : Rotor_Op<"split_heads", [Pure, InferTypeOpAdaptor]> {
   let hasFolder = 1;
 }
 
-def Rotor_MergeHeadsOp : Rotor_Op<"merge_heads", [Pure, InferTypeOpAdaptor]> {
+def Rotor_MergeHeadsOp : Rotor_Op<"merge_heads", [Pure, InferTypeOpAdaptor,
+    Rotor_Vjp]> {
   let summary = "Merges heads into features: (B, H, S, D) to (B, S, H·D)";
   let description = [{
     The inverse of `rotor.split_heads`.
@@ -704,7 +716,7 @@ def Rotor_MergeHeadsOp : Rotor_Op<"merge_heads", [Pure, InferTypeOpAdaptor]> {
 //===----------------------------------------------------------------------===//
 
 def Rotor_CrossEntropyOp : Rotor_Op<"cross_entropy",
-    [Pure, InferTypeOpAdaptor]> {
+    [Pure, InferTypeOpAdaptor, Rotor_Vjp]> {
   let summary = "Mean softmax cross-entropy of logits against integer labels";
   let description = [{
     For `logits` (…, V) and `labels` (…) returns the mean over the
@@ -731,6 +743,258 @@ def Rotor_CrossEntropyOp : Rotor_Op<"cross_entropy",
     $logits `,` $labels attr-dict `:` type($logits) `,` type($labels)
   }];
   let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Backward ops (the vector-Jacobian products of the ops above)
+//===----------------------------------------------------------------------===//
+
+def Rotor_ActivationGradOp : Rotor_Op<"activation_grad", [Pure,
+    AllTypesMatch<["input", "grad", "result"]>]> {
+  let summary = "Cotangent of an activation's input";
+  let description = [{
+    Returns `grad * act'(input)` elementwise, the vector-Jacobian product of
+    `rotor.relu` (`act' = input > 0`), `rotor.silu`
+    (`σ(x) (1 + x (1 - σ(x)))`) and `rotor.gelu` (exact:
+    `Φ(x) + x φ(x)`; `gelu_tanh`: the derivative of the tanh formula).
+    `activation = none` is the identity (`result = grad`).
+
+    Example:
+
+    ```mlir
+    %dx = rotor.activation_grad %x, %dy {activation = #rotor.activation<silu>}
+        : tensor<2x?x64xf32>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_FloatTensor:$input,
+    Rotor_FloatTensor:$grad,
+    Rotor_ActivationAttr:$activation
+  );
+  let results = (outs Rotor_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $grad attr-dict `:` type($input)";
+}
+
+def Rotor_LinearWeightGradOp : Rotor_Op<"linear_weight_grad",
+    [Pure, InferTypeOpAdaptor]> {
+  let summary = "Sum over rows of outer products: the weight cotangent of a linear layer";
+  let description = [{
+    For `grad` (…, N) and `input` (…, K) with the same leading dimensions,
+    returns the (N, K) matrix `Σ_p grad[p, n] · input[p, k]` summed over
+    every leading index `p`: the cotangent of `W` in `y = x · Wᵀ`
+    (`rotor.linear`), and, with the operands swapped, that of `R` in
+    `y = x · R` (`rotor.rotate`).
+
+    Example:
+
+    ```mlir
+    %dw = rotor.linear_weight_grad %dy, %x
+        : tensor<2x?x128xf32>, tensor<2x?x64xf32>
+    ```
+  }];
+  let arguments = (ins Rotor_FloatTensor:$grad, Rotor_FloatTensor:$input);
+  let results = (outs
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>:$result);
+  let assemblyFormat = [{
+    $grad `,` $input attr-dict `:` type($grad) `,` type($input)
+  }];
+  let hasVerifier = 1;
+}
+
+def Rotor_CrossEntropyGradOp : Rotor_Op<"cross_entropy_grad", [Pure,
+    AllTypesMatch<["logits", "result"]>]> {
+  let summary = "Cotangent of the logits of rotor.cross_entropy";
+  let description = [{
+    Returns `grad_loss · (softmax(logits[p]) - onehot(labels[p])) / n` for
+    each counted position `p` (label not `ignore_index`), `n` being the
+    number of counted positions, and zeros for the ignored positions (and
+    everywhere when none is counted). `grad_loss` is the 0-D cotangent of
+    the loss.
+
+    Example:
+
+    ```mlir
+    %dlogits = rotor.cross_entropy_grad %logits, %labels, %dloss
+        : tensor<2x?x100xf32>, tensor<2x?xi64>, tensor<f32>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_FloatTensor:$logits,
+    Rotor_IntTensor:$labels,
+    RankedTensorOf<[F32, F64], [HasAnyRankOfPred<[0]>]>:$grad_loss,
+    DefaultValuedAttr<I64Attr, "-100">:$ignore_index
+  );
+  let results = (outs Rotor_FloatTensor:$result);
+  let assemblyFormat = [{
+    $logits `,` $labels `,` $grad_loss attr-dict `:` type($logits) `,`
+    type($labels) `,` type($grad_loss)
+  }];
+  let hasVerifier = 1;
+}
+
+def Rotor_RmsNormGradOp : Rotor_Op<"rms_norm_grad", [Pure,
+    AllTypesMatch<["input", "grad", "input_grad"]>,
+    AllTypesMatch<["weight", "weight_grad"]>]> {
+  let summary = "Cotangents of the input and weight of rotor.rms_norm";
+  let description = [{
+    For `y = x · r · w` with `r = 1 / sqrt(mean(x²) + epsilon)` over the last
+    dimension (H) and the cotangent `grad` of `y`:
+
+    * `input_grad = r · (g - x · r² · mean(g · x))` with `g = grad · w`;
+    * `weight_grad = Σ_rows grad · x · r`.
+
+    Example:
+
+    ```mlir
+    %dx, %dw = rotor.rms_norm_grad %x, %w, %dy {epsilon = 1.0e-05 : f64}
+        : tensor<2x?x64xf32>, tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_FloatTensor:$input,
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[1]>]>:$weight,
+    Rotor_FloatTensor:$grad,
+    DefaultValuedAttr<F64Attr, "1.0e-6">:$epsilon
+  );
+  let results = (outs Rotor_FloatTensor:$input_grad,
+                      RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[1]>]>:$weight_grad);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $grad attr-dict `:` type($input) `,` type($weight)
+  }];
+  let hasVerifier = 1;
+}
+
+def Rotor_EmbeddingGradOp : Rotor_Op<"embedding_grad", [Pure]> {
+  let summary = "Cotangent of an embedding table: scatter-add of the rows";
+  let description = [{
+    For `ids` of shape `P` and `grad` (`P x H`), the cotangent of
+    `rotor.embedding`'s output, returns the (V, H) table with
+    `result[v] = Σ_{p : ids[p] = v} grad[p]`. Ids outside `[0, V)` add
+    nothing (their rows read zeros in the forward op). `V` is the result's
+    static first dimension.
+
+    Example:
+
+    ```mlir
+    %dt = rotor.embedding_grad %ids, %dy
+        : tensor<2x?xi64>, tensor<2x?x64xf32> -> tensor<1000x64xf32>
+    ```
+  }];
+  let arguments = (ins Rotor_IntTensor:$ids, Rotor_FloatTensor:$grad);
+  let results = (outs
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>:$result);
+  let assemblyFormat = [{
+    $ids `,` $grad attr-dict `:` type($ids) `,` type($grad) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Rotor_RopeBaseGradOp : Rotor_Op<"rope_base_grad", [Pure,
+    AllTypesMatch<["base", "result"]>, AllTypesMatch<["input", "grad"]>]> {
+  let summary = "Cotangent of the learned base of rotor.rope";
+  let description = [{
+    For `y = rope(input, positions, base)` (with the given layout,
+    rotary_dim and scaling) and the cotangent `grad` of `y`, returns
+    `Σ ∂L/∂t · ∂t/∂base` over every rotated pair, where the angle of pair
+    `i` at position `p` is `t = p · inv_freq[i]`, `∂L/∂t = grad_b · y_a -
+    grad_a · y_b` for the pair `(a, b)`, and
+    `∂inv_freq[i]/∂base = -(2i / rotary_dim) · inv_freq[i] / base`. This
+    holds without scaling and for `linear` and `dynamic_ntk` scaling; `yarn`
+    and `llama3` scaling are rejected.
+
+    Example:
+
+    ```mlir
+    %db = rotor.rope_base_grad %x, %dy, %pos base(%b : tensor<f32>)
+        : tensor<2x4x?x64xf32>, tensor<?xi64>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_Tensor4D:$input,
+    Rotor_Tensor4D:$grad,
+    Rotor_IntTensor:$positions,
+    Rotor_ScalarFloatTensor:$base,
+    DefaultValuedAttr<Rotor_RopeLayoutAttr, "RopeLayout::rotate_half">:$layout,
+    OptionalAttr<I64Attr>:$rotary_dim,
+    OptionalAttr<Rotor_RopeScalingAttr>:$scaling
+  );
+  let results = (outs Rotor_ScalarFloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $grad `,` $positions `base` `(` $base `:` type($base) `)`
+    attr-dict `:` type($input) `,` type($positions)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The number of rotated features (`rotary_dim`, or head_dim).
+    int64_t getEffectiveRotaryDim();
+  }];
+}
+
+def Rotor_AttentionGradOp : Rotor_Op<"attention_grad", [Pure,
+    AllTypesMatch<["query", "query_grad"]>, AllTypesMatch<["key", "key_grad"]>,
+    AllTypesMatch<["value", "value_grad"]>,
+    AllTypesMatch<["output", "grad"]>]> {
+  let summary = "Cotangents of rotor.attention (flash-style backward)";
+  let description = [{
+    For `output = rotor.attention(query, key, value, [bias])` with the same
+    attributes, its log-sum-exp `lse` and the cotangent `grad` of `output`,
+    returns the cotangents of query, key, value and, with `bias`, of the
+    relative position bias table. The probabilities are recomputed from the
+    scores and `lse` (`p = exp(s - lse)`), pair by pair, so no (Sq, Sk)
+    matrix is stored:
+
+    * `D_i = Σ grad_i · output_i`; `dp_ij = grad_i · value_j`;
+      `ds_ij = p_ij (dp_ij - D_i)` for every visible pair (every mask kind,
+      the same visibility as the forward op);
+    * `d bias[h, bucket(j - i)] += ds_ij`; through `softcap = c`, the raw
+      score's cotangent is `ds_ij (1 - tanh²(raw_ij / c))`;
+    * `dq_i += scale · ds_ij k_j`, `dk_j += scale · ds_ij q_i`,
+      `dv_j += p_ij grad_i`; with grouped-query attention the key and value
+      cotangents of a key/value head sum over the query heads of its group.
+
+    Rows with no visible key (`lse = -inf`) contribute nothing.
+
+    Example:
+
+    ```mlir
+    %dq, %dk, %dv = rotor.attention_grad %q, %k, %v, %o, %lse, %do
+        {mask = #rotor.mask<causal = true>}
+        : tensor<1x4x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>,
+          tensor<1x4x?x16xf32>, tensor<1x4x?xf32>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_Tensor4D:$query,
+    Rotor_Tensor4D:$key,
+    Rotor_Tensor4D:$value,
+    Rotor_Tensor4D:$output,
+    RankedTensorOf<[F32, F64], [HasAnyRankOfPred<[3]>]>:$lse,
+    Rotor_Tensor4D:$grad,
+    Optional<RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>>:$bias,
+    OptionalAttr<Rotor_MaskAttr>:$mask,
+    OptionalAttr<F64Attr>:$scale,
+    OptionalAttr<F64Attr>:$softcap,
+    DefaultValuedAttr<I64Attr, "128">:$bias_max_distance
+  );
+  let results = (outs
+    Rotor_Tensor4D:$query_grad,
+    Rotor_Tensor4D:$key_grad,
+    Rotor_Tensor4D:$value_grad,
+    Optional<RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>>:$bias_grad
+  );
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $output `,` $lse `,` $grad
+    (`bias` `(` $bias^ `:` type($bias) `)`)? attr-dict `:` type($query) `,`
+    type($key) `,` type($value) `,` type($output) `,` type($lse)
+    (`->` type($bias_grad)^)?
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The softmax scale: `scale`, or 1/sqrt(head_dim).
+    double getEffectiveScale();
+    /// The mask: `mask`, or the full mask when absent.
+    MaskAttr getEffectiveMask();
+  }];
 }
 
 #endif // ROTOR_DIALECT_ROTOR_OPS_TD

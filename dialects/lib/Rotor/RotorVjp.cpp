@@ -1,0 +1,556 @@
+//===- RotorVjp.cpp - Vector-Jacobian products of the rotor ops -------------===//
+//
+// Part of the Rotor project.
+//
+//===----------------------------------------------------------------------===//
+//
+// DifferentiableOpInterface for the rotor ops and, through external models,
+// for the upstream tensor ops that frontends emit between them. Each rule is
+// written above its implementation as `∂operand = f(∂result, ...)`; ∂x
+// stands for the cotangent ∂L/∂x of the value x. docs/autodiff.md lists the
+// rules with their derivations.
+//
+// The rules build rotor ops where one exists (the cotangent of a linear
+// layer's input is another linear layer), dedicated backward ops
+// (rotor.*_grad) where the computation has no forward counterpart, and
+// upstream ops for the data movement (transposes, reductions over broadcast
+// dimensions, slices).
+//
+//===----------------------------------------------------------------------===//
+
+#include "rotor/Dialect/Rotor/RotorOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/DialectRegistry.h"
+
+using namespace mlir;
+using namespace mlir::rotor;
+
+#include "rotor/Dialect/Rotor/RotorInterfaces.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+/// The size of dimension `d` of `v`: an attribute when static.
+static OpFoldResult dimOf(OpBuilder &b, Location loc, Value v, int64_t d) {
+  auto type = cast<RankedTensorType>(v.getType());
+  if (!type.isDynamicDim(d))
+    return b.getIndexAttr(type.getDimSize(d));
+  return tensor::DimOp::create(b, loc, v, d).getResult();
+}
+
+/// A tensor of `type` filled with zeros; its dynamic sizes are those of
+/// `like` (a tensor of the same rank).
+static Value zerosLike(OpBuilder &b, Location loc, RankedTensorType type,
+                       Value like) {
+  SmallVector<Value> dynamic;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    if (type.isDynamicDim(d))
+      dynamic.push_back(tensor::DimOp::create(b, loc, like, d));
+  Value empty = tensor::EmptyOp::create(b, loc, type, dynamic);
+  Value zero = arith::ConstantOp::create(
+      b, loc, b.getFloatAttr(type.getElementType(), 0.0));
+  return linalg::FillOp::create(b, loc, zero, empty).getResult(0);
+}
+
+/// `v` as a value of `type`, which has the same shape up to what is known
+/// statically (a tensor.cast when the static information differs).
+static Value castTo(OpBuilder &b, Location loc, Value v, Type type) {
+  if (v.getType() == type)
+    return v;
+  return tensor::CastOp::create(b, loc, type, v);
+}
+
+Value mlir::rotor::sumToShape(OpBuilder &b, Location loc, Value grad,
+                              RankedTensorType target) {
+  auto type = cast<RankedTensorType>(grad.getType());
+  int64_t rank = type.getRank(), offset = rank - target.getRank();
+  // A dimension is reduced when it is missing from the target (leading) or
+  // is a broadcast 1 there.
+  SmallVector<bool> reduced(rank, false);
+  bool any = false;
+  for (int64_t d = 0; d < rank; ++d) {
+    reduced[d] = d < offset || (target.getDimSize(d - offset) == 1 &&
+                                type.getDimSize(d) != 1);
+    any |= reduced[d];
+  }
+  if (!any)
+    return castTo(b, loc, grad, target);
+
+  SmallVector<int64_t> keptShape;
+  SmallVector<OpFoldResult> keptSizes;
+  SmallVector<AffineExpr> keptExprs;
+  SmallVector<utils::IteratorType> iterators;
+  for (int64_t d = 0; d < rank; ++d) {
+    iterators.push_back(reduced[d] ? utils::IteratorType::reduction
+                                   : utils::IteratorType::parallel);
+    if (reduced[d])
+      continue;
+    keptShape.push_back(type.getDimSize(d));
+    keptSizes.push_back(dimOf(b, loc, grad, d));
+    keptExprs.push_back(b.getAffineDimExpr(d));
+  }
+  auto keptType = RankedTensorType::get(keptShape, type.getElementType());
+  SmallVector<Value> dynamic;
+  for (auto [i, size] : llvm::enumerate(keptSizes))
+    if (keptType.isDynamicDim(i))
+      dynamic.push_back(cast<Value>(size));
+  Value init = linalg::FillOp::create(
+                   b, loc,
+                   arith::ConstantOp::create(
+                       b, loc, b.getFloatAttr(type.getElementType(), 0.0))
+                       .getResult(),
+                   tensor::EmptyOp::create(b, loc, keptType, dynamic).getResult())
+                   .getResult(0);
+  SmallVector<AffineMap> maps = {
+      b.getMultiDimIdentityMap(rank),
+      AffineMap::get(rank, 0, keptExprs, b.getContext())};
+  Value sum = linalg::GenericOp::create(
+                  b, loc, keptType, grad, init, maps, iterators,
+                  [](OpBuilder &nb, Location nl, ValueRange args) {
+                    linalg::YieldOp::create(
+                        nb, nl,
+                        arith::AddFOp::create(nb, nl, args[0], args[1])
+                            .getResult());
+                  })
+                  .getResult(0);
+  if (keptType.getRank() == target.getRank())
+    return castTo(b, loc, sum, target);
+
+  // Put the broadcast 1s of the target back: each kept dimension takes the
+  // unit dimensions before it; trailing ones join the last group.
+  SmallVector<ReassociationIndices> groups;
+  ReassociationIndices pending;
+  SmallVector<int64_t> expandedShape;
+  SmallVector<OpFoldResult> expandedSizes;
+  int64_t kept = 0;
+  for (int64_t t = 0; t < target.getRank(); ++t) {
+    pending.push_back(t);
+    if (reduced[t + offset]) {
+      expandedShape.push_back(1);
+      expandedSizes.push_back(b.getIndexAttr(1));
+      continue;
+    }
+    expandedShape.push_back(keptShape[kept]);
+    expandedSizes.push_back(keptSizes[kept]);
+    ++kept;
+    groups.push_back(pending);
+    pending.clear();
+  }
+  if (!pending.empty() && !groups.empty())
+    groups.back().append(pending.begin(), pending.end());
+  auto expandedType =
+      RankedTensorType::get(expandedShape, type.getElementType());
+  Value expanded = tensor::ExpandShapeOp::create(b, loc, expandedType, sum,
+                                                 groups, expandedSizes);
+  return castTo(b, loc, expanded, target);
+}
+
+/// The transpose of a matrix.
+static Value transpose2d(OpBuilder &b, Location loc, Value m) {
+  auto type = cast<RankedTensorType>(m.getType());
+  auto transposedType = RankedTensorType::get(
+      {type.getDimSize(1), type.getDimSize(0)}, type.getElementType());
+  SmallVector<Value> dynamic;
+  for (int64_t d : {1, 0})
+    if (type.isDynamicDim(d))
+      dynamic.push_back(tensor::DimOp::create(b, loc, m, d));
+  Value init = tensor::EmptyOp::create(b, loc, transposedType, dynamic);
+  return linalg::TransposeOp::create(b, loc, m, init,
+                                     ArrayRef<int64_t>{1, 0})
+      .getResult()[0];
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise ops
+//===----------------------------------------------------------------------===//
+
+/// ∂lhs = sum_to(∂y, lhs), ∂rhs = sum_to(∂y, rhs)
+LogicalResult AddOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                              SmallVectorImpl<Value> &operandCotangents) {
+  Value dy = resultCotangents[0];
+  for (Value operand : {getLhs(), getRhs()})
+    operandCotangents.push_back(sumToShape(
+        b, getLoc(), dy, cast<RankedTensorType>(operand.getType())));
+  return success();
+}
+
+/// ∂lhs = sum_to(∂y · rhs, lhs), ∂rhs = sum_to(∂y · lhs, rhs)
+LogicalResult MulOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                              SmallVectorImpl<Value> &operandCotangents) {
+  Location loc = getLoc();
+  Value dy = resultCotangents[0];
+  Value dl = MulOp::create(b, loc, dy, getRhs());
+  operandCotangents.push_back(
+      sumToShape(b, loc, dl, cast<RankedTensorType>(getLhs().getType())));
+  Value dr = MulOp::create(b, loc, dy, getLhs());
+  operandCotangents.push_back(
+      sumToShape(b, loc, dr, cast<RankedTensorType>(getRhs().getType())));
+  return success();
+}
+
+/// The VJP of a unary activation: ∂x = activation_grad(x, ∂y).
+static void buildActivationVjp(OpBuilder &b, Location loc, Value x, Value dy,
+                               Activation act,
+                               SmallVectorImpl<Value> &operandCotangents) {
+  operandCotangents.push_back(ActivationGradOp::create(
+      b, loc, x.getType(), x, castTo(b, loc, dy, x.getType()),
+      ActivationAttr::get(b.getContext(), act)));
+}
+
+/// ∂x = ∂y · (x > 0)
+LogicalResult ReluOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                               SmallVectorImpl<Value> &operandCotangents) {
+  buildActivationVjp(b, getLoc(), getInput(), resultCotangents[0],
+                     Activation::relu, operandCotangents);
+  return success();
+}
+
+/// ∂x = ∂y · silu'(x)
+LogicalResult SiluOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                               SmallVectorImpl<Value> &operandCotangents) {
+  buildActivationVjp(b, getLoc(), getInput(), resultCotangents[0],
+                     Activation::silu, operandCotangents);
+  return success();
+}
+
+/// ∂x = ∂y · gelu'(x)
+LogicalResult GeluOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                               SmallVectorImpl<Value> &operandCotangents) {
+  buildActivationVjp(b, getLoc(), getInput(), resultCotangents[0],
+                     getApproximate() == GeluApproximation::tanh
+                         ? Activation::gelu_tanh
+                         : Activation::gelu,
+                     operandCotangents);
+  return success();
+}
+
+/// ∂gate = ∂y · up · silu'(gate), ∂up = ∂y · silu(gate)
+LogicalResult SwigluOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                                 SmallVectorImpl<Value> &operandCotangents) {
+  Location loc = getLoc();
+  Value dy = castTo(b, loc, resultCotangents[0], getType());
+  Value dGateOut = MulOp::create(b, loc, dy, getUp());
+  buildActivationVjp(b, loc, getGate(), dGateOut, Activation::silu,
+                     operandCotangents);
+  Value silu = SiluOp::create(b, loc, getGate().getType(), getGate());
+  operandCotangents.push_back(
+      castTo(b, loc, MulOp::create(b, loc, dy, silu), getUp().getType()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Linear layers and head layout
+//===----------------------------------------------------------------------===//
+
+/// y = x · Wᵀ + b:
+///   ∂x = linear(∂y, Wᵀ)   ∂W = Σ_p ∂y[p]ᵀ x[p]   ∂b = Σ_p ∂y[p]
+LogicalResult LinearOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                                 SmallVectorImpl<Value> &operandCotangents) {
+  Location loc = getLoc();
+  Value dy = resultCotangents[0];
+  Value x = getInput(), w = getWeight();
+  Value dx =
+      LinearOp::create(b, loc, dy, transpose2d(b, loc, w), /*bias=*/Value());
+  operandCotangents.push_back(castTo(b, loc, dx, x.getType()));
+  Value dw = LinearWeightGradOp::create(b, loc, dy, x);
+  operandCotangents.push_back(castTo(b, loc, dw, w.getType()));
+  if (Value bias = getBias())
+    operandCotangents.push_back(
+        sumToShape(b, loc, dy, cast<RankedTensorType>(bias.getType())));
+  return success();
+}
+
+/// ∂x = merge_heads(∂y)
+LogicalResult SplitHeadsOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                                     SmallVectorImpl<Value> &operandCotangents) {
+  Value dx = MergeHeadsOp::create(b, getLoc(), resultCotangents[0]);
+  operandCotangents.push_back(castTo(b, getLoc(), dx, getInput().getType()));
+  return success();
+}
+
+/// ∂x = split_heads(∂y, H)
+LogicalResult MergeHeadsOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                                     SmallVectorImpl<Value> &operandCotangents) {
+  int64_t heads = getInput().getType().getDimSize(1);
+  if (ShapedType::isDynamic(heads))
+    return emitOpError() << "cannot be differentiated with a dynamic number "
+                            "of heads (the split of the cotangent needs it)";
+  Value dx = SplitHeadsOp::create(b, getLoc(), resultCotangents[0],
+                                  static_cast<uint64_t>(heads));
+  operandCotangents.push_back(castTo(b, getLoc(), dx, getInput().getType()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Norms, embeddings, rotations
+//===----------------------------------------------------------------------===//
+
+/// (∂x, ∂w) = rms_norm_grad(x, w, ∂y)
+LogicalResult RmsNormOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                                  SmallVectorImpl<Value> &operandCotangents) {
+  Location loc = getLoc();
+  auto grad = RmsNormGradOp::create(
+      b, loc, TypeRange{getInput().getType(), getWeight().getType()},
+      getInput(), getWeight(), castTo(b, loc, resultCotangents[0], getType()),
+      getEpsilonAttr());
+  operandCotangents.push_back(grad.getInputGrad());
+  operandCotangents.push_back(grad.getWeightGrad());
+  return success();
+}
+
+/// ∂table = embedding_grad(ids, ∂y) (scatter-add); ids: none
+LogicalResult EmbeddingOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                                    SmallVectorImpl<Value> &operandCotangents) {
+  auto tableType = getTable().getType();
+  if (tableType.isDynamicDim(0))
+    return emitOpError() << "cannot be differentiated with a table of a "
+                            "dynamic number of rows";
+  operandCotangents.push_back(Value());
+  operandCotangents.push_back(EmbeddingGradOp::create(
+      b, getLoc(), tableType, getIds(), resultCotangents[0]));
+  return success();
+}
+
+/// ∂x = rope(∂y, positions) {transpose}  (the rotation is orthogonal up to
+/// the attention factor, so its transpose is the rotation by -t)
+/// ∂base = rope_base_grad(x, ∂y, positions, base); positions: none
+LogicalResult RopeOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                               SmallVectorImpl<Value> &operandCotangents) {
+  Location loc = getLoc();
+  Value dy = castTo(b, loc, resultCotangents[0], getType());
+  auto dx = RopeOp::create(b, loc, getType(), dy, getPositions(),
+                           getLearnedBase(), getLayoutAttr(),
+                           getRotaryDimAttr(), getBaseAttr(),
+                           getScalingAttr(),
+                           getTranspose() ? UnitAttr() : b.getUnitAttr());
+  operandCotangents.push_back(dx);
+  operandCotangents.push_back(Value());
+  if (Value base = getLearnedBase()) {
+    if (getTranspose())
+      return emitOpError() << "cannot differentiate the learned base of a "
+                              "transposed rope";
+    if (auto s = getScalingAttr();
+        s && (s.getKind() == RopeScalingKind::yarn ||
+              s.getKind() == RopeScalingKind::llama3))
+      return emitOpError() << "cannot differentiate a learned base under "
+                           << stringifyRopeScalingKind(s.getKind())
+                           << " scaling (only none, linear and dynamic_ntk)";
+    operandCotangents.push_back(RopeBaseGradOp::create(
+        b, loc, base.getType(), getInput(), dy, getPositions(), base,
+        getLayoutAttr(), getRotaryDimAttr(), getScalingAttr()));
+  }
+  return success();
+}
+
+/// y = x · R:  ∂x = rotate(∂y, Rᵀ),  ∂R = Σ_p x[p]ᵀ ∂y[p]
+LogicalResult RotateOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                                 SmallVectorImpl<Value> &operandCotangents) {
+  Location loc = getLoc();
+  Value dy = castTo(b, loc, resultCotangents[0], getType());
+  Value r = getRotation();
+  operandCotangents.push_back(RotateOp::create(
+      b, loc, getType(), dy, transpose2d(b, loc, r)));
+  Value dr = LinearWeightGradOp::create(b, loc, getInput(), dy);
+  operandCotangents.push_back(castTo(b, loc, dr, r.getType()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Attention
+//===----------------------------------------------------------------------===//
+
+/// (∂q, ∂k, ∂v, ∂bias) = attention_grad(q, k, v, o, lse, ∂o)
+///
+/// The log-sum-exp comes from the op itself when it returns it (the
+/// rotor-autodiff pass sets return_lse on the forward attention ops it
+/// differentiates); otherwise the forward op is recomputed with it.
+LogicalResult AttentionOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                                    SmallVectorImpl<Value> &operandCotangents) {
+  Location loc = getLoc();
+  if (resultCotangents.size() > 1 && resultCotangents[1])
+    return emitOpError() << "cannot be differentiated through its lse result";
+  if (hasRope())
+    return emitOpError()
+           << "with a fused rope cannot be differentiated: differentiate "
+              "the rotor.rope ops before rotor-fuse-attention-rope (the "
+              "rotor-autodiff pass un-fuses them)";
+  Value output = getOutput(), lse = getLse();
+  if (!lse) {
+    auto withLse = AttentionOp::create(
+        b, loc, getQuery(), getKey(), getValue(), getBias(),
+        /*query_positions=*/Value(), /*key_positions=*/Value(),
+        /*rope_learned_base=*/Value(), getMaskAttr(), getScaleAttr(),
+        getSoftcapAttr(), getBiasMaxDistanceAttr(), b.getUnitAttr(),
+        RopeLayoutAttr(), IntegerAttr(), FloatAttr(), RopeScalingAttr());
+    output = withLse.getOutput();
+    lse = withLse.getLse();
+  }
+  SmallVector<Type> types = {getQuery().getType(), getKey().getType(),
+                             getValue().getType()};
+  if (Value bias = getBias())
+    types.push_back(bias.getType());
+  auto grad = AttentionGradOp::create(
+      b, loc, types, getQuery(), getKey(), getValue(), output, lse,
+      castTo(b, loc, resultCotangents[0], output.getType()), getBias(),
+      getMaskAttr(), getScaleAttr(), getSoftcapAttr(),
+      getBiasMaxDistanceAttr());
+  operandCotangents.push_back(grad.getQueryGrad());
+  operandCotangents.push_back(grad.getKeyGrad());
+  operandCotangents.push_back(grad.getValueGrad());
+  if (getBias())
+    operandCotangents.push_back(grad.getBiasGrad());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Losses
+//===----------------------------------------------------------------------===//
+
+/// ∂logits = cross_entropy_grad(logits, labels, ∂loss); labels: none
+LogicalResult CrossEntropyOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                                       SmallVectorImpl<Value> &operandCotangents) {
+  operandCotangents.push_back(CrossEntropyGradOp::create(
+      b, getLoc(), getLogits().getType(), getLogits(), getLabels(),
+      resultCotangents[0], getIgnoreIndexAttr()));
+  operandCotangents.push_back(Value());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// External models for upstream ops
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// A model whose rule is the function `Rule(op, b, cotangents, out)`.
+template <typename OpTy, LogicalResult (*Rule)(OpTy, OpBuilder &, ValueRange,
+                                               SmallVectorImpl<Value> &)>
+struct RuleModel
+    : DifferentiableOpInterface::ExternalModel<RuleModel<OpTy, Rule>, OpTy> {
+  LogicalResult buildVjp(Operation *op, OpBuilder &b,
+                         ValueRange resultCotangents,
+                         SmallVectorImpl<Value> &operandCotangents) const {
+    return Rule(cast<OpTy>(op), b, resultCotangents, operandCotangents);
+  }
+};
+
+/// tensor.cast: ∂source = cast(∂dest)
+LogicalResult castVjp(tensor::CastOp op, OpBuilder &b, ValueRange cts,
+                      SmallVectorImpl<Value> &out) {
+  out.push_back(castTo(b, op.getLoc(), cts[0], op.getSource().getType()));
+  return success();
+}
+
+/// arith.extf / arith.truncf on tensors: ∂in = convert(∂out) back.
+LogicalResult extfVjp(arith::ExtFOp op, OpBuilder &b, ValueRange cts,
+                      SmallVectorImpl<Value> &out) {
+  if (!isa<RankedTensorType>(op.getType()))
+    return op.emitOpError() << "is differentiated on ranked tensors only";
+  out.push_back(
+      arith::TruncFOp::create(b, op.getLoc(), op.getIn().getType(), cts[0]));
+  return success();
+}
+LogicalResult truncfVjp(arith::TruncFOp op, OpBuilder &b, ValueRange cts,
+                        SmallVectorImpl<Value> &out) {
+  if (!isa<RankedTensorType>(op.getType()))
+    return op.emitOpError() << "is differentiated on ranked tensors only";
+  out.push_back(
+      arith::ExtFOp::create(b, op.getLoc(), op.getIn().getType(), cts[0]));
+  return success();
+}
+
+/// tensor.expand_shape: ∂src = collapse_shape(∂result) (and vice versa).
+LogicalResult expandVjp(tensor::ExpandShapeOp op, OpBuilder &b, ValueRange cts,
+                        SmallVectorImpl<Value> &out) {
+  Value dy = castTo(b, op.getLoc(), cts[0], op.getResultType());
+  out.push_back(tensor::CollapseShapeOp::create(
+      b, op.getLoc(), op.getSrcType(), dy, op.getReassociationIndices()));
+  for (size_t i = 1; i < op->getNumOperands(); ++i)
+    out.push_back(Value());
+  return success();
+}
+LogicalResult collapseVjp(tensor::CollapseShapeOp op, OpBuilder &b,
+                          ValueRange cts, SmallVectorImpl<Value> &out) {
+  Location loc = op.getLoc();
+  Value dy = castTo(b, loc, cts[0], op.getResultType());
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t d = 0; d < op.getSrcType().getRank(); ++d)
+    sizes.push_back(dimOf(b, loc, op.getSrc(), d));
+  out.push_back(tensor::ExpandShapeOp::create(b, loc, op.getSrcType(), dy,
+                                              op.getReassociationIndices(),
+                                              sizes));
+  return success();
+}
+
+/// tensor.extract_slice (unit strides): ∂source = ∂result inserted into
+/// zeros at the slice; dynamic offsets and sizes get no cotangent.
+LogicalResult extractSliceVjp(tensor::ExtractSliceOp op, OpBuilder &b,
+                              ValueRange cts, SmallVectorImpl<Value> &out) {
+  Location loc = op.getLoc();
+  if (!llvm::all_of(op.getStaticStrides(), [](int64_t s) { return s == 1; }))
+    return op.emitOpError() << "is differentiated with unit strides only";
+  if (op.getSourceType().getRank() != op.getResultType().getRank())
+    return op.emitOpError()
+           << "is differentiated only when it keeps every dimension";
+  Value zeros = zerosLike(b, loc, op.getSourceType(), op.getSource());
+  Value dy = castTo(b, loc, cts[0], op.getResultType());
+  out.push_back(tensor::InsertSliceOp::create(
+      b, loc, dy, zeros, op.getMixedOffsets(), op.getMixedSizes(),
+      op.getMixedStrides()));
+  out.append(op->getNumOperands() - 1, Value());
+  return success();
+}
+
+/// tensor.concat along d: ∂input_i = the slice of ∂result it occupies.
+LogicalResult concatVjp(tensor::ConcatOp op, OpBuilder &b, ValueRange cts,
+                        SmallVectorImpl<Value> &out) {
+  Location loc = op.getLoc();
+  int64_t dim = static_cast<int64_t>(op.getDim());
+  Value dy = castTo(b, loc, cts[0], op.getResultType());
+  OpFoldResult offset = b.getIndexAttr(0);
+  for (Value input : op.getInputs()) {
+    auto type = cast<RankedTensorType>(input.getType());
+    SmallVector<OpFoldResult> offsets, sizes, strides;
+    for (int64_t d = 0; d < type.getRank(); ++d) {
+      offsets.push_back(d == dim ? offset : b.getIndexAttr(0));
+      sizes.push_back(dimOf(b, loc, input, d));
+      strides.push_back(b.getIndexAttr(1));
+    }
+    Value slice = tensor::ExtractSliceOp::create(b, loc, type, dy, offsets,
+                                                 sizes, strides);
+    out.push_back(slice);
+    // offset += size along dim
+    Value next = arith::AddIOp::create(
+        b, loc, getValueOrCreateConstantIndexOp(b, loc, offset),
+        getValueOrCreateConstantIndexOp(b, loc, sizes[dim]));
+    offset = next;
+  }
+  return success();
+}
+
+} // namespace
+
+void mlir::rotor::registerDifferentiableOpInterfaceExternalModels(
+    DialectRegistry &registry) {
+  registry.addExtension(+[](MLIRContext *ctx, tensor::TensorDialect *) {
+    tensor::CastOp::attachInterface<RuleModel<tensor::CastOp, castVjp>>(*ctx);
+    tensor::ExpandShapeOp::attachInterface<
+        RuleModel<tensor::ExpandShapeOp, expandVjp>>(*ctx);
+    tensor::CollapseShapeOp::attachInterface<
+        RuleModel<tensor::CollapseShapeOp, collapseVjp>>(*ctx);
+    tensor::ExtractSliceOp::attachInterface<
+        RuleModel<tensor::ExtractSliceOp, extractSliceVjp>>(*ctx);
+    tensor::ConcatOp::attachInterface<RuleModel<tensor::ConcatOp, concatVjp>>(
+        *ctx);
+  });
+  registry.addExtension(+[](MLIRContext *ctx, arith::ArithDialect *) {
+    arith::ExtFOp::attachInterface<RuleModel<arith::ExtFOp, extfVjp>>(*ctx);
+    arith::TruncFOp::attachInterface<RuleModel<arith::TruncFOp, truncfVjp>>(
+        *ctx);
+  });
+}

@@ -1,0 +1,80 @@
+"""The training entry of a whole tiny model: rotorc CONFIG --train builds
+train_step(input_ids, labels, params...) -> (loss, grads...) (TRAIN_ABI in
+docs/autodiff.md). Checked on examples/models/llama.json (GQA, llama3 rope
+scaling, tied embeddings, SwiGLU, two layers) compiled with layer
+checkpointing:
+
+* the loss equals the float64 cross-entropy of `forward`'s logits
+  (f32 tolerance: rtol 1e-5);
+* the gradients of a few random coordinates of several parameters match
+  central finite differences of the loss. The model is f32, so the
+  difference quotient carries the loss's rounding error (~1e-7 |L| / h):
+  with h = 1e-2 the check is |fd - grad| <= 3e-2 |grad| + 2e-4.
+  (Every rule is checked at 1e-6 in f64 in test_cpu_grad.py.)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import numpy as np
+
+from test_cpu_models import load_config, model_weights
+
+
+def test_llama_train_step(compile_mlir, tmp_path):
+    config = load_config("llama")
+    cpath = os.path.join(os.path.dirname(__file__), "..", "..", "examples",
+                         "models", "llama.json")
+    out = str(tmp_path / "llama.rotor")
+    proc = subprocess.run([compile_mlir.rotorc, cpath, "--train", "--dtype=f32",
+                           "--train-checkpoint=layers", "-o", out, "-q"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    art = compile_mlir.runtime.load(out)
+    weights = model_weights(config, seed=5)
+    import json
+    with open(os.path.join(out, "manifest.json")) as f:
+        manifest = json.load(f)
+    entry = next(e for e in manifest["entries"] if e["name"] == "train_step")
+    names = [i["name"] for i in entry["inputs"][2:]]
+    assert [o["name"] for o in entry["outputs"]] == ["loss"] + ["grad." + n for n in names]
+    params = [weights[n] for n in names]
+
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, config["vocab_size"], size=(2, 7)).astype(np.int64)
+    labels = np.concatenate([ids[:, 1:], np.full((2, 1), -100)], axis=1).astype(np.int64)
+    loss, *grads = art.call("train_step", ids, labels, *params)
+    assert len(grads) == len(params)
+
+    (logits,) = art.call("forward", ids, *params)
+    z = logits.astype(np.float64)
+    lse = np.log(np.exp(z - z.max(-1, keepdims=True)).sum(-1)) + z.max(-1)
+    mask = labels != -100
+    picked = np.take_along_axis(z, np.where(mask, labels, 0)[..., None], -1)[..., 0]
+    ref = float(((lse - picked) * mask).sum() / mask.sum())
+    np.testing.assert_allclose(float(loss), ref, rtol=1e-5)
+
+    def loss_at(ps):
+        return float(art.call("train_step", ids, labels, *ps)[0])
+
+    checked = ["model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight",
+               "model.layers.0.self_attn.k_proj.weight", "model.layers.1.input_layernorm.weight",
+               "model.layers.1.mlp.down_proj.weight", "model.norm.weight"]
+    h = 1e-2
+    for name in checked:
+        i = names.index(name)
+        g = grads[i]
+        assert g.shape == params[i].shape and g.dtype == np.float32
+        # The coordinate with the largest gradient and two random ones.
+        coords = [np.unravel_index(int(np.argmax(np.abs(g))), g.shape)]
+        coords += [np.unravel_index(int(c), g.shape) for c in rng.choice(g.size, 2)]
+        for idx in coords:
+            plus = [p.copy() for p in params]
+            minus = [p.copy() for p in params]
+            plus[i][idx] += h
+            minus[i][idx] -= h
+            fd = (loss_at(plus) - loss_at(minus)) / (2 * h)
+            assert abs(fd - float(g[idx])) <= 3e-2 * abs(float(g[idx])) + 2e-4, (
+                f"{name}{idx}: gradient {g[idx]}, finite difference {fd}")
