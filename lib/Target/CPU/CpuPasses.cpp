@@ -14,6 +14,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Math/Transforms/Approximation.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -179,13 +180,104 @@ struct ApproximateMath
   }
 };
 
-/// memref.copy(a, b) => linalg.copy ins(a) outs(b)
+/// The vector width, in elements, for copying rows of `target` from
+/// `source` (memrefs of equal element type): the largest of 16, 8, 4 and 2
+/// that divides the static innermost size of both when both have unit
+/// innermost stride, or 0 when their rows cannot be copied as vectors.
+int64_t rowVectorWidth(MemRefType source, MemRefType target) {
+  if (source.getRank() == 0 || target.getRank() == 0 ||
+      source.getElementType() != target.getElementType() ||
+      !VectorType::isValidElementType(source.getElementType()) ||
+      !source.isLastDimUnitStride() || !target.isLastDimUnitStride())
+    return 0;
+  int64_t row = target.getShape().back();
+  if (ShapedType::isDynamic(row) || source.getShape().back() != row)
+    return 0;
+  for (int64_t width : {16, 8, 4, 2})
+    if (row % width == 0)
+      return width;
+  return 0;
+}
+
+/// Copies `source` into `target` row by row, the innermost dimension of
+/// both (contiguous, of static size) with vector loads and stores of
+/// `width` elements: target[i..., k] = source[sourceIndex(i...), k].
+/// `sourceDim[d]` is the dimension of `source` that dimension d of `target`
+/// iterates (the identity for a copy, the inverse permutation for a
+/// transpose); the innermost dimensions correspond.
+void copyRows(PatternRewriter &rewriter, Location loc, Value source,
+              Value target, ArrayRef<int64_t> sourceDim, int64_t width) {
+  auto targetType = cast<MemRefType>(target.getType());
+  int64_t rank = targetType.getRank();
+  Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+  SmallVector<Value> lbs(rank, zero), ubs, steps(rank, one);
+  for (int64_t d = 0; d < rank; ++d)
+    ubs.push_back(memref::DimOp::create(rewriter, loc, target, d));
+  steps.back() = arith::ConstantIndexOp::create(rewriter, loc, width);
+  auto vectorType = VectorType::get({width}, targetType.getElementType());
+  scf::buildLoopNest(
+      rewriter, loc, lbs, ubs, steps,
+      [&](OpBuilder &b, Location loc, ValueRange ivs) {
+        SmallVector<Value> sourceIvs(rank);
+        for (int64_t d = 0; d < rank; ++d)
+          sourceIvs[sourceDim[d]] = ivs[d];
+        Value row = vector::LoadOp::create(b, loc, vectorType, source,
+                                           sourceIvs);
+        vector::StoreOp::create(b, loc, row, target, ivs);
+      });
+}
+
+/// memref.copy(a, b) => vector loads and stores of the rows when both have
+/// contiguous rows of a static size, else linalg.copy ins(a) outs(b).
 struct CopyToLinalg : OpRewritePattern<memref::CopyOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(memref::CopyOp op,
                                 PatternRewriter &rewriter) const override {
+    auto source = cast<MemRefType>(op.getSource().getType());
+    auto target = cast<MemRefType>(op.getTarget().getType());
+    if (int64_t width = rowVectorWidth(source, target)) {
+      copyRows(rewriter, op.getLoc(), op.getSource(), op.getTarget(),
+               llvm::to_vector(llvm::seq<int64_t>(0, target.getRank())),
+               width);
+      rewriter.eraseOp(op);
+      return success();
+    }
     rewriter.replaceOpWithNewOp<linalg::CopyOp>(op, op.getSource(),
                                                 op.getTarget());
+    return success();
+  }
+};
+
+/// linalg.copy and linalg.transpose on memrefs that keep the innermost
+/// dimension innermost, with contiguous rows of a static size => vector
+/// loads and stores of the rows. convert-linalg-to-loops would copy them
+/// element by element, which LLVM then unrolls into long runs of scalar
+/// loads and stores (one per element of every row: slow to compile, and
+/// loop strength reduction chokes on them).
+template <typename OpTy>
+struct VectorizeRowCopy : OpRewritePattern<OpTy> {
+  using OpRewritePattern<OpTy>::OpRewritePattern;
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureBufferSemantics())
+      return rewriter.notifyMatchFailure(op, "not on buffers");
+    Value source = op.getDpsInputOperand(0)->get();
+    Value target = op.getDpsInitOperand(0)->get();
+    auto targetType = cast<MemRefType>(target.getType());
+    int64_t rank = targetType.getRank();
+    SmallVector<int64_t> sourceDim =
+        llvm::to_vector(llvm::seq<int64_t>(0, rank));
+    if constexpr (std::is_same_v<OpTy, linalg::TransposeOp>)
+      sourceDim = llvm::to_vector(op.getPermutation());
+    if (rank == 0 || sourceDim.back() != rank - 1)
+      return rewriter.notifyMatchFailure(op, "moves the innermost dimension");
+    int64_t width =
+        rowVectorWidth(cast<MemRefType>(source.getType()), targetType);
+    if (width == 0)
+      return rewriter.notifyMatchFailure(op, "rows not contiguous or static");
+    copyRows(rewriter, op.getLoc(), source, target, sourceDim, width);
+    rewriter.eraseOp(op);
     return success();
   }
 };
@@ -194,7 +286,8 @@ struct ExpandMemrefCopies
     : rotor::impl::RotorExpandMemrefCopiesBase<ExpandMemrefCopies> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<CopyToLinalg>(&getContext());
+    patterns.add<CopyToLinalg, VectorizeRowCopy<linalg::CopyOp>,
+                 VectorizeRowCopy<linalg::TransposeOp>>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -15,6 +15,8 @@
 #include "llvm/Bitcode/BitcodeWriter.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
+#include "llvm/Analysis/LoopInfo.h"
+#include "llvm/IR/Dominators.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/CommandLine.h"
@@ -117,8 +119,39 @@ static bool isUselessForRotor(llvm::StringRef passName) {
   return passName == "CalledValuePropagationPass";
 }
 
+/// Marks the artifact's entry functions that are mostly straight-line glue
+/// `optnone` once they are optimized, so that code generation compiles them
+/// as at -O0 (fast instruction selection and register allocation, no
+/// machine scheduling). A model's entries unpack the descriptors of
+/// hundreds of weights and pass them to 32 layer calls: thousands of
+/// loads, stores and moves that run once per call, where the optimizing
+/// code generator spends about a third of a second on a 32-layer model for
+/// nothing measurable. An entry with at least a quarter of its instructions
+/// in loops (a kernel inlined into it, as in a single-op module without
+/// parallel loops) keeps the optimizing code generator.
+static void markGlueForFastCodegen(llvm::Module &llvmModule) {
+  for (llvm::Function &f : llvmModule) {
+    if (f.isDeclaration() || !f.getName().starts_with("rotor_entry_") ||
+        f.hasFnAttribute(llvm::Attribute::OptimizeNone))
+      continue;
+    llvm::DominatorTree dominators(f);
+    llvm::LoopInfo loops(dominators);
+    uint64_t inLoops = 0;
+    for (llvm::BasicBlock &block : f)
+      if (loops.getLoopFor(&block))
+        inLoops += block.size();
+    if (inLoops * 4 >= f.getInstructionCount())
+      continue;
+    // optnone requires noinline; nothing calls the entries anyway.
+    f.removeFnAttr(llvm::Attribute::AlwaysInline);
+    f.addFnAttr(llvm::Attribute::NoInline);
+    f.addFnAttr(llvm::Attribute::OptimizeNone);
+  }
+}
+
 /// Optimizes the module for `tm`: internalizes all but the artifact ABI,
-/// then runs LLVM's O2 pipeline.
+/// runs LLVM's O2 pipeline, then marks the glue entries for fast code
+/// generation.
 static llvm::Error optimize(llvm::Module &llvmModule, llvm::TargetMachine &tm) {
   // Internal, the helpers (C-interface wrappers, kernels' block functions,
   // layer functions) lose the descriptor fields they do not use from their
@@ -152,6 +185,7 @@ static llvm::Error optimize(llvm::Module &llvmModule, llvm::TargetMachine &tm) {
   llvm::ModulePassManager pipeline =
       builder.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O2);
   pipeline.run(llvmModule, mam);
+  markGlueForFastCodegen(llvmModule);
   return llvm::Error::success();
 }
 

@@ -72,20 +72,45 @@ def RotorEmitEntryWrappers : Pass<"rotor-emit-entry-wrappers",
 }
 
 def RotorExpandMemrefCopies : Pass<"rotor-expand-memref-copies"> {
-  let summary = "Turn memref.copy into linalg.copy";
+  let summary = "Turn memref.copy into row-vector loops or linalg.copy";
   let description = [{
     `memref.copy` between buffers with non-identity layouts lowers to a call
     of the `memrefCopy` runtime function, which a standalone artifact does
-    not have. This pass rewrites every copy into `linalg.copy`, which
-    `convert-linalg-to-loops` turns into plain loops.
+    not have. This pass rewrites every copy into loops.
+
+    Copies whose source and target both have contiguous innermost rows
+    (unit innermost stride) of the same static size, and `linalg.copy` and
+    `linalg.transpose` on buffers that keep the innermost dimension
+    innermost, become `scf.for` loops over the rows that move each row with
+    `vector.load`/`vector.store` of 16, 8, 4 or 2 elements (the largest
+    that divides the row). `convert-linalg-to-loops` would copy them element
+    by element, and LLVM would unroll those loops into long runs of scalar
+    loads and stores that are slow to compile and to run. Other copies
+    become `linalg.copy`, which `convert-linalg-to-loops` turns into plain
+    loops.
 
     ```mlir
     memref.copy %a, %b : memref<?xf32, strided<[2]>> to memref<?xf32>
     // =>
     linalg.copy ins(%a : memref<?xf32, strided<[2]>>) outs(%b : memref<?xf32>)
+
+    linalg.transpose ins(%a : memref<?x?x16xf32>) outs(%b : memref<?x?x16xf32>)
+                     permutation = [1, 0, 2]
+    // =>
+    scf.for %i = %c0 to %d0 step %c1 {
+      scf.for %j = %c0 to %d1 step %c1 {
+        scf.for %k = %c0 to %c16 step %c16 {
+          %row = vector.load %a[%j, %i, %k] : memref<?x?x16xf32>, vector<16xf32>
+          vector.store %row, %b[%i, %j, %k] : memref<?x?x16xf32>, vector<16xf32>
+        }
+      }
+    }
     ```
   }];
-  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect"];
 }
 
 def RotorApproximateMath : Pass<"rotor-approximate-math"> {
