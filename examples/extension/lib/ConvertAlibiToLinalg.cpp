@@ -239,8 +239,16 @@ template <typename OpT> struct AttentionLowering {
         [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
           return arith::AddFOp::create(nb, nl, a[0], a[1]);
         });
-    return generic(b, loc, {sum}, empty(b, loc, {B, Hkv, Sk, N}, elem),
-                   {id4(), id4()}, {par, par, par, par},
+    return toElementType(sum, {B, Hkv, Sk, N});
+  }
+
+  /// x (4-D, of `sizes`, in `acc`) in the element type: x itself when they
+  /// agree.
+  Value toElementType(Value x, ArrayRef<OpFoldResult> sizes) const {
+    if (acc == elem)
+      return x;
+    return generic(b, loc, {x}, empty(b, loc, sizes, elem), {id4(), id4()},
+                   {par, par, par, par},
                    [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                      return rotor::convertFloat(nb, nl, a[0], elem);
                    });
@@ -311,11 +319,7 @@ struct LowerAlibiAttentionGrad : OpRewritePattern<AttentionGradOp> {
     Value dq = l.contract(dS, l.map(5, {d0, d1, d2, d4}), k,
                           l.map(5, {d0, l.kvHead, d4, d3}),
                           {l.B, l.H, l.Sq, l.D});
-    dq = generic(b, loc, {dq}, empty(b, loc, {l.B, l.H, l.Sq, l.D}, l.elem),
-                 {l.id4(), l.id4()}, {par, par, par, par},
-                 [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-                   return rotor::convertFloat(nb, nl, a[0], l.elem);
-                 });
+    dq = l.toElementType(dq, {l.B, l.H, l.Sq, l.D});
     // Per query head: dk_h[b, h, j, d] = Σ_i dS[b, h, i, j] · q[b, h, i, d],
     // dv_h[b, h, j, e] = Σ_i P[b, h, i, j] · dO[b, h, i, e]; then the sums
     // over each key/value group.

@@ -201,7 +201,8 @@ def test_reference_vjp_against_finite_differences(mask):
 # The compiled gradient: rotor-autodiff (seed-args) with the plugin's rule,
 # alibi.attention_grad lowered by convert-alibi-to-linalg, against the NumPy
 # VJP. Sizes: odd lengths, more queries than keys (rows without a visible
-# key), GQA ratios 1..4, head dims 64/80 and a value head dim that differs.
+# key), GQA ratios 1..8, head dims 64/80/96/128, value head dims that
+# differ; f64, f32 and bf16 (accumulation in f32).
 GRAD_CASES = [
     # name, dtype, hq, hkv, d, dv, mask, extras
     ("causal_gqa2_d64", "f64", 4, 2, 64, 64, {"causal": True}, {}),
@@ -212,6 +213,9 @@ GRAD_CASES = [
     ("chunk_global_gqa4", "f64", 8, 2, 64, 64,
      {"causal": True, "chunk": 5, "global_": 2}, {"max_bias": 4.0}),
     ("causal_gqa2_f32", "f32", 4, 2, 64, 64, {"causal": True}, {}),
+    ("window_gqa8_d128_f32", "f32", 8, 1, 128, 96,
+     {"causal": True, "window_left": 4}, {}),
+    ("causal_gqa2_d96_bf16", "bf16", 4, 2, 96, 96, {"causal": True}, {}),
 ]
 
 
