@@ -24,9 +24,11 @@ def Alibi_Dialect : Dialect {
   let cppNamespace = "::mlir::alibi";
   let summary = "Attention with linear biases (ALiBi), a Rotor plugin";
   let description = [{
-    An example of extending Rotor out of tree: `alibi.attention` and its
-    lowering to linalg (`convert-alibi-to-linalg`), loaded into `rotor-opt`
-    and `rotorc` as a plugin. See docs/extending.md in the Rotor sources.
+    An example of extending Rotor out of tree: `alibi.attention`, its
+    backward op `alibi.attention_grad` and their lowering to linalg
+    (`convert-alibi-to-linalg`), loaded into `rotor-opt` and `rotorc` as a
+    plugin that also gives `alibi.attention` its gradient rule for
+    `rotor-autodiff`. See docs/extending.md in the Rotor sources.
   }];
   let dependentDialects = ["::mlir::rotor::RotorDialect"];
 }
