@@ -47,26 +47,43 @@ SmallVector<double> mlir::alibi::alibiSlopes(int64_t numHeads,
   return slopes;
 }
 
-SmallVector<double> AttentionOp::getEffectiveSlopes() {
-  if (auto slopes = getSlopes())
+// alibi.attention and alibi.attention_grad share their operands and
+// attributes, hence these helpers.
+template <typename OpT>
+static SmallVector<double> effectiveSlopes(OpT op) {
+  if (auto slopes = op.getSlopes())
     return SmallVector<double>(*slopes);
-  return alibiSlopes(getQuery().getType().getDimSize(1),
-                     getMaxBias().convertToDouble());
+  return alibiSlopes(op.getQuery().getType().getDimSize(1),
+                     op.getMaxBias().convertToDouble());
 }
 
-double AttentionOp::getEffectiveScale() {
-  if (auto s = getScale())
+template <typename OpT> static double effectiveScale(OpT op) {
+  if (auto s = op.getScale())
     return s->convertToDouble();
-  int64_t d = getQuery().getType().getDimSize(3);
+  int64_t d = op.getQuery().getType().getDimSize(3);
   return ShapedType::isDynamic(d) ? 1.0 : 1.0 / std::sqrt(double(d));
 }
 
-rotor::MaskAttr AttentionOp::getEffectiveMask() {
-  if (auto m = getMaskAttr())
+template <typename OpT> static rotor::MaskAttr effectiveMask(OpT op) {
+  if (auto m = op.getMaskAttr())
     return m;
-  return rotor::MaskAttr::get(getContext(), /*causal=*/false, std::nullopt,
+  return rotor::MaskAttr::get(op.getContext(), /*causal=*/false, std::nullopt,
                               std::nullopt, /*dilation=*/1, std::nullopt,
                               /*global=*/0);
+}
+
+SmallVector<double> AttentionOp::getEffectiveSlopes() {
+  return effectiveSlopes(*this);
+}
+double AttentionOp::getEffectiveScale() { return effectiveScale(*this); }
+rotor::MaskAttr AttentionOp::getEffectiveMask() { return effectiveMask(*this); }
+
+SmallVector<double> AttentionGradOp::getEffectiveSlopes() {
+  return effectiveSlopes(*this);
+}
+double AttentionGradOp::getEffectiveScale() { return effectiveScale(*this); }
+rotor::MaskAttr AttentionGradOp::getEffectiveMask() {
+  return effectiveMask(*this);
 }
 
 LogicalResult AttentionOp::inferReturnTypes(MLIRContext *,
@@ -89,56 +106,81 @@ static bool conflict(int64_t a, int64_t b) {
   return !ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b;
 }
 
-LogicalResult AttentionOp::verify() {
-  auto qt = getQuery().getType(), kt = getKey().getType(),
-       vt = getValue().getType();
+/// The rules on the operands and attributes of alibi.attention and
+/// alibi.attention_grad.
+template <typename OpT> static LogicalResult verifyOperands(OpT op) {
+  auto qt = op.getQuery().getType(), kt = op.getKey().getType(),
+       vt = op.getValue().getType();
   if (kt.getElementType() != qt.getElementType() ||
       vt.getElementType() != qt.getElementType())
-    return emitOpError() << "query, key and value must share an element type, "
-                            "got "
-                         << qt.getElementType() << ", " << kt.getElementType()
-                         << " and " << vt.getElementType();
+    return op.emitOpError()
+           << "query, key and value must share an element type, got "
+           << qt.getElementType() << ", " << kt.getElementType() << " and "
+           << vt.getElementType();
   ArrayRef<int64_t> q = qt.getShape(), k = kt.getShape(), v = vt.getShape();
   if (conflict(q[0], k[0]) || conflict(q[0], v[0]) || conflict(k[0], v[0]))
-    return emitOpError() << "query, key and value batch sizes differ";
+    return op.emitOpError() << "query, key and value batch sizes differ";
   if (ShapedType::isDynamic(q[1]) || ShapedType::isDynamic(k[1]) ||
       ShapedType::isDynamic(v[1]))
-    return emitOpError() << "head counts must be static (the slopes and the "
+    return op.emitOpError() << "head counts must be static (the slopes and the "
                             "query-to-key/value head map depend on them)";
   if (k[1] != v[1])
-    return emitOpError() << "key has " << k[1] << " heads but value has "
+    return op.emitOpError() << "key has " << k[1] << " heads but value has "
                          << v[1];
   if (k[1] == 0 || q[1] % k[1] != 0)
-    return emitOpError() << q[1] << " query heads are not divisible by "
+    return op.emitOpError() << q[1] << " query heads are not divisible by "
                          << k[1] << " key/value heads";
   if (conflict(q[3], k[3]))
-    return emitOpError() << "query head_dim " << q[3]
+    return op.emitOpError() << "query head_dim " << q[3]
                          << " differs from key head_dim " << k[3];
   if (conflict(k[2], v[2]))
-    return emitOpError() << "key has " << k[2] << " positions but value has "
+    return op.emitOpError() << "key has " << k[2] << " positions but value has "
                          << v[2];
-  if (auto s = getScale();
+  if (auto s = op.getScale();
       s && !(std::isfinite(s->convertToDouble()) && s->convertToDouble() > 0))
-    return emitOpError() << "scale must be positive and finite, got "
+    return op.emitOpError() << "scale must be positive and finite, got "
                          << rotor::formatNumber(s->convertToDouble());
-  double maxBias = getMaxBias().convertToDouble();
+  double maxBias = op.getMaxBias().convertToDouble();
   if (!std::isfinite(maxBias) || maxBias <= 0)
-    return emitOpError() << "max_bias must be positive and finite, got "
+    return op.emitOpError() << "max_bias must be positive and finite, got "
                          << rotor::formatNumber(maxBias);
-  if (auto slopes = getSlopes()) {
+  if (auto slopes = op.getSlopes()) {
     if (int64_t(slopes->size()) != q[1])
-      return emitOpError() << "slopes has " << slopes->size()
+      return op.emitOpError() << "slopes has " << slopes->size()
                            << " entries but there are " << q[1]
                            << " query heads";
     for (auto [h, slope] : llvm::enumerate(*slopes))
       if (!std::isfinite(slope))
-        return emitOpError() << "slope of head " << h << " is not finite ("
+        return op.emitOpError() << "slope of head " << h << " is not finite ("
                              << rotor::formatNumber(slope) << ")";
   }
+  return success();
+}
+
+LogicalResult AttentionOp::verify() {
+  if (failed(verifyOperands(*this)))
+    return failure();
+  auto qt = getQuery().getType();
+  ArrayRef<int64_t> q = qt.getShape(), v = getValue().getType().getShape();
   ArrayRef<int64_t> o = getOutput().getType().getShape();
   if (o[0] != q[0] || o[1] != q[1] || o[2] != q[2] || o[3] != v[3] ||
       getOutput().getType().getElementType() != qt.getElementType())
     return emitOpError() << "result type " << getOutput().getType()
+                         << " is not (batch, query heads, queries, value "
+                            "head_dim) of the query's element type";
+  return success();
+}
+
+LogicalResult AttentionGradOp::verify() {
+  if (failed(verifyOperands(*this)))
+    return failure();
+  // `grad` has the type of the forward op's output.
+  auto qt = getQuery().getType(), gt = getGrad().getType();
+  ArrayRef<int64_t> q = qt.getShape(), v = getValue().getType().getShape(),
+                    g = gt.getShape();
+  if (conflict(g[0], q[0]) || g[1] != q[1] || conflict(g[2], q[2]) ||
+      conflict(g[3], v[3]) || gt.getElementType() != qt.getElementType())
+    return emitOpError() << "grad type " << gt
                          << " is not (batch, query heads, queries, value "
                             "head_dim) of the query's element type";
   return success();

@@ -7,7 +7,9 @@
 // One shared object, two plugin interfaces:
 //
 //   --load-dialect-plugin=alibi-plugin.so  adds the alibi dialect to the
-//                                          tool's registry (before parsing)
+//                                          tool's registry (before parsing),
+//                                          with the gradient rule of
+//                                          alibi.attention (rotor-autodiff)
 //   --load-pass-plugin=alibi-plugin.so     registers convert-alibi-to-linalg
 //
 // rotor-opt takes both (mlir-opt's flags, from MlirOptMain); so does rotorc,
@@ -30,6 +32,7 @@ mlirGetDialectPluginInfo() {
   return {MLIR_PLUGIN_API_VERSION, "Alibi", LLVM_VERSION_STRING,
           [](DialectRegistry *registry) {
             registry->insert<alibi::AlibiDialect>();
+            alibi::registerAlibiGradients(*registry);
           }};
 }
 

@@ -26,6 +26,11 @@ namespace mlir::alibi {
 /// paper's geometric sequence; see alibi.attention).
 llvm::SmallVector<double> alibiSlopes(int64_t numHeads, double maxBias);
 
+/// Attaches rotor::DifferentiableOpInterface to alibi.attention (its rule
+/// emits alibi.attention_grad) when the alibi dialect loads
+/// (lib/AlibiGradient.cpp).
+void registerAlibiGradients(DialectRegistry &registry);
+
 } // namespace mlir::alibi
 
 #endif // ALIBI_ALIBIOPS_H

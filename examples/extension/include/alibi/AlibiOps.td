@@ -5,8 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// A dialect of one op, alibi.attention: attention with linear biases
-// (Press et al., "Train Short, Test Long", ICLR 2022). It reuses the rotor
+// The alibi dialect: alibi.attention, attention with linear biases
+// (Press et al., "Train Short, Test Long", ICLR 2022), and alibi.attention_grad, its cotangents. It reuses the rotor
 // dialect's #rotor.mask attribute, so the dialect depends on rotor and the
 // plugin links Rotor's dialect library.
 //
@@ -24,9 +24,11 @@ def Alibi_Dialect : Dialect {
   let cppNamespace = "::mlir::alibi";
   let summary = "Attention with linear biases (ALiBi), a Rotor plugin";
   let description = [{
-    An example of extending Rotor out of tree: `alibi.attention` and its
-    lowering to linalg (`convert-alibi-to-linalg`), loaded into `rotor-opt`
-    and `rotorc` as a plugin. See docs/extending.md in the Rotor sources.
+    An example of extending Rotor out of tree: `alibi.attention`, its
+    backward op `alibi.attention_grad` and their lowering to linalg
+    (`convert-alibi-to-linalg`), loaded into `rotor-opt` and `rotorc` as a
+    plugin that also gives `alibi.attention` its gradient rule for
+    `rotor-autodiff`. See docs/extending.md in the Rotor sources.
   }];
   let dependentDialects = ["::mlir::rotor::RotorDialect"];
 }
@@ -80,6 +82,67 @@ def Alibi_AttentionOp : Op<Alibi_Dialect, "attention",
   let assemblyFormat = [{
     $query `,` $key `,` $value attr-dict `:` type($query) `,` type($key) `,`
     type($value)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// One slope per query head: `slopes`, or the ALiBi sequence.
+    ::llvm::SmallVector<double> getEffectiveSlopes();
+    /// The softmax scale: `scale`, or 1/sqrt(head_dim).
+    double getEffectiveScale();
+    /// The mask: `mask`, or the full mask when absent.
+    ::mlir::rotor::MaskAttr getEffectiveMask();
+  }];
+}
+
+def Alibi_AttentionGradOp : Op<Alibi_Dialect, "attention_grad", [Pure,
+    AllTypesMatch<["query", "query_grad"]>, AllTypesMatch<["key", "key_grad"]>,
+    AllTypesMatch<["value", "value_grad"]>]> {
+  let summary = "Cotangents of alibi.attention";
+  let description = [{
+    For `output = alibi.attention(query, key, value)` with the same
+    attributes and the cotangent `grad` of `output`, returns the cotangents
+    of query, key and value. The ALiBi bias is a constant of the attributes
+    (`slopes`, `max_bias`, `mask`), so it has no cotangent. With `P` the
+    attention probabilities (recomputed as in the forward lowering, 0 where
+    masked and on rows with no visible key):
+
+    * `dv = Pᵀ grad`, `dP = grad vᵀ`,
+      `dS = P ⊙ (dP - rowsum(dP ⊙ P))`;
+    * `dq = scale · dS k`, `dk = scale · dSᵀ q`;
+    * with grouped-query attention the key and value cotangents of a
+      key/value head sum over the query heads of its group.
+
+    `rotor-autodiff` builds this op through the
+    `rotor::DifferentiableOpInterface` model of `alibi.attention` that the
+    plugin registers (lib/AlibiGradient.cpp).
+
+    Example:
+
+    ```mlir
+    %dq, %dk, %dv = alibi.attention_grad %q, %k, %v, %do
+        {mask = #rotor.mask<causal = true>}
+        : tensor<1x8x?x64xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>,
+          tensor<1x8x?x64xf32>
+    ```
+  }];
+  let arguments = (ins
+    Alibi_Tensor4D:$query,
+    Alibi_Tensor4D:$key,
+    Alibi_Tensor4D:$value,
+    Alibi_Tensor4D:$grad,
+    OptionalAttr<Rotor_MaskAttr>:$mask,
+    OptionalAttr<F64Attr>:$scale,
+    DefaultValuedAttr<F64Attr, "8.0">:$max_bias,
+    OptionalAttr<DenseF64ArrayAttr>:$slopes
+  );
+  let results = (outs
+    Alibi_Tensor4D:$query_grad,
+    Alibi_Tensor4D:$key_grad,
+    Alibi_Tensor4D:$value_grad
+  );
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $grad attr-dict `:` type($query) `,`
+    type($key) `,` type($value) `,` type($grad)
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{

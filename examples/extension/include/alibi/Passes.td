@@ -10,7 +10,7 @@
 include "mlir/Pass/PassBase.td"
 
 def ConvertAlibiToLinalg : Pass<"convert-alibi-to-linalg", "::mlir::ModuleOp"> {
-  let summary = "Lower alibi.attention to linalg on tensors";
+  let summary = "Lower alibi.attention and alibi.attention_grad to linalg on tensors";
   let description = [{
     Rewrites each `alibi.attention` into `linalg.generic` ops on tensors,
     accumulating in f32 (f64 for f64 inputs):
@@ -20,6 +20,13 @@ def ConvertAlibiToLinalg : Pass<"convert-alibi-to-linalg", "::mlir::ModuleOp"> {
         m = max_j S  (0 when the row has no visible key)
         P = exp(S - m),   l = Σ_j P
         out = l > 0 ? (P · v) / l : 0
+
+    `alibi.attention_grad` recomputes the normalized probabilities `P`
+    the same way, then (per query head, the key and value cotangents summed
+    over each key/value group afterwards):
+
+        dP = dO · vᵀ,  Δ = Σ_j dP ⊙ P,  dS = scale · P ⊙ (dP - Δ)
+        dq = dS · k,   dk = dSᵀ · q,    dv = Pᵀ · dO
 
     It materializes the (B, Hq, Sq, Sk) score tensor: a plain lowering
     meant to be correct and readable, not Rotor's flash kernel. In rotorc it

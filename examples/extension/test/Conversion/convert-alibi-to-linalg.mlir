@@ -126,3 +126,62 @@ func.func @not_alibi(%q: tensor<1x2x5x8xf32>, %k: tensor<1x2x5x8xf32>,
       : tensor<1x2x5x8xf32>, tensor<1x2x5x8xf32>, tensor<1x2x5x8xf32>
   return %o : tensor<1x2x5x8xf32>
 }
+
+// -----
+
+// alibi.attention_grad (GQA 2, f32): the probabilities recomputed as in the
+// forward lowering and normalized, then dP = dO · vᵀ, Δ = Σ_j dP ⊙ P,
+// dS = scale · P ⊙ (dP - Δ), dq = dS · k; the key and value cotangents per
+// query head, then summed over each group of 2 heads (an expand_shape
+// (1, 4, ...) -> (1, 2, 2, ...) and a reduction). No conversion of f32
+// results (the accumulation type).
+// CHECK-DAG: #[[$Q:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4)>
+// CHECK-DAG: #[[$K:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1 floordiv 2, d3, d4)>
+// CHECK-DAG: #[[$KD:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1 floordiv 2, d4, d3)>
+// CHECK-DAG: #[[$T:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d4, d2)>
+// CHECK-DAG: #[[$QI:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d4, d3)>
+// CHECK-DAG: #[[$GROUP:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d4, d2, d3)>
+// CHECK-LABEL: func.func @grad_gqa
+// CHECK-SAME: (%[[QA:.*]]: tensor<1x4x?x8xf32>, %[[KA:.*]]: tensor<1x2x?x8xf32>, %[[VA:.*]]: tensor<1x2x?x6xf32>, %[[DO:.*]]: tensor<1x4x?x6xf32>)
+// CHECK-NOT: alibi.attention_grad
+// CHECK: linalg.generic {indexing_maps = [#[[$Q]], #[[$K]], #{{.*}}], {{.*}} ins(%[[QA]], %[[KA]] :
+// CHECK: math.exp
+// CHECK: %[[P:.*]] = linalg.generic {{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x4x?x?xf32>, tensor<1x4x?xf32>)
+// CHECK: arith.divf
+// CHECK: %[[DP:.*]] = linalg.generic {indexing_maps = [#[[$Q]], #[[$K]], #{{.*}}], {{.*}} ins(%[[DO]], %[[VA]] :
+// CHECK: %[[DELTA:.*]] = linalg.generic {{.*}} ins(%[[DP]], %[[P]] :
+// CHECK: %[[DS:.*]] = linalg.generic {{.*}} ins(%[[P]], %[[DP]], %[[DELTA]] :
+// CHECK: arith.subf
+// CHECK: arith.mulf
+// CHECK: arith.constant 5.000000e-01 : f32
+// CHECK: %[[DQ:.*]] = linalg.generic {indexing_maps = [#[[$Q]], #[[$KD]], #{{.*}}], {{.*}} ins(%[[DS]], %[[KA]] :
+// CHECK: %[[DKH:.*]] = linalg.generic {indexing_maps = [#[[$T]], #[[$QI]], #{{.*}}], {{.*}} ins(%[[DS]], %[[QA]] :
+// CHECK: %[[DVH:.*]] = linalg.generic {indexing_maps = [#[[$T]], #[[$QI]], #{{.*}}], {{.*}} ins(%[[P]], %[[DO]] :
+// CHECK: %[[DKG:.*]] = tensor.expand_shape %[[DKH]] {{\[\[}}0], [1, 2], [3], [4]] output_shape [1, 2, 2, %{{.*}}, 8] : tensor<1x4x?x8xf32> into tensor<1x2x2x?x8xf32>
+// CHECK: %[[DK:.*]] = linalg.generic {indexing_maps = [#[[$GROUP]], #{{.*}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[DKG]] :
+// CHECK: %[[DVG:.*]] = tensor.expand_shape %[[DVH]] {{\[\[}}0], [1, 2], [3], [4]] output_shape [1, 2, 2, %{{.*}}, 6] : tensor<1x4x?x6xf32> into tensor<1x2x2x?x6xf32>
+// CHECK: %[[DV:.*]] = linalg.generic {indexing_maps = [#[[$GROUP]], #{{.*}}], {{.*}} ins(%[[DVG]] :
+// CHECK: return %[[DQ]], %[[DK]], %[[DV]]
+func.func @grad_gqa(%q: tensor<1x4x?x8xf32>, %k: tensor<1x2x?x8xf32>,
+                    %v: tensor<1x2x?x6xf32>, %do: tensor<1x4x?x6xf32>)
+    -> (tensor<1x4x?x8xf32>, tensor<1x2x?x8xf32>, tensor<1x2x?x6xf32>) {
+  %dq, %dk, %dv = alibi.attention_grad %q, %k, %v, %do
+      {mask = #rotor.mask<causal = true>, scale = 0.5 : f64}
+      : tensor<1x4x?x8xf32>, tensor<1x2x?x8xf32>, tensor<1x2x?x6xf32>, tensor<1x4x?x6xf32>
+  return %dq, %dk, %dv : tensor<1x4x?x8xf32>, tensor<1x2x?x8xf32>, tensor<1x2x?x6xf32>
+}
+
+// -----
+
+// bf16: accumulation in f32, the cotangents converted back to bf16 (dq once,
+// dk and dv after their group sums).
+// CHECK-LABEL: func.func @grad_bf16
+// CHECK-COUNT-3: arith.truncf %{{.*}} : f32 to bf16
+// CHECK: return
+func.func @grad_bf16(%q: tensor<1x2x3x8xbf16>, %k: tensor<1x2x3x8xbf16>,
+                     %v: tensor<1x2x3x8xbf16>, %do: tensor<1x2x3x8xbf16>)
+    -> (tensor<1x2x3x8xbf16>, tensor<1x2x3x8xbf16>, tensor<1x2x3x8xbf16>) {
+  %dq, %dk, %dv = alibi.attention_grad %q, %k, %v, %do
+      : tensor<1x2x3x8xbf16>, tensor<1x2x3x8xbf16>, tensor<1x2x3x8xbf16>, tensor<1x2x3x8xbf16>
+  return %dq, %dk, %dv : tensor<1x2x3x8xbf16>, tensor<1x2x3x8xbf16>, tensor<1x2x3x8xbf16>
+}

@@ -128,3 +128,47 @@ func.func @mask(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x8xf32>,
       : tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>
   return
 }
+
+// -----
+
+// alibi.attention_grad checks the forward op's rules on its operands...
+func.func @grad_heads(%q: tensor<1x3x4x8xf32>, %k: tensor<1x2x4x8xf32>,
+                      %v: tensor<1x2x4x8xf32>, %do: tensor<1x3x4x8xf32>) {
+  // expected-error @+1 {{3 query heads are not divisible by 2 key/value heads}}
+  %dq, %dk, %dv = alibi.attention_grad %q, %k, %v, %do
+      : tensor<1x3x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x3x4x8xf32>
+  return
+}
+
+// -----
+
+// ... and that `grad` has the forward output's type.
+func.func @grad_type(%q: tensor<1x4x4x8xf32>, %k: tensor<1x2x4x8xf32>,
+                     %v: tensor<1x2x4x6xf32>, %do: tensor<1x4x4x8xf32>) {
+  // expected-error @+1 {{grad type 'tensor<1x4x4x8xf32>' is not (batch, query heads, queries, value head_dim) of the query's element type}}
+  %dq, %dk, %dv = alibi.attention_grad %q, %k, %v, %do
+      : tensor<1x4x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x6xf32>, tensor<1x4x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @grad_element_type(%q: tensor<1x4x4x8xf32>, %k: tensor<1x2x4x8xf32>,
+                             %v: tensor<1x2x4x8xf32>, %do: tensor<1x4x4x8xf64>) {
+  // expected-error @+1 {{grad type 'tensor<1x4x4x8xf64>' is not}}
+  %dq, %dk, %dv = alibi.attention_grad %q, %k, %v, %do
+      : tensor<1x4x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x4x4x8xf64>
+  return
+}
+
+// -----
+
+// Each cotangent has its operand's type.
+func.func @grad_result_type(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x8xf32>,
+                            %v: tensor<1x2x4x8xf32>, %do: tensor<1x2x4x8xf32>) {
+  // expected-error @+1 {{all of {key, key_grad} have same type}}
+  %dq, %dk, %dv = "alibi.attention_grad"(%q, %k, %v, %do)
+      : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>)
+      -> (tensor<1x2x4x8xf32>, tensor<1x2x5x8xf32>, tensor<1x2x4x8xf32>)
+  return
+}

@@ -42,3 +42,16 @@ func.func @with_rotor_ops(%q: tensor<1x4x5x8xf64>, %k: tensor<1x4x5x8xf64>,
   %r = rotor.add %a, %q : tensor<1x4x5x8xf64>, tensor<1x4x5x8xf64>
   return %r : tensor<1x4x5x8xf64>
 }
+
+// The backward op (what rotor-autodiff emits for alibi.attention).
+// CHECK-LABEL: func.func @attention_grad
+// CHECK: %{{.*}}, %{{.*}}, %{{.*}} = alibi.attention_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {mask = #rotor.mask<causal = true>, slopes = array<f64: 5.000000e-01, 2.500000e-01, 1.250000e-01, 0.000000e+00>} : tensor<1x4x?x16xbf16>, tensor<1x2x?x16xbf16>, tensor<1x2x?x24xbf16>, tensor<1x4x?x24xbf16>
+func.func @attention_grad(%q: tensor<1x4x?x16xbf16>, %k: tensor<1x2x?x16xbf16>,
+                          %v: tensor<1x2x?x24xbf16>, %do: tensor<1x4x?x24xbf16>)
+    -> (tensor<1x4x?x16xbf16>, tensor<1x2x?x16xbf16>, tensor<1x2x?x24xbf16>) {
+  %dq, %dk, %dv = alibi.attention_grad %q, %k, %v, %do {
+      mask = #rotor.mask<causal = true>, slopes = array<f64: 0.5, 0.25, 0.125, 0.0>}
+      : tensor<1x4x?x16xbf16>, tensor<1x2x?x16xbf16>, tensor<1x2x?x24xbf16>,
+        tensor<1x4x?x24xbf16>
+  return %dq, %dk, %dv : tensor<1x4x?x16xbf16>, tensor<1x2x?x16xbf16>, tensor<1x2x?x24xbf16>
+}

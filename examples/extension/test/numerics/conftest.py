@@ -1,7 +1,7 @@
 """Fixtures of the alibi numerics: compile with the installed rotorc and the
 plugin, run through the installed runtime (its ctypes binding).
 
-ctest sets ROTORC, ALIBI_PLUGIN, ROTOR_PYTHON_DIR and ROTOR_RUNTIME_LIB
+ctest sets ROTORC, ROTOR_OPT, ALIBI_PLUGIN, ROTOR_PYTHON_DIR and ROTOR_RUNTIME_LIB
 (test/CMakeLists.txt); the tests fail without them.
 """
 
@@ -63,3 +63,27 @@ def compile_mlir(tmp_path_factory) -> Compiler:
     runtime = Runtime(_env("ROTOR_RUNTIME_LIB"))
     return Compiler(_env("ROTORC"), _env("ALIBI_PLUGIN"),
                     str(tmp_path_factory.mktemp("artifacts")), runtime)
+
+
+class Differentiator:
+    """Adds gradient functions with the installed rotor-opt and the plugin
+    (`--rotor-autodiff=OPTIONS`, which uses the plugin's gradient rule of
+    alibi.attention), then compiles the module like `compile_mlir`."""
+
+    def __init__(self, rotor_opt: str, compiler: Compiler):
+        self.rotor_opt, self.compiler = rotor_opt, compiler
+
+    def __call__(self, mlir: str, options: str):
+        plugin = self.compiler.plugin
+        proc = subprocess.run(
+            [self.rotor_opt, f"--load-dialect-plugin={plugin}",
+             f"--load-pass-plugin={plugin}", f"--rotor-autodiff={options}"],
+            input=mlir, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise AssertionError(f"rotor-autodiff failed on\n{mlir}\n{proc.stderr}")
+        return self.compiler(proc.stdout)
+
+
+@pytest.fixture(scope="session")
+def differentiate(compile_mlir) -> Differentiator:
+    return Differentiator(_env("ROTOR_OPT"), compile_mlir)
