@@ -118,8 +118,9 @@ unfuseAttention(OpBuilder &b, AttentionOp op) {
 class GradientBuilder {
 public:
   GradientBuilder(ModuleOp module, func::FuncOp source, Checkpoint policy,
-                  bool seedArgs)
-      : module(module), source(source), policy(policy), seedArgs(seedArgs) {}
+                  bool seedArgs, bool lossScale)
+      : module(module), source(source), policy(policy), seedArgs(seedArgs),
+        lossScale(lossScale) {}
 
   /// Builds `name` differentiating the arguments `wrt` (indices), or
   /// returns failure after emitting an error.
@@ -141,6 +142,8 @@ private:
   func::FuncOp source;
   Checkpoint policy;
   bool seedArgs;
+  /// The loss cotangent is a last argument `loss_scale` instead of 1.
+  bool lossScale;
 
   func::FuncOp fn;
   int segmentCount = 0;
@@ -314,6 +317,8 @@ FailureOr<func::FuncOp> GradientBuilder::build(StringRef name,
       seeded.push_back(i);
       argTypes.push_back(t);
     }
+  if (lossScale)
+    argTypes.push_back(srcType.getResult(0));
   SmallVector<Type> resultTypes(srcType.getResults());
   for (unsigned i : wrt)
     resultTypes.push_back(srcType.getInput(i));
@@ -330,6 +335,9 @@ FailureOr<func::FuncOp> GradientBuilder::build(StringRef name,
   for (auto [k, i] : llvm::enumerate(seeded))
     fn.setArgAttr(srcType.getNumInputs() + k, kNameAttr,
                   b.getStringAttr("d." + getResultName(source, i)));
+  if (lossScale)
+    fn.setArgAttr(argTypes.size() - 1, kNameAttr,
+                  b.getStringAttr("loss_scale"));
   for (unsigned i = 0; i < srcType.getNumResults(); ++i) {
     std::string n = getResultName(source, i);
     if (!seedArgs && !source.getResultAttrOfType<StringAttr>(i, kNameAttr))
@@ -367,6 +375,9 @@ FailureOr<func::FuncOp> GradientBuilder::build(StringRef name,
       if (failed(accumulate(b, returned[i],
                             entry->getArgument(srcType.getNumInputs() + k))))
         return failure();
+  } else if (lossScale) {
+    if (failed(accumulate(b, returned[0], entry->getArguments().back())))
+      return failure();
   } else {
     auto lossType = cast<RankedTensorType>(returned[0].getType());
     Value one = arith::ConstantOp::create(
@@ -520,7 +531,12 @@ struct RotorAutodiffPass
           args.push_back(i);
     }
 
-    GradientBuilder builder(module, source, policy, seedArgs);
+    if (seedArgs && lossScale) {
+      module.emitError() << "rotor-autodiff: loss-scale applies to a loss "
+                            "function, not with seed-args";
+      return signalPassFailure();
+    }
+    GradientBuilder builder(module, source, policy, seedArgs, lossScale);
     FailureOr<func::FuncOp> fn = builder.build(name, args);
     if (failed(fn)) {
       if (auto partial = module.lookupSymbol<func::FuncOp>(name))
@@ -543,7 +559,8 @@ struct RotorAutodiffPass
     if (policy != Checkpoint::None) {
       // The same function without checkpointing, for comparison.
       std::string tmpName = name + ".no_checkpoint";
-      GradientBuilder plain(module, source, Checkpoint::None, seedArgs);
+      GradientBuilder plain(module, source, Checkpoint::None, seedArgs,
+                            lossScale);
       FailureOr<func::FuncOp> other = plain.build(tmpName, args);
       if (failed(other))
         return signalPassFailure();

@@ -38,15 +38,25 @@ def test_llama_train_step(compile_mlir, tmp_path):
     with open(os.path.join(out, "manifest.json")) as f:
         manifest = json.load(f)
     entry = next(e for e in manifest["entries"] if e["name"] == "train_step")
-    names = [i["name"] for i in entry["inputs"][2:]]
+    names = [i["name"] for i in entry["inputs"][2:-1]]
+    # The optional loss_scale input (TRAIN_ABI), last: f32 0-D.
+    assert entry["inputs"][-1]["name"] == "loss_scale"
+    assert entry["inputs"][-1]["dtype"] == "f32" and entry["inputs"][-1]["shape"] == []
     assert [o["name"] for o in entry["outputs"]] == ["loss"] + ["grad." + n for n in names]
     params = [weights[n] for n in names]
 
     rng = np.random.default_rng(3)
     ids = rng.integers(0, config["vocab_size"], size=(2, 7)).astype(np.int64)
     labels = np.concatenate([ids[:, 1:], np.full((2, 1), -100)], axis=1).astype(np.int64)
-    loss, *grads = art.call("train_step", ids, labels, *params)
+    one = np.array(1.0, dtype=np.float32)
+    loss, *grads = art.call("train_step", ids, labels, *params, one)
     assert len(grads) == len(params)
+    # loss_scale scales the gradients, not the loss.
+    scale = np.array(1024.0, dtype=np.float32)
+    scaled_loss, *scaled = art.call("train_step", ids, labels, *params, scale)
+    assert float(scaled_loss) == float(loss)
+    for g, sg in zip(grads, scaled):
+        np.testing.assert_allclose(sg, 1024.0 * g, rtol=1e-5, atol=1e-6 * np.abs(sg).max())
 
     (logits,) = art.call("forward", ids, *params)
     z = logits.astype(np.float64)
@@ -57,7 +67,7 @@ def test_llama_train_step(compile_mlir, tmp_path):
     np.testing.assert_allclose(float(loss), ref, rtol=1e-5)
 
     def loss_at(ps):
-        return float(art.call("train_step", ids, labels, *ps)[0])
+        return float(art.call("train_step", ids, labels, *ps, one)[0])
 
     checked = ["model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight",
                "model.layers.0.self_attn.k_proj.weight", "model.layers.1.input_layernorm.weight",

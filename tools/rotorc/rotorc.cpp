@@ -179,7 +179,8 @@ cl::opt<std::string> weightsFile(
 cl::opt<bool> train(
     "train",
     cl::desc("With a config .json: also build the training entry "
-             "train_step(input_ids, labels, params...) -> (loss, grads...) "
+             "train_step(input_ids, labels, params..., loss_scale) -> "
+             "(loss, grads...) "
              "(docs/autodiff.md)"),
     cl::init(false), cl::cat(category));
 cl::opt<std::string> trainCheckpoint(
@@ -187,6 +188,12 @@ cl::opt<std::string> trainCheckpoint(
     cl::desc("With --train: which forward values the backward keeps: none "
              "or layers (recompute each layer in the backward)"),
     cl::init("none"), cl::cat(category));
+cl::opt<bool> trainLossScale(
+    "train-loss-scale",
+    cl::desc("With --train: train_step takes a last input loss_scale (f32 "
+             "0-D) and returns gradients of loss * loss_scale, for dynamic "
+             "loss scaling (default on)"),
+    cl::init(true), cl::cat(category));
 cl::opt<bool> autodiffReport(
     "rotor-autodiff-report",
     cl::desc("With --train: print the memory of the forward values kept for "
@@ -576,6 +583,7 @@ int main(int argc, char **argv) {
       autodiff.output = "train_step";
       autodiff.checkpoint = trainCheckpoint;
       autodiff.report = autodiffReport;
+      autodiff.lossScale = trainLossScale;
       trainPm.addPass(createRotorAutodiff(autodiff));
       if (failed(trainPm.run(*module)))
         return 1;

@@ -105,6 +105,10 @@ def RotorAutodiff : Pass<"rotor-autodiff", "::mlir::ModuleOp"> {
     * Without `seed-args`, `function` must return one 0-D float tensor, the
       loss; `output` returns `(loss, grad...)`, seeding the loss cotangent
       with 1.
+    * With `loss-scale` (a loss function only), `output` takes one more
+      argument, last, named `loss_scale` (0-D, the loss's type), and returns
+      the gradients of `loss · loss_scale` while the loss stays unscaled (the
+      seed is `loss_scale` instead of 1), for dynamic loss scaling.
     * With `seed-args`, `output` takes one more argument per result, its
       cotangent (named `d.<result name>`), and returns the results followed
       by the vector-Jacobian products `Σ cotangent · ∂result/∂argument`.
@@ -166,6 +170,9 @@ def RotorAutodiff : Pass<"rotor-autodiff", "::mlir::ModuleOp"> {
     Option<"seedArgs", "seed-args", "bool", /*default=*/"false",
            "Take the cotangent of each result as an extra argument (a "
            "vector-Jacobian product) instead of seeding a scalar loss with 1">,
+    Option<"lossScale", "loss-scale", "bool", /*default=*/"false",
+           "Take a last argument loss_scale, the seed of the loss cotangent: "
+           "gradients of loss * loss_scale, the loss unscaled">,
     Option<"checkpoint", "checkpoint", "std::string", /*default=*/"\"none\"",
            "Which forward values the backward keeps: none (all) or layers "
            "(only those crossing inlined calls; the rest is recomputed)">,
