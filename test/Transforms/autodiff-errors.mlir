@@ -46,3 +46,14 @@ func.func @loss(%x: tensor<f32>) -> tensor<f32> {
   %y = func.call @loss(%x) : (tensor<f32>) -> tensor<f32>
   return %y : tensor<f32>
 }
+
+// -----
+
+// layer_norm needs a static last dimension (the mean's 1/H) to be
+// differentiated.
+func.func @loss(%x: tensor<4x?xf32>, %w: tensor<?xf32>, %labels: tensor<4xi64>) -> tensor<f32> {
+  // expected-error @+1 {{'rotor.layer_norm' op needs a static last dimension to be differentiated}}
+  %y = rotor.layer_norm %x, %w : tensor<4x?xf32>, tensor<?xf32>
+  %l = rotor.cross_entropy %y, %labels : tensor<4x?xf32>, tensor<4xi64>
+  return %l : tensor<f32>
+}

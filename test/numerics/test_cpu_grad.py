@@ -201,6 +201,24 @@ def test_chain_grad(differentiate):
         [3], "mlp")
 
 
+SOFTMAX = [
+    # name, shape (None: the dynamic length), axis
+    ("last", (2, None, 33), -1),
+    ("seq_axis", (2, None, 5), 1),
+    ("first", (3, None), 0),
+    ("single", (None, 1), -1),
+]
+
+
+@pytest.mark.parametrize("name,shape,axis", SOFTMAX, ids=[s[0] for s in SOFTMAX])
+def test_softmax_grad(differentiate, name, shape, axis):
+    xt = ttype(shape, F)
+    text = func([("x", xt)], f"  %y = rotor.softmax %x {{axis = {axis} : i64}} : {xt}",
+                [("y", xt)])
+    run(differentiate, text, lambda rng, s: [normal(rng, shape, s, 3.0)], [1, 6],
+        f"softmax {name}")
+
+
 # -----------------------------------------------------------------------------
 # Norms, embedding, rotations
 # -----------------------------------------------------------------------------
@@ -214,6 +232,22 @@ def test_rms_norm_grad(differentiate, h):
     run(differentiate, text,
         lambda rng, s: [normal(rng, (2, None, h), s, 2.0), normal(rng, (h,))],
         [1, 7], f"rms_norm H={h}")
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("h", [1, 2, 33])
+def test_layer_norm_grad(differentiate, h, bias):
+    xt, wt = ttype((2, None, h), F), ttype((h,), F)
+    args = [("x", xt), ("w", wt)] + ([("b", wt)] if bias else [])
+    b = f" bias(%b : {wt})" if bias else ""
+    text = func(args, f"  %y = rotor.layer_norm %x, %w{b} {{epsilon = 1.0e-05 : f64}} : {xt}, {wt}",
+                [("y", xt)])
+
+    def make(rng, s):
+        ins = [normal(rng, (2, None, h), s, 2.0) + 0.5, normal(rng, (h,))]
+        return ins + ([normal(rng, (h,))] if bias else [])
+
+    run(differentiate, text, make, [1, 5], f"layer_norm h={h} bias={bias}")
 
 
 def test_embedding_grad(differentiate):

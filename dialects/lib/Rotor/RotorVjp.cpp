@@ -303,6 +303,55 @@ LogicalResult RmsNormOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
   return success();
 }
 
+/// A tensor<1 x elem> constant, which rotor.mul broadcasts.
+static Value scalarConstant(OpBuilder &b, Location loc, Type elem,
+                            double value) {
+  auto type = RankedTensorType::get({1}, elem);
+  return arith::ConstantOp::create(
+      b, loc, type, DenseElementsAttr::get(type, b.getFloatAttr(elem, value)));
+}
+
+/// `v + scale · sum_axis(v)`, the sum kept as a unit dimension and
+/// broadcast back.
+static Value addScaledSum(OpBuilder &b, Location loc, Value v, int64_t axis,
+                          double scale) {
+  auto type = cast<RankedTensorType>(v.getType());
+  SmallVector<int64_t> keptShape(type.getShape());
+  keptShape[axis] = 1;
+  Value sum = sumToShape(
+      b, loc, v, RankedTensorType::get(keptShape, type.getElementType()));
+  Value scaled = MulOp::create(
+      b, loc, sum, scalarConstant(b, loc, type.getElementType(), scale));
+  return castTo(b, loc, AddOp::create(b, loc, v, scaled), type);
+}
+
+/// layer_norm(x, w, b) = rms_norm(c, w) + b with c = x - mean(x) (the
+/// variance is mean(c²)), and centering is its own transpose:
+///   (∂c, ∂w) = rms_norm_grad(c, w, ∂y), ∂x = ∂c - mean(∂c),
+///   ∂b = sum_rows(∂y)
+LogicalResult LayerNormOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                                    SmallVectorImpl<Value> &operandCotangents) {
+  Location loc = getLoc();
+  auto type = cast<RankedTensorType>(getType());
+  int64_t last = type.getRank() - 1;
+  int64_t h = type.getDimSize(last);
+  if (ShapedType::isDynamic(h))
+    return emitOpError() << "needs a static last dimension to be "
+                            "differentiated";
+  Value dy = castTo(b, loc, resultCotangents[0], type);
+  Value centered = addScaledSum(b, loc, getInput(), last, -1.0 / h);
+  auto grad = RmsNormGradOp::create(
+      b, loc, TypeRange{type, getWeight().getType()}, centered, getWeight(),
+      dy, getEpsilonAttr());
+  operandCotangents.push_back(
+      addScaledSum(b, loc, grad.getInputGrad(), last, -1.0 / h));
+  operandCotangents.push_back(grad.getWeightGrad());
+  if (Value bias = getBias())
+    operandCotangents.push_back(
+        sumToShape(b, loc, dy, cast<RankedTensorType>(bias.getType())));
+  return success();
+}
+
 /// ∂table = embedding_grad(ids, ∂y) (scatter-add); ids: none
 LogicalResult EmbeddingOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
                                     SmallVectorImpl<Value> &operandCotangents) {
@@ -357,6 +406,33 @@ LogicalResult RotateOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
       b, loc, getType(), dy, transpose2d(b, loc, r)));
   Value dr = LinearWeightGradOp::create(b, loc, getInput(), dy);
   operandCotangents.push_back(castTo(b, loc, dr, r.getType()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Softmax
+//===----------------------------------------------------------------------===//
+
+/// ∂x = y · (∂y - Σ_axis(∂y · y)), the sum kept as a unit dimension and
+/// broadcast back (rotor.mul/add broadcast, sum_to reduces).
+LogicalResult SoftmaxOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                                  SmallVectorImpl<Value> &operandCotangents) {
+  Location loc = getLoc();
+  auto type = cast<RankedTensorType>(getType());
+  Value y = getResult();
+  Value dy = castTo(b, loc, resultCotangents[0], type);
+  int64_t axis = getNormalizedAxis();
+  SmallVector<int64_t> keptShape(type.getShape());
+  keptShape[axis] = 1;
+  Value dot = sumToShape(b, loc, MulOp::create(b, loc, dy, y),
+                         RankedTensorType::get(keptShape,
+                                               type.getElementType()));
+  Value centered = AddOp::create(
+      b, loc, dy,
+      MulOp::create(b, loc, dot,
+                    scalarConstant(b, loc, type.getElementType(), -1.0)));
+  operandCotangents.push_back(
+      castTo(b, loc, MulOp::create(b, loc, y, centered), type));
   return success();
 }
 

@@ -497,7 +497,7 @@ def Rotor_RmsNormOp : Rotor_SameTypeOp<"rms_norm", [Rotor_Vjp]> {
   let hasVerifier = 1;
 }
 
-def Rotor_LayerNormOp : Rotor_SameTypeOp<"layer_norm"> {
+def Rotor_LayerNormOp : Rotor_SameTypeOp<"layer_norm", [Rotor_Vjp]> {
   let summary = "Layer normalization of the last dimension";
   let description = [{
     `y = (x - mean(x)) / sqrt(var(x) + epsilon) * weight + bias` over the
@@ -640,7 +640,7 @@ def Rotor_SwigluOp : Rotor_Op<"swiglu", [Pure, Rotor_Vjp,
   let assemblyFormat = "$gate `,` $up attr-dict `:` type($gate)";
 }
 
-def Rotor_SoftmaxOp : Rotor_SameTypeOp<"softmax"> {
+def Rotor_SoftmaxOp : Rotor_SameTypeOp<"softmax", [Rotor_Vjp]> {
   let summary = "Softmax along one dimension";
   let description = [{
     `exp(x - max) / sum(exp(x - max))` along `axis` (negative counts from
