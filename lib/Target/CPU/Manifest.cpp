@@ -17,7 +17,7 @@ using namespace mlir;
 using namespace mlir::rotor;
 
 /// The manifest name of an element type, or "" when unsupported.
-static std::string dtypeName(Type t) {
+std::string mlir::rotor::artifactDTypeName(Type t) {
   if (t.isF32())
     return "f32";
   if (t.isF64())
@@ -44,7 +44,7 @@ mlir::rotor::collectEntrySignatures(ModuleOp module) {
     auto describe = [&](Type t, std::string name,
                         std::vector<TensorSignature> &into) -> LogicalResult {
       auto rt = dyn_cast<RankedTensorType>(t);
-      std::string dtype = rt ? dtypeName(rt.getElementType()) : "";
+      std::string dtype = rt ? artifactDTypeName(rt.getElementType()) : "";
       if (dtype.empty())
         return fn.emitError()
                << "entry point '" << entry.name << "': '" << name

@@ -26,6 +26,7 @@
 
 #include "rotor/Dialect/Rotor/RotorDialect.h"
 #include "rotor/Dialect/Rotor/RotorOps.h"
+#include "rotor/Target/CPU/CpuTarget.h"
 #include "rotor/Target/CUDA/CudaTarget.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -64,22 +65,6 @@ std::string cType(Type t) {
     return "int";
   if (t.isSignlessInteger(64))
     return "long long";
-  return "";
-}
-
-std::string dtypeName(Type t) {
-  if (t.isF32())
-    return "f32";
-  if (t.isF64())
-    return "f64";
-  if (t.isBF16())
-    return "bf16";
-  if (t.isF16())
-    return "f16";
-  if (t.isSignlessInteger(32))
-    return "i32";
-  if (t.isSignlessInteger(64))
-    return "i64";
   return "";
 }
 
@@ -486,7 +471,7 @@ llvm::json::Object EntryEmitter::toJson() {
     for (int s : v.shape)
       shape.push_back(s);
     valueList.push_back(
-        llvm::json::Array{dtypeName(v.elementType), std::move(shape)});
+        llvm::json::Array{artifactDTypeName(v.elementType), std::move(shape)});
   }
   for (int v : inputs)
     inputList.push_back(v);

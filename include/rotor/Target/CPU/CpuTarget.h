@@ -78,6 +78,10 @@ struct EntrySignature {
 /// signature the artifact ABI cannot express.
 FailureOr<std::vector<EntrySignature>> collectEntrySignatures(ModuleOp module);
 
+/// The artifact spelling of an element type (f32, f64, bf16, f16, i32, i64),
+/// or "" for any other type.
+std::string artifactDTypeName(Type t);
+
 /// Translates an LLVM-dialect module to native code for the host CPU and
 /// links it into the shared object `soPath`. `progress` is told of each
 /// step, which is timed as a child of `timing` (translation, LLVM
