@@ -259,7 +259,11 @@ private:
   //===--- Steps ----------------------------------------------------------===//
   void launch(const Wrapper &w, std::array<int, 3> grid,
               llvm::ArrayRef<int> writes);
-  /// A launch whose grid is (gridFn(kernel)).
+  /// A launch of generated kernel `kernel`; grid entries below 0 stand for
+  /// a grid-stride over `-entry - 1` units (strideOver).
+  void addLaunch(int kernel, std::array<int, 3> grid, llvm::ArrayRef<int> ptrs,
+                 llvm::ArrayRef<int> dims, llvm::ArrayRef<int> writes);
+  /// The kernel index of a library wrapper.
   int kernelOf(const Wrapper &w) { return kernels.get(w.body()); }
   void gemm(int a, int b, int c, int m, int n, int k, bool transB,
             int batch = -1, int strideA = -1, int strideB = -1,
@@ -299,6 +303,9 @@ private:
   LogicalResult emitRowKernel(Operation *op, llvm::StringRef kernel,
                               Value input, Value weight, Value bias,
                               std::optional<double> eps);
+  /// A row kernel (norms, softmax) of `input` writing plan value `out`.
+  void rowKernel(llvm::StringRef kernel, Value input, Value weight, Value bias,
+                 std::optional<double> eps, int out);
   LogicalResult emitEmbedding(EmbeddingOp op);
   LogicalResult emitConv1d(Conv1dOp op);
   LogicalResult emitSinusoidal(SinusoidalEmbeddingOp op);
@@ -364,26 +371,30 @@ FailureOr<int> EntryEmitter::indexSymbol(Value v) {
 
 void EntryEmitter::launch(const Wrapper &w, std::array<int, 3> grid,
                           llvm::ArrayRef<int> writes) {
-  int k = kernelOf(w);
+  addLaunch(kernelOf(w), grid, w.ptrs, w.dims, writes);
+}
+
+void EntryEmitter::addLaunch(int kernel, std::array<int, 3> grid,
+                             llvm::ArrayRef<int> ptrs,
+                             llvm::ArrayRef<int> dims,
+                             llvm::ArrayRef<int> writes) {
   for (int &g : grid)
     if (g < 0)
-      g = strideGrid(k, -g - 1);
-  llvm::json::Array ptrs, dims, writeList;
-  for (int p : w.ptrs)
-    ptrs.push_back(p);
-  for (int d : w.dims)
-    dims.push_back(d);
-  for (int v : writes)
-    writeList.push_back(v);
+      g = strideGrid(kernel, -g - 1);
+  auto array = [](llvm::ArrayRef<int> xs) {
+    llvm::json::Array out;
+    for (int x : xs)
+      out.push_back(x);
+    return out;
+  };
   addStep(llvm::json::Object{{"op", "launch"},
-                             {"kernel", k},
-                             {"grid", llvm::json::Array{grid[0], grid[1],
-                                                        grid[2]}},
-                             {"ptrs", std::move(ptrs)},
-                             {"dims", std::move(dims)},
+                             {"kernel", kernel},
+                             {"grid", array(grid)},
+                             {"ptrs", array(ptrs)},
+                             {"dims", array(dims)},
                              {"floats", llvm::json::Array{}},
-                             {"writes", std::move(writeList)}},
-          w.ptrs);
+                             {"writes", array(writes)}},
+          ptrs);
 }
 
 /// The grid entry meaning "grid-stride over `units`": resolved in launch().
@@ -885,20 +896,10 @@ int EntryEmitter::normalizedInput(Value input, Value normWeight,
                                   std::optional<llvm::APFloat> eps) {
   if (!normWeight)
     return valueOf(input);
-  auto type = cast<RankedTensorType>(input.getType());
-  std::string t = cType(type.getElementType());
-  std::string wt =
-      cType(cast<RankedTensorType>(normWeight.getType()).getElementType());
-  Wrapper w(llvm::formatv("rotor::cuda::RmsNorm<{0}, {1}>", t, wt));
-  w.ptr("x", valueOf(input), t);
-  w.ptr("w", valueOf(normWeight), wt);
-  int out = scratch(type.getElementType(), SmallVector<int>(shapeOf(input)));
-  w.ptr("out", out, t, false);
-  int rows = product(shapeOf(input).drop_back());
-  w.dim("rows", rows);
-  w.dim("cols", shapeOf(input).back());
-  w.literal("eps", floatLiteral(eps ? eps->convertToDouble() : 1e-6));
-  launch(w, {strideOver(rows), cst(1), cst(1)}, {out});
+  int out = scratch(cast<RankedTensorType>(input.getType()).getElementType(),
+                    SmallVector<int>(shapeOf(input)));
+  rowKernel("RmsNorm", input, normWeight, Value(),
+            eps ? eps->convertToDouble() : 1e-6, out);
   return out;
 }
 
@@ -938,6 +939,14 @@ LogicalResult EntryEmitter::emitRowKernel(Operation *op,
                                           llvm::StringRef kernel, Value input,
                                           Value weight, Value bias,
                                           std::optional<double> eps) {
+  rowKernel(kernel, input, weight, bias, eps,
+            defineLike(op->getResult(0), input));
+  return success();
+}
+
+void EntryEmitter::rowKernel(llvm::StringRef kernel, Value input,
+                             Value weight, Value bias,
+                             std::optional<double> eps, int out) {
   auto type = cast<RankedTensorType>(input.getType());
   std::string t = cType(type.getElementType());
   std::string args = t;
@@ -954,7 +963,6 @@ LogicalResult EntryEmitter::emitRowKernel(Operation *op,
   if (bias)
     w.ptr("b", valueOf(bias),
           cType(cast<RankedTensorType>(bias.getType()).getElementType()));
-  int out = defineLike(op->getResult(0), input);
   w.ptr("out", out, t, false);
   int rows = product(shapeOf(input).drop_back());
   w.dim("rows", rows);
@@ -962,7 +970,6 @@ LogicalResult EntryEmitter::emitRowKernel(Operation *op,
   if (eps)
     w.literal("eps", floatLiteral(*eps));
   launch(w, {strideOver(rows), cst(1), cst(1)}, {out});
-  return success();
 }
 
 LogicalResult EntryEmitter::emitEmbedding(EmbeddingOp op) {
@@ -1199,30 +1206,16 @@ LogicalResult EntryEmitter::emitElementwise(Operation *op,
        << ");\n";
   os << "  }\n}\n"
      << "extern \"C\" __constant__ int @NAME@_cfg[4] = {256, 0, 1024, 1};\n";
-  int k = kernels.get(body);
-  llvm::json::Array ptrs, dimList;
-  SmallVector<int> uses;
-  for (Value v : operands) {
-    ptrs.push_back(valueOf(v));
-    uses.push_back(valueOf(v));
-  }
-  ptrs.push_back(out);
-  uses.push_back(out);
-  for (int d : dims)
-    dimList.push_back(d);
   if (dims.size() > 24)
     return op->emitError() << "the CUDA target broadcasts tensors of rank "
                               "up to "
                            << (24 - 1) / (1 + operands.size()) - 1;
-  addStep(llvm::json::Object{{"op", "launch"},
-                             {"kernel", k},
-                             {"grid", llvm::json::Array{strideGrid(k, n),
-                                                        cst(1), cst(1)}},
-                             {"ptrs", std::move(ptrs)},
-                             {"dims", std::move(dimList)},
-                             {"floats", llvm::json::Array{}},
-                             {"writes", llvm::json::Array{out}}},
-          uses);
+  SmallVector<int> ptrs;
+  for (Value v : operands)
+    ptrs.push_back(valueOf(v));
+  ptrs.push_back(out);
+  addLaunch(kernels.get(body), {strideOver(n), cst(1), cst(1)}, ptrs, dims,
+            {out});
   return success();
 }
 
@@ -1370,17 +1363,9 @@ LogicalResult EntryEmitter::emitFill(Value result, Attribute value,
       "    ((" + t + " *)a.ptr[0])[i] = (" + t + ")(" + floatLiteral(v) +
       ");\n}\n"
       "extern \"C\" __constant__ int @NAME@_cfg[4] = {256, 0, 1024, 1};\n";
-  int k = kernels.get(body);
   int n = product(values[out].shape);
-  addStep(llvm::json::Object{{"op", "launch"},
-                             {"kernel", k},
-                             {"grid", llvm::json::Array{strideGrid(k, n),
-                                                        cst(1), cst(1)}},
-                             {"ptrs", llvm::json::Array{out}},
-                             {"dims", llvm::json::Array{n}},
-                             {"floats", llvm::json::Array{}},
-                             {"writes", llvm::json::Array{out}}},
-          {out});
+  addLaunch(kernels.get(body), {strideOver(n), cst(1), cst(1)}, {out},
+            {n}, {out});
   return success();
 }
 
@@ -1436,16 +1421,8 @@ LogicalResult EntryEmitter::emitGenerate(tensor::GenerateOp op) {
       "i < a.dim[0]; i += (long long)gridDim.x * 256)\n"
       "    ((" + t + " *)a.ptr[0])[i] = (" + t + ")(i + a.dim[1]);\n}\n"
       "extern \"C\" __constant__ int @NAME@_cfg[4] = {256, 0, 1024, 1};\n";
-  int k = kernels.get(kernel);
-  addStep(llvm::json::Object{{"op", "launch"},
-                             {"kernel", k},
-                             {"grid", llvm::json::Array{strideGrid(k, length),
-                                                        cst(1), cst(1)}},
-                             {"ptrs", llvm::json::Array{out}},
-                             {"dims", llvm::json::Array{length, startSym}},
-                             {"floats", llvm::json::Array{}},
-                             {"writes", llvm::json::Array{out}}},
-          {out});
+  addLaunch(kernels.get(kernel), {strideOver(length), cst(1), cst(1)}, {out},
+            {length, startSym}, {out});
   return success();
 }
 
@@ -1495,17 +1472,9 @@ LogicalResult EntryEmitter::emitConstant(arith::ConstantOp op) {
            : "(" + t + ")@NAME@_data[i]") +
       ";\n}\n"
       "extern \"C\" __constant__ int @NAME@_cfg[4] = {256, 0, 1024, 1};\n";
-  int k = kernels.get(body);
   int n = cst(dense.getNumElements());
-  addStep(llvm::json::Object{{"op", "launch"},
-                             {"kernel", k},
-                             {"grid", llvm::json::Array{strideGrid(k, n),
-                                                        cst(1), cst(1)}},
-                             {"ptrs", llvm::json::Array{out}},
-                             {"dims", llvm::json::Array{n}},
-                             {"floats", llvm::json::Array{}},
-                             {"writes", llvm::json::Array{out}}},
-          {out});
+  addLaunch(kernels.get(body), {strideOver(n), cst(1), cst(1)}, {out},
+            {n}, {out});
   return success();
 }
 
