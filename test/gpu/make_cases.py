@@ -25,8 +25,10 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "numerics"))
+sys.path.insert(0, HERE)
 
 import rotor_ref as R  # noqa: E402
+import grad_ref as G  # noqa: E402
 from rotor_runtime import BF16  # noqa: E402
 from test_cpu_attention import attention_module, mask_attr  # noqa: E402
 
@@ -255,6 +257,133 @@ def op_cases(c: Cases):
           [(0, 0), R.tolerances("f32", 33)])
 
 
+def grad_cases(c: Cases):
+    """The backward ops of a training step (rotor-autodiff's output), each
+    against grad_ref.py's float64 derivative formulas."""
+    # attention_grad: the forward's output and LSE come from the reference.
+    configs = [
+        # name, dtype, B, hq, hkv, d, sq, sk, mask, softcap
+        ("attn_grad_causal_f32_gqa2", "f32", 2, 4, 2, 64, 77, 77, {"causal": True}, None),
+        ("attn_grad_window_bf16_gqa4", "bf16", 1, 8, 2, 128, 129, 129,
+         {"causal": True, "window_left": 40}, None),
+        ("attn_grad_chunk_f16_d96", "f16", 1, 3, 3, 96, 101, 101,
+         {"causal": True, "chunk": 24}, None),
+        ("attn_grad_hybrid_bf16_d80_gqa8", "bf16", 1, 8, 1, 80, 90, 90,
+         {"causal": True, "window_left": 16, "global_": 4}, None),
+        ("attn_grad_dilated_f32", "f32", 1, 2, 1, 64, 45, 45,
+         {"causal": True, "window_left": 12, "dilation": 2}, None),
+        ("attn_grad_full_softcap_f32_sq_lt_sk", "f32", 1, 4, 2, 64, 33, 70, {}, 20.0),
+        ("attn_grad_causal_bf16_s1000", "bf16", 1, 4, 1, 128, 1000, 1000,
+         {"causal": True}, None),
+    ]
+    for name, dt, b, hq, hkv, d, sq, sk, mask, softcap in configs:
+        tq, tk = f"tensor<{b}x{hq}x{sq}x{d}x{dt}>", f"tensor<{b}x{hkv}x{sk}x{d}x{dt}>"
+        tl = f"tensor<{b}x{hq}x{sq}xf32>"
+        attrs = []
+        if mask:
+            attrs.append("mask = " + mask_attr(mask))
+        if softcap:
+            attrs.append(f"softcap = {softcap} : f64")
+        attr = ("{" + ", ".join(attrs) + "}") if attrs else ""
+        text = (f"func.func @f(%q: {tq}, %k: {tk}, %v: {tk}, %o: {tq}, %lse: {tl}, %do: {tq}) "
+                f"-> ({tq}, {tk}, {tk}) {{\n"
+                f"  %dq, %dk, %dv = rotor.attention_grad %q, %k, %v, %o, %lse, %do {attr}\n"
+                f"      : {tq}, {tk}, {tk}, {tq}, {tl}\n"
+                f"  return %dq, %dk, %dv : {tq}, {tk}, {tk}\n}}\n")
+        q, q64 = rounded(RNG.standard_normal((b, hq, sq, d)), dt)
+        k, k64 = rounded(RNG.standard_normal((b, hkv, sk, d)), dt)
+        v, v64 = rounded(RNG.standard_normal((b, hkv, sk, d)), dt)
+        o_ref, lse_ref = R.attention(q64, k64, v64, mask=mask, softcap=softcap,
+                                     return_lse=True)
+        o, o64 = rounded(o_ref, dt)
+        lse = np.asarray(lse_ref, dtype=np.float32)
+        do, do64 = rounded(RNG.standard_normal((b, hq, sq, d)), dt)
+        ref = G.attention_grad(q64, k64, v64, o64, lse.astype(np.float64), do64,
+                               mask=mask, softcap=softcap)
+        visible = int(R.mask_matrix(sq, sk, mask).sum(-1).max())
+        tol = [R.tolerances(dt, max(d, visible)) for _ in ref]
+        c.add(name, text, [q, k, v, o, lse, do], list(ref), tol,
+              {"kind": "attention_grad", "mask": mask, "softcap": softcap})
+
+    # cross_entropy_grad (f32 and bf16 logits, ignored labels).
+    for dt in ("f32", "bf16"):
+        tl = f"tensor<2x?x33x{dt}>"
+        text = (f"func.func @f(%x: {tl}, %y: tensor<2x?xi64>, %g: tensor<f32>) -> {tl} {{\n"
+                f"  %d = rotor.cross_entropy_grad %x, %y, %g : {tl}, tensor<2x?xi64>, tensor<f32>\n"
+                f"  return %d : {tl}\n}}\n")
+        x, x64 = rounded(RNG.standard_normal((2, 11, 33)) * 3, dt)
+        labels = RNG.integers(0, 33, size=(2, 11)).astype(np.int64)
+        labels[0, 3] = labels[1, 7] = -100
+        g = np.asarray(0.75, dtype=np.float32)
+        c.add(f"cross_entropy_grad_{dt}", text, [x, labels, g],
+              [G.cross_entropy_grad(x64, labels, 0.75)], [R.tolerances(dt, 33)])
+
+    # rms_norm_grad (bf16).
+    t = "tensor<3x?x200xbf16>"
+    text = (f"func.func @f(%x: {t}, %w: tensor<200xbf16>, %dy: {t}) -> ({t}, tensor<200xbf16>) {{\n"
+            f"  %dx, %dw = rotor.rms_norm_grad %x, %w, %dy {{epsilon = 1.0e-5 : f64}} : {t}, tensor<200xbf16>\n"
+            f"  return %dx, %dw : {t}, tensor<200xbf16>\n}}\n")
+    x, x64 = rounded(RNG.standard_normal((3, 17, 200)), "bf16")
+    w, w64 = rounded(RNG.standard_normal(200), "bf16")
+    dy, dy64 = rounded(RNG.standard_normal((3, 17, 200)), "bf16")
+    dx_ref, dw_ref = G.rms_norm_grad(x64, w64, dy64, 1e-5)
+    c.add("rms_norm_grad_bf16", text, [x, w, dy], [dx_ref, dw_ref],
+          [R.tolerances("bf16", 200), R.tolerances("bf16", 51)])
+
+    # embedding_grad: repeated ids and one out of range; f32 and bf16 tables.
+    for dt in ("f32", "bf16"):
+        tg = f"tensor<2x?x48x{dt}>"
+        text = (f"func.func @f(%ids: tensor<2x?xi64>, %dy: {tg}) -> tensor<50x48x{dt}> {{\n"
+                f"  %d = rotor.embedding_grad %ids, %dy : tensor<2x?xi64>, {tg} -> tensor<50x48x{dt}>\n"
+                f"  return %d : tensor<50x48x{dt}>\n}}\n")
+        ids = RNG.integers(0, 12, size=(2, 29)).astype(np.int64)
+        ids[1, 5] = 50
+        dy, dy64 = rounded(RNG.standard_normal((2, 29, 48)), dt)
+        c.add(f"embedding_grad_{dt}", text, [ids, dy], [G.embedding_grad(ids, dy64, 50)],
+              [R.tolerances(dt, 8)])
+
+    # linear_weight_grad and the input cotangent x · W through a transpose.
+    for dt in ("f32", "bf16"):
+        tg, tx = f"tensor<2x?x80x{dt}>", f"tensor<2x?x96x{dt}>"
+        text = (f"func.func @f(%dy: {tg}, %x: {tx}, %w: tensor<80x96x{dt}>) "
+                f"-> (tensor<80x96x{dt}>, {tx}) {{\n"
+                f"  %dw = rotor.linear_weight_grad %dy, %x : {tg}, {tx}\n"
+                f"  %e = tensor.empty() : tensor<96x80x{dt}>\n"
+                f"  %wt = linalg.transpose ins(%w : tensor<80x96x{dt}>) "
+                f"outs(%e : tensor<96x80x{dt}>) permutation = [1, 0]\n"
+                f"  %dx = rotor.linear %dy, %wt : {tg}, tensor<96x80x{dt}>\n"
+                f"  return %dw, %dx : tensor<80x96x{dt}>, {tx}\n}}\n")
+        dy, dy64 = rounded(RNG.standard_normal((2, 13, 80)), dt)
+        x, x64 = rounded(RNG.standard_normal((2, 13, 96)), dt)
+        w, w64 = rounded(RNG.standard_normal((80, 96)) * 0.1, dt)
+        c.add(f"linear_grads_{dt}", text, [dy, x, w],
+              [G.linear_weight_grad(dy64, x64), dy64 @ w64],
+              [R.tolerances(dt, 26), R.tolerances(dt, 80)])
+
+    # activation_grad, every activation; transposed rope (rope's backward).
+    t = "tensor<?x70xf32>"
+    outs, body, refs = [], "", []
+    x = RNG.standard_normal((9, 70)).astype(np.float32) * 3
+    dy = RNG.standard_normal((9, 70)).astype(np.float32)
+    for i, act in enumerate(("relu", "silu", "gelu", "gelu_tanh")):
+        body += (f"  %d{i} = rotor.activation_grad %x, %dy "
+                 f"{{activation = #rotor.activation<{act}>}} : {t}\n")
+        outs.append(f"%d{i}")
+        refs.append(G.activation_grad(x, dy, act))
+    text = (f"func.func @f(%x: {t}, %dy: {t}) -> ({', '.join([t] * 4)}) {{\n{body}"
+            f"  return {', '.join(outs)} : {', '.join([t] * 4)}\n}}\n")
+    c.add("activation_grads_f32", text, [x, dy], refs, [R.tolerances("f32", 4)] * 4)
+
+    t = "tensor<2x3x?x64xf32>"
+    text = (f"func.func @f(%x: {t}, %p: tensor<?xi64>) -> {t} {{\n"
+            f"  %y = rotor.rope %x, %p {{base = 10000.0 : f64, rotary_dim = 48 : i64, transpose}} "
+            f": {t}, tensor<?xi64>\n"
+            f"  return %y : {t}\n}}\n")
+    x = RNG.standard_normal((2, 3, 37, 64)).astype(np.float32)
+    p = (np.arange(37) * 131 + 7).astype(np.int64)
+    c.add("rope_transpose_f32", text, [x, p],
+          [R.rope(x.astype(np.float64), -p, base=10000.0, rotary_dim=48)],
+          [R.tolerances("f32", 4)])
 
 
 MODELS = [
@@ -337,6 +466,7 @@ def main():
     c = Cases()
     attention_cases(c)
     op_cases(c)
+    grad_cases(c)
     mlir = os.path.join(args.out, "ops.mlir")
     with open(mlir, "w") as f:
         f.write("\n".join(c.funcs))

@@ -59,7 +59,8 @@ def compare(actual, expected, rtol, atol):
             f"{int(bad.sum())} of {a.size} outside")
 
 
-def torch_check(case, inputs, output):
+def torch_check(case, inputs, outs):
+    output = outs[0]
     import torch
     import torch.nn.functional as F
     spec = case["torch"]
@@ -90,6 +91,29 @@ def torch_check(case, inputs, output):
         x, w, b, r = (t(a) for a in inputs)
         ref = F.silu(F.linear(x.float(), w.float(), b.float())) + r.float()
         tol = (2e-2, 0.25) if x.dtype == torch.bfloat16 else (1e-4, 1e-3)
+    elif spec["kind"] == "attention_grad":
+        # Autograd of a plain float64 attention (GQA by repeating K/V, whose
+        # gradients autograd sums back per group).
+        q, k, v, _, _, do = (t(x).double() for x in inputs)
+        q.requires_grad_(True)
+        k.requires_grad_(True)
+        v.requires_grad_(True)
+        hq, hkv = q.shape[1], k.shape[1]
+        kr = k.repeat_interleave(hq // hkv, dim=1)
+        vr = v.repeat_interleave(hq // hkv, dim=1)
+        sq, sk = q.shape[2], k.shape[2]
+        mask = torch.from_numpy(R.mask_matrix(sq, sk, spec["mask"])).to(dev)
+        s = (q @ kr.transpose(-1, -2)) / q.shape[-1] ** 0.5
+        if spec.get("softcap"):
+            s = spec["softcap"] * torch.tanh(s / spec["softcap"])
+        p = torch.softmax(s.masked_fill(~mask, float("-inf")), dim=-1)
+        p = torch.nan_to_num(p, nan=0.0)
+        (p @ vr).backward(do)
+        for j, (name, got, ref) in enumerate(
+                zip(("dq", "dk", "dv"), outs, (q.grad, k.grad, v.grad))):
+            ok, detail = compare(got, ref.cpu().numpy(), *case["tol"][j])
+            report(ok, f"{case['name']} {name} vs torch", detail)
+        return
     else:
         return
     ok, detail = compare(output, ref.float().cpu().numpy(), *tol)
@@ -119,7 +143,7 @@ def run_ops(rt, root, with_torch=True):
             report(ok, f"{case['name']} out{j}", detail)
         if with_torch and case.get("torch"):
             try:
-                torch_check(case, inputs, outs[0])
+                torch_check(case, inputs, outs)
             except Exception as e:  # noqa: BLE001
                 report(False, f"{case['name']} vs torch", f"error: {e}")
 

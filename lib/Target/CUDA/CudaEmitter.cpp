@@ -31,6 +31,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/Matchers.h"
@@ -267,7 +268,7 @@ private:
   int kernelOf(const Wrapper &w) { return kernels.get(w.body()); }
   void gemm(int a, int b, int c, int m, int n, int k, bool transB,
             int batch = -1, int strideA = -1, int strideB = -1,
-            int strideC = -1, int offsetB = -1);
+            int strideC = -1, int offsetB = -1, bool transA = false);
   void addStep(llvm::json::Object step, llvm::ArrayRef<int> uses) {
     steps.push_back(std::move(step));
     stepUses.emplace_back(uses.begin(), uses.end());
@@ -284,7 +285,8 @@ private:
   FailureOr<int> emitRopeApply(Operation *op, Value input, Value positions,
                                RopeLayout layout, int64_t rotaryDim,
                                std::optional<double> base, Value learnedBase,
-                               RopeScalingAttr scaling, Value result);
+                               RopeScalingAttr scaling, Value result,
+                               bool transpose = false);
   int emitRopeTable(Operation *op, int64_t rotaryDim, RopeScalingAttr scaling,
                     std::optional<double> base, Value learnedBase,
                     Value positions);
@@ -310,6 +312,26 @@ private:
   LogicalResult emitConv1d(Conv1dOp op);
   LogicalResult emitSinusoidal(SinusoidalEmbeddingOp op);
   LogicalResult emitCrossEntropy(CrossEntropyOp op);
+  LogicalResult emitCrossEntropyGrad(CrossEntropyGradOp op);
+  LogicalResult emitRmsNormGrad(RmsNormGradOp op);
+  LogicalResult emitEmbeddingGrad(EmbeddingGradOp op);
+  LogicalResult emitLinearWeightGrad(LinearWeightGradOp op);
+  LogicalResult emitActivationGrad(ActivationGradOp op);
+  LogicalResult emitTranspose(linalg::TransposeOp op);
+  /// The 2-D matrix that `weight` transposes when it is a transpose that
+  /// only feeds linear weights (the product then reads it untransposed).
+  Value foldedTranspose(Value weight);
+  /// True when `v` is a tensor.empty used only as the init of transposes.
+  bool onlyTransposeInit(Value v) {
+    if (!v.getDefiningOp<tensor::EmptyOp>() || v.use_empty())
+      return false;
+    return llvm::all_of(v.getUses(), [](OpOperand &use) {
+      auto t = dyn_cast<linalg::TransposeOp>(use.getOwner());
+      return t && use.get() == t.getInit();
+    });
+  }
+  /// Converts the f32 accumulator `acc` into plan value `out` of type `elem`.
+  void convertF32(int acc, int out, Type elem, int n);
   LogicalResult emitHeads(Operation *op, bool split);
   LogicalResult emitElementwise(Operation *op, llvm::StringRef expr,
                                 ValueRange operands);
@@ -402,7 +424,7 @@ int strideOver(int units) { return -units - 1; }
 
 void EntryEmitter::gemm(int a, int b, int c, int m, int n, int k, bool transB,
                         int batch, int strideA, int strideB, int strideC,
-                        int offsetB) {
+                        int offsetB, bool transA) {
   int zero = cst(0);
   addStep(
       llvm::json::Object{{"op", "gemm"},
@@ -419,7 +441,7 @@ void EntryEmitter::gemm(int a, int b, int c, int m, int n, int k, bool transB,
                          {"stride_a", strideA < 0 ? zero : strideA},
                          {"stride_b", strideB < 0 ? zero : strideB},
                          {"stride_c", strideC < 0 ? zero : strideC},
-                         {"trans_a", false},
+                         {"trans_a", transA},
                          {"trans_b", transB},
                          {"alpha", 1.0},
                          {"beta", 0.0}},
@@ -515,7 +537,8 @@ LogicalResult EntryEmitter::emitOp(Operation *op) {
     return emitConstant(c);
   }
   for (Value operand : op->getOperands())
-    if (isa<RankedTensorType>(operand.getType()) && !valueIds.count(operand))
+    if (isa<RankedTensorType>(operand.getType()) && !valueIds.count(operand) &&
+        !foldedTranspose(operand) && !onlyTransposeInit(operand))
       return op->emitError()
              << "the CUDA target cannot place an operand of type "
              << operand.getType() << " (defined by an unsupported op)";
@@ -529,9 +552,19 @@ LogicalResult EntryEmitter::emitOp(Operation *op) {
                           Activation::none, o.getResult(), /*transB=*/false);
       })
       .Case([&](LinearOp o) {
+        // x · (Wᵀ)ᵀ = x · W: the backward's products read W as it is.
+        if (Value w = foldedTranspose(o.getWeight()))
+          return emitMatmul(o, o.getInput(), w, o.getBias(), Value(),
+                            Activation::none, o.getResult(), false);
         return emitMatmul(o, o.getInput(), o.getWeight(), o.getBias(),
                           Value(), Activation::none, o.getResult(), true);
       })
+      .Case([&](linalg::TransposeOp o) { return emitTranspose(o); })
+      .Case([&](CrossEntropyGradOp o) { return emitCrossEntropyGrad(o); })
+      .Case([&](RmsNormGradOp o) { return emitRmsNormGrad(o); })
+      .Case([&](EmbeddingGradOp o) { return emitEmbeddingGrad(o); })
+      .Case([&](LinearWeightGradOp o) { return emitLinearWeightGrad(o); })
+      .Case([&](ActivationGradOp o) { return emitActivationGrad(o); })
       .Case([&](FusedLinearOp o) {
         int input = normalizedInput(o.getInput(), o.getNormWeight(),
                                     o.getNormEpsilon());
@@ -612,7 +645,9 @@ LogicalResult EntryEmitter::emitOp(Operation *op) {
       })
       .Case([&](tensor::ConcatOp o) { return emitConcat(o); })
       .Case([&](tensor::ExtractSliceOp o) { return emitExtractSlice(o); })
-      .Case([&](tensor::EmptyOp o) {
+      .Case([&](tensor::EmptyOp o) -> LogicalResult {
+        if (onlyTransposeInit(o.getResult()))
+          return success(); // the transpose writes a buffer of its own
         return emitFill(o.getResult(), Attribute(), o.getDynamicSizes());
       })
       .Case([&](tensor::SplatOp o) -> LogicalResult {
@@ -782,7 +817,7 @@ FailureOr<int> EntryEmitter::emitRopeApply(Operation *op, Value input,
                                            std::optional<double> base,
                                            Value learnedBase,
                                            RopeScalingAttr scaling,
-                                           Value result) {
+                                           Value result, bool transpose) {
   auto type = cast<RankedTensorType>(input.getType());
   int64_t headDim = type.getDimSize(3);
   if (ShapedType::isDynamic(headDim) || ShapedType::isDynamic(rotaryDim))
@@ -805,6 +840,8 @@ FailureOr<int> EntryEmitter::emitRopeApply(Operation *op, Value input,
   w.dim("batch", dimOf(input, 0));
   w.dim("heads", dimOf(input, 1));
   w.dim("seq", dimOf(input, 2));
+  if (transpose)
+    w.literal("transpose", "true");
   // One work unit per (batch, position): the angles are shared by the heads.
   int units = mul(dimOf(input, 0), dimOf(input, 2));
   launch(w, {strideOver(units), cst(1), cst(1)}, {out});
@@ -812,15 +849,13 @@ FailureOr<int> EntryEmitter::emitRopeApply(Operation *op, Value input,
 }
 
 LogicalResult EntryEmitter::emitRope(RopeOp op) {
-  if (op.getTranspose())
-    return op.emitError() << "the CUDA target does not support a transposed "
-                             "rope (the backward of rotor.rope)";
   std::optional<double> base;
   if (op.getBase())
     base = op.getBase()->convertToDouble();
   return emitRopeApply(op, op.getInput(), op.getPositions(), op.getLayout(),
                        op.getEffectiveRotaryDim(), base, op.getLearnedBase(),
-                       op.getScalingAttr(), op.getResult());
+                       op.getScalingAttr(), op.getResult(),
+                       op.getTranspose());
 }
 
 LogicalResult EntryEmitter::emitGivens(GivensOp op) {
@@ -1055,7 +1090,7 @@ LogicalResult EntryEmitter::emitCrossEntropy(CrossEntropyOp op) {
   rows.ptr("row_loss", rowLoss, "float", false);
   rows.dim("n", n);
   rows.dim("vocab", shapeOf(op.getLogits()).back());
-  rows.literal("ignore_index", std::to_string(op.getIgnoreIndex()) + "LL");
+  rows.literal("ignore_index", std::to_string(static_cast<int64_t>(op.getIgnoreIndex())) + "LL");
   launch(rows, {strideOver(n), cst(1), cst(1)}, {rowLoss});
   std::string ot = cType(
       cast<RankedTensorType>(op.getLoss().getType()).getElementType());
@@ -1066,9 +1101,197 @@ LogicalResult EntryEmitter::emitCrossEntropy(CrossEntropyOp op) {
   mean.ptr("labels", valueOf(op.getLabels()), lt);
   mean.ptr("loss", loss, ot, false);
   mean.dim("n", n);
-  mean.literal("ignore_index", std::to_string(op.getIgnoreIndex()) + "LL");
+  mean.literal("ignore_index", std::to_string(static_cast<int64_t>(op.getIgnoreIndex())) + "LL");
   launch(mean, {cst(1), cst(1), cst(1)}, {loss});
   return success();
+}
+
+//===--- Backward ops ----------------------------------------------------===//
+
+Value EntryEmitter::foldedTranspose(Value weight) {
+  auto t = weight.getDefiningOp<linalg::TransposeOp>();
+  if (!t || t.getPermutation() != ArrayRef<int64_t>{1, 0} ||
+      t->getNumResults() != 1)
+    return Value();
+  for (OpOperand &use : t->getResult(0).getUses()) {
+    auto linear = dyn_cast<LinearOp>(use.getOwner());
+    if (!linear || use.get() != linear.getWeight() ||
+        linear.getInput() == linear.getWeight())
+      return Value();
+  }
+  return t.getInput();
+}
+
+LogicalResult EntryEmitter::emitTranspose(linalg::TransposeOp op) {
+  if (foldedTranspose(op->getResult(0)))
+    return success(); // every user reads the source (see LinearOp)
+  auto type = cast<RankedTensorType>(op.getInput().getType());
+  if (type.getRank() != 2 || op.getPermutation() != ArrayRef<int64_t>{1, 0})
+    return op.emitError() << "the CUDA target transposes 2-D tensors only";
+  std::string t = cType(type.getElementType());
+  Wrapper w(llvm::formatv("rotor::cuda::Transpose2D<{0}>", t));
+  int rows = dimOf(op.getInput(), 0), cols = dimOf(op.getInput(), 1);
+  int out = define(op->getResult(0), {cols, rows});
+  w.ptr("in", valueOf(op.getInput()), t);
+  w.ptr("out", out, t, false);
+  w.dim("rows", rows);
+  w.dim("cols", cols);
+  int k = kernelOf(w);
+  int tile = symbol("cfg", k, 2, true);
+  launch(w, {binary("ceildiv", cols, tile), binary("ceildiv", rows, tile),
+             cst(1)},
+         {out});
+  return success();
+}
+
+void EntryEmitter::convertF32(int acc, int out, Type elem, int n) {
+  std::string t = cType(elem);
+  Wrapper w(llvm::formatv("rotor::cuda::ConvertF32<{0}>", t));
+  w.ptr("in", acc, "float");
+  w.ptr("out", out, t, false);
+  w.dim("n", n);
+  launch(w, {strideOver(n), cst(1), cst(1)}, {out});
+}
+
+LogicalResult EntryEmitter::emitCrossEntropyGrad(CrossEntropyGradOp op) {
+  auto lType = cast<RankedTensorType>(op.getLogits().getType());
+  std::string t = cType(lType.getElementType());
+  std::string lt = cType(
+      cast<RankedTensorType>(op.getLabels().getType()).getElementType());
+  std::string gt = cType(
+      cast<RankedTensorType>(op.getGradLoss().getType()).getElementType());
+  std::string ignore = std::to_string(static_cast<int64_t>(op.getIgnoreIndex())) + "LL";
+  Type f32 = Float32Type::get(op.getContext());
+  int n = product(shapeOf(op.getLabels()));
+  int count = scratch(f32, {});
+  Wrapper c(llvm::formatv("rotor::cuda::CountLabels<{0}>", lt));
+  c.ptr("labels", valueOf(op.getLabels()), lt);
+  c.dim("n", n);
+  c.literal("ignore_index", ignore);
+  c.ptr("count", count, "float", false);
+  launch(c, {cst(1), cst(1), cst(1)}, {count});
+  Wrapper w(llvm::formatv("rotor::cuda::CrossEntropyGrad<{0}, {1}, {2}>", t,
+                          lt, gt));
+  int out = defineLike(op.getResult(), op.getLogits());
+  w.ptr("logits", valueOf(op.getLogits()), t);
+  w.ptr("labels", valueOf(op.getLabels()), lt);
+  w.ptr("grad_loss", valueOf(op.getGradLoss()), gt);
+  w.ptr("count", count, "float");
+  w.ptr("out", out, t, false);
+  w.dim("n", n);
+  w.dim("vocab", shapeOf(op.getLogits()).back());
+  w.literal("ignore_index", ignore);
+  launch(w, {strideOver(n), cst(1), cst(1)}, {out});
+  return success();
+}
+
+LogicalResult EntryEmitter::emitRmsNormGrad(RmsNormGradOp op) {
+  auto type = cast<RankedTensorType>(op.getInput().getType());
+  auto wType = cast<RankedTensorType>(op.getWeight().getType());
+  std::string t = cType(type.getElementType());
+  std::string wt = cType(wType.getElementType());
+  Type f32 = Float32Type::get(op.getContext());
+  int rows = product(shapeOf(op.getInput()).drop_back());
+  int cols = shapeOf(op.getInput()).back();
+  int rstd = scratch(f32, {rows});
+  int dx = defineLike(op.getInputGrad(), op.getInput());
+  Wrapper g(llvm::formatv("rotor::cuda::RmsNormGrad<{0}, {1}>", t, wt));
+  g.ptr("x", valueOf(op.getInput()), t);
+  g.ptr("w", valueOf(op.getWeight()), wt);
+  g.ptr("dy", valueOf(op.getGrad()), t);
+  g.ptr("dx", dx, t, false);
+  g.ptr("rstd", rstd, "float", false);
+  g.dim("rows", rows);
+  g.dim("cols", cols);
+  g.literal("eps", floatLiteral(op.getEpsilon().convertToDouble()));
+  launch(g, {strideOver(rows), cst(1), cst(1)}, {dx, rstd});
+  Wrapper wg(llvm::formatv("rotor::cuda::RmsNormWeightGrad<{0}, {1}>", t, wt));
+  int dw = defineLike(op.getWeightGrad(), op.getWeight());
+  wg.ptr("x", valueOf(op.getInput()), t);
+  wg.ptr("dy", valueOf(op.getGrad()), t);
+  wg.ptr("rstd", rstd, "float");
+  wg.ptr("dw", dw, wt, false);
+  wg.dim("rows", rows);
+  wg.dim("cols", cols);
+  int k = kernelOf(wg);
+  launch(wg, {binary("ceildiv", cols, symbol("cfg", k, 2, true)), cst(1),
+              cst(1)},
+         {dw});
+  return success();
+}
+
+LogicalResult EntryEmitter::emitEmbeddingGrad(EmbeddingGradOp op) {
+  auto rType = cast<RankedTensorType>(op.getResult().getType());
+  std::string it = cType(
+      cast<RankedTensorType>(op.getIds().getType()).getElementType());
+  std::string gt = cType(
+      cast<RankedTensorType>(op.getGrad().getType()).getElementType());
+  Type elem = rType.getElementType();
+  Type f32 = Float32Type::get(op.getContext());
+  int vocab = cst(rType.getDimSize(0));
+  int hidden = shapeOf(op.getGrad()).back();
+  int out = define(op.getResult(), {vocab, hidden});
+  // The scatter-add accumulates in f32: into the result itself for an f32
+  // table, else into a scratch buffer converted afterwards.
+  int acc = elem.isF32() ? out : scratch(f32, {vocab, hidden});
+  addStep(llvm::json::Object{{"op", "fill"}, {"dst", acc}}, {acc});
+  Wrapper w(llvm::formatv("rotor::cuda::EmbeddingGrad<{0}, {1}>", it, gt));
+  int n = product(shapeOf(op.getIds()));
+  w.ptr("ids", valueOf(op.getIds()), it);
+  w.ptr("dy", valueOf(op.getGrad()), gt);
+  w.ptr("acc", acc, "float", false);
+  w.dim("n", n);
+  w.dim("vocab", vocab);
+  w.dim("hidden", hidden);
+  launch(w, {strideOver(n), cst(1), cst(1)}, {acc});
+  if (acc != out)
+    convertF32(acc, out, elem, mul(vocab, hidden));
+  return success();
+}
+
+LogicalResult EntryEmitter::emitLinearWeightGrad(LinearWeightGradOp op) {
+  auto gType = cast<RankedTensorType>(op.getGrad().getType());
+  auto iType = cast<RankedTensorType>(op.getInput().getType());
+  auto rType = cast<RankedTensorType>(op.getResult().getType());
+  if (gType.getElementType() != iType.getElementType() ||
+      rType.getElementType() != gType.getElementType())
+    return op.emitError() << "the CUDA target needs the cotangent, the input "
+                             "and the result in one dtype (cuBLAS)";
+  // dW (N, K) = dyᵀ (N, M) · x (M, K), M the product of the leading dims.
+  int n = shapeOf(op.getGrad()).back();
+  int k = shapeOf(op.getInput()).back();
+  int m = product(shapeOf(op.getGrad()).drop_back());
+  int out = define(op.getResult(), {n, k});
+  gemm(valueOf(op.getGrad()), valueOf(op.getInput()), out, n, k, m,
+       /*transB=*/false, -1, -1, -1, -1, -1, /*transA=*/true);
+  return success();
+}
+
+LogicalResult EntryEmitter::emitActivationGrad(ActivationGradOp op) {
+  // x0 = input, x1 = grad.
+  const char *expr = "x1";
+  switch (op.getActivation()) {
+  case Activation::none:
+    break;
+  case Activation::relu:
+    expr = "(x0 > 0 ? x1 : 0)";
+    break;
+  case Activation::silu:
+    expr = "x1 * (1 / (1 + exp(-x0))) * (1 + x0 * (1 - 1 / (1 + exp(-x0))))";
+    break;
+  case Activation::gelu:
+    expr = "x1 * (0.5 * (1 + erf(x0 * 0.7071067811865476)) + "
+           "x0 * 0.3989422804014327 * exp(-0.5 * x0 * x0))";
+    break;
+  case Activation::gelu_tanh:
+    expr = "x1 * (0.5 * (1 + tanh(0.7978845608028654 * (x0 + 0.044715 * x0 * "
+           "x0 * x0))) + 0.5 * x0 * (1 - tanh(0.7978845608028654 * (x0 + "
+           "0.044715 * x0 * x0 * x0)) * tanh(0.7978845608028654 * (x0 + "
+           "0.044715 * x0 * x0 * x0))) * 0.7978845608028654 * (1 + 3 * "
+           "0.044715 * x0 * x0))";
+    break;
+  }
+  return emitElementwise(op, expr, op->getOperands());
 }
 
 LogicalResult EntryEmitter::emitHeads(Operation *op, bool split) {

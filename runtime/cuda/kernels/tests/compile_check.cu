@@ -163,4 +163,25 @@ ROTOR_SIMPLE(rotor_k21, ({P(0, const __nv_bfloat16 *), P(1, const float *),
              rc::Epilogue<__nv_bfloat16, float, rc::Act::gelu_tanh, true, true>)
 ROTOR_SIMPLE(rotor_k23, ({P(0, const int *), P(1, const double *), P(2, float *), a.dim[0]}),
              rc::RopeCosSin<int, 128>)
+// Backward kernels (grads.cuh).
+ROTOR_SIMPLE(rotor_k40, ({P(0, const long long *), a.dim[0], -100, P(1, float *)}),
+             rc::CountLabels<long long>)
+ROTOR_SIMPLE(rotor_k41, ({P(0, const __nv_bfloat16 *), P(1, const long long *),
+                         P(2, const float *), P(3, const float *), P(4, __nv_bfloat16 *),
+                         a.dim[0], a.dim[1], -100, P(5, int *)}),
+             rc::CrossEntropyGrad<__nv_bfloat16, long long, float>)
+ROTOR_SIMPLE(rotor_k42, ({P(0, const __nv_bfloat16 *), P(1, const float *),
+                         P(2, const __nv_bfloat16 *), P(3, __nv_bfloat16 *), P(4, float *),
+                         a.dim[0], a.dim[1], 1e-5}),
+             rc::RmsNormGrad<__nv_bfloat16, float>)
+ROTOR_SIMPLE(rotor_k43, ({P(0, const __nv_bfloat16 *), P(1, const __nv_bfloat16 *),
+                         P(2, const float *), P(3, float *), a.dim[0], a.dim[1]}),
+             rc::RmsNormWeightGrad<__nv_bfloat16, float>)
+ROTOR_SIMPLE(rotor_k44, ({P(0, const int *), P(1, const __half *), P(2, float *), a.dim[0],
+                         a.dim[1], a.dim[2]}),
+             rc::EmbeddingGrad<int, __half>)
+ROTOR_SIMPLE(rotor_k45, ({P(0, const float *), P(1, __nv_bfloat16 *), a.dim[0]}),
+             rc::ConvertF32<__nv_bfloat16>)
+ROTOR_SIMPLE(rotor_k46, ({P(0, const float *), P(1, float *), a.dim[0], a.dim[1]}),
+             rc::Transpose2D<float>)
 #undef P

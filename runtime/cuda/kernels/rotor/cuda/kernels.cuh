@@ -21,5 +21,6 @@
 #include "rotor/cuda/rope.cuh"
 #include "rotor/cuda/norms.cuh"
 #include "rotor/cuda/layers.cuh"
+#include "rotor/cuda/grads.cuh"
 
 #endif // ROTOR_CUDA_KERNELS_CUH

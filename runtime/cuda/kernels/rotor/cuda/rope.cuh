@@ -170,6 +170,9 @@ struct Rope {
     const PosT *pos = nullptr;
     const double *inv_freq = nullptr;
     long long batch = 0, heads = 0, seq = 0;
+    /// Rotate by -angle: the transpose (inverse) rotation, the backward of
+    /// rope (the yarn attention factor still multiplies).
+    bool transpose = false;
   };
 
   union Vec {
@@ -189,7 +192,7 @@ struct Rope {
         float sn, c;
         sincosAccurate(pos * p.inv_freq[i], &sn, &c);
         cs[2 * i] = c * a;
-        cs[2 * i + 1] = sn * a;
+        cs[2 * i + 1] = p.transpose ? -sn * a : sn * a;
       }
       __syncthreads();
       const long long rowStride = p.seq * kHeadDim; // between heads
