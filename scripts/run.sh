@@ -13,7 +13,8 @@
 #     build/examples/train/metrics.jsonl and the curve to .../loss.png.
 # Everything runs on the CPU; when an NVIDIA GPU and its driver are present
 # (nvidia-smi works), the model is also compiled for the GPU (rotorc
-# --target=cuda) and generates there (rotor-run --device=cuda).
+# --target=cuda), generates there (rotor-run --device=cuda), and the copy model
+# trains there with its parameters and optimizer state in device memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -62,4 +63,11 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   echo "== greedy generation on the GPU (rotor-run generate --device=cuda)"
   "$BIN/rotor-run" generate "$OUT/llama-cuda.rotor" --device=cuda \
     --prompt-ids=1,5,9,14 --max-new-tokens=16
+  echo "== training the copy model on the GPU (parameters and optimizer state on the device)"
+  "$BIN/rotorc" examples/models/train_copy.json --train \
+    --weights "$OUT/train/init.safetensors" --dtype=f32 --target=cuda \
+    -o "$OUT/train/copy-cuda.rotor"
+  "$BIN/rotor-run" train "$OUT/train/copy-cuda.rotor" --device=cuda --task=copy \
+    --steps=400 --batch=16 --seq=17 --lr=0.005 --warmup=40 --log-every=50 \
+    --log "$OUT/train/metrics-cuda.jsonl" --plot "$OUT/train/loss-cuda.png"
 fi

@@ -41,8 +41,9 @@ def save_bf16(path, t):
         t.detach().contiguous().view(torch.int16).cpu().numpy().view(np.uint16)))
 
 
-def rotor_time(rotor_run, art, entry, inputs, repeat=20):
-    """Median device time (ms) of the entry's kernels, and its output."""
+def rotor_time(rotor_run, art, entry, inputs, repeat=20, outputs=1):
+    """Median device time (ms) of the entry's kernels, and its output (its
+    outputs, a list, when `outputs` > 1)."""
     with tempfile.TemporaryDirectory() as tmp:
         args = []
         for name, t in inputs.items():
@@ -52,7 +53,7 @@ def rotor_time(rotor_run, art, entry, inputs, repeat=20):
             else:
                 np.save(p, np.ascontiguousarray(t.cpu().numpy()))
             args.append(f"--input={name}={p}")
-        out = os.path.join(tmp, "out.npy")
+        out = os.path.join(tmp, "out.npy" if outputs == 1 else "out")
         env = dict(os.environ, ROTOR_CUDA_PROFILE="1")
         r = subprocess.run([rotor_run, art, f"--entry={entry}", "--device=cuda", *args, "--bf16-as-u2",
                             f"--repeat={repeat}", "-o", out],
@@ -61,12 +62,16 @@ def rotor_time(rotor_run, art, entry, inputs, repeat=20):
             raise RuntimeError(r.stderr[-2000:])
         times = [float(m) for m in re.findall(
             r"rotor-cuda-profile: entry \S+: ([0-9.]+) ms", r.stderr)]
-        result = np.load(out)
+        if outputs == 1:
+            results = [np.load(out)]
+        else:
+            results = [np.load(os.path.join(out, f))
+                       for f in sorted(os.listdir(out)) if f.endswith(".npy")]
     if not times:
         raise RuntimeError("no profile lines:\n" + r.stderr[-2000:])
     steady = times[1:] if len(times) > 2 else times
-    o = torch.from_numpy(result.view(np.int16)).view(torch.bfloat16)
-    return statistics.median(steady), o
+    outs = [torch.from_numpy(x.view(np.int16)).view(torch.bfloat16) for x in results]
+    return statistics.median(steady), (outs[0] if outputs == 1 else outs)
 
 
 def main():
@@ -142,6 +147,61 @@ def main():
             f"{ratio(r, 'flex')} | {cell(r, 'cudnn')} | {ratio(r, 'cudnn')} | "
             f"{cell(r, 'flash')} | {ratio(r, 'flash')} | "
             f"{r.get('max_err_vs_flex', float('nan')):.3g} |")
+    # Forward + backward (a training step's attention): FLOPs 4·D per
+    # visible pair forward and 10·D backward (FlashAttention's count: the
+    # backward recomputes q·kᵀ), from the unmasked pairs only.
+    lines += ["", "Forward + backward (FLOPs = 14·B·Hq·D·visible pairs):", "",
+              "| pattern | Rotor ms | Rotor TFLOP/s | FlexAttention ms (TFLOP/s) | "
+              "Rotor / Flex | cuDNN ms (TFLOP/s) | Rotor / cuDNN | Flash ms (TFLOP/s) | "
+              "Rotor / Flash | max rel. err dq/dk/dv vs Flex |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    do = torch.randn(B, HQ, S, D, device=dev, dtype=torch.bfloat16)
+    for name in PATTERNS:
+        flops = 14.0 * B * HQ * D * visible_pairs(name)
+        res = {}
+        qg, kg, vg = (t.detach().clone().requires_grad_(True) for t in (q, k, v))
+        bm = create_block_mask(mask_mod(name), None, None, S, S, device=dev)
+
+        def flex_fb():
+            o = flex(qg, kg, vg, block_mask=bm, enable_gqa=True)
+            return torch.autograd.grad(o, (qg, kg, vg), do)
+
+        res["flex"] = do_bench(flex_fb)
+        ref = flex_fb()
+        if name == "full causal":
+            for backend, key in ((SDPBackend.CUDNN_ATTENTION, "cudnn"),
+                                 (SDPBackend.FLASH_ATTENTION, "flash")):
+                try:
+                    with sdpa_kernel(backend):
+                        def sdpa_fb():
+                            o = F.scaled_dot_product_attention(
+                                qg, kg, vg, is_causal=True, enable_gqa=True)
+                            return torch.autograd.grad(o, (qg, kg, vg), do)
+                        sdpa_fb()
+                        res[key] = do_bench(sdpa_fb)
+                except Exception as e:  # noqa: BLE001
+                    print(f"{key} fwd+bwd: unavailable ({e})", file=sys.stderr)
+        try:
+            ms, outs = rotor_time(args.rotor_run, args.artifact, "fb_" + entry_name(name),
+                                  {"q": q, "k": k, "v": v, "do": do}, outputs=3)
+            res["rotor"] = ms
+            errs = []
+            for got, want in zip(outs, ref):
+                want = want.float()
+                errs.append(float((got.float().to(dev) - want).abs().max()
+                                  / want.abs().max().clamp_min(1e-30)))
+            res["err"] = max(errs)
+        except Exception as e:  # noqa: BLE001
+            print(f"rotor fwd+bwd {name}: {e}", file=sys.stderr)
+        for key in ("rotor", "flex", "cudnn", "flash"):
+            if key in res:
+                res[key + "_tflops"] = flops / (res[key] * 1e-3) / 1e12
+        print({"fwd+bwd": name, **res}, flush=True)
+        lines.append(
+            f"| {name} | {res.get('rotor', float('nan')):.3f} | "
+            f"{res.get('rotor_tflops', float('nan')):.0f} | {cell(res, 'flex')} | "
+            f"{ratio(res, 'flex')} | {cell(res, 'cudnn')} | {ratio(res, 'cudnn')} | "
+            f"{cell(res, 'flash')} | {ratio(res, 'flash')} | {res.get('err', float('nan')):.3g} |")
     # RoPE and the Givens block (anchors.md "other pieces").
     extra = []
     pos = torch.arange(S, device=dev, dtype=torch.int64)

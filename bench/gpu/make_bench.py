@@ -38,6 +38,19 @@ def main():
         f"  %o = rotor.attention %qr, %kr, %v {{mask = "
         f"{mlir_mask(PATTERNS['sliding window W=1024'])}}} : {qt}, {kt}, {kt}\n"
         f"  return %o : {qt}\n}}\n")
+    # Forward + backward of each pattern, as a training step runs them: the
+    # forward with its log-sum-exp, then rotor.attention_grad.
+    for name, m in PATTERNS.items():
+        lt = f"tensor<{B}x{HQ}x?xf32>"
+        funcs.append(
+            f"func.func @fb_{entry_name(name)}(%q: {qt} {{rotor.name = \"q\"}}, "
+            f"%k: {kt} {{rotor.name = \"k\"}}, %v: {kt} {{rotor.name = \"v\"}}, "
+            f"%do: {qt} {{rotor.name = \"do\"}}) -> ({qt}, {kt}, {kt}) {{\n"
+            f"  %o, %lse = rotor.attention %q, %k, %v return_lse {{mask = {mlir_mask(m)}}} "
+            f": {qt}, {kt}, {kt}\n"
+            f"  %dq, %dk, %dv = rotor.attention_grad %q, %k, %v, %o, %lse, %do "
+            f"{{mask = {mlir_mask(m)}}} : {qt}, {kt}, {kt}, {qt}, {lt}\n"
+            f"  return %dq, %dk, %dv : {qt}, {kt}, {kt}\n}}\n")
     # Standalone RoPE of q (2, 32, 8192, 128), and the design's Givens block:
     # 32 Givens rotations with learned angles then an orthogonal 128x128 R.
     funcs.append(

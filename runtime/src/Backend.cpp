@@ -11,6 +11,7 @@
 using namespace rotor;
 
 Backend::~Backend() = default;
+ResidentTrainer::~ResidentTrainer() = default;
 
 rotor_status rotor::createBackend(rotor_device device, const std::string &dir,
                                   const Manifest &manifest,

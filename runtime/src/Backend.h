@@ -20,11 +20,54 @@
 #include "rotor/Handles.h"
 #include "rotor/runtime.h"
 
+#include "rotor/train.h"
+
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace rotor {
+
+/// A parameter of a device-resident training step (ResidentTrainer).
+struct ResidentParam {
+  /// The entry's input that takes the parameter, the output that returns
+  /// its gradient.
+  size_t input = 0, gradOutput = 0;
+  /// f32 elements.
+  size_t numel = 0;
+  /// Stored as log(value): enters the step as exp(value), and its gradient
+  /// is multiplied by exp(value) (d/d log x = x d/dx).
+  bool logSpace = false;
+};
+
+/// One parameter's optimizer update (train::Optimizer::scalars).
+using ResidentUpdate = train::UpdateScalars;
+
+/// Training state kept in device memory between steps (the CUDA backend):
+/// the parameters, their gradients and the optimizer's state vectors never
+/// travel to the host, except on upload() and download().
+class ResidentTrainer {
+public:
+  virtual ~ResidentTrainer();
+  /// Copies `data` (numel floats) into parameter `param`'s value (slot 0)
+  /// or optimizer state vector `slot - 1`.
+  virtual rotor_status upload(size_t param, size_t slot,
+                              const float *data) = 0;
+  /// The reverse of upload().
+  virtual rotor_status download(size_t param, size_t slot, float *data) = 0;
+  /// Runs the step: the parameter inputs read the device values,
+  /// `hostInputs` give the other inputs (and every input's shape). The
+  /// gradients stay on the device, multiplied by `inverse` when `unscale`;
+  /// returns the scalar output `lossOutput` and, per parameter, the sum of
+  /// the squares of its gradient in f64 (non-finite when it is).
+  virtual rotor_status run(const rotor_tensor *const *hostInputs,
+                           size_t lossOutput, bool unscale, float inverse,
+                           float &loss, std::vector<double> &sumSquares) = 0;
+  /// Applies `updates[p]` to every parameter, the gradients first
+  /// multiplied by `coef` when `clip`.
+  virtual rotor_status update(const std::vector<ResidentUpdate> &updates,
+                              bool clip, float coef) = 0;
+};
 
 class Backend {
 public:
@@ -47,6 +90,18 @@ public:
   /// across calls. Called once after loading.
   virtual void setWeights(const std::vector<const rotor_tensor *> &tensors) {
     (void)tensors;
+  }
+
+  /// Creates device-resident training state for entry `entryIndex` with
+  /// `numSlots` optimizer state vectors per parameter (zeroed), or leaves
+  /// `out` empty when the backend keeps no state on a device (the CPU).
+  virtual rotor_status
+  createResidentTrainer(size_t entryIndex,
+                        const std::vector<ResidentParam> &params,
+                        size_t numSlots, std::unique_ptr<ResidentTrainer> &out) {
+    (void)entryIndex, (void)params, (void)numSlots;
+    out.reset();
+    return ROTOR_OK;
   }
 };
 

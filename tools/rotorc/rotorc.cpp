@@ -503,6 +503,14 @@ int main(int argc, char **argv) {
   registerDefaultTimingManagerCLOptions();
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();
+  // --help lists rotorc's options and MLIR's (--mlir-timing, ...), as
+  // clang's lists its own; LLVM's code generation flags stay reachable and
+  // appear under --help-hidden.
+  static cl::OptionCategory mlirCategory("MLIR options");
+  for (auto &[name, option] : cl::getRegisteredOptions())
+    if (name.starts_with("mlir-"))
+      option->addCategory(mlirCategory);
+  cl::HideUnrelatedOptions({&category, &mlirCategory});
   cl::ParseCommandLineOptions(argc, argv,
                               "Rotor compiler: compiles rotor IR or a model "
                               "config to a CPU or CUDA artifact, or prints a "

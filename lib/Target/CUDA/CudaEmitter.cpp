@@ -100,6 +100,11 @@ public:
     index[body] = k;
     return k;
   }
+  /// Adds a kernel under a fixed name (`body` uses it literally).
+  void addNamed(const std::string &name, const std::string &body) {
+    source += body + "\n";
+    names.push_back(name);
+  }
   std::vector<std::string> names;
   std::string source;
 
@@ -281,6 +286,7 @@ private:
   //===--- Ops ------------------------------------------------------------===//
   LogicalResult emitOp(Operation *op);
   LogicalResult emitAttention(AttentionOp op);
+  LogicalResult emitAttentionGrad(AttentionGradOp op);
   LogicalResult emitRope(RopeOp op);
   FailureOr<int> emitRopeApply(Operation *op, Value input, Value positions,
                                RopeLayout layout, int64_t rotaryDim,
@@ -545,6 +551,7 @@ LogicalResult EntryEmitter::emitOp(Operation *op) {
 
   return llvm::TypeSwitch<Operation *, LogicalResult>(op)
       .Case([&](AttentionOp o) { return emitAttention(o); })
+      .Case([&](AttentionGradOp o) { return emitAttentionGrad(o); })
       .Case([&](RopeOp o) { return emitRope(o); })
       .Case([&](GivensOp o) { return emitGivens(o); })
       .Case([&](RotateOp o) {
@@ -664,6 +671,128 @@ LogicalResult EntryEmitter::emitOp(Operation *op) {
       });
 }
 
+/// The device library's Mask<...> of a mask attribute.
+std::string maskTypeOf(MaskAttr mask) {
+  auto optionalInt = [](std::optional<int64_t> v) -> std::string {
+    return v ? std::to_string(*v) : "-1";
+  };
+  return llvm::formatv("rotor::cuda::Mask<{0}, {1}, {2}, {3}, {4}, {5}>",
+                       boolLiteral(mask.getCausal()),
+                       optionalInt(mask.getWindowLeft()),
+                       optionalInt(mask.getWindowRight()), mask.getDilation(),
+                       mask.getChunk() ? *mask.getChunk() : 0,
+                       mask.getGlobal());
+}
+
+/// The device library's bias type of an attention op's relative bias table.
+FailureOr<std::string> biasTypeOf(Operation *op, Value bias,
+                                  int64_t maxDistance) {
+  if (!bias)
+    return std::string("rotor::cuda::NoBias");
+  auto bType = cast<RankedTensorType>(bias.getType());
+  if (!bType.getElementType().isF32())
+    return op->emitError() << "the CUDA target needs an f32 bias table";
+  return std::string(llvm::formatv("rotor::cuda::T5Bias<{0}, {1}>",
+                                   bType.getDimSize(1), maxDistance));
+}
+
+LogicalResult EntryEmitter::emitAttentionGrad(AttentionGradOp op) {
+  auto qType = cast<RankedTensorType>(op.getQuery().getType());
+  Type elem = qType.getElementType();
+  int64_t headDim = qType.getDimSize(3);
+  if (ShapedType::isDynamic(headDim) ||
+      headDim != cast<RankedTensorType>(op.getValue().getType()).getDimSize(3))
+    return op.emitError() << "the CUDA target needs a static head dim shared "
+                             "by queries and values";
+  if (elem.isF64())
+    return op.emitError()
+           << "the CUDA target has no f64 attention kernel; use f32, bf16 "
+              "or f16";
+  FailureOr<std::string> biasType = biasTypeOf(
+      op, op.getBias(), static_cast<int64_t>(op.getBiasMaxDistance()));
+  if (failed(biasType))
+    return failure();
+  std::string maskType = maskTypeOf(op.getEffectiveMask());
+  bool softcap = op.getSoftcap().has_value();
+  std::string t = cType(elem);
+  Type f32 = Float32Type::get(op.getContext());
+
+  // Outputs and scratch: delta (B, Hq, Sq), and an f32 dq accumulator (dq
+  // itself for f32).
+  int dq = defineLike(op.getQueryGrad(), op.getQuery());
+  int dk = defineLike(op.getKeyGrad(), op.getKey());
+  int dv = defineLike(op.getValueGrad(), op.getValue());
+  SmallVector<int> rowShape(shapeOf(op.getQuery()).take_front(3));
+  int delta = scratch(f32, rowShape);
+  int dqAcc = elem.isF32() ? dq
+                           : scratch(f32, SmallVector<int>(shapeOf(op.getQuery())));
+  int dbias = -1;
+  if (Value bias = op.getBias())
+    dbias = defineLike(op.getBiasGrad(), bias);
+
+  auto params = [&](Wrapper &w) {
+    w.ptr("q", valueOf(op.getQuery()), t);
+    w.ptr("k", valueOf(op.getKey()), t);
+    w.ptr("v", valueOf(op.getValue()), t);
+    w.ptr("o", valueOf(op.getOutput()), t);
+    w.ptr("lse", valueOf(op.getLse()), "float");
+    w.ptr("dout", valueOf(op.getGrad()), t);
+    w.ptr("dq", dq, t, false);
+    w.ptr("dk", dk, t, false);
+    w.ptr("dv", dv, t, false);
+    w.ptr("dq_acc", dqAcc, "float", false);
+    w.ptr("delta", delta, "float", false);
+    if (Value bias = op.getBias()) {
+      w.ptr("bias", valueOf(bias), "float");
+      w.ptr("dbias", dbias, "float", false);
+    }
+    w.dim("batch", dimOf(op.getQuery(), 0));
+    w.dim("hq", dimOf(op.getQuery(), 1));
+    w.dim("hkv", dimOf(op.getKey(), 1));
+    w.dim("sq", dimOf(op.getQuery(), 2));
+    w.dim("sk", dimOf(op.getKey(), 2));
+    w.literal("scale", floatLiteral(op.getEffectiveScale()) + "f");
+    if (softcap)
+      w.literal("softcap",
+                floatLiteral(op.getSoftcap()->convertToDouble()) + "f");
+  };
+  SmallVector<int> writes = {delta, dqAcc};
+  if (dbias >= 0)
+    writes.push_back(dbias);
+
+  // 1. delta = rowsum(dout * o), dq_acc = 0 (and dbias = 0).
+  Wrapper pre(llvm::formatv("rotor::cuda::AttentionBwdPre<{0}, {1}, {2}>", t,
+                            headDim, *biasType));
+  params(pre);
+  int preKernel = kernelOf(pre);
+  int rows = product(rowShape);
+  launch(pre, {binary("max", strideGrid(preKernel, rows), cst(1)), cst(1),
+               cst(1)},
+         writes);
+  // 2. One block per (key tile, kv head, batch row): dK, dV, dq_acc, dbias.
+  Wrapper main(llvm::formatv(
+      "rotor::cuda::AttentionBwdSimple<{0}, {1}, {2}, {3}, {4}>", t, headDim,
+      maskType, *biasType, boolLiteral(softcap)));
+  params(main);
+  int mainKernel = kernelOf(main);
+  writes.append({dk, dv});
+  launch(main,
+         {binary("ceildiv", dimOf(op.getKey(), 2),
+                 symbol("cfg", mainKernel, 2, true)),
+          dimOf(op.getKey(), 1), dimOf(op.getKey(), 0)},
+         writes);
+  // 3. dq = dq_acc rounded to the element type.
+  if (dqAcc != dq) {
+    Wrapper convert(llvm::formatv("rotor::cuda::AttentionBwdConvert<{0}, {1}>",
+                                  t, headDim));
+    params(convert);
+    launch(convert,
+           {strideOver(product(shapeOf(op.getQuery()))), cst(1), cst(1)},
+           {dq});
+  }
+  return success();
+}
+
 LogicalResult EntryEmitter::emitAttention(AttentionOp op) {
   auto qType = cast<RankedTensorType>(op.getQuery().getType());
   auto vType = cast<RankedTensorType>(op.getValue().getType());
@@ -676,23 +805,11 @@ LogicalResult EntryEmitter::emitAttention(AttentionOp op) {
     return op.emitError()
            << "the CUDA target has no f64 attention kernel; use f32, bf16 "
               "or f16";
-  MaskAttr mask = op.getEffectiveMask();
-  auto optionalInt = [](std::optional<int64_t> v) -> std::string {
-    return v ? std::to_string(*v) : "-1";
-  };
-  std::string maskType = llvm::formatv(
-      "rotor::cuda::Mask<{0}, {1}, {2}, {3}, {4}, {5}>",
-      boolLiteral(mask.getCausal()), optionalInt(mask.getWindowLeft()),
-      optionalInt(mask.getWindowRight()), mask.getDilation(),
-      mask.getChunk() ? *mask.getChunk() : 0, mask.getGlobal());
-  std::string biasType = "rotor::cuda::NoBias";
-  if (Value bias = op.getBias()) {
-    auto bType = cast<RankedTensorType>(bias.getType());
-    if (!bType.getElementType().isF32())
-      return op.emitError() << "the CUDA target needs an f32 bias table";
-    biasType = llvm::formatv("rotor::cuda::T5Bias<{0}, {1}>",
-                             bType.getDimSize(1), op.getBiasMaxDistance());
-  }
+  std::string maskType = maskTypeOf(op.getEffectiveMask());
+  FailureOr<std::string> biasType =
+      biasTypeOf(op, op.getBias(), op.getBiasMaxDistance());
+  if (failed(biasType))
+    return failure();
   bool softcap = op.getSoftcap().has_value();
   bool lse = op.getReturnLse();
   // Tensor cores for 16-bit types and head dims they tile; the CUDA-core
@@ -706,7 +823,7 @@ LogicalResult EntryEmitter::emitAttention(AttentionOp op) {
   std::string type = llvm::formatv(
       "rotor::cuda::{0}<{1}, {2}, {3}, {4}, {5}, {6}>",
       tensorCores ? "AttentionFwd" : "AttentionSimple", cType(elem), headDim,
-      maskType, biasType, boolLiteral(softcap), boolLiteral(lse));
+      maskType, *biasType, boolLiteral(softcap), boolLiteral(lse));
   // A rope fused into the op (rotor-fuse-attention-rope) is applied by the
   // Rope kernel into scratch buffers: the device library's rope prologue
   // measured 3x slower than Rope + attention on the H100
@@ -1719,6 +1836,29 @@ FailureOr<CudaProgram> mlir::rotor::emitCudaProgram(ModuleOp module) {
   if (!any)
     return module.emitError()
            << "the module has no public function to serve as an entry point";
+  // A training step's artifact carries the device-resident optimizer's
+  // kernels (rotor/cuda/optim.cuh) under fixed names, which the runtime's
+  // trainer launches between steps.
+  if (auto train = module.lookupSymbol<func::FuncOp>("train_step");
+      train && train.isPublic())
+    for (auto [name, function] :
+         {std::pair<const char *, const char *>{"rotor_train_unscale_sumsq",
+                                                "unscaleSumSquares"},
+          {"rotor_train_exp", "expValues"},
+          {"rotor_train_scale_by", "scaleByValues"},
+          {"rotor_train_adamw", "adamw"},
+          {"rotor_train_sgd", "sgd"}})
+      kernels.addNamed(
+          name,
+          llvm::formatv(
+              "// the trainer's {0}\n"
+              "extern \"C\" __global__ void __launch_bounds__(256)\n"
+              "{1}(const __grid_constant__ rotor::cuda::LaunchArgs a) {{\n"
+              "  rotor::cuda::optim::{0}(a);\n}\n"
+              "extern \"C\" __constant__ int {1}_cfg[4] = {{256, 0, 1024, "
+              "1};\n",
+              function, name)
+              .str());
   CudaProgram program;
   program.numKernels = kernels.names.size();
   program.source =

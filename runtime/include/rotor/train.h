@@ -42,6 +42,10 @@
 #include <utility>
 #include <vector>
 
+namespace rotor {
+class ResidentTrainer;
+}
+
 namespace rotor::train {
 
 //===----------------------------------------------------------------------===//
@@ -101,6 +105,19 @@ const char *optimizerName(OptimizerKind kind);
 /// dampening 0). The message names the option.
 rotor_status validate(const OptimizerOptions &options);
 
+/// The scalars of one parameter's update, as the host optimizer applies
+/// them and as the device-resident trainer passes them to the GPU
+/// (rotor/cuda/optim.cuh).
+struct UpdateScalars {
+  bool adamw = true;
+  /// AdamW: {apply_decay, small_weight}; SGD: {apply_decay, use_momentum,
+  /// first_step, nesterov}.
+  bool flags[4] = {false, false, false, false};
+  /// AdamW: {decay, weight, beta2, 1 - beta2, step_size, sqrt(correction2),
+  /// eps}; SGD: {decay, momentum, 1 - dampening, -lr}.
+  float scalars[7] = {0, 0, 0, 0, 0, 0, 0};
+};
+
 /// An optimizer over a fixed list of parameters. State is kept per
 /// parameter as f32 vectors of the parameter's size, under names that the
 /// checkpoint uses as suffixes (`NAME.exp_avg`).
@@ -120,6 +137,14 @@ public:
 
   /// How many updates were applied (torch's `state['step']`).
   int64_t steps() const { return numSteps; }
+
+  /// Counts one update done elsewhere (the device-resident trainer), so
+  /// that scalars() gives the next update's values.
+  void countStep() { ++numSteps; }
+
+  /// The scalars of `param`'s update with learning rate `lr` at the current
+  /// count (which already includes this update).
+  virtual UpdateScalars scalars(const Parameter &param, double lr) const = 0;
 
   /// The names of the per-parameter state vectors ("exp_avg", ...).
   virtual std::vector<std::string> stateNames() const = 0;
@@ -152,6 +177,14 @@ protected:
 
 /// The global 2-norm of all gradients (accumulated in f64).
 double gradNorm(const std::vector<Parameter> &params);
+
+/// The global 2-norm from each gradient's sum of squares, as gradNorm
+/// combines them (each tensor's norm rounded to f32, as torch computes it).
+double combineNorms(const std::vector<double> &sumSquares);
+
+/// clip_grad_norm_'s factor min(1, maxNorm / (total + 1e-6)) in f32; 1
+/// when maxNorm <= 0 (no clipping).
+float clipCoefficient(double total, double maxNorm);
 
 /// torch.nn.utils.clip_grad_norm_(params, maxNorm): with `total` the global
 /// 2-norm, multiplies every gradient by min(1, maxNorm / (total + 1e-6))
@@ -384,6 +417,16 @@ public:
   /// expects.
   rotor_status exportWeights(const std::string &path) const;
 
+  /// True when the parameters, gradients and optimizer state live on the
+  /// GPU between steps (an artifact loaded on the CUDA device, unless
+  /// ROTOR_TRAIN_HOST_UPDATE=1): each step then moves only the batch and the
+  /// scalars.
+  bool deviceResident() const { return resident != nullptr; }
+
+  /// Makes parameters() and optimizer() current after device-resident steps
+  /// (save() and exportWeights() do it themselves).
+  rotor_status syncHost() const;
+
   /// Reads the configuration stored in checkpoint `path` (to resume a run
   /// whose options were not given again).
   static rotor_status readCheckpointConfig(const std::string &path,
@@ -396,7 +439,14 @@ private:
   rotor_artifact *artifact = nullptr;
   TrainConfig cfg;
   std::unique_ptr<Entry> entry;
-  std::vector<Parameter> params;
+  /// Current unless hostStale (device-resident training).
+  mutable std::vector<Parameter> params;
+  std::unique_ptr<ResidentTrainer> resident;
+  /// The device holds newer values than `params` / the host newer ones.
+  mutable bool hostStale = false;
+  bool deviceStale = true;
+  rotor_status residentStep(const std::vector<const rotor_tensor *> &inputs,
+                            StepMetrics &metrics);
   std::unique_ptr<Optimizer> opt;
   std::unique_ptr<LossScaler> scaler;
   std::unique_ptr<SyntheticTask> task;

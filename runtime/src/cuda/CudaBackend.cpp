@@ -113,7 +113,25 @@ struct Slot {
   CUdeviceptr address() const { return buffer ? buffer->ptr + offset : 0; }
 };
 
+/// Device buffers a call uses in place of uploading inputs, and outputs it
+/// leaves on the device (the device-resident trainer).
+struct CallBinding {
+  /// Per entry input: a device buffer read in place of the host tensor
+  /// (which still gives the shape); empty ones are uploaded as usual.
+  std::vector<BufferPtr> inputs;
+  /// Per entry output: leave it on the device (its slot in `kept`, its host
+  /// tensor null) instead of downloading it.
+  std::vector<bool> keep;
+  /// The kept outputs, each in a buffer of its own (no two kept outputs and
+  /// no bound input share memory).
+  std::vector<Slot> kept;
+};
+
+class CudaResidentTrainer;
+
 class CudaBackend final : public Backend {
+  friend class CudaResidentTrainer;
+
 public:
   CudaBackend(const Manifest &manifest, std::string dir)
       : manifest(manifest), dir(std::move(dir)) {}
@@ -141,7 +159,27 @@ private:
   rotor_status loadModule();
   rotor_status compileWithNvrtc(const std::string &arch, std::string &cubin);
   rotor_status run(const PlanEntry &entry, const rotor_tensor *const *inputs,
-                   std::vector<TensorPtr> &outputs);
+                   std::vector<TensorPtr> &outputs,
+                   CallBinding *binding = nullptr);
+
+public:
+  rotor_status
+  createResidentTrainer(size_t entryIndex,
+                        const std::vector<ResidentParam> &params,
+                        size_t numSlots,
+                        std::unique_ptr<ResidentTrainer> &out) override;
+
+private:
+  /// The module's kernel named `name` (a fixed-name kernel), or null.
+  CUfunction kernelNamed(const std::string &name) const {
+    for (size_t k = 0; k < plan.kernels.size(); ++k)
+      if (plan.kernels[k] == name)
+        return functions[k];
+    return nullptr;
+  }
+  /// Launches a 256-thread grid-stride kernel over `n` elements.
+  rotor_status launchElementwise(CUfunction f, const char *name, int64_t n,
+                                 LaunchArgs &args);
 
   const Manifest &manifest;
   std::string dir;
@@ -565,7 +603,8 @@ struct Profiler {
 
 rotor_status CudaBackend::run(const PlanEntry &entry,
                               const rotor_tensor *const *inputs,
-                              std::vector<TensorPtr> &outputs) {
+                              std::vector<TensorPtr> &outputs,
+                              CallBinding *binding) {
   std::vector<int64_t> sym;
   if (rotor_status s = evaluateSymbols(entry, inputs, configs, sym))
     return s;
@@ -604,6 +643,10 @@ rotor_status CudaBackend::run(const PlanEntry &entry,
   for (size_t i = 0; i < entry.inputs.size(); ++i) {
     const rotor_tensor *t = inputs[i];
     int v = entry.inputs[i];
+    if (binding && i < binding->inputs.size() && binding->inputs[i]) {
+      slots[v].buffer = binding->inputs[i];
+      continue;
+    }
     auto weight = weights.find(t);
     if (weight != weights.end() && weight->second) {
       slots[v].buffer = weight->second;
@@ -774,8 +817,42 @@ rotor_status CudaBackend::run(const PlanEntry &entry,
     profiler.mark("end");
 
   std::vector<TensorPtr> results;
+  if (binding)
+    binding->kept.assign(entry.outputs.size(), Slot());
   for (size_t j = 0; j < entry.outputs.size(); ++j) {
     int v = entry.outputs[j];
+    if (binding && j < binding->keep.size() && binding->keep[j]) {
+      if (rotor_status s = need(v))
+        return s;
+      // A kept output gets memory of its own: the trainer updates it in
+      // place, which must not touch another output or a bound input.
+      CUdeviceptr at = slots[v].address();
+      bool shared = false;
+      for (size_t i = 0; i < j; ++i)
+        shared |= binding->kept[i].buffer &&
+                  binding->kept[i].buffer == slots[v].buffer;
+      for (const BufferPtr &b : binding->inputs)
+        shared |= b && b == slots[v].buffer;
+      size_t bytes;
+      if (rotor_status s = valueBytes(v, bytes))
+        return s;
+      if (shared) {
+        Slot own;
+        if (rotor_status s = pool->allocate(bytes, strCat("output ", j),
+                                            own.buffer))
+          return s;
+        if (bytes)
+          if (rotor_status s = check(
+                  libs->cuMemcpyDtoDAsync(own.address(), at, bytes, stream),
+                  strCat("cannot copy output ", j)))
+            return s;
+        binding->kept[j] = own;
+      } else {
+        binding->kept[j] = slots[v];
+      }
+      results.emplace_back();
+      continue;
+    }
     std::vector<int64_t> shape;
     for (int d : entry.values[v].shape)
       shape.push_back(sym[d]);
@@ -814,6 +891,228 @@ rotor_status CudaBackend::invoke(size_t entryIndex,
     outputs.clear();
   }
   return s;
+}
+
+//===----------------------------------------------------------------------===//
+// Device-resident training
+//===----------------------------------------------------------------------===//
+
+rotor_status CudaBackend::launchElementwise(CUfunction f, const char *name,
+                                            int64_t n, LaunchArgs &args) {
+  if (n <= 0)
+    return ROTOR_OK;
+  int64_t blocks = std::min<int64_t>((n + 1023) / 1024, 65535 * 8);
+  void *params[] = {&args};
+  return check(libs->cuLaunchKernel(f, unsigned(blocks), 1, 1, 256, 1, 1, 0,
+                                    stream, params, nullptr),
+               strCat("cannot launch the trainer's kernel ", quote(name)));
+}
+
+/// The parameters, gradients and optimizer state of a training step on the
+/// GPU; the kernels are the artifact's fixed-name rotor_train_* wrappers of
+/// rotor/cuda/optim.cuh.
+class CudaResidentTrainer final : public ResidentTrainer {
+public:
+  CudaResidentTrainer(CudaBackend &backend, const PlanEntry &entry,
+                      std::vector<ResidentParam> params)
+      : backend(backend), entry(entry), params(std::move(params)) {}
+  ~CudaResidentTrainer() override {
+    ContextScope scope(*backend.libs, backend.context);
+    backend.libs->cuStreamSynchronize(backend.stream);
+    state.clear();
+    expValues.clear();
+    binding = CallBinding();
+  }
+
+  rotor_status init(size_t numSlots) {
+    static const char *names[] = {"rotor_train_unscale_sumsq",
+                                  "rotor_train_exp", "rotor_train_scale_by",
+                                  "rotor_train_adamw", "rotor_train_sgd"};
+    for (size_t k = 0; k < 5; ++k) {
+      kernels[k] = backend.kernelNamed(names[k]);
+      if (!kernels[k])
+        return fail(ROTOR_ERR_NOT_FOUND, "the artifact has no kernel ",
+                    quote(names[k]),
+                    " of the device-resident trainer; recompile it with this "
+                    "rotorc");
+    }
+    ContextScope scope(*backend.libs, backend.context);
+    state.assign(params.size(), {});
+    expValues.assign(params.size(), nullptr);
+    for (size_t p = 0; p < params.size(); ++p) {
+      size_t bytes = params[p].numel * sizeof(float);
+      for (size_t slot = 0; slot <= numSlots; ++slot) {
+        BufferPtr buffer;
+        if (rotor_status s = backend.pool->allocate(
+                bytes, strCat("training state of parameter ", p), buffer))
+          return s;
+        if (bytes)
+          backend.libs->cuMemsetD8Async(buffer->ptr, 0, bytes, backend.stream);
+        state[p].push_back(std::move(buffer));
+      }
+      if (params[p].logSpace)
+        if (rotor_status s = backend.pool->allocate(
+                bytes, strCat("exp of parameter ", p), expValues[p]))
+          return s;
+    }
+    if (rotor_status s = backend.pool->allocate(
+            std::max<size_t>(1, params.size()) * sizeof(double),
+            "gradient norms", sums))
+      return s;
+    return backend.check(backend.libs->cuStreamSynchronize(backend.stream),
+                         "cannot initialize the training state");
+  }
+
+  rotor_status upload(size_t param, size_t slot, const float *data) override {
+    return copy(param, slot, const_cast<float *>(data), true);
+  }
+  rotor_status download(size_t param, size_t slot, float *data) override {
+    return copy(param, slot, data, false);
+  }
+
+  rotor_status run(const rotor_tensor *const *hostInputs, size_t lossOutput,
+                   bool unscale, float inverse, float &loss,
+                   std::vector<double> &sumSquares) override {
+    ContextScope scope(*backend.libs, backend.context);
+    binding.inputs.assign(entry.inputs.size(), nullptr);
+    binding.keep.assign(entry.outputs.size(), false);
+    binding.kept.clear();
+    for (size_t p = 0; p < params.size(); ++p) {
+      const ResidentParam &param = params[p];
+      if (param.logSpace) {
+        LaunchArgs args{};
+        args.ptr[0] = reinterpret_cast<void *>(state[p][0]->ptr);
+        args.ptr[1] = reinterpret_cast<void *>(expValues[p]->ptr);
+        args.dim[0] = static_cast<long long>(param.numel);
+        if (rotor_status s = backend.launchElementwise(
+                kernels[1], "rotor_train_exp", param.numel, args))
+          return s;
+      }
+      binding.inputs[param.input] =
+          param.logSpace ? expValues[p] : state[p][0];
+      binding.keep[param.gradOutput] = true;
+    }
+    std::vector<TensorPtr> outputs;
+    if (rotor_status s = backend.run(entry, hostInputs, outputs, &binding)) {
+      backend.libs->cuStreamSynchronize(backend.stream);
+      return s;
+    }
+    std::memcpy(&loss, outputs[lossOutput]->data, sizeof(float));
+    backend.libs->cuMemsetD8Async(sums->ptr, 0, params.size() * sizeof(double),
+                                  backend.stream);
+    for (size_t p = 0; p < params.size(); ++p) {
+      const ResidentParam &param = params[p];
+      void *grad = reinterpret_cast<void *>(
+          binding.kept[param.gradOutput].address());
+      if (param.logSpace) {
+        LaunchArgs args{};
+        args.ptr[0] = grad;
+        args.ptr[1] = reinterpret_cast<void *>(expValues[p]->ptr);
+        args.dim[0] = static_cast<long long>(param.numel);
+        if (rotor_status s = backend.launchElementwise(
+                kernels[2], "rotor_train_scale_by", param.numel, args))
+          return s;
+      }
+      LaunchArgs args{};
+      args.ptr[0] = grad;
+      args.ptr[1] = reinterpret_cast<void *>(sums->ptr + p * sizeof(double));
+      args.dim[0] = static_cast<long long>(param.numel);
+      args.dim[1] = unscale ? 1 : 0;
+      args.f[0] = inverse;
+      if (rotor_status s = backend.launchElementwise(
+              kernels[0], "rotor_train_unscale_sumsq", param.numel, args))
+        return s;
+    }
+    sumSquares.assign(params.size(), 0.0);
+    if (!params.empty())
+      if (rotor_status s = backend.check(
+              backend.libs->cuMemcpyDtoH(sumSquares.data(), sums->ptr,
+                                         params.size() * sizeof(double)),
+              "cannot read the gradient norms"))
+        return s;
+    return ROTOR_OK;
+  }
+
+  rotor_status update(const std::vector<ResidentUpdate> &updates, bool clip,
+                      float coef) override {
+    ContextScope scope(*backend.libs, backend.context);
+    if (binding.kept.size() != entry.outputs.size())
+      return fail(ROTOR_ERR_BACKEND, "update() before run()");
+    for (size_t p = 0; p < params.size(); ++p) {
+      const ResidentUpdate &u = updates[p];
+      LaunchArgs args{};
+      args.ptr[0] = reinterpret_cast<void *>(state[p][0]->ptr);
+      args.ptr[1] = reinterpret_cast<void *>(
+          binding.kept[params[p].gradOutput].address());
+      for (size_t slot = 1; slot < state[p].size() && slot < 3; ++slot)
+        args.ptr[1 + slot] = reinterpret_cast<void *>(state[p][slot]->ptr);
+      args.dim[0] = static_cast<long long>(params[p].numel);
+      for (int k = 0; k < 7; ++k)
+        args.f[k] = u.scalars[k];
+      if (u.adamw) {
+        if (state[p].size() < 3)
+          return fail(ROTOR_ERR_BACKEND, "AdamW needs two state vectors");
+        args.dim[1] = u.flags[0];
+        args.dim[2] = u.flags[1];
+        args.dim[3] = clip;
+        args.f[7] = coef;
+      } else {
+        for (int k = 0; k < 4; ++k)
+          args.dim[1 + k] = u.flags[k];
+        args.dim[5] = clip;
+        args.f[4] = coef;
+      }
+      if (rotor_status s = backend.launchElementwise(
+              kernels[u.adamw ? 3 : 4],
+              u.adamw ? "rotor_train_adamw" : "rotor_train_sgd",
+              params[p].numel, args))
+        return s;
+    }
+    return ROTOR_OK;
+  }
+
+private:
+  rotor_status copy(size_t param, size_t slot, float *host, bool toDevice) {
+    if (param >= params.size() || slot >= state[param].size())
+      return fail(ROTOR_ERR_INVALID_ARGUMENT, "no training state ", slot,
+                  " of parameter ", param);
+    ContextScope scope(*backend.libs, backend.context);
+    size_t bytes = params[param].numel * sizeof(float);
+    if (!bytes)
+      return ROTOR_OK;
+    backend.libs->cuStreamSynchronize(backend.stream);
+    CUdeviceptr at = state[param][slot]->ptr;
+    return backend.check(toDevice ? backend.libs->cuMemcpyHtoD(at, host, bytes)
+                                  : backend.libs->cuMemcpyDtoH(host, at, bytes),
+                         strCat("cannot copy training state ", slot,
+                                " of parameter ", param,
+                                toDevice ? " to" : " from", " the GPU"));
+  }
+
+  CudaBackend &backend;
+  const PlanEntry &entry;
+  std::vector<ResidentParam> params;
+  CUfunction kernels[5] = {};
+  /// state[p] = {value, optimizer slots...}.
+  std::vector<std::vector<BufferPtr>> state;
+  std::vector<BufferPtr> expValues;
+  BufferPtr sums;
+  CallBinding binding;
+};
+
+rotor_status CudaBackend::createResidentTrainer(
+    size_t entryIndex, const std::vector<ResidentParam> &params,
+    size_t numSlots, std::unique_ptr<ResidentTrainer> &out) {
+  const PlanEntry &entry = *entryPlans[entryIndex];
+  for (const ResidentParam &p : params)
+    if (p.input >= entry.inputs.size() || p.gradOutput >= entry.outputs.size())
+      return fail(ROTOR_ERR_INVALID_ARGUMENT, "entry ", quote(entry.name),
+                  " has no input ", p.input, " or output ", p.gradOutput);
+  auto trainer = std::make_unique<CudaResidentTrainer>(*this, entry, params);
+  if (rotor_status s = trainer->init(numSlots))
+    return s;
+  out = std::move(trainer);
+  return ROTOR_OK;
 }
 
 } // namespace

@@ -49,6 +49,8 @@ namespace rotor::cuda {
   X(cuMemcpyHtoDAsync)                                                         \
   X(cuMemcpyDtoHAsync)                                                         \
   X(cuMemcpyDtoH)                                                              \
+  X(cuMemcpyHtoD)                                                              \
+  X(cuMemcpyDtoDAsync)                                                         \
   X(cuMemcpy2DAsync)                                                           \
   X(cuMemsetD8Async)                                                           \
   X(cuMemHostRegister)                                                         \

@@ -154,6 +154,8 @@ struct TensorList {
 
 rotor_status Trainer::save(const std::string &path) const {
   return guard([&]() -> rotor_status {
+    if (rotor_status s = syncHost())
+      return s;
     TensorList list;
     std::vector<std::string> slots = opt->stateNames();
     for (size_t p = 0; p < params.size(); ++p) {
@@ -308,6 +310,8 @@ rotor_status Trainer::resume(const std::string &path) {
         opt->state(slot, p) = std::move(states[slot][p]);
     }
     opt->setSteps(optimizerSteps);
+    hostStale = false;
+    deviceStale = true; // the next device-resident step uploads these
     if (scaler)
       scaler->restore(scale, tracker);
     iter = step;
@@ -318,6 +322,8 @@ rotor_status Trainer::resume(const std::string &path) {
 
 rotor_status Trainer::exportWeights(const std::string &path) const {
   return guard([&]() -> rotor_status {
+    if (rotor_status s = syncHost())
+      return s;
     TensorList list;
     for (const Parameter &param : params)
       if (rotor_status s = list.addValue(param))

@@ -23,27 +23,38 @@
 
 using namespace rotor::train;
 
-double rotor::train::gradNorm(const std::vector<Parameter> &params) {
+double rotor::train::combineNorms(const std::vector<double> &sumSquares) {
   double total = 0;
-  for (const Parameter &param : params) {
-    double sum = 0;
-    for (float g : param.grad)
-      sum += static_cast<double>(g) * g;
+  for (double sum : sumSquares) {
     double norm = static_cast<float>(std::sqrt(sum));
     total += norm * norm;
   }
   return static_cast<float>(std::sqrt(total));
 }
 
+double rotor::train::gradNorm(const std::vector<Parameter> &params) {
+  std::vector<double> sums;
+  for (const Parameter &param : params) {
+    double sum = 0;
+    for (float g : param.grad)
+      sum += static_cast<double>(g) * g;
+    sums.push_back(sum);
+  }
+  return combineNorms(sums);
+}
+
+float rotor::train::clipCoefficient(double total, double maxNorm) {
+  if (maxNorm <= 0)
+    return 1.0f;
+  float coefficient = static_cast<float>(maxNorm) /
+                      (static_cast<float>(total) + static_cast<float>(1e-6));
+  return coefficient > 1.0f ? 1.0f : coefficient;
+}
+
 double rotor::train::clipGradNorm(std::vector<Parameter> &params,
                                   double maxNorm) {
   double total = gradNorm(params);
-  if (maxNorm <= 0)
-    return total;
-  float coefficient = static_cast<float>(maxNorm) /
-                      (static_cast<float>(total) + static_cast<float>(1e-6));
-  if (coefficient > 1.0f)
-    coefficient = 1.0f;
+  float coefficient = clipCoefficient(total, maxNorm);
   // torch multiplies unconditionally; multiplying by 1 changes nothing.
   if (coefficient != 1.0f)
     for (Parameter &param : params)

@@ -94,26 +94,40 @@ public:
     return {"exp_avg", "exp_avg_sq"};
   }
 
+  UpdateScalars scalars(const Parameter &param, double lr) const override {
+    UpdateScalars u;
+    u.adamw = true;
+    double wd = param.decay || opts.decayAll ? opts.weightDecay : 0.0;
+    double t = static_cast<double>(numSteps);
+    float weight = static_cast<float>(1 - opts.beta1);
+    double correction1 = 1 - std::pow(opts.beta1, t);
+    double correction2 = 1 - std::pow(opts.beta2, t);
+    u.flags[0] = wd != 0;
+    // at::lerp takes the other branch for weights of 0.5 and more.
+    u.flags[1] = std::fabs(weight) < 0.5f;
+    u.scalars[0] = static_cast<float>(1 - lr * wd);
+    u.scalars[1] = weight;
+    u.scalars[2] = static_cast<float>(opts.beta2);
+    u.scalars[3] = static_cast<float>(1 - opts.beta2);
+    u.scalars[4] = static_cast<float>(-(lr / correction1));
+    u.scalars[5] = static_cast<float>(std::sqrt(correction2));
+    u.scalars[6] = static_cast<float>(opts.eps);
+    return u;
+  }
+
 private:
   void update(Parameter &param, size_t index, double lr) override {
     std::vector<float> &m = slots[0][index], &v = slots[1][index];
-    double wd = param.decay || opts.decayAll ? opts.weightDecay : 0.0;
-    double t = static_cast<double>(numSteps);
-    float decay = static_cast<float>(1 - lr * wd);
-    float weight = static_cast<float>(1 - opts.beta1);
-    float beta2 = static_cast<float>(opts.beta2);
-    float oneMinusBeta2 = static_cast<float>(1 - opts.beta2);
-    double correction1 = 1 - std::pow(opts.beta1, t);
-    double correction2 = 1 - std::pow(opts.beta2, t);
-    float stepSize = static_cast<float>(-(lr / correction1));
-    float correction2Sqrt = static_cast<float>(std::sqrt(correction2));
-    float eps = static_cast<float>(opts.eps);
-    // at::lerp takes the other branch for weights of 0.5 and more.
-    bool smallWeight = std::fabs(weight) < 0.5f;
+    UpdateScalars u = scalars(param, lr);
+    const bool applyDecay = u.flags[0], smallWeight = u.flags[1];
+    const float decay = u.scalars[0], weight = u.scalars[1],
+                beta2 = u.scalars[2], oneMinusBeta2 = u.scalars[3],
+                stepSize = u.scalars[4], correction2Sqrt = u.scalars[5],
+                eps = u.scalars[6];
     for (size_t k = 0; k < param.value.size(); ++k) {
       float g = param.grad[k];
       float p = param.value[k];
-      if (wd != 0)
+      if (applyDecay)
         p = p * decay;
       m[k] = smallWeight ? m[k] + weight * (g - m[k])
                          : g - (g - m[k]) * (1.0f - weight);
@@ -140,22 +154,36 @@ public:
     return {"momentum_buffer"};
   }
 
+  UpdateScalars scalars(const Parameter &param, double lr) const override {
+    UpdateScalars u;
+    u.adamw = false;
+    double wd = param.decay || opts.decayAll ? opts.weightDecay : 0.0;
+    u.flags[0] = wd != 0;
+    u.flags[1] = opts.momentum != 0;
+    u.flags[2] = numSteps == 1;
+    u.flags[3] = opts.nesterov;
+    u.scalars[0] = static_cast<float>(wd);
+    u.scalars[1] = static_cast<float>(opts.momentum);
+    u.scalars[2] = static_cast<float>(1 - opts.dampening);
+    u.scalars[3] = static_cast<float>(-lr);
+    return u;
+  }
+
 private:
   void update(Parameter &param, size_t index, double lr) override {
-    double wd = param.decay || opts.decayAll ? opts.weightDecay : 0.0;
-    float decay = static_cast<float>(wd);
-    float momentum = static_cast<float>(opts.momentum);
-    float keep = static_cast<float>(1 - opts.dampening);
-    float minusLr = static_cast<float>(-lr);
-    bool firstStep = numSteps == 1;
+    UpdateScalars u = scalars(param, lr);
+    const bool applyDecay = u.flags[0], useMomentum = u.flags[1],
+               firstStep = u.flags[2], nesterov = u.flags[3];
+    const float decay = u.scalars[0], momentum = u.scalars[1],
+                keep = u.scalars[2], minusLr = u.scalars[3];
     for (size_t k = 0; k < param.value.size(); ++k) {
       float g = param.grad[k];
-      if (wd != 0)
+      if (applyDecay)
         g = g + decay * param.value[k];
-      if (opts.momentum != 0) {
+      if (useMomentum) {
         float &b = slots[0][index][k];
         b = firstStep ? g : b * momentum + keep * g;
-        g = opts.nesterov ? g + momentum * b : b;
+        g = nesterov ? g + momentum * b : b;
       }
       param.value[k] = param.value[k] + minusLr * g;
     }

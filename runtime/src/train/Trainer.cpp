@@ -14,11 +14,14 @@
 
 #include "rotor/train.h"
 
+#include "Artifact.h"
+#include "Backend.h"
 #include "Error.h"
 #include "Tensor.h"
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 using namespace rotor;
@@ -234,6 +237,19 @@ rotor_status Trainer::create(rotor_artifact *artifact,
     trainer->opt->init(params);
     if (config.lossScaling)
       trainer->scaler = std::make_unique<LossScaler>(config.scaler);
+    // On a GPU, parameters, gradients and optimizer state stay in device
+    // memory (ROTOR_TRAIN_HOST_UPDATE=1 keeps the host optimizer).
+    const char *hostUpdate = std::getenv("ROTOR_TRAIN_HOST_UPDATE");
+    if (!(hostUpdate && std::strcmp(hostUpdate, "1") == 0)) {
+      std::vector<ResidentParam> resident;
+      for (size_t p = 0; p < params.size(); ++p)
+        resident.push_back({e.paramInputs[p], e.gradOutputs[p],
+                            params[p].value.size(), params[p].logSpace});
+      if (rotor_status s = artifact->backend->createResidentTrainer(
+              index, resident, trainer->opt->stateNames().size(),
+              trainer->resident))
+        return s;
+    }
     out = std::move(trainer);
     return ROTOR_OK;
   });
@@ -286,7 +302,7 @@ rotor_status Trainer::step(const Batch &batch, StepMetrics &out) {
     for (size_t p = 0; p < params.size(); ++p) {
       const Parameter &param = params[p];
       const float *data = param.value.data();
-      if (param.logSpace) {
+      if (param.logSpace && !resident) {
         for (float value : param.value)
           exponentials[p].push_back(std::exp(value));
         data = exponentials[p].data();
@@ -294,6 +310,25 @@ rotor_status Trainer::step(const Batch &batch, StepMetrics &out) {
       if (rotor_status s =
               wrap(e.paramInputs[p], ROTOR_F32, param.shape, data))
         return s;
+    }
+
+    if (resident) {
+      StepMetrics metrics;
+      metrics.step = iter + 1;
+      metrics.lossScale = scale;
+      metrics.tokens = batch.batch * batch.seq;
+      metrics.lr = cfg.schedule.at(iter);
+      if (rotor_status s = residentStep(inputs, metrics))
+        return s;
+      if (scaler)
+        scaler->update(metrics.skipped);
+      ++iter;
+      metrics.seconds = std::chrono::duration<double>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
+      records.push_back(metrics);
+      out = metrics;
+      return ROTOR_OK;
     }
 
     std::vector<rotor_tensor *> raw(e.numOutputs, nullptr);
@@ -354,4 +389,75 @@ rotor_status Trainer::step(const Batch &batch, StepMetrics &out) {
     out = metrics;
     return ROTOR_OK;
   });
+}
+
+/// One step with the state on the device: the same decisions as the host
+/// path above (non-finite gradients, clipping, the update), made on the
+/// per-tensor sums of squares the device returns.
+rotor_status
+Trainer::residentStep(const std::vector<const rotor_tensor *> &inputs,
+                      StepMetrics &metrics) {
+  if (deviceStale) {
+    std::vector<std::string> slots = opt->stateNames();
+    for (size_t p = 0; p < params.size(); ++p) {
+      if (rotor_status s = resident->upload(p, 0, params[p].value.data()))
+        return s;
+      for (size_t slot = 0; slot < slots.size(); ++slot)
+        if (rotor_status s =
+                resident->upload(p, slot + 1, opt->state(slot, p).data()))
+          return s;
+    }
+    deviceStale = false;
+  }
+  float inverse = scaler ? static_cast<float>(1.0 / scaler->scale()) : 1.0f;
+  float loss = 0;
+  std::vector<double> sums;
+  rotor_status run =
+      resident->run(inputs.data(), entry->lossOutput, scaler != nullptr,
+                    inverse, loss, sums);
+  hostStale = true;
+  if (run != ROTOR_OK)
+    return fail(ROTOR_ERR_BACKEND, "step ", iter + 1, ": ", rotor_last_error());
+  metrics.loss = loss;
+  bool nonFinite = !std::isfinite(loss);
+  for (size_t p = 0; p < params.size(); ++p)
+    if (!std::isfinite(sums[p])) {
+      if (!scaler)
+        return fail(ROTOR_ERR_BACKEND, "step ", iter + 1,
+                    ": the gradient of ", quote(params[p].name),
+                    " is not finite (loss ", loss,
+                    "); lower the learning rate or use --clip");
+      nonFinite = true;
+    }
+  if (nonFinite && !scaler)
+    return fail(ROTOR_ERR_BACKEND, "step ", iter + 1, ": the loss is ", loss,
+                "; lower the learning rate or use --clip");
+  if (nonFinite) {
+    metrics.skipped = true;
+    metrics.gradNorm = NAN;
+    return ROTOR_OK;
+  }
+  metrics.gradNorm = combineNorms(sums);
+  float coefficient = clipCoefficient(metrics.gradNorm, cfg.clip);
+  opt->countStep();
+  std::vector<UpdateScalars> updates;
+  for (const Parameter &param : params)
+    updates.push_back(opt->scalars(param, metrics.lr));
+  return resident->update(updates, coefficient != 1.0f, coefficient);
+}
+
+rotor_status Trainer::syncHost() const {
+  if (!resident || !hostStale)
+    return ROTOR_OK;
+  std::vector<std::string> slots = opt->stateNames();
+  for (size_t p = 0; p < params.size(); ++p) {
+    if (rotor_status s = resident->download(p, 0, params[p].value.data()))
+      return s;
+    for (size_t slot = 0; slot < slots.size(); ++slot)
+      if (rotor_status s =
+              resident->download(p, slot + 1, opt->state(slot, p).data()))
+        return s;
+  }
+  hostStale = false;
+  return ROTOR_OK;
 }

@@ -27,6 +27,11 @@
 // The backward of rope rotates by the opposite angle.
 // CHECK: // rotor::cuda::Rope<float, long long, 64, 48, false, false>
 // CHECK: p.transpose = true;
+// CHECK: // rotor::cuda::AttentionBwdPre<__nv_bfloat16, 64, rotor::cuda::NoBias>
+// CHECK: p.dq_acc = (float *)a.ptr[9];
+// CHECK: p.softcap = 3.0{{0*}}e+01f;
+// CHECK: // rotor::cuda::AttentionBwd{{(Simple)?}}<__nv_bfloat16, 64, rotor::cuda::Mask<true, 40, -1, 1, 0, 0>, rotor::cuda::NoBias, true>
+// CHECK: // rotor::cuda::AttentionBwdConvert<__nv_bfloat16, 64>
 
 // Plans.
 // CHECK-LABEL: "name": "rotor_entry_ce_grad"
@@ -54,6 +59,7 @@
 // CHECK: "op": "launch"
 // CHECK-LABEL: "name": "rotor_entry_silu_grad"
 // CHECK-LABEL: "name": "rotor_entry_rope_transpose"
+// CHECK-LABEL: "name": "rotor_entry_attention_grad"
 
 func.func @ce_grad(%x: tensor<2x?x33xbf16>, %y: tensor<2x?xi64>, %g: tensor<f32>) -> tensor<2x?x33xbf16> {
   %d = rotor.cross_entropy_grad %x, %y, %g : tensor<2x?x33xbf16>, tensor<2x?xi64>, tensor<f32>
@@ -103,4 +109,12 @@ func.func @silu_grad(%x: tensor<?x70xf32>, %dy: tensor<?x70xf32>) -> tensor<?x70
 func.func @rope_transpose(%x: tensor<2x3x?x64xf32>, %p: tensor<?xi64>) -> tensor<2x3x?x64xf32> {
   %y = rotor.rope %x, %p {base = 10000.0 : f64, rotary_dim = 48 : i64, transpose} : tensor<2x3x?x64xf32>, tensor<?xi64>
   return %y : tensor<2x3x?x64xf32>
+}
+
+// The attention backward: delta and the f32 dq accumulator, one block per
+// (key tile, kv head, batch row), then dq rounded to bf16.
+func.func @attention_grad(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x2x?x64xbf16>, %v: tensor<1x2x?x64xbf16>, %o: tensor<1x8x?x64xbf16>, %lse: tensor<1x8x?xf32>, %do: tensor<1x8x?x64xbf16>) -> (tensor<1x8x?x64xbf16>, tensor<1x2x?x64xbf16>, tensor<1x2x?x64xbf16>) {
+  %dq, %dk, %dv = rotor.attention_grad %q, %k, %v, %o, %lse, %do {mask = #rotor.mask<causal = true, window_left = 40>, softcap = 30.0 : f64}
+      : tensor<1x8x?x64xbf16>, tensor<1x2x?x64xbf16>, tensor<1x2x?x64xbf16>, tensor<1x8x?x64xbf16>, tensor<1x8x?xf32>
+  return %dq, %dk, %dv : tensor<1x8x?x64xbf16>, tensor<1x2x?x64xbf16>, tensor<1x2x?x64xbf16>
 }

@@ -22,5 +22,6 @@
 #include "rotor/cuda/norms.cuh"
 #include "rotor/cuda/layers.cuh"
 #include "rotor/cuda/grads.cuh"
+#include "rotor/cuda/optim.cuh"
 
 #endif // ROTOR_CUDA_KERNELS_CUH
