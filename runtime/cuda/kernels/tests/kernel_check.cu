@@ -8,6 +8,8 @@
 //                           on any failure
 //   kernel_check --bench    time the attention patterns of
 //                           /work/shared/anchors.md (and rope, givens)
+//   kernel_check --only G   run only check groups G (comma-separated: fwd,
+//                           simple, unpipelined, onewg, other, ws, bwd)
 //
 // Tolerances (absolute, on outputs of magnitude ~1): attention out f32 1e-4,
 // f16 5e-3, bf16 3e-2; LSE 1e-4 (f32) / 2e-3 (f16, bf16); rope / norms /
@@ -633,26 +635,49 @@ int runOtherChecks() {
 
 int main(int argc, char **argv) {
   bool bench = false;
+  std::string only; // comma-separated groups; empty = all
+  const char *groups = "fwd, simple, unpipelined, onewg, other, ws, bwd";
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--bench"))
       bench = true;
+    else if (!std::strcmp(argv[i], "--only") && i + 1 < argc)
+      only = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--bench]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--bench] [--only GROUP[,GROUP...]]\n  groups: %s\n",
+                   argv[0], groups);
       return 2;
     }
   }
+  auto want = [&](const char *g) {
+    if (only.empty())
+      return true;
+    std::string list = "," + only + ",";
+    return list.find("," + std::string(g) + ",") != std::string::npos;
+  };
   cudaDeviceProp prop;
   CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
   std::printf("device: %s (sm_%d%d, %d SMs)\n", prop.name, prop.major, prop.minor,
               prop.multiProcessorCount);
   if (bench)
     return check::runBench();
-  check::runAttentionChecks();
-  check::runAttentionSimpleChecks();
-  check::runUnpipelinedChecks();
-  check::runOneWarpGroupChecks();
-  check::runOtherChecks();
-  check::runWarpSpecializedChecks();
+  if (want("fwd"))
+    check::runAttentionChecks();
+  if (want("simple"))
+    check::runAttentionSimpleChecks();
+  if (want("unpipelined"))
+    check::runUnpipelinedChecks();
+  if (want("onewg"))
+    check::runOneWarpGroupChecks();
+  if (want("other"))
+    check::runOtherChecks();
+  if (want("ws"))
+    check::runWarpSpecializedChecks();
+  if (want("bwd"))
+    check::runAttentionBwdChecks();
   std::printf("%d passed, %d failed\n", check::tally().pass, check::tally().fail);
+  if (check::tally().pass + check::tally().fail == 0) {
+    std::fprintf(stderr, "no check selected by --only %s (groups: %s)\n", only.c_str(), groups);
+    return 2;
+  }
   return check::tally().fail ? 1 : 0;
 }

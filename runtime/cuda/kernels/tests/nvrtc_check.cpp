@@ -113,7 +113,7 @@ int main(int argc, char **argv) {
   for (auto it = std::sregex_iterator(src.begin(), src.end(), def); it != std::sregex_iterator();
        ++it)
     kernels.insert((*it)[1]);
-  std::regex macroDef(R"(ROTOR_(?:ATTENTION|SIMPLE)\((rotor_k[0-9]+)\s*,)");
+  std::regex macroDef(R"(ROTOR_(?:ATTENTION|ATTENTION_BWD|SIMPLE)\((rotor_k[0-9]+)\s*,)");
   for (auto it = std::sregex_iterator(src.begin(), src.end(), macroDef);
        it != std::sregex_iterator(); ++it)
     kernels.insert((*it)[1]);

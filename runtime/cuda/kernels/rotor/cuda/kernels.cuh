@@ -18,6 +18,7 @@
 #include "rotor/cuda/wgmma.cuh"
 #include "rotor/cuda/mask.cuh"
 #include "rotor/cuda/attention.cuh"
+#include "rotor/cuda/attention_bwd.cuh"
 #include "rotor/cuda/rope.cuh"
 #include "rotor/cuda/norms.cuh"
 #include "rotor/cuda/layers.cuh"

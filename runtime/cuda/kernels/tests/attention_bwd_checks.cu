@@ -1,0 +1,52 @@
+//===- attention_bwd_checks.cu - Attention backward cases ---------*- CUDA -*-===//
+//
+// Part of the Rotor project.
+//
+//===----------------------------------------------------------------------===//
+//
+// AttentionBwdSimple (f32 and 16-bit types) and AttentionBwd (tensor cores,
+// bf16/fp16) against f64 loops (attention_bwd_check.h): every mask kind, GQA
+// ratios 1/2/4/8, Sq != Sk (queries aligned to the end of the keys, rows
+// with no visible key), odd lengths, softcap and T5 bias.
+// `kernel_check --only bwd` runs these alone.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attention_bwd_check.h"
+
+using namespace rotor::cuda;
+
+namespace check {
+namespace {
+
+template <typename T, int D, typename M, typename Bi = NoBias, bool SC = false>
+bool simpleBwd(const std::string &label, BwdShape s) {
+  using K = AttentionBwdSimple<T, D, M, Bi, SC>;
+  return attentionBwdCase<K, T, D, M, Bi, SC>("bwd simple " + label, s);
+}
+
+using Causal = Mask<true, -1, -1, 1, 0, 0>;
+
+} // namespace
+
+int runAttentionBwdChecks() {
+  int before = tally().fail;
+  // CUDA-core kernel, f32 first (training small models in f32).
+  simpleBwd<float, 64, Causal>("causal", {2, 8, 2, 77, 77});
+  simpleBwd<float, 80, Mask<true, 37, -1, 1, 0, 0>>("window 37", {1, 4, 2, 129, 129});
+  simpleBwd<float, 96, Mask<true, -1, -1, 1, 37, 0>>("chunk 37", {1, 2, 1, 150, 150});
+  simpleBwd<float, 128, Mask<true, 20, -1, 1, 0, 5>>("window 20 + global 5", {1, 8, 1, 100, 100});
+  simpleBwd<float, 64, Mask<true, 30, -1, 2, 0, 0>>("dilated window 30 d=2", {1, 2, 2, 129, 129});
+  simpleBwd<float, 64, NoMask>("full Sq<Sk", {2, 4, 4, 50, 77});
+  simpleBwd<float, 96, Causal>("causal Sq>Sk (empty rows)", {1, 4, 2, 100, 60});
+  simpleBwd<float, 80, NoMask, T5Bias<32, 128>, true>("softcap + bias", {1, 2, 2, 40, 97, 2.0f});
+  simpleBwd<float, 64, Causal, T5Bias<16, 64>>("causal bias", {1, 2, 1, 1000, 1000});
+  simpleBwd<float, 40, Mask<false, 16, 8, 1, 0, 0>, T5Bias<32, 128>>("window 16/8 + bias",
+                                                                     {1, 4, 1, 33, 33});
+  simpleBwd<float, 128, Mask<false, -1, -1, 1, 64, 3>, NoBias, true>("chunk 64 + global 3 softcap",
+                                                                     {1, 2, 1, 200, 200, 5.0f});
+  simpleBwd<__nv_bfloat16, 64, Causal>("causal", {1, 4, 1, 65, 65});
+  return tally().fail - before;
+}
+
+} // namespace check
