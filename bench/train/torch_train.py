@@ -23,6 +23,7 @@ for bench/train/compare_losses.py.
     torch_train.py --config CONFIG.json --weights INIT.safetensors \\
         --batches BATCHES.safetensors --log torch.jsonl [--steps N] \\
         [--device cpu|cuda] [--threads N] [--export FINAL.safetensors]
+        [--set NAME=VALUE ...]
 
 Float32 throughout, TF32 off, eager attention, deterministic algorithms.
 """
@@ -174,6 +175,9 @@ def main(argv=None):
     ap.add_argument("--attn", default="eager",
                     help="attn_implementation (default eager)")
     ap.add_argument("--export", help="write the final weights (.safetensors)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="override an option of the dump (e.g. eps=1e-6): "
+                         "shows that the comparison notices a difference")
     args = ap.parse_args(argv)
     try:
         torch.manual_seed(0)
@@ -184,6 +188,12 @@ def main(argv=None):
         torch.set_float32_matmul_precision("highest")
         torch.use_deterministic_algorithms(True)
         ids, labels, options = read_batches(args.batches)
+        for item in args.set:
+            name, sep, value = item.partition("=")
+            if not sep or name not in options:
+                raise RefError(f"--set {item}: not NAME=VALUE with NAME one "
+                               f"of {', '.join(sorted(options))}")
+            options[name] = value
         steps = ids.shape[0] if args.steps <= 0 else min(args.steps, ids.shape[0])
         model = build_model(args.config, args.weights, args.device, args.attn)
         model.train()
