@@ -6,10 +6,13 @@
 
 #include "TestUtil.h"
 #include "rotor/io/Safetensors.h"
+#include "rotor/train.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
 #include <sstream>
 
 using namespace rotor;
@@ -145,6 +148,82 @@ TEST_F(TrainCommandTest, ResumeContinuesExactly) {
               HasSubstr("no checkpoint-*.safetensors in"));
   EXPECT_THAT(runError({art, "--resume", ckpt + "/model.safetensors"}),
               HasSubstr("not a rotor training checkpoint"));
+}
+
+/// The tensor `name` of `file` as i64 values, checking its shape.
+static std::vector<int64_t> readI64(const io::SafetensorsFile &file,
+                                    const std::string &name,
+                                    const std::vector<int64_t> &shape) {
+  const io::SafetensorsTensorInfo *info = file.find(name);
+  EXPECT_TRUE(info) << name;
+  if (!info)
+    return {};
+  EXPECT_EQ(info->dtypeName, "I64");
+  EXPECT_EQ(info->shape, shape);
+  TensorPtr tensor;
+  EXPECT_EQ(file.load(name, tensor), ROTOR_OK);
+  const int64_t *data =
+      static_cast<const int64_t *>(rotor_tensor_data(tensor.get()));
+  return std::vector<int64_t>(data, data + rotor_tensor_numel(tensor.get()));
+}
+
+TEST_F(TrainCommandTest, DumpsTheBatchesOfTheRun) {
+  std::string ckpt = root.file("ckpt");
+  ASSERT_EQ(run(copyArgs({"--task=sort", "--seed=7", "--dump-batches",
+                          root.file("all.safetensors"), "--checkpoint-dir",
+                          ckpt, "--save-every=30", "--quiet"}))
+                .exitCode,
+            0);
+  std::unique_ptr<io::SafetensorsFile> file;
+  ASSERT_EQ(io::SafetensorsFile::open(root.file("all.safetensors"), file),
+            ROTOR_OK);
+  std::vector<int64_t> ids = readI64(*file, "input_ids", {40, 16, 9});
+  std::vector<int64_t> labels = readI64(*file, "labels", {40, 16, 9});
+  ASSERT_EQ(ids.size(), 40u * 16 * 9);
+  ASSERT_EQ(labels.size(), ids.size());
+  // Batch t is the one the trainer makes for step t + 1: the task's batch t
+  // for the run's seed and the artifact's vocabulary.
+  train::SyntheticTask task(train::TaskKind::Sort, trainVocab, 7);
+  for (int64_t t : {0, 1, 17, 39}) {
+    train::Batch batch = task.make(static_cast<uint64_t>(t), 16, 9);
+    EXPECT_TRUE(std::equal(batch.inputIds.begin(), batch.inputIds.end(),
+                           ids.begin() + t * 144))
+        << "batch " << t;
+    EXPECT_TRUE(std::equal(batch.labels.begin(), batch.labels.end(),
+                           labels.begin() + t * 144))
+        << "batch " << t;
+  }
+  std::map<std::string, std::string> meta(file->metadata().begin(),
+                                          file->metadata().end());
+  EXPECT_EQ(meta["rotor.train.task"], "sort");
+  EXPECT_EQ(meta["rotor.train.seed"], "7");
+  EXPECT_EQ(meta["rotor.train.lr"], "0.05");
+  EXPECT_EQ(meta["rotor.train.warmup"], "5");
+  EXPECT_EQ(meta["rotor.train.weight-decay"], "0.01");
+  EXPECT_EQ(meta["rotor.train.first_batch"], "0");
+
+  // A resumed run dumps the batches still to come.
+  ASSERT_EQ(run({art, "--resume", ckpt + "/checkpoint-00000030.safetensors",
+                 "--dump-batches", root.file("rest.safetensors"), "--quiet"})
+                .exitCode,
+            0);
+  std::unique_ptr<io::SafetensorsFile> rest;
+  ASSERT_EQ(io::SafetensorsFile::open(root.file("rest.safetensors"), rest),
+            ROTOR_OK);
+  std::vector<int64_t> restIds = readI64(*rest, "input_ids", {10, 16, 9});
+  EXPECT_TRUE(std::equal(restIds.begin(), restIds.end(),
+                         ids.begin() + 30 * 144));
+  std::map<std::string, std::string> restMeta(rest->metadata().begin(),
+                                              rest->metadata().end());
+  EXPECT_EQ(restMeta["rotor.train.first_batch"], "30");
+
+  EXPECT_THAT(runError({art, "--dump-batches", root.file("b.npz")}),
+              HasSubstr("--dump-batches: '"));
+  EXPECT_THAT(runError({art, "--dump-batches", root.file("b.npz")}),
+              HasSubstr("must end in .safetensors"));
+  EXPECT_THAT(runError({art, "--dump-batches",
+                        root.file("no/such/dir/b.safetensors")}),
+              HasSubstr("--dump-batches: "));
 }
 
 TEST_F(TrainCommandTest, UsageErrors) {

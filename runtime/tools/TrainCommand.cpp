@@ -8,6 +8,7 @@
 //       [--lr X --optimizer adamw|sgd --warmup W --clip C ...]
 //       [--checkpoint-dir DIR [--save-every N]] [--resume CKPT|DIR]
 //       [--log metrics.jsonl|metrics.csv] [--plot loss.png] [--export W]
+//       [--dump-batches batches.safetensors]
 //
 // Trains the parameters of an artifact's train_step entry on a synthetic
 // task (rotor/train.h; docs/training.md). Progress goes to stderr: a bar
@@ -94,6 +95,9 @@ std::vector<OptionSpec> trainOptions() {
       {"log", OptionKind::Value, "FILE",
        "metrics per step: JSON lines (.jsonl) or CSV (.csv)"},
       {"plot", OptionKind::Value, "FILE.png", "plot the loss curve"},
+      {"dump-batches", OptionKind::Value, "FILE.safetensors",
+       "before training, write the batches of the steps to run (input_ids, "
+       "labels: I64 (steps, batch, seq)) for a reference implementation"},
       {"export", OptionKind::Value, "FILE",
        "write the final weights (Hugging Face names) as .safetensors"},
       {"log-every", OptionKind::Value, "N",
@@ -383,6 +387,10 @@ int rotor::tool::trainCommand(const std::vector<std::string> &args) {
   if (parser.has("plot") && !endsWith(parser.value("plot"), ".png"))
     return reportError("--plot: '" + parser.value("plot") +
                        "' must end in .png");
+  if (parser.has("dump-batches") &&
+      !endsWith(parser.value("dump-batches"), ".safetensors"))
+    return reportError("--dump-batches: '" + parser.value("dump-batches") +
+                       "' must end in .safetensors");
   rotor_device device;
   if (rotor_device_from_name(parser.value("device", "cpu").c_str(), &device) !=
       ROTOR_OK)
@@ -403,6 +411,10 @@ int rotor::tool::trainCommand(const std::vector<std::string> &args) {
                          std::to_string(trainer->iteration()) +
                          ", past --steps=" + std::to_string(config.steps));
   }
+  if (parser.has("dump-batches") &&
+      trainer->writeBatches(parser.value("dump-batches"), trainer->iteration(),
+                            config.steps - trainer->iteration()) != ROTOR_OK)
+    return reportError(std::string("--dump-batches: ") + rotor_last_error());
   if (!checkpointDir.empty() && !ensureDirectory(checkpointDir, error))
     return reportError(error);
   MetricsLog log;

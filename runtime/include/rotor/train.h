@@ -427,6 +427,15 @@ public:
   /// (save() and exportWeights() do it themselves).
   rotor_status syncHost() const;
 
+  /// Writes the batches the run trains on, numbers `first` .. `first +
+  /// count - 1` (0-based; batch t is the one of step t + 1), atomically to
+  /// the .safetensors file `path`: `input_ids` and `labels`, I64 (count,
+  /// batch, seq), and in __metadata__ the run's options (`rotor.train.*`, as
+  /// in checkpoints) and `rotor.train.first_batch`. A reference
+  /// implementation (bench/train/torch_train.py) trains on exactly these.
+  rotor_status writeBatches(const std::string &path, int64_t first,
+                            int64_t count) const;
+
   /// Reads the configuration stored in checkpoint `path` (to resume a run
   /// whose options were not given again).
   static rotor_status readCheckpointConfig(const std::string &path,

@@ -331,3 +331,33 @@ rotor_status Trainer::exportWeights(const std::string &path) const {
     return io::writeSafetensors(path, list.named, {{"format", "pt"}});
   });
 }
+
+rotor_status Trainer::writeBatches(const std::string &path, int64_t first,
+                                   int64_t count) const {
+  return guard([&]() -> rotor_status {
+    if (first < 0 || count < 1)
+      return fail(ROTOR_ERR_INVALID_ARGUMENT, "batches ", first, " + ", count,
+                  ": the first must be >= 0 and the count >= 1");
+    int64_t rowSize = cfg.batch * cfg.seq;
+    std::vector<int64_t> ids, labels;
+    ids.reserve(static_cast<size_t>(count * rowSize));
+    labels.reserve(static_cast<size_t>(count * rowSize));
+    for (int64_t t = first; t < first + count; ++t) {
+      Batch batch = task->make(static_cast<uint64_t>(t), cfg.batch, cfg.seq);
+      ids.insert(ids.end(), batch.inputIds.begin(), batch.inputIds.end());
+      labels.insert(labels.end(), batch.labels.begin(), batch.labels.end());
+    }
+    TensorList list;
+    std::vector<int64_t> shape = {count, cfg.batch, cfg.seq};
+    if (rotor_status s = list.add("input_ids", ROTOR_I64, shape, ids.data()))
+      return s;
+    if (rotor_status s = list.add("labels", ROTOR_I64, shape, labels.data()))
+      return s;
+    std::vector<std::pair<std::string, std::string>> metadata;
+    for (const auto &[name, value] : cfg.toOptions())
+      metadata.emplace_back(metadataPrefix + name, value);
+    metadata.emplace_back(std::string(metadataPrefix) + "first_batch",
+                          std::to_string(first));
+    return io::writeSafetensors(path, list.named, metadata);
+  });
+}
