@@ -5,8 +5,8 @@
 #
 #   test/gpu/device_run.sh CASES_DIR BENCH_DIR OUT_DIR [what...]
 #
-# what: any of build, gtest, cases, bench, sanitize, kernels (default: all but
-# sanitize and gtest). gtest builds GoogleTest from .device/googletest (a copy
+# what: any of build, gtest, cases, bench, sanitize, kernels, train, trainbench
+# (default: build cases bench kernels). gtest builds GoogleTest from .device/googletest (a copy
 # of Debian's /usr/src/googletest: the device machine has none) and runs the
 # runtime's suite, whose GPU tests run there instead of skipping.
 set -uo pipefail
@@ -39,7 +39,7 @@ if has gtest; then
 fi
 if has cases; then
   python3 test/gpu/run_cases.py "$CASES" --runtime $RT/lib/librotor_runtime.so \
-    --rotor-run $RT/bin/rotor-run 2>&1 | tee "$OUT/gpu-cases.log"
+    --rotor-run $RT/bin/rotor-run ${CASES_ARGS:-} 2>&1 | tee "$OUT/gpu-cases.log"
   status=$((status | PIPESTATUS[0]))
 fi
 if has bench; then
@@ -49,7 +49,25 @@ fi
 if has kernels; then
   { cmake -S runtime/cuda/kernels/tests -B /tmp/kc -DCMAKE_CUDA_ARCHITECTURES=90a \
       && cmake --build /tmp/kc -j16; } > "$OUT/kernels-build.log" 2>&1 \
-    && (/tmp/kc/kernel_check 2>&1 | tail -60 | tee "$OUT/kernel-check.log")
+    && (/tmp/kc/kernel_check ${KERNEL_CHECK_ARGS:-} 2>&1 | tail -60 | tee "$OUT/kernel-check.log")
+fi
+if has train; then
+  # The copy model trained on the GPU against the PyTorch reference (same
+  # weights, batches and options), with the state on the device and, for
+  # comparison, with the host optimizer.
+  ROTOR_BUILD_DIR=$RT bash bench/train/compare_with_torch.sh --device=cuda \
+    --artifact=.device/train/copy-cuda.rotor --out="$OUT/train-copy" \
+    --markdown="$OUT/train-vs-torch-gpu.md" > "$OUT/train-vs-torch-gpu.log" 2>&1
+  echo "GPU training vs PyTorch (device-resident): exit $?"; tail -5 "$OUT/train-vs-torch-gpu.log"
+  ROTOR_TRAIN_HOST_UPDATE=1 ROTOR_BUILD_DIR=$RT bash bench/train/compare_with_torch.sh \
+    --device=cuda --artifact=.device/train/copy-cuda.rotor --out="$OUT/train-copy-host" \
+    > "$OUT/train-vs-torch-gpu-host.log" 2>&1
+  echo "GPU training vs PyTorch (host optimizer): exit $?"; tail -3 "$OUT/train-vs-torch-gpu-host.log"
+fi
+if has trainbench; then
+  python3 bench/train/train_bench.py --config bench/train/decoder-8l-1024.json \
+    --rotor-artifact .device/train/decoder-cuda.rotor --rotor-run $RT/bin/rotor-run \
+    --markdown "$OUT/train-bench.md" 2>&1 | tee "$OUT/train-bench.log" | tail -30
 fi
 if has sanitize; then
   for tool in memcheck racecheck; do

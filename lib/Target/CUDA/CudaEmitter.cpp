@@ -756,7 +756,9 @@ LogicalResult EntryEmitter::emitAttentionGrad(AttentionGradOp op) {
       w.literal("softcap",
                 floatLiteral(op.getSoftcap()->convertToDouble()) + "f");
   };
-  SmallVector<int> writes = {delta, dqAcc};
+  // Every launch gets every pointer, so each one lists all the buffers it
+  // may write (allocated before the first launch).
+  SmallVector<int> writes = {delta, dqAcc, dq, dk, dv};
   if (dbias >= 0)
     writes.push_back(dbias);
 
@@ -775,7 +777,6 @@ LogicalResult EntryEmitter::emitAttentionGrad(AttentionGradOp op) {
       maskType, *biasType, boolLiteral(softcap)));
   params(main);
   int mainKernel = kernelOf(main);
-  writes.append({dk, dv});
   launch(main,
          {binary("ceildiv", dimOf(op.getKey(), 2),
                  symbol("cfg", mainKernel, 2, true)),
@@ -788,7 +789,7 @@ LogicalResult EntryEmitter::emitAttentionGrad(AttentionGradOp op) {
     params(convert);
     launch(convert,
            {strideOver(product(shapeOf(op.getQuery()))), cst(1), cst(1)},
-           {dq});
+           writes);
   }
   return success();
 }
