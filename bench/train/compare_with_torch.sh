@@ -66,13 +66,13 @@ echo "== PyTorch reference (torch_train.py --device=$DEVICE)"
 echo "== comparison"
 torch_version=$("$PY" -c 'import torch, transformers; print(f"torch {torch.__version__}, transformers {transformers.__version__}")')
 notes=(--note "Machine: $(uname -m), $(nproc) cores$( [ "$DEVICE" = cuda ] && command -v nvidia-smi >/dev/null && echo ", $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"); $torch_version; device $DEVICE; $(date -u '+%Y-%m-%d %H:%M UTC')."
-       --note "Command: \`bench/train/compare_with_torch.sh --device=$DEVICE --config=$CONFIG --steps=$STEPS --check=$CHECK${*:+ -- $*}\` (rotor-run train --task=copy --batch=16 --seq=17 --lr=0.005 --warmup=40 --steps=$STEPS; AdamW defaults, clip 1; float32 on both sides, TF32 off).")
+       --note "Command: \`bench/train/compare_with_torch.sh --device=$DEVICE --config=$CONFIG --steps=$STEPS --check=$CHECK$( [ "$SENSITIVITY" = 1 ] && echo " --sensitivity")${*:+ -- $*}\` (rotor-run train --task=copy --batch=16 --seq=17 --lr=0.005 --warmup=40 --steps=$STEPS; AdamW defaults, clip 1; float32 on both sides, TF32 off).")
 status=0
 python3 bench/train/compare_losses.py "$OUT/rotor.jsonl" "$OUT/torch.jsonl" \
   --steps="$CHECK" ${MD:+--markdown "$MD"} "${notes[@]}" || status=$?
 if [ "$SENSITIVITY" = 1 ]; then
   echo "== sensitivity: the reference with one setting changed"
-  table=$'\n## Sensitivity\n\nThe reference trained with one setting changed (torch_train.py --set), against the same Rotor run: the first step at which the comparison fails.\n\n| setting changed | first failing step (of '"$CHECK"') | its message |\n|---|---:|---|\n'
+  table=$(printf '\n## Sensitivity\n\nThe reference trained with one setting changed (torch_train.py --set), against the same Rotor run: the first step at which the comparison fails.\n\n| setting changed | first failing step (of %s) | its message |\n|---|---:|---|' "$CHECK")
   for change in warmup=41 clip=0.9 beta2=0.998 eps=1e-7 weight-decay=0 \
                 decay-all=true; do
     "$PY" bench/train/torch_train.py --config "$CONFIG" --device "$DEVICE" \
@@ -83,8 +83,8 @@ if [ "$SENSITIVITY" = 1 ]; then
       grep -m1 '^compare_losses: step' | sed 's/^compare_losses: //' || true)
     echo "$change: ${first:-no failure}"
     step=$(echo "$first" | sed -n 's/^step \([0-9]*\):.*/\1/p')
-    table+="| $change | ${step:-none} | ${first:-} |"$'\n'
+    table+=$'\n'"| $change | ${step:-none} | ${first:-} |"
   done
-  if [ -n "$MD" ]; then printf '%s' "$table" >> "$MD"; fi
+  if [ -n "$MD" ]; then printf '%s\n' "$table" >> "$MD"; fi
 fi
 exit $status

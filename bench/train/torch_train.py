@@ -35,12 +35,9 @@ import os
 import sys
 import time
 
-# Deterministic cuBLAS (needed by torch.use_deterministic_algorithms on CUDA).
-os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-
-import torch  # noqa: E402
-from safetensors import safe_open  # noqa: E402
-from safetensors.torch import load_file, save_file  # noqa: E402
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 PREFIX = "rotor.train."
 
@@ -106,24 +103,44 @@ def hf_labels(labels):
     return out
 
 
-def build_model(config_path, weights_path, device, attn):
+def hf_model(config_path, attn, device="cpu"):
+    """transformers' causal LM for a config.json (as rotorc reads it), f32,
+    with its own initialization; returns (model, the config as a dict)."""
     from transformers import AutoConfig, AutoModelForCausalLM
     with open(config_path) as f:
         cfg = json.load(f)
     if "model_type" not in cfg:
         raise RefError(f"{config_path}: no 'model_type'")
-    cfg.pop("torch_dtype", None)
-    cfg.pop("dtype", None)
-    config = AutoConfig.for_model(**cfg)
+    kwargs = {k: v for k, v in cfg.items() if k not in ("torch_dtype", "dtype")}
+    config = AutoConfig.for_model(**kwargs)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32,
                                              attn_implementation=attn)
+    return model.to(device), cfg
+
+
+def is_tied(model):
+    return model.get_output_embeddings().weight is model.get_input_embeddings().weight
+
+
+def save_weights(model, path):
+    """The parameters under their Hugging Face names, f32, atomically; with
+    tied embeddings no lm_head.weight (as Rotor's export and transformers)."""
+    state = {k: v.detach().float().cpu().contiguous()
+             for k, v in model.state_dict().items()}
+    if is_tied(model):
+        state.pop("lm_head.weight", None)
+    save_file(state, path + ".tmp", metadata={"format": "pt"})
+    os.replace(path + ".tmp", path)
+
+
+def build_model(config_path, weights_path, device, attn):
+    model, _ = hf_model(config_path, attn)
     weights = load_file(weights_path)
     for name, tensor in weights.items():
         if tensor.dtype != torch.float32:
             weights[name] = tensor.float()
     missing, unexpected = model.load_state_dict(weights, strict=False)
-    tied = model.get_output_embeddings().weight is model.get_input_embeddings().weight
-    missing = [m for m in missing if not (tied and m == "lm_head.weight")]
+    missing = [m for m in missing if not (is_tied(model) and m == "lm_head.weight")]
     if missing or unexpected:
         raise RefError(f"{weights_path}: does not match {config_path}: missing "
                        f"{missing}, unexpected {unexpected} (Rotor-only "
@@ -179,6 +196,9 @@ def main(argv=None):
                     help="override an option of the dump (e.g. eps=1e-6): "
                          "shows that the comparison notices a difference")
     args = ap.parse_args(argv)
+    # Deterministic cuBLAS (torch.use_deterministic_algorithms on CUDA);
+    # read when the first cuBLAS handle is made, after this.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     try:
         torch.manual_seed(0)
         if args.threads:
@@ -231,12 +251,7 @@ def main(argv=None):
                     "tokens_per_s": round(tokens / seconds, 1)}) + "\n")
         os.replace(tmp, args.log)
         if args.export:
-            state = {k: v.detach().cpu().contiguous()
-                     for k, v in model.state_dict().items()}
-            if model.get_output_embeddings().weight is model.get_input_embeddings().weight:
-                state.pop("lm_head.weight", None)
-            save_file(state, args.export + ".tmp", metadata={"format": "pt"})
-            os.replace(args.export + ".tmp", args.export)
+            save_weights(model, args.export)
     except (RefError, OSError, ValueError, KeyError) as e:
         print(f"torch_train: error: {e}", file=sys.stderr)
         return 1

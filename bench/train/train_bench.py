@@ -42,34 +42,18 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 
 def log(msg):
     print(msg, flush=True)
 
 
 def build_model(torch, config_path, device):
-    from transformers import AutoConfig, AutoModelForCausalLM
-    with open(config_path) as f:
-        cfg = json.load(f)
-    cfg.pop("torch_dtype", None)
-    cfg.pop("dtype", None)
-    config = AutoConfig.for_model(**cfg)
+    """transformers' model of the config (seeded init), sdpa attention."""
+    from torch_train import hf_model
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32,
-                                             attn_implementation="sdpa")
-    return model.to(device), cfg
-
-
-def write_weights(model, path):
-    """The model's parameters under their Hugging Face names (tied weights
-    once), as the artifact's weights file."""
-    from safetensors.torch import save_file
-    state = {k: v.detach().float().cpu().contiguous()
-             for k, v in model.state_dict().items()}
-    if model.get_output_embeddings().weight is model.get_input_embeddings().weight:
-        state.pop("lm_head.weight", None)
-    save_file(state, path + ".tmp", metadata={"format": "pt"})
-    os.replace(path + ".tmp", path)
+    return hf_model(config_path, "sdpa", device)
 
 
 def count_params(model):
@@ -160,7 +144,8 @@ def time_rotor(torch, args):
     if not os.path.exists(weights):
         log(f"writing the PyTorch model's initial weights to {weights}")
         model, _ = build_model(torch, args.config, "cpu")
-        write_weights(model, weights)
+        from torch_train import save_weights
+        save_weights(model, weights)
         del model
     steps = args.warmup + args.steps
     with tempfile.TemporaryDirectory() as tmp:
