@@ -26,8 +26,10 @@ Attention is transformers' "sdpa" implementation (the sliding window becomes a
 mask).
 
 Rotor is timed from its own metrics log: the seconds of the steps after the
-warmup steps (the entry call and the update; the trainer keeps its f32
-parameters and AdamW on the host). If the artifact is missing, has no
+warmup steps (the entry call and the update; the parameters and AdamW's
+state stay on the GPU). Its data is rotor-run train's copy task, PyTorch's
+random tokens: the same number of tokens per step, so the throughputs
+compare, but the losses do not. If the artifact is missing, has no
 weights file, or rotor-run fails, that is reported and the PyTorch numbers
 are kept. An artifact without weights.safetensors (too large to carry to
 the GPU machine) gets the PyTorch model's initial weights written into it,
