@@ -4,6 +4,7 @@ style config.json as a .safetensors file (f32), so that a model can be
 compiled and run without downloading a checkpoint.
 
     scripts/random_weights.py CONFIG.json OUT.safetensors [--seed N]
+        [--std S] [--dtype f32|bf16|f16]
 """
 
 import argparse
@@ -27,6 +28,10 @@ def main() -> int:
                         help="standard deviation of the matrices (the norm "
                              "weights stay near 1); small values make every "
                              "token equally likely")
+    parser.add_argument("--dtype", choices=("f32", "bf16", "f16"), default="f32",
+                        help="the stored dtype (default f32); a 16-bit model "
+                             "compiled with --dtype=bf16/f16 needs its weights "
+                             "in that dtype")
     args = parser.parse_args()
     try:
         with open(args.config) as f:
@@ -40,7 +45,8 @@ def main() -> int:
         print(f"random_weights: error: {args.config}: {e}", file=sys.stderr)
         return 1
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    safetensors_io.save(args.output, weights)
+    safetensors_io.save(args.output, weights, dtypes=args.dtype.upper()
+                        if args.dtype != "f32" else None)
     print(f"random_weights: wrote {len(weights)} tensors to {args.output}")
     return 0
 

@@ -9,9 +9,11 @@
 #   .device/train/decoder-cuda.rotor  bench/train/decoder-8l-1024.json, the
 #       training-step benchmark (bench/train/train_bench.py), WITHOUT its
 #       weights file (620 MB of f32; train_bench.py writes the PyTorch
-#       model's initial weights into it on the GPU machine).
+#       model's initial weights into it on the GPU machine);
+#   .device/train/decoder-bf16-cuda.rotor  the same in bf16 with f32 master
+#       weights (mixed precision), also without weights.
 #
-# Both are rotorc --train --dtype=f32 --target=cuda. A model that does not
+# All are rotorc --train --target=cuda, --dtype=f32 unless stated. A model that does not
 # compile is reported and left out (the benchmark then reports Rotor as
 # failed and keeps the PyTorch numbers); the exit status is 1 then.
 #
@@ -27,13 +29,13 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 mkdir -p "$OUT"
 status=0
-compile() {  # NAME CONFIG KEEP_WEIGHTS
-  local name=$1 config=$2 keep=$3
+compile() {  # NAME CONFIG KEEP_WEIGHTS [DTYPE]
+  local name=$1 config=$2 keep=$3 dtype=${4:-f32}
   rm -rf "$OUT/$name.rotor"
   python3 scripts/random_weights.py "$config" "$TMP/$name.safetensors" \
-    --std=0.02 --seed=1 >/dev/null || { status=1; return; }
+    --std=0.02 --seed=1 --dtype="$dtype" >/dev/null || { status=1; return; }
   if "$BIN/rotorc" "$config" --train --weights "$TMP/$name.safetensors" \
-       --dtype=f32 --target=cuda -q -o "$OUT/$name.rotor" 2> "$TMP/$name.err"; then
+       --dtype="$dtype" --target=cuda -q -o "$OUT/$name.rotor" 2> "$TMP/$name.err"; then
     [ "$keep" = keep ] || rm -f "$OUT/$name.rotor/weights.safetensors"
     echo "compiled $OUT/$name.rotor ($(du -sh "$OUT/$name.rotor" | cut -f1))"
   else
@@ -45,4 +47,5 @@ compile() {  # NAME CONFIG KEEP_WEIGHTS
 }
 compile copy-cuda examples/models/train_copy.json keep
 compile decoder-cuda bench/train/decoder-8l-1024.json drop
+compile decoder-bf16-cuda bench/train/decoder-8l-1024.json drop bf16
 exit $status

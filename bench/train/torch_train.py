@@ -122,10 +122,12 @@ def is_tied(model):
     return model.get_output_embeddings().weight is model.get_input_embeddings().weight
 
 
-def save_weights(model, path):
-    """The parameters under their Hugging Face names, f32, atomically; with
-    tied embeddings no lm_head.weight (as Rotor's export and transformers)."""
-    state = {k: v.detach().float().cpu().contiguous()
+def save_weights(model, path, dtype=None):
+    """The parameters under their Hugging Face names, f32 (or `dtype`, a
+    torch dtype: a 16-bit model's artifact stores its weights in its type),
+    atomically; with tied embeddings no lm_head.weight (as Rotor's export and
+    transformers)."""
+    state = {k: v.detach().to(dtype or torch.float32).cpu().contiguous()
              for k, v in model.state_dict().items()}
     if is_tied(model):
         state.pop("lm_head.weight", None)

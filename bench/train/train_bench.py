@@ -130,14 +130,26 @@ def find_rotor_run(given):
     return None
 
 
-def time_rotor(torch, args):
+def artifact_precision(art):
+    """"f32", or "bf16"/"f16" for a 16-bit model (whose train_step takes f32
+    master weights): the dtype of the forward entry's weights."""
+    with open(os.path.join(art, "manifest.json")) as f:
+        manifest = json.load(f)
+    forward = next((e for e in manifest["entries"] if e["name"] == "forward"), None)
+    dtypes = {i["dtype"] for i in (forward or {"inputs": []})["inputs"][1:]}
+    return "bf16" if "bf16" in dtypes else "f16" if "f16" in dtypes else "f32"
+
+
+def time_rotor(torch, args, art):
     """rotor-run train --device=cuda on the artifact; a result or an error."""
     base = {"system": "rotor", "mode": f"rotor-run train --device={args.device}",
             "precision": "f32"}
-    art = args.rotor_artifact
     if not art or not os.path.isfile(os.path.join(art, "manifest.json")):
         return {**base, "error": f"no artifact at '{art}' (run "
                 "bench/train/prepare_gpu.sh where MLIR is, carry .device/train)"}
+    precision = artifact_precision(art)
+    if precision != "f32":
+        base["precision"] = f"{precision} (f32 master weights)"
     exe = find_rotor_run(args.rotor_run)
     if not exe:
         return {**base, "error": "rotor-run not found (build the runtime: "
@@ -147,7 +159,8 @@ def time_rotor(torch, args):
         log(f"writing the PyTorch model's initial weights to {weights}")
         model, _ = build_model(torch, args.config, "cpu")
         from torch_train import save_weights
-        save_weights(model, weights)
+        save_weights(model, weights, {"f32": torch.float32, "bf16": torch.bfloat16,
+                                      "f16": torch.float16}[precision])
         del model
     steps = args.warmup + args.steps
     with tempfile.TemporaryDirectory() as tmp:
@@ -209,8 +222,9 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     ap.add_argument("--precision", default="f32,tf32,bf16")
     ap.add_argument("--modes", default="eager,compile")
-    ap.add_argument("--rotor-artifact", help="train artifact (rotorc --train "
-                    "--target=cuda) of the same config")
+    ap.add_argument("--rotor-artifact", action="append",
+                    help="train artifact (rotorc --train --target=cuda) of the "
+                    "same config; repeat for several (e.g. f32 and bf16)")
     ap.add_argument("--rotor-run", help="rotor-run binary (default: found)")
     ap.add_argument("--rotor-timeout", type=int, default=900)
     ap.add_argument("--no-torch", action="store_true")
@@ -241,9 +255,9 @@ def main(argv=None):
                         torch.cuda.empty_cache()
                 log(json.dumps(r))
                 results.append(r)
-    if args.rotor_artifact is not None:
-        log("== rotor")
-        r = time_rotor(torch, args)
+    for art in args.rotor_artifact or []:
+        log(f"== rotor {art}")
+        r = time_rotor(torch, args, art)
         log(json.dumps(r))
         results.append(r)
     with open(args.config) as f:

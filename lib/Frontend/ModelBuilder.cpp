@@ -663,11 +663,20 @@ LogicalResult mlir::rotor::addTrainLossFunction(ModuleOp module,
   Location loc = forward.getLoc();
   FunctionType ft = forward.getFunctionType();
   auto ids = cast<RankedTensorType>(ft.getInput(0));
-  // labels: the shape of input_ids.
+  // labels: the shape of input_ids. Parameters of a 16-bit model are taken
+  // as f32 master weights and rounded to the model's type on entry (mixed
+  // precision: the trainer updates f32 values; the gradients come back in
+  // f32 through the rounding's transpose).
   SmallVector<Type> argTypes = {ids, ids};
-  llvm::append_range(argTypes, ft.getInputs().drop_front());
+  Type f32 = b.getF32Type();
+  for (Type t : ft.getInputs().drop_front()) {
+    auto tensor = cast<RankedTensorType>(t);
+    Type elem = tensor.getElementType();
+    argTypes.push_back(elem.isBF16() || elem.isF16() ? tensor.clone(f32) : t);
+  }
   auto logitsType = cast<RankedTensorType>(ft.getResult(0));
-  auto lossType = RankedTensorType::get({}, logitsType.getElementType());
+  auto lossType = RankedTensorType::get(
+      {}, logitsType.getElementType().isF64() ? Type(b.getF64Type()) : f32);
 
   b.setInsertionPointAfter(forward);
   auto fn = func::FuncOp::create(b, loc, name,
@@ -684,8 +693,12 @@ LogicalResult mlir::rotor::addTrainLossFunction(ModuleOp module,
   b.setInsertionPointToStart(body);
   IRMapping map;
   map.map(forward.getArgument(0), body->getArgument(0));
-  for (unsigned i = 1; i < ft.getNumInputs(); ++i)
-    map.map(forward.getArgument(i), body->getArgument(i + 1));
+  for (unsigned i = 1; i < ft.getNumInputs(); ++i) {
+    Value arg = body->getArgument(i + 1);
+    if (arg.getType() != ft.getInput(i))
+      arg = arith::TruncFOp::create(b, loc, ft.getInput(i), arg);
+    map.map(forward.getArgument(i), arg);
+  }
   Value logits;
   for (Operation &op : forward.getBody().front()) {
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {

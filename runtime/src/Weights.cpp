@@ -113,6 +113,13 @@ rotor::loadWeights(const std::string &dir, const Manifest &manifest,
                       quote(entry.name), ") has dtype ", info->dtypeName,
                       ", which the runtime does not support (supported: F32, "
                       "F64, F16, BF16, I32, I64)");
+        // The f32 master weights of a 16-bit model's training step: the
+        // 16-bit tensor gives their initial values (the trainer widens them)
+        // but is not bound; callers pass the f32 values.
+        bool master = entry.inputs[i].dtype == ROTOR_F32 &&
+                      (info->dtype == ROTOR_BF16 || info->dtype == ROTOR_F16);
+        if (master)
+          continue;
         if (rotor_status s =
                 checkWeight(weights.path, info->name, *info, entry, i))
           return s;

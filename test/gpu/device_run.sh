@@ -66,7 +66,8 @@ if has train; then
 fi
 if has trainbench; then
   python3 bench/train/train_bench.py --config bench/train/decoder-8l-1024.json \
-    --rotor-artifact .device/train/decoder-cuda.rotor --rotor-run $RT/bin/rotor-run \
+    --rotor-artifact .device/train/decoder-cuda.rotor \
+    --rotor-artifact .device/train/decoder-bf16-cuda.rotor --rotor-run $RT/bin/rotor-run \
     --markdown "$OUT/train-bench.md" 2>&1 | tee "$OUT/train-bench.log" | tail -30
 fi
 if has sanitize; then

@@ -88,3 +88,51 @@ def test_llama_train_step(compile_mlir, tmp_path):
             fd = (loss_at(plus) - loss_at(minus)) / (2 * h)
             assert abs(fd - float(g[idx])) <= 3e-2 * abs(float(g[idx])) + 2e-4, (
                 f"{name}{idx}: gradient {g[idx]}, finite difference {fd}")
+
+
+def test_llama_train_step_bf16_master_weights(compile_mlir, tmp_path):
+    """A bf16 model's train_step takes f32 master weights, rounds them to
+    bf16 on entry and returns an f32 loss and f32 gradients: compared with
+    the f32 model's train_step at the same (bf16-representable) weights,
+    the loss agrees to bf16 accuracy and each gradient to a few percent of
+    its largest entry (bf16 activations: 8-bit mantissas through two
+    layers)."""
+    import json
+    cpath = os.path.join(os.path.dirname(__file__), "..", "..", "examples",
+                         "models", "llama.json")
+    config = load_config("llama")
+    arts = {}
+    for dtype in ("f32", "bf16"):
+        out = str(tmp_path / f"llama-{dtype}.rotor")
+        proc = subprocess.run([compile_mlir.rotorc, cpath, "--train", f"--dtype={dtype}",
+                               "-o", out, "-q"], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        with open(os.path.join(out, "manifest.json")) as f:
+            manifest = json.load(f)
+        entry = next(e for e in manifest["entries"] if e["name"] == "train_step")
+        arts[dtype] = (compile_mlir.runtime.load(out), entry)
+    entry16 = arts["bf16"][1]
+    # Every parameter input and gradient output is f32; forward stays bf16.
+    assert all(i["dtype"] == "f32" for i in entry16["inputs"][2:])
+    assert all(o["dtype"] == "f32" for o in entry16["outputs"])
+    with open(os.path.join(tmp_path / "llama-bf16.rotor", "manifest.json")) as f:
+        fwd = next(e for e in json.load(f)["entries"] if e["name"] == "forward")
+    assert all(i["dtype"] == "bf16" for i in fwd["inputs"][1:])
+
+    from rotor_ref import bf16_round
+    names = [i["name"] for i in entry16["inputs"][2:-1]]
+    weights = model_weights(config, seed=5)
+    params = [bf16_round(np.asarray(weights[n], dtype=np.float64)).astype(np.float32)
+              for n in names]
+    rng = np.random.default_rng(4)
+    ids = rng.integers(0, config["vocab_size"], size=(2, 9)).astype(np.int64)
+    labels = np.concatenate([ids[:, 1:], np.full((2, 1), -100)], axis=1).astype(np.int64)
+    one = np.array(1.0, dtype=np.float32)
+    loss32, *g32 = arts["f32"][0].call("train_step", ids, labels, *params, one)
+    loss16, *g16 = arts["bf16"][0].call("train_step", ids, labels, *params, one)
+    assert abs(float(loss16) - float(loss32)) <= 2e-2 * abs(float(loss32))
+    for name, a, b in zip(names, g16, g32):
+        assert a.dtype == np.float32 and a.shape == b.shape
+        scale = float(np.abs(b).max())
+        err = float(np.abs(a - b).max())
+        assert err <= 6e-2 * scale + 1e-6, f"{name}: max |bf16 - f32| {err:.3g} of {scale:.3g}"

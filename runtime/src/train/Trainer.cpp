@@ -14,6 +14,8 @@
 
 #include "rotor/train.h"
 
+#include "rotor/Float16.h"
+
 #include "Artifact.h"
 #include "Backend.h"
 #include "Error.h"
@@ -79,14 +81,29 @@ rotor_status checkTokens(size_t index, const rotor_arg_info &arg,
   return ROTOR_OK;
 }
 
+/// The f32 values of a weight: f32 as is, bf16 and f16 widened exactly (the
+/// initial master weights of a 16-bit model's training step).
 rotor_status readFloats(const rotor_tensor *tensor, std::vector<float> &out) {
-  if (tensor->dtype != ROTOR_F32)
-    return fail(ROTOR_ERR_INVALID_ARGUMENT, "expected an f32 tensor, got ",
-                rotor_dtype_name(tensor->dtype));
   out.resize(static_cast<size_t>(tensor->numel));
-  if (tensor->numel)
-    std::memcpy(out.data(), tensor->data, tensor->nbytes);
-  return ROTOR_OK;
+  const auto *bits = static_cast<const uint16_t *>(tensor->data);
+  switch (tensor->dtype) {
+  case ROTOR_F32:
+    if (tensor->numel)
+      std::memcpy(out.data(), tensor->data, tensor->nbytes);
+    return ROTOR_OK;
+  case ROTOR_BF16:
+    for (size_t k = 0; k < out.size(); ++k)
+      out[k] = bf16ToFloat(bits[k]);
+    return ROTOR_OK;
+  case ROTOR_F16:
+    for (size_t k = 0; k < out.size(); ++k)
+      out[k] = halfToFloat(bits[k]);
+    return ROTOR_OK;
+  default:
+    return fail(ROTOR_ERR_INVALID_ARGUMENT,
+                "expected an f32, bf16 or f16 tensor, got ",
+                rotor_dtype_name(tensor->dtype));
+  }
 }
 
 } // namespace
