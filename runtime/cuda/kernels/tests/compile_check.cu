@@ -202,3 +202,9 @@ ROTOR_ATTENTION_BWD(rotor_k25, rc::AttentionBwdSimple<float, 64, rc::Mask<true, 
                                                       rc::T5Bias<32, 128>, true>)
 ROTOR_ATTENTION_BWD(rotor_k26, rc::AttentionBwdConvert<__nv_bfloat16, 128>)
 ROTOR_ATTENTION_BWD(rotor_k27, rc::AttentionBwdSimple<__half, 200, rc::NoMask>)
+ROTOR_ATTENTION_BWD(rotor_k28, rc::AttentionBwd<__nv_bfloat16, 128, rc::Mask<true, -1, -1, 1, 0, 0>>)
+ROTOR_ATTENTION_BWD(rotor_k29, rc::AttentionBwd<__half, 80, rc::NoMask, rc::T5Bias<32, 128>, true>)
+ROTOR_ATTENTION_BWD(rotor_k30, rc::AttentionBwd<__nv_bfloat16, 96,
+                                                rc::Mask<true, 1023, -1, 2, 0, 64>>)
+ROTOR_ATTENTION_BWD(rotor_k31, rc::AttentionBwd<__nv_bfloat16, 64,
+                                                rc::Mask<false, 127, 127, 1, 256, 0>>)
