@@ -498,13 +498,8 @@ struct AttentionBwd {
 
   template <int kRows>
   __device__ __forceinline__ static void loadTile(T *s, const T *g, int valid) {
-#pragma unroll 4
-    for (int idx = threadIdx.x; idx < kRows * kChunks; idx += kThreads) {
-      int r = idx / kChunks, c = idx % kChunks;
-      bool ok = r < valid;
-      const T *src = g + (ok ? (long long)r * D + c * 8 : 0);
-      cpAsync16(smemAddr(s + sIdx(r, c)), src, ok);
-    }
+    detail::loadRowsAsync<kThreads, kRows, kChunks>(s, g, valid,
+                                                    [](int r, int c) { return sIdx(r, c); });
   }
 
   /// Turns Sᵀ (raw dot products) into Pᵀ and dPᵀ into dSᵀ, in place. The
