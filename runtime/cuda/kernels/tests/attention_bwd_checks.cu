@@ -55,6 +55,7 @@ int runAttentionBwdChecks() {
   simpleBwd<float, 128, Mask<false, -1, -1, 1, 64, 3>, NoBias, true>("chunk 64 + global 3 softcap",
                                                                      {1, 2, 1, 200, 200, 5.0f});
   simpleBwd<bf16, 64, Causal>("causal", {1, 4, 1, 65, 65});
+  simpleBwd<float, 256, Mask<true, 9, -1, 1, 0, 0>>("window 9 D=256", {1, 2, 1, 45, 45});
   // Tensor cores (bf16, fp16): head dims 64/80/96/128, GQA 1/2/4/8.
   tcBwd<bf16, 128, Causal>("causal", {2, 8, 2, 129, 129});
   tcBwd<f16, 128, Causal>("causal", {1, 4, 4, 300, 300});
@@ -62,6 +63,11 @@ int runAttentionBwdChecks() {
   tcBwd<f16, 80, Mask<true, -1, -1, 1, 100, 0>>("chunk 100", {1, 4, 2, 300, 300});
   tcBwd<bf16, 96, Mask<true, 50, -1, 1, 0, 8>>("window 50 + global 8", {1, 8, 1, 257, 257});
   tcBwd<bf16, 128, Mask<true, 60, -1, 2, 0, 0>>("dilated window 60 d=2", {1, 2, 1, 200, 200});
+  // Strided residue classes: Sq != Sk, more units than blocks (d = 3).
+  tcBwd<f16, 64, Mask<true, 40, -1, 3, 0, 0>>("dilated window 40 d=3 Sq<Sk", {1, 4, 2, 100, 256});
+  tcBwd<bf16, 80, Mask<false, 10, 10, 2, 0, 0>>("dilated window 10/10 d=2", {2, 2, 2, 131, 131});
+  tcBwd<bf16, 64, Mask<true, 30, -1, 2, 0, 0>, NoBias, true>("dilated d=2 Sq>Sk softcap",
+                                                             {1, 2, 1, 90, 41, 3.0f});
   tcBwd<f16, 64, NoMask>("full Sq<Sk", {2, 4, 2, 50, 200});
   tcBwd<bf16, 128, Causal>("causal Sq>Sk (empty rows)", {1, 2, 1, 150, 77});
   tcBwd<f16, 80, NoMask, T5Bias<32, 128>, true>("softcap + bias", {1, 2, 1, 70, 130, 3.0f});

@@ -54,15 +54,16 @@ constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
 /// Issues cp.async copies of kRows rows (of which `valid` exist; the others
-/// become zeros) of kChunks 16-byte chunks each from g (dense rows of
-/// kChunks·8 elements) to s + idx(row, chunk) in shared memory.
+/// become zeros) of kChunks 16-byte chunks each from g (rows `rowStride`
+/// elements apart) to s + idx(row, chunk) in shared memory.
 template <int kThreads, int kRows, int kChunks, typename T, typename Idx>
-__device__ __forceinline__ void loadRowsAsync(T *s, const T *g, int valid, Idx idx) {
+__device__ __forceinline__ void loadRowsAsync(T *s, const T *g, int valid, Idx idx,
+                                              long long rowStride = kChunks * 8) {
 #pragma unroll 4
   for (int i = threadIdx.x; i < kRows * kChunks; i += kThreads) {
     int r = i / kChunks, c = i % kChunks;
     bool ok = r < valid;
-    const T *src = g + (ok ? (long long)r * (kChunks * 8) + c * 8 : 0);
+    const T *src = g + (ok ? (long long)r * rowStride + c * 8 : 0);
     cpAsync16(smemAddr(s + idx(r, c)), src, ok);
   }
 }

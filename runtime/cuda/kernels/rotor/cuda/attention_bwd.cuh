@@ -67,16 +67,16 @@ struct TileRanges {
   }
 };
 
-/// The query tiles (of kBlockM rows; queries aligned to the end of the keys)
-/// that can hold a query seeing some key in [jmin, jmax]: the inverse of
+/// The query tiles (of kBlockM rows; row i has position i + off, off = sk −
+/// sq for queries aligned to the end of the keys) that can hold a query
+/// seeing some key in [jmin, jmax]: the inverse of
 /// planTiles. A superset from the mask's bounds: the local range (causal,
 /// window, chunk; every causal query when the keys include global tokens)
 /// and the global query prefix (positions [0, kGlobal) see every key).
 template <typename MaskT, int kBlockM>
 __device__ __forceinline__ TileRanges planQueryTiles(long long jmin, long long jmax, long long sq,
-                                                     long long sk) {
-  const long long off = sk - sq; // position of query row 0
-  long long lo = off, hi = off + sq;
+                                                     long long off) {
+  long long lo = off, hi = off + sq; // positions of the query rows (row 0 at off)
   if (MaskT::kCausal && jmin > lo)
     lo = jmin;
   if (MaskT::kWindowLeft >= 0 && jmax + (long long)MaskT::kWindowLeft * MaskT::kDilation + 1 < hi)
@@ -285,7 +285,7 @@ struct AttentionBwdSimple {
     if constexpr (BiasT::kEnabled)
       detail::fillBucketTable<BiasT, kThreads>(sBucket, !MaskT::kCausal);
 
-    const TileRanges plan = planQueryTiles<MaskT, kB>(n0, n0 + nk - 1, sq, sk);
+    const TileRanges plan = planQueryTiles<MaskT, kB>(n0, n0 + nk - 1, sq, off);
     const detail::BwdScore<kSoftcap> score(p.scale, p.softcap);
     // Thread roles: row = tid / kCols, columns col0 + kCols·u.
     const int row = tid / kCols, col0 = tid % kCols;
@@ -453,6 +453,12 @@ struct AttentionBwdSimple {
 ///                                       vector atomics into dq_acc)
 /// dK and dV are written once at the end. kBlockN: 0 = 128 (8 warps) when
 /// (D/16) is even, else 64 (4 warps).
+/// Dilation d > 1 without global tokens, chunk or bias (QuerySplit): a work
+/// unit takes the keys of one residue class rk (j = rk + d·w, row stride d·D)
+/// and only the queries of the matching class, under the dense mask of the
+/// subsequences, so no tile is half masked. Units: d · ceil(ceil(sk/d) /
+/// kBlockN) <= ceil(sk / kBlockN) + d − 1; each block walks units blockIdx.x,
+/// blockIdx.x + gridDim.x, ... (without dilation: exactly one unit a block).
 /// grid = (ceil(sk / kTile), hkv, batch); block = kThreads; dynamic smem =
 /// kSmemBytes (raise the attribute above 48 KiB).
 template <typename T, int kHeadDim, typename MaskT = NoMask, typename BiasT = NoBias,
@@ -466,6 +472,10 @@ struct AttentionBwd {
       kBlockNWanted ? kBlockNWanted : ((D / 16) % 2 == 0 ? 128 : 64);
   static_assert(kBlockN == 64 || kBlockN == 128, "AttentionBwd key tile is 64 or 128");
   static constexpr int kBlockM = 64;
+  using Split = detail::QuerySplit<MaskT, BiasT, NoRope>;
+  static constexpr int kStep = Split::kStep; // dilation d when strided, else 1
+  using KMask = typename Split::KMask;       // the mask in subsequence indices
+  static constexpr long long kRowStride = (long long)kStep * kHeadDim;
   static constexpr int kWarps = kBlockN / 16;
   static constexpr int kColGroups = kWarps / 4; // dQ: 4 row groups x kColGroups
   static_assert((D / 16) % kColGroups == 0, "head dim / 16 must divide among dQ column groups");
@@ -498,8 +508,8 @@ struct AttentionBwd {
 
   template <int kRows>
   __device__ __forceinline__ static void loadTile(T *s, const T *g, int valid) {
-    detail::loadRowsAsync<kThreads, kRows, kChunks>(s, g, valid,
-                                                    [](int r, int c) { return sIdx(r, c); });
+    detail::loadRowsAsync<kThreads, kRows, kChunks>(
+        s, g, valid, [](int r, int c) { return sIdx(r, c); }, kRowStride);
   }
 
   /// Turns Sᵀ (raw dot products) into Pᵀ and dPᵀ into dSᵀ, in place. The
@@ -523,7 +533,7 @@ struct AttentionBwd {
         const float l2 = l == negInf() ? -negInf() : l * detail::kLog2e;
         bool vis = true;
         if constexpr (kMasked)
-          vis = qc < nq && kr < nk && MaskT::visible(pmin + qc, n0 + kr);
+          vis = qc < nq && kr < nk && KMask::visible(pmin + qc, n0 + kr);
         float pr = 0.f, ds = 0.f;
         if (vis) {
           if constexpr (!kSoftcap && !BiasT::kEnabled) {
@@ -552,6 +562,18 @@ struct AttentionBwd {
   }
 
   __device__ static void run(const Params &p) {
+    const long long units = kStep * ceilDiv(ceilDiv(p.sk, kStep), kBlockN);
+    for (long long u = blockIdx.x; u < units; u += gridDim.x) {
+      if (u != blockIdx.x)
+        __syncthreads(); // the previous unit's reads of shared memory are done
+      runUnit(p, u % kStep, u / kStep);
+    }
+  }
+
+  /// Key tile `tile` of residue class rk (kStep = 1: rk = 0, the plain key
+  /// tile). In this function sq, sk, n0, m0, off and positions are in
+  /// subsequence units (kStep = 1: the ordinary ones).
+  __device__ static void runUnit(const Params &p, long long rk, long long tile) {
     T *sK = reinterpret_cast<T *>(dynamicSmem());
     T *sV = sK + kKElems;
     T *sQ = sV + kKElems;     // 2 stages
@@ -566,34 +588,41 @@ struct AttentionBwd {
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int g = lane >> 2, tq = lane & 3;
     const long long hk = blockIdx.y, b = blockIdx.z;
-    const long long sq = p.sq, sk = p.sk, off = sk - sq;
-    const long long n0 = (long long)blockIdx.x * kBlockN;
+    // Queries i = r + kStep·u see keys rk + kStep·w: r + sk − sq ≡ rk (mod
+    // kStep); query u of the class has position u + off against key w.
+    const long long offFull = p.sk - p.sq;
+    const long long r = ((rk - offFull) % kStep + kStep) % kStep;
+    const long long off = (r + offFull - rk) / kStep; // exact
+    const long long sq = p.sq > r ? (p.sq - r + kStep - 1) / kStep : 0;
+    const long long sk = p.sk > rk ? (p.sk - rk + kStep - 1) / kStep : 0;
+    const long long n0 = tile * kBlockN;
     if (n0 >= sk)
       return;
     const int nk = sk - n0 < kBlockN ? (int)(sk - n0) : kBlockN;
     const long long group = p.hq / p.hkv;
-    const long long keyBase = (b * p.hkv + hk) * sk + n0;
+    // Full row index of key row 0 of the tile (rows kStep apart).
+    const long long keyBase = (b * p.hkv + hk) * p.sk + rk + kStep * n0;
 
     loadTile<kBlockN>(sK, p.k + keyBase * D, nk);
     loadTile<kBlockN>(sV, p.v + keyBase * D, nk);
     if constexpr (BiasT::kEnabled)
       detail::fillBucketTable<BiasT, kThreads>(sBucket, !MaskT::kCausal);
 
-    const TileRanges plan = planQueryTiles<MaskT, kBlockM>(n0, n0 + nk - 1, sq, sk);
+    const TileRanges plan = planQueryTiles<KMask, kBlockM>(n0, n0 + nk - 1, sq, off);
     const long long nT = plan.count(), nSteps = group * nT;
 
     auto prefetch = [&](long long st, int stage) {
       const long long h = hk * group + st / nT;
       const long long m0 = plan.tile(st % nT) * kBlockM;
       const int nq = sq - m0 < kBlockM ? (int)(sq - m0) : kBlockM;
-      const long long rowBase = (b * p.hq + h) * sq + m0;
+      const long long rowBase = (b * p.hq + h) * p.sq + r + kStep * m0; // full row index
       loadTile<kBlockM>(sQ + stage * kQElems, p.q + rowBase * D, nq);
       loadTile<kBlockM>(sG + stage * kQElems, p.dout + rowBase * D, nq);
       for (int i = tid; i < 2 * kBlockM; i += kThreads) {
-        const int r = i % kBlockM;
-        const bool ok = r < nq;
-        const float *src = (i < kBlockM ? p.lse : p.delta) + rowBase + (ok ? r : 0);
-        float *dst = (i < kBlockM ? sLse : sDelta) + stage * kBlockM + r;
+        const int row = i % kBlockM;
+        const bool ok = row < nq;
+        const float *src = (i < kBlockM ? p.lse : p.delta) + rowBase + (ok ? kStep * row : 0);
+        float *dst = (i < kBlockM ? sLse : sDelta) + stage * kBlockM + row;
         cpAsync4(smemAddr(dst), src, ok);
       }
     };
@@ -622,7 +651,7 @@ struct AttentionBwd {
       const long long h = hk * group + gh;
       const long long m0 = plan.tile(t) * kBlockM;
       const int nq = sq - m0 < kBlockM ? (int)(sq - m0) : kBlockM;
-      const long long rowBase = (b * p.hq + h) * sq + m0;
+      const long long rowBase = (b * p.hq + h) * p.sq + r + kStep * m0; // full row index
       if constexpr (BiasT::kEnabled) {
         if (t == 0) { // a new query head: flush the previous head's gradient
           __syncthreads();
@@ -673,7 +702,7 @@ struct AttentionBwd {
 
       // Pᵀ and dSᵀ (the element test only where the tile is not wholly visible).
       const long long pmin = m0 + off, pmax = m0 + nq - 1 + off;
-      if (nq == kBlockM && nk == kBlockN && MaskT::tileFull(pmin, pmax, n0, n0 + kBlockN - 1))
+      if (nq == kBlockM && nk == kBlockN && KMask::tileFull(pmin, pmax, n0, n0 + kBlockN - 1))
         probs<false>(sT, dpT, lseS, delS, p, krow0 + g, tq, nq, nk, pmin, n0, sBias, sDBias,
                      sBucket);
       else
@@ -731,13 +760,13 @@ struct AttentionBwd {
         }
       }
 #pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const int qr = qrow0 + g + 8 * r;
+      for (int hr = 0; hr < 2; ++hr) {
+        const int qr = qrow0 + g + 8 * hr;
         if (qr < nq) {
-          float *dst = p.dq_acc + (rowBase + qr) * D + cg * kDP * 16 + 2 * tq;
+          float *dst = p.dq_acc + (rowBase + kStep * qr) * D + cg * kDP * 16 + 2 * tq;
 #pragma unroll
           for (int dt = 0; dt < 2 * kDP; ++dt)
-            atomicAddF32x2(dst + dt * 8, dq[dt][2 * r] * p.scale, dq[dt][2 * r + 1] * p.scale);
+            atomicAddF32x2(dst + dt * 8, dq[dt][2 * hr] * p.scale, dq[dt][2 * hr + 1] * p.scale);
         }
       }
     }
@@ -752,16 +781,17 @@ struct AttentionBwd {
 
     // dK (times scale) and dV: rows krow0 + g (+8), columns 8 dt + 2 tq.
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const int kr = krow0 + g + 8 * r;
+    for (int hr = 0; hr < 2; ++hr) {
+      const int kr = krow0 + g + 8 * hr;
       if (kr < nk) {
-        T *dkr = p.dk + (keyBase + kr) * D + 2 * tq;
-        T *dvr = p.dv + (keyBase + kr) * D + 2 * tq;
+        T *dkr = p.dk + (keyBase + kStep * kr) * D + 2 * tq;
+        T *dvr = p.dv + (keyBase + kStep * kr) * D + 2 * tq;
 #pragma unroll
         for (int dt = 0; dt < kDT; ++dt) {
           *reinterpret_cast<unsigned *>(dkr + dt * 8) =
-              pack2<T>(dK[dt][2 * r] * p.scale, dK[dt][2 * r + 1] * p.scale);
-          *reinterpret_cast<unsigned *>(dvr + dt * 8) = pack2<T>(dV[dt][2 * r], dV[dt][2 * r + 1]);
+              pack2<T>(dK[dt][2 * hr] * p.scale, dK[dt][2 * hr + 1] * p.scale);
+          *reinterpret_cast<unsigned *>(dvr + dt * 8) =
+              pack2<T>(dV[dt][2 * hr], dV[dt][2 * hr + 1]);
         }
       }
     }
