@@ -25,7 +25,16 @@ bool simpleBwd(const std::string &label, BwdShape s) {
   return attentionBwdCase<K, T, D, M, Bi, SC>("bwd simple " + label, s);
 }
 
+template <typename T, int D, typename M, typename Bi = NoBias, bool SC = false, int N = 0>
+bool tcBwd(const std::string &label, BwdShape s) {
+  using K = AttentionBwd<T, D, M, Bi, SC, N>;
+  return attentionBwdCase<K, T, D, M, Bi, SC>(
+      "bwd mma n" + std::to_string(K::kBlockN) + " " + label, s);
+}
+
 using Causal = Mask<true, -1, -1, 1, 0, 0>;
+using bf16 = __nv_bfloat16;
+using f16 = __half;
 
 } // namespace
 
@@ -45,7 +54,29 @@ int runAttentionBwdChecks() {
                                                                      {1, 4, 1, 33, 33});
   simpleBwd<float, 128, Mask<false, -1, -1, 1, 64, 3>, NoBias, true>("chunk 64 + global 3 softcap",
                                                                      {1, 2, 1, 200, 200, 5.0f});
-  simpleBwd<__nv_bfloat16, 64, Causal>("causal", {1, 4, 1, 65, 65});
+  simpleBwd<bf16, 64, Causal>("causal", {1, 4, 1, 65, 65});
+  simpleBwd<float, 256, Mask<true, 9, -1, 1, 0, 0>>("window 9 D=256", {1, 2, 1, 45, 45});
+  // Tensor cores (bf16, fp16): head dims 64/80/96/128, GQA 1/2/4/8.
+  tcBwd<bf16, 128, Causal>("causal", {2, 8, 2, 129, 129});
+  tcBwd<f16, 128, Causal>("causal", {1, 4, 4, 300, 300});
+  tcBwd<bf16, 64, Mask<true, 100, -1, 1, 0, 0>>("window 100", {1, 2, 1, 1000, 1000});
+  tcBwd<f16, 80, Mask<true, -1, -1, 1, 100, 0>>("chunk 100", {1, 4, 2, 300, 300});
+  tcBwd<bf16, 96, Mask<true, 50, -1, 1, 0, 8>>("window 50 + global 8", {1, 8, 1, 257, 257});
+  tcBwd<bf16, 128, Mask<true, 60, -1, 2, 0, 0>>("dilated window 60 d=2", {1, 2, 1, 200, 200});
+  // Strided residue classes: Sq != Sk, more units than blocks (d = 3).
+  tcBwd<f16, 64, Mask<true, 40, -1, 3, 0, 0>>("dilated window 40 d=3 Sq<Sk", {1, 4, 2, 100, 256});
+  tcBwd<bf16, 80, Mask<false, 10, 10, 2, 0, 0>>("dilated window 10/10 d=2", {2, 2, 2, 131, 131});
+  tcBwd<bf16, 64, Mask<true, 30, -1, 2, 0, 0>, NoBias, true>("dilated d=2 Sq>Sk softcap",
+                                                             {1, 2, 1, 90, 41, 3.0f});
+  tcBwd<f16, 64, NoMask>("full Sq<Sk", {2, 4, 2, 50, 200});
+  tcBwd<bf16, 128, Causal>("causal Sq>Sk (empty rows)", {1, 2, 1, 150, 77});
+  tcBwd<f16, 80, NoMask, T5Bias<32, 128>, true>("softcap + bias", {1, 2, 1, 70, 130, 3.0f});
+  tcBwd<bf16, 64, Causal, T5Bias<16, 64>>("causal bias", {1, 4, 2, 300, 300});
+  tcBwd<bf16, 128, NoMask>("full", {2, 4, 4, 256, 256});
+  tcBwd<bf16, 96, Mask<false, 40, 20, 1, 0, 0>, NoBias, true>("window 40/20 softcap",
+                                                              {1, 2, 2, 160, 160, 4.0f});
+  tcBwd<bf16, 128, Causal, NoBias, false, 64>("causal", {1, 8, 1, 200, 200});
+  tcBwd<f16, 64, Mask<false, -1, -1, 1, 64, 3>>("chunk 64 + global 3", {1, 2, 1, 333, 333});
   return tally().fail - before;
 }
 

@@ -10,7 +10,8 @@
 // cudaEvent timing, 5 warm-up runs, median of 30; FLOPs = 4·B·Hq·D·(visible
 // pairs). A few rows of every pattern are checked against f64 loops, so a
 // fast wrong kernel cannot pass unnoticed. Also standalone rope and a
-// 32-rotation Givens chain on the same tensor.
+// 32-rotation Givens chain on the same tensor. runBwdBench (`--bench --only
+// bwd`): forward + backward of the five mask patterns, spot-checked too.
 //
 //===----------------------------------------------------------------------===//
 
@@ -218,7 +219,162 @@ template <Impl kImpl> void benchVariant(Tensors &t, const std::string &name) {
   benchPattern<Mask<true, 1023, -1, 1, 0, 64>, NoRope, kImpl>(t, ("hybrid: " + name).c_str(), "");
 }
 
+//===----------------------------------------------------------------------===//
+// Forward + backward
+//===----------------------------------------------------------------------===//
+
+/// Relative-to-max error of a few dk/dv rows (keys) and dq rows (queries)
+/// against f64 loops that take the forward's o and lse (the backward's
+/// inputs) from the device.
+double bwdSpotCheck(Tensors &t, const MaskRT &m, const std::vector<bf16> &o,
+                    const std::vector<float> &lse, const std::vector<bf16> &dout,
+                    const std::vector<bf16> &dq, const std::vector<bf16> &dk,
+                    const std::vector<bf16> &dv) {
+  const double scale = 1.0 / std::sqrt((double)kD);
+  const ll G = kHq / kHkv;
+  auto at = [](const std::vector<bf16> &x, ll i) { return toD(x[i]); };
+  auto dot = [&](const std::vector<bf16> &a, ll ia, const std::vector<bf16> &b, ll ib) {
+    double s = 0;
+    for (int d = 0; d < kD; ++d)
+      s += at(a, ia + d) * at(b, ib + d);
+    return s;
+  };
+  auto delta = [&](ll r) { return dot(dout, r * kD, o, r * kD); };
+  double worst = 0;
+  auto cmp = [&](const std::vector<double> &want, const std::vector<bf16> &got, ll base) {
+    double mx = 0, err = 0;
+    for (int d = 0; d < kD; ++d)
+      mx = std::max(mx, std::fabs(want[d]));
+    for (int d = 0; d < kD; ++d) {
+      double g = at(got, base + d);
+      err = std::isnan(g) ? INFINITY : std::max(err, std::fabs(g - want[d]));
+    }
+    worst = std::max(worst, mx > 0 ? err / mx : err);
+  };
+  // Keys: dk_j, dv_j summed over the group's query heads.
+  const ll keys[][3] = {{0, 0, 0}, {1, 7, kS - 1}, {0, 3, 4097}, {1, 5, 1000}};
+  for (auto &kk : keys) {
+    ll b = kk[0], hk = kk[1], j = kk[2], kr = ((b * kHkv + hk) * kS + j) * kD;
+    std::vector<double> wk(kD, 0.0), wv(kD, 0.0);
+    for (ll h = hk * G; h < (hk + 1) * G; ++h)
+      for (ll i = 0; i < kS; ++i) {
+        if (!m.visible(i, j))
+          continue;
+        ll r = (b * kHq + h) * kS + i;
+        double pij = std::exp(scale * dot(t.hq, r * kD, t.hk, kr) - lse[r]);
+        double ds = pij * (dot(dout, r * kD, t.hv, kr) - delta(r));
+        for (int d = 0; d < kD; ++d) {
+          wk[d] += scale * ds * at(t.hq, r * kD + d);
+          wv[d] += pij * at(dout, r * kD + d);
+        }
+      }
+    cmp(wk, dk, kr);
+    cmp(wv, dv, kr);
+  }
+  // Queries: dq_i.
+  const ll qs[][3] = {{0, 0, 5}, {1, 31, kS - 1}, {0, 17, 4097}};
+  for (auto &qq : qs) {
+    ll b = qq[0], h = qq[1], i = qq[2], hk = h / G, r = (b * kHq + h) * kS + i;
+    std::vector<double> wq(kD, 0.0);
+    double dl = delta(r);
+    for (ll j = 0; j < kS; ++j) {
+      if (!m.visible(i, j))
+        continue;
+      ll kr = ((b * kHkv + hk) * kS + j) * kD;
+      double pij = std::exp(scale * dot(t.hq, r * kD, t.hk, kr) - lse[r]);
+      double ds = pij * (dot(dout, r * kD, t.hv, kr) - dl);
+      for (int d = 0; d < kD; ++d)
+        wq[d] += scale * ds * at(t.hk, kr + d);
+    }
+    cmp(wq, dq, r * kD);
+  }
+  return worst;
+}
+
+/// Forward (AttentionFwd with lse) and backward (AttentionBwdPre +
+/// AttentionBwd + AttentionBwdConvert) of one mask. FLOPs on visible pairs:
+/// forward 4·D per pair (Q·Kᵀ, P·V); backward 10·D per pair (Q·Kᵀ
+/// recomputed, dO·Vᵀ, Pᵀ·dO, dSᵀ·Q, dS·K: 2.5x the forward).
+template <typename M> void benchBwdPattern(Tensors &t, const char *name) {
+  using KF = AttentionFwd<bf16, kD, M, NoBias, false, true>;
+  using KB = AttentionBwd<bf16, kD, M>;
+  using Pre = AttentionBwdPre<bf16, kD>;
+  using Cvt = AttentionBwdConvert<bf16, kD>;
+  const ll nQ = kB * kHq * kS * kD, nK = kB * kHkv * kS * kD;
+  DevBuf<float> lse(kB * kHq * kS), delta(kB * kHq * kS), acc(nQ);
+  DevBuf<bf16> dout(nQ), dq(nQ), dk(nK), dv(nK);
+  fillRandom<<<1024, 256>>>(dout.ptr, dout.n, 4);
+  typename KF::Params pf;
+  pf.q = t.q.ptr;
+  pf.k = t.k.ptr;
+  pf.v = t.v.ptr;
+  pf.out = t.out.ptr;
+  pf.lse = lse.ptr;
+  pf.batch = kB;
+  pf.hq = kHq;
+  pf.hkv = kHkv;
+  pf.sq = kS;
+  pf.sk = kS;
+  pf.scale = (float)(1.0 / std::sqrt((double)kD));
+  dim3 gf((unsigned)((kS + KF::kTile - 1) / KF::kTile), (unsigned)kHq, (unsigned)kB);
+  float msF = medianMs([&] { launch<KF>(gf, pf); });
+  typename KB::Params pb;
+  pb.q = t.q.ptr;
+  pb.k = t.k.ptr;
+  pb.v = t.v.ptr;
+  pb.o = t.out.ptr;
+  pb.lse = lse.ptr;
+  pb.dout = dout.ptr;
+  pb.dq = dq.ptr;
+  pb.dk = dk.ptr;
+  pb.dv = dv.ptr;
+  pb.dq_acc = acc.ptr;
+  pb.delta = delta.ptr;
+  pb.batch = kB;
+  pb.hq = kHq;
+  pb.hkv = kHkv;
+  pb.sq = kS;
+  pb.sk = kS;
+  pb.scale = pf.scale;
+  dim3 gb((unsigned)((kS + KB::kTile - 1) / KB::kTile), (unsigned)kHkv, (unsigned)kB);
+  auto bwd = [&] {
+    launch<Pre>(dim3(gridFor<Pre>(kB * kHq * kS)), pb);
+    launch<KB>(gb, pb);
+    launch<Cvt>(dim3(gridFor<Cvt>(nQ)), pb);
+  };
+  float msB = medianMs(bwd);
+  float msMain = medianMs([&] { launch<KB>(gb, pb); }); // dq_acc grows: timing only
+  bwd();                                                // fresh gradients for the check
+  CHECK_CUDA(cudaDeviceSynchronize());
+  MaskRT m = maskOf<M>();
+  ll pairs = visiblePairs(m);
+  double work = (double)kB * kHq * kD * (double)pairs;
+  double err = bwdSpotCheck(t, m, t.out.download(), lse.download(), dout.download(),
+                            dq.download(), dk.download(), dv.download());
+  bool ok = err <= 3e-2;
+  std::printf("%-30s fwd %7.3f ms %6.1f TFLOP/s | bwd %7.3f ms %6.1f TFLOP/s (main kernel "
+              "%7.3f ms %6.1f) | spot-check rel err %.2e %s\n",
+              name, msF, 4.0 * work / (msF * 1e-3) / 1e12, msB, 10.0 * work / (msB * 1e-3) / 1e12,
+              msMain, 10.0 * work / (msMain * 1e-3) / 1e12, err, ok ? "ok" : "WRONG");
+  if (!ok)
+    ++tally().fail;
+}
+
 } // namespace
+
+int runBwdBench() {
+  Tensors t;
+  std::printf("attention fwd + bwd, B=%lld Hq=%lld Hkv=%lld S=%lld D=%d bf16, median of 30; "
+              "FLOPs: fwd 4·D, bwd 10·D per visible pair (per batch row and query head); bwd = "
+              "pre + main + convert\n",
+              kB, kHq, kHkv, kS, kD);
+  benchBwdPattern<Mask<true, -1, -1, 1, 0, 0>>(t, "causal");
+  benchBwdPattern<Mask<true, 1023, -1, 1, 0, 0>>(t, "sliding window 1024");
+  benchBwdPattern<Mask<true, -1, -1, 1, 1024, 0>>(t, "chunked 1024");
+  benchBwdPattern<Mask<true, 1023, -1, 1, 0, 64>>(t, "hybrid window 1024 + 64 global");
+  benchBwdPattern<Mask<true, 1023, -1, 2, 0, 0>>(t, "dilated window 1024 d=2");
+  return tally().fail ? 1 : 0;
+}
 
 int runBench() {
   Tensors t;

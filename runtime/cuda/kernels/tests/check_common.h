@@ -345,6 +345,7 @@ int runWarpSpecializedChecks(); // attention_ws_checks.cu
 int runAttentionBwdChecks();    // attention_bwd_checks.cu
 int runOtherChecks();           // kernel_check.cu
 int runBench();                 // bench.cu
+int runBwdBench();              // bench.cu
 
 } // namespace check
 

@@ -189,31 +189,35 @@ ROTOR_SIMPLE(rotor_k46, ({P(0, const float *), P(1, float *), a.dim[0], a.dim[1]
 // Attention backward (pre, main, convert share AttentionBwdParams): ptr = q,
 // k, v, o, lse, dout, dq, dk, dv, dq_acc, delta, bias, dbias; dim = batch,
 // hq, hkv, sq, sk; f = scale, softcap.
+template <typename P>
+__device__ __forceinline__ void attentionBwdParams(P &p, const rc::LaunchArgs &a) {
+  p.q = (decltype(p.q))a.ptr[0];
+  p.k = (decltype(p.k))a.ptr[1];
+  p.v = (decltype(p.v))a.ptr[2];
+  p.o = (decltype(p.o))a.ptr[3];
+  p.lse = (const float *)a.ptr[4];
+  p.dout = (decltype(p.dout))a.ptr[5];
+  p.dq = (decltype(p.dq))a.ptr[6];
+  p.dk = (decltype(p.dk))a.ptr[7];
+  p.dv = (decltype(p.dv))a.ptr[8];
+  p.dq_acc = (float *)a.ptr[9];
+  p.delta = (float *)a.ptr[10];
+  p.bias = (const float *)a.ptr[11];
+  p.dbias = (float *)a.ptr[12];
+  p.batch = a.dim[0];
+  p.hq = a.dim[1];
+  p.hkv = a.dim[2];
+  p.sq = a.dim[3];
+  p.sk = a.dim[4];
+  p.scale = a.f[0];
+  p.softcap = a.f[1];
+}
 #define ROTOR_ATTENTION_BWD(N, ...)                                                        \
   using N##_K = __VA_ARGS__;                                                                \
   extern "C" __global__ void __launch_bounds__(N##_K::kThreads, N##_K::kMinBlocksPerSM)     \
       N(const __grid_constant__ rc::LaunchArgs a) {                                         \
     N##_K::Params p;                                                                        \
-    p.q = (decltype(p.q))a.ptr[0];                                                          \
-    p.k = (decltype(p.k))a.ptr[1];                                                          \
-    p.v = (decltype(p.v))a.ptr[2];                                                          \
-    p.o = (decltype(p.o))a.ptr[3];                                                          \
-    p.lse = (const float *)a.ptr[4];                                                        \
-    p.dout = (decltype(p.dout))a.ptr[5];                                                    \
-    p.dq = (decltype(p.dq))a.ptr[6];                                                        \
-    p.dk = (decltype(p.dk))a.ptr[7];                                                        \
-    p.dv = (decltype(p.dv))a.ptr[8];                                                        \
-    p.dq_acc = (float *)a.ptr[9];                                                           \
-    p.delta = (float *)a.ptr[10];                                                           \
-    p.bias = (const float *)a.ptr[11];                                                      \
-    p.dbias = (float *)a.ptr[12];                                                           \
-    p.batch = a.dim[0];                                                                     \
-    p.hq = a.dim[1];                                                                        \
-    p.hkv = a.dim[2];                                                                       \
-    p.sq = a.dim[3];                                                                        \
-    p.sk = a.dim[4];                                                                        \
-    p.scale = a.f[0];                                                                       \
-    p.softcap = a.f[1];                                                                     \
+    attentionBwdParams(p, a);                                                               \
     N##_K::run(p);                                                                          \
   }                                                                                         \
   ROTOR_CFG(N, N##_K)
@@ -223,3 +227,10 @@ ROTOR_ATTENTION_BWD(rotor_k25, rc::AttentionBwdSimple<float, 64, rc::Mask<true, 
                                                       rc::T5Bias<32, 128>, true>)
 ROTOR_ATTENTION_BWD(rotor_k26, rc::AttentionBwdConvert<__nv_bfloat16, 128>)
 ROTOR_ATTENTION_BWD(rotor_k27, rc::AttentionBwdSimple<__half, 200, rc::NoMask>)
+ROTOR_ATTENTION_BWD(rotor_k28,
+                    rc::AttentionBwd<__nv_bfloat16, 128, rc::Mask<true, -1, -1, 1, 0, 0>>)
+ROTOR_ATTENTION_BWD(rotor_k29, rc::AttentionBwd<__half, 80, rc::NoMask, rc::T5Bias<32, 128>, true>)
+ROTOR_ATTENTION_BWD(rotor_k30, rc::AttentionBwd<__nv_bfloat16, 96,
+                                                rc::Mask<true, 1023, -1, 2, 0, 0>>)
+ROTOR_ATTENTION_BWD(rotor_k31, rc::AttentionBwd<__nv_bfloat16, 64,
+                                                rc::Mask<false, 127, 127, 1, 256, 0>>)

@@ -10,11 +10,15 @@
 //                           /work/shared/anchors.md (and rope, givens)
 //   kernel_check --only G   run only check groups G (comma-separated: fwd,
 //                           simple, unpipelined, onewg, other, ws, bwd)
+//   kernel_check --bench --only bwd   forward + backward timings of the
+//                           anchor masks (AttentionBwd)
 //
 // Tolerances (absolute, on outputs of magnitude ~1): attention out f32 1e-4,
 // f16 5e-3, bf16 3e-2; LSE 1e-4 (f32) / 2e-3 (f16, bf16); rope / norms /
 // elementwise: f32 1e-5, f16 2e-3, bf16 1e-2 (plus the same relative term
-// where outputs grow); inverse-frequency tables 1e-12 relative.
+// where outputs grow); inverse-frequency tables 1e-12 relative; attention
+// backward (dq, dk, dv, dbias): error relative to the tensor's largest
+// reference magnitude, f32 1e-4, f16 1e-2, bf16 2e-2.
 //
 //===----------------------------------------------------------------------===//
 
@@ -658,8 +662,12 @@ int main(int argc, char **argv) {
   CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
   std::printf("device: %s (sm_%d%d, %d SMs)\n", prop.name, prop.major, prop.minor,
               prop.multiProcessorCount);
-  if (bench)
+  if (bench) {
+    // --bench: the forward anchors; --bench --only bwd: forward + backward.
+    if (!only.empty() && want("bwd"))
+      return check::runBwdBench();
     return check::runBench();
+  }
   if (want("fwd"))
     check::runAttentionChecks();
   if (want("simple"))

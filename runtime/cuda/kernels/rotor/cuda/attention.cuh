@@ -53,6 +53,21 @@ namespace detail {
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
+/// Issues cp.async copies of kRows rows (of which `valid` exist; the others
+/// become zeros) of kChunks 16-byte chunks each from g (rows `rowStride`
+/// elements apart) to s + idx(row, chunk) in shared memory.
+template <int kThreads, int kRows, int kChunks, typename T, typename Idx>
+__device__ __forceinline__ void loadRowsAsync(T *s, const T *g, int valid, Idx idx,
+                                              long long rowStride = kChunks * 8) {
+#pragma unroll 4
+  for (int i = threadIdx.x; i < kRows * kChunks; i += kThreads) {
+    int r = i / kChunks, c = i % kChunks;
+    bool ok = r < valid;
+    const T *src = g + (ok ? (long long)r * rowStride + c * 8 : 0);
+    cpAsync16(smemAddr(s + idx(r, c)), src, ok);
+  }
+}
+
 /// Turns raw dot products into log2-domain scores: scale, softcap, bias.
 template <typename BiasT, bool kSoftcap> struct ScoreFn {
   float scale, cap, invCap, scaleLog2;
@@ -335,13 +350,8 @@ struct AttentionFwdMma {
   /// elements from `g` into tile `s`; missing rows become zeros.
   template <int kRows>
   __device__ __forceinline__ static void loadTile(T *s, const T *g, int valid) {
-#pragma unroll 4
-    for (int idx = threadIdx.x; idx < kRows * kChunks; idx += kThreads) {
-      int r = idx / kChunks, c = idx % kChunks;
-      bool ok = r < valid;
-      const T *src = g + (ok ? (long long)r * D + c * 8 : 0);
-      cpAsync16(smemAddr(s + sIdx(r, c)), src, ok);
-    }
+    detail::loadRowsAsync<kThreads, kRows, kChunks>(s, g, valid,
+                                                    [](int r, int c) { return sIdx(r, c); });
   }
 
   /// Rotates rows [0, valid) of a tile in place (rope prologue), rounding to

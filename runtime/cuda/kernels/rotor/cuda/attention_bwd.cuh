@@ -30,6 +30,7 @@
 #ifndef ROTOR_CUDA_ATTENTION_BWD_CUH
 #define ROTOR_CUDA_ATTENTION_BWD_CUH
 
+#include "rotor/cuda/attention.cuh"
 #include "rotor/cuda/common.cuh"
 #include "rotor/cuda/mask.cuh"
 #include "rotor/cuda/ptx.cuh"
@@ -66,16 +67,16 @@ struct TileRanges {
   }
 };
 
-/// The query tiles (of kBlockM rows; queries aligned to the end of the keys)
-/// that can hold a query seeing some key in [jmin, jmax]: the inverse of
+/// The query tiles (of kBlockM rows; row i has position i + off, off = sk −
+/// sq for queries aligned to the end of the keys) that can hold a query
+/// seeing some key in [jmin, jmax]: the inverse of
 /// planTiles. A superset from the mask's bounds: the local range (causal,
 /// window, chunk; every causal query when the keys include global tokens)
 /// and the global query prefix (positions [0, kGlobal) see every key).
 template <typename MaskT, int kBlockM>
 __device__ __forceinline__ TileRanges planQueryTiles(long long jmin, long long jmax, long long sq,
-                                                     long long sk) {
-  const long long off = sk - sq; // position of query row 0
-  long long lo = off, hi = off + sq;
+                                                     long long off) {
+  long long lo = off, hi = off + sq; // positions of the query rows (row 0 at off)
   if (MaskT::kCausal && jmin > lo)
     lo = jmin;
   if (MaskT::kWindowLeft >= 0 && jmax + (long long)MaskT::kWindowLeft * MaskT::kDilation + 1 < hi)
@@ -284,7 +285,7 @@ struct AttentionBwdSimple {
     if constexpr (BiasT::kEnabled)
       detail::fillBucketTable<BiasT, kThreads>(sBucket, !MaskT::kCausal);
 
-    const TileRanges plan = planQueryTiles<MaskT, kB>(n0, n0 + nk - 1, sq, sk);
+    const TileRanges plan = planQueryTiles<MaskT, kB>(n0, n0 + nk - 1, sq, off);
     const detail::BwdScore<kSoftcap> score(p.scale, p.softcap);
     // Thread roles: row = tid / kCols, columns col0 + kCols·u.
     const int row = tid / kCols, col0 = tid % kCols;
@@ -427,6 +428,370 @@ struct AttentionBwdSimple {
         if (c < D) {
           dkr[c] = fromF32<T>(dK[u] * p.scale);
           dvr[c] = fromF32<T>(dV[u]);
+        }
+      }
+    }
+  }
+};
+
+
+//===----------------------------------------------------------------------===//
+// AttentionBwd (tensor cores)
+//===----------------------------------------------------------------------===//
+
+/// Attention backward on tensor cores (bf16 / fp16 in, fp32 accumulation),
+/// mma.sync m16n8k16 + ldmatrix, head dims that are multiples of 16 up to
+/// 128. One block per (key tile of kBlockN keys, kv head, batch row); warp w
+/// owns keys [16w, 16w + 16) of the tile. The block walks (query head of the
+/// GQA group, query tile of 64 rows that planQueryTiles allows), Q, dO, lse
+/// and delta double-buffered by cp.async, and per step computes
+///   Sᵀ = K Qᵀ, dPᵀ = V dOᵀ           (keys x queries, per warp 16 x 64)
+///   Pᵀ = exp(s − lse), dSᵀ = Pᵀ (dPᵀ − delta)   (mask test only on tiles
+///                                       that are not wholly visible)
+///   dV += Pᵀ dO, dK += dSᵀ Q          (A operands straight from registers)
+///   dQ += scale dS K                  (dSᵀ through shared memory; f32
+///                                       vector atomics into dq_acc)
+/// dK and dV are written once at the end. kBlockN: 0 = 128 (8 warps) when
+/// (D/16) is even, else 64 (4 warps).
+/// Dilation d > 1 without global tokens, chunk or bias (QuerySplit): a work
+/// unit takes the keys of one residue class rk (j = rk + d·w, row stride d·D)
+/// and only the queries of the matching class, under the dense mask of the
+/// subsequences, so no tile is half masked. Units: d · ceil(ceil(sk/d) /
+/// kBlockN) <= ceil(sk / kBlockN) + d − 1; each block walks units blockIdx.x,
+/// blockIdx.x + gridDim.x, ... (without dilation: exactly one unit a block).
+/// grid = (ceil(sk / kTile), hkv, batch); block = kThreads; dynamic smem =
+/// kSmemBytes (raise the attribute above 48 KiB).
+template <typename T, int kHeadDim, typename MaskT = NoMask, typename BiasT = NoBias,
+          bool kSoftcap = false, int kBlockNWanted = 0>
+struct AttentionBwd {
+  static_assert(IsHalfLike<T>::value, "AttentionBwd takes __half or __nv_bfloat16");
+  static_assert(kHeadDim % 16 == 0 && kHeadDim >= 16 && kHeadDim <= 128,
+                "AttentionBwd head dim must be a multiple of 16 in [16, 128]");
+  static constexpr int D = kHeadDim;
+  static constexpr int kBlockN =
+      kBlockNWanted ? kBlockNWanted : ((D / 16) % 2 == 0 ? 128 : 64);
+  static_assert(kBlockN == 64 || kBlockN == 128, "AttentionBwd key tile is 64 or 128");
+  static constexpr int kBlockM = 64;
+  using Split = detail::QuerySplit<MaskT, BiasT, NoRope>;
+  static constexpr int kStep = Split::kStep; // dilation d when strided, else 1
+  using KMask = typename Split::KMask;       // the mask in subsequence indices
+  static constexpr long long kRowStride = (long long)kStep * kHeadDim;
+  static constexpr int kWarps = kBlockN / 16;
+  static constexpr int kColGroups = kWarps / 4; // dQ: 4 row groups x kColGroups
+  static_assert((D / 16) % kColGroups == 0, "head dim / 16 must divide among dQ column groups");
+  static constexpr int kQT = kBlockM / 8; // 8-query n-tiles of Sᵀ
+  static constexpr int kDT = D / 8;
+  static constexpr int kDP = D / 16 / kColGroups; // dQ d-tile pairs per warp
+  static constexpr int kChunks = D / 8;
+  static constexpr bool kSwizzle = kChunks % 8 == 0;
+  static constexpr int kRowElems = kSwizzle ? D : D + 8;
+  static constexpr int kKElems = kBlockN * kRowElems; // K or V
+  static constexpr int kQElems = kBlockM * kRowElems; // one stage of Q or dO
+  static constexpr int kSElems = kBlockN * kBlockM;   // dSᵀ [key][query], swizzled
+  static constexpr int kTileBytes = (2 * kKElems + 4 * kQElems + kSElems) * 2;
+  static constexpr int kNB = BiasT::kEnabled ? BiasT::kNumBuckets : 0;
+  static constexpr int kSmemBytes =
+      kTileBytes + (4 * kBlockM + 2 * kNB + BiasT::kTableSize) * 4;
+
+  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kTile = kBlockN;
+  static constexpr int kMinBlocksPerSM = 1;
+
+  using Params = AttentionBwdParams<T>;
+
+  __device__ __forceinline__ static int sIdx(int row, int chunk) {
+    return row * kRowElems + (kSwizzle ? (chunk ^ (row & 7)) : chunk) * 8;
+  }
+  __device__ __forceinline__ static int sSIdx(int row, int chunk) {
+    return row * kBlockM + (chunk ^ (row & 7)) * 8;
+  }
+
+  template <int kRows>
+  __device__ __forceinline__ static void loadTile(T *s, const T *g, int valid) {
+    detail::loadRowsAsync<kThreads, kRows, kChunks>(
+        s, g, valid, [](int r, int c) { return sIdx(r, c); }, kRowStride);
+  }
+
+  /// Turns Sᵀ (raw dot products) into Pᵀ and dPᵀ into dSᵀ, in place. The
+  /// thread holds keys krow0 (+8) and queries 8 nt + 2 tq (+1).
+  template <bool kMasked>
+  __device__ __forceinline__ static void probs(float (&st)[kQT][4], float (&dpt)[kQT][4],
+                                               const float *lseS, const float *delS,
+                                               const Params &p, int krow0, int tq, int nq,
+                                               int nk, long long pmin, long long n0,
+                                               const float *sBias, float *sDBias,
+                                               const int *sBucket) {
+    const float scaleLog2 = p.scale * detail::kLog2e;
+    const detail::BwdScore<kSoftcap> score(p.scale, p.softcap);
+#pragma unroll
+    for (int nt = 0; nt < kQT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int kr = krow0 + 8 * (e >> 1), qc = nt * 8 + 2 * tq + (e & 1);
+        const float l = lseS[qc];
+        // exp2(x − (+inf)) = 0: rows without a visible key add nothing.
+        const float l2 = l == negInf() ? -negInf() : l * detail::kLog2e;
+        bool vis = true;
+        if constexpr (kMasked)
+          vis = qc < nq && kr < nk && KMask::visible(pmin + qc, n0 + kr);
+        float pr = 0.f, ds = 0.f;
+        if (vis) {
+          if constexpr (!kSoftcap && !BiasT::kEnabled) {
+            pr = exp2Fast(st[nt][e] * scaleLog2 - l2);
+            ds = pr * (dpt[nt][e] - delS[qc]);
+          } else {
+            float dcap;
+            float sc = score(st[nt][e], &dcap);
+            int slot = 0;
+            if constexpr (BiasT::kEnabled) {
+              slot = sBucket[detail::bucketSlot<BiasT>(n0 + kr - (pmin + qc))];
+              sc += sBias[slot];
+            }
+            pr = exp2Fast(sc * detail::kLog2e - l2);
+            ds = pr * (dpt[nt][e] - delS[qc]);
+            if constexpr (BiasT::kEnabled) {
+              if (ds != 0.f)
+                atomicAdd(&sDBias[slot], ds);
+            }
+            ds *= dcap;
+          }
+        }
+        st[nt][e] = pr;
+        dpt[nt][e] = ds;
+      }
+  }
+
+  __device__ static void run(const Params &p) {
+    const long long units = kStep * ceilDiv(ceilDiv(p.sk, kStep), kBlockN);
+    for (long long u = blockIdx.x; u < units; u += gridDim.x) {
+      if (u != blockIdx.x)
+        __syncthreads(); // the previous unit's reads of shared memory are done
+      runUnit(p, u % kStep, u / kStep);
+    }
+  }
+
+  /// Key tile `tile` of residue class rk (kStep = 1: rk = 0, the plain key
+  /// tile). In this function sq, sk, n0, m0, off and positions are in
+  /// subsequence units (kStep = 1: the ordinary ones).
+  __device__ static void runUnit(const Params &p, long long rk, long long tile) {
+    T *sK = reinterpret_cast<T *>(dynamicSmem());
+    T *sV = sK + kKElems;
+    T *sQ = sV + kKElems;     // 2 stages
+    T *sG = sQ + 2 * kQElems; // dO, 2 stages
+    T *sS = sG + 2 * kQElems; // dSᵀ
+    float *sLse = reinterpret_cast<float *>(dynamicSmem() + kTileBytes); // 2 stages
+    float *sDelta = sLse + 2 * kBlockM;                                    // 2 stages
+    float *sBias = sDelta + 2 * kBlockM;
+    float *sDBias = sBias + kNB;
+    int *sBucket = reinterpret_cast<int *>(sDBias + kNB);
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int g = lane >> 2, tq = lane & 3;
+    const long long hk = blockIdx.y, b = blockIdx.z;
+    // Queries i = r + kStep·u see keys rk + kStep·w: r + sk − sq ≡ rk (mod
+    // kStep); query u of the class has position u + off against key w.
+    const long long offFull = p.sk - p.sq;
+    const long long r = ((rk - offFull) % kStep + kStep) % kStep;
+    const long long off = (r + offFull - rk) / kStep; // exact
+    const long long sq = p.sq > r ? (p.sq - r + kStep - 1) / kStep : 0;
+    const long long sk = p.sk > rk ? (p.sk - rk + kStep - 1) / kStep : 0;
+    const long long n0 = tile * kBlockN;
+    if (n0 >= sk)
+      return;
+    const int nk = sk - n0 < kBlockN ? (int)(sk - n0) : kBlockN;
+    const long long group = p.hq / p.hkv;
+    // Full row index of key row 0 of the tile (rows kStep apart).
+    const long long keyBase = (b * p.hkv + hk) * p.sk + rk + kStep * n0;
+
+    loadTile<kBlockN>(sK, p.k + keyBase * D, nk);
+    loadTile<kBlockN>(sV, p.v + keyBase * D, nk);
+    if constexpr (BiasT::kEnabled)
+      detail::fillBucketTable<BiasT, kThreads>(sBucket, !MaskT::kCausal);
+
+    const TileRanges plan = planQueryTiles<KMask, kBlockM>(n0, n0 + nk - 1, sq, off);
+    const long long nT = plan.count(), nSteps = group * nT;
+
+    auto prefetch = [&](long long st, int stage) {
+      const long long h = hk * group + st / nT;
+      const long long m0 = plan.tile(st % nT) * kBlockM;
+      const int nq = sq - m0 < kBlockM ? (int)(sq - m0) : kBlockM;
+      const long long rowBase = (b * p.hq + h) * p.sq + r + kStep * m0; // full row index
+      loadTile<kBlockM>(sQ + stage * kQElems, p.q + rowBase * D, nq);
+      loadTile<kBlockM>(sG + stage * kQElems, p.dout + rowBase * D, nq);
+      for (int i = tid; i < 2 * kBlockM; i += kThreads) {
+        const int row = i % kBlockM;
+        const bool ok = row < nq;
+        const float *src = (i < kBlockM ? p.lse : p.delta) + rowBase + (ok ? kStep * row : 0);
+        float *dst = (i < kBlockM ? sLse : sDelta) + stage * kBlockM + row;
+        cpAsync4(smemAddr(dst), src, ok);
+      }
+    };
+    if (nSteps > 0)
+      prefetch(0, 0);
+    cpAsyncCommit();
+
+    float dV[kDT][4], dK[kDT][4];
+#pragma unroll
+    for (int dt = 0; dt < kDT; ++dt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        dV[dt][e] = dK[dt][e] = 0.f;
+
+    // ldmatrix lane roles (fragment layouts of mma.m16n8k16).
+    const int aRow = lane & 15, aChunk = lane >> 4;
+    const int bRow = (lane & 7) + ((lane >> 4) << 3), bChunk = (lane >> 3) & 1;
+    const int tRow = (lane & 7) + (((lane >> 3) & 1) << 3), tChunk = lane >> 4;
+    const unsigned sKaddr = smemAddr(sK), sVaddr = smemAddr(sV), sSaddr = smemAddr(sS);
+    const int krow0 = warp * 16;
+    const int qrow0 = (warp & 3) * 16, cg = warp >> 2; // dQ roles
+
+    for (long long st = 0; st < nSteps; ++st) {
+      const int stage = (int)(st & 1);
+      const long long gh = st / nT, t = st % nT;
+      const long long h = hk * group + gh;
+      const long long m0 = plan.tile(t) * kBlockM;
+      const int nq = sq - m0 < kBlockM ? (int)(sq - m0) : kBlockM;
+      const long long rowBase = (b * p.hq + h) * p.sq + r + kStep * m0; // full row index
+      if constexpr (BiasT::kEnabled) {
+        if (t == 0) { // a new query head: flush the previous head's gradient
+          __syncthreads();
+          if (gh > 0)
+            for (int i = tid; i < kNB; i += kThreads)
+              if (sDBias[i] != 0.f)
+                atomicAdd(&p.dbias[(h - 1) * kNB + i], sDBias[i]);
+          __syncthreads();
+          for (int i = tid; i < kNB; i += kThreads) {
+            sBias[i] = p.bias[h * kNB + i];
+            sDBias[i] = 0.f;
+          }
+        }
+      }
+      if (st + 1 < nSteps)
+        prefetch(st + 1, stage ^ 1);
+      cpAsyncCommit();
+      cpAsyncWait<1>();
+      __syncthreads();
+
+      const unsigned qAddr = smemAddr(sQ + stage * kQElems);
+      const unsigned gAddr = smemAddr(sG + stage * kQElems);
+      const float *lseS = sLse + stage * kBlockM, *delS = sDelta + stage * kBlockM;
+
+      // Sᵀ = K Qᵀ and dPᵀ = V dOᵀ (the warp's 16 keys x 64 queries).
+      float sT[kQT][4], dpT[kQT][4];
+#pragma unroll
+      for (int nt = 0; nt < kQT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          sT[nt][e] = dpT[nt][e] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+        unsigned ka[4], va[4];
+        ldmatrixX4(sKaddr + 2 * sIdx(krow0 + aRow, kk * 2 + aChunk), ka[0], ka[1], ka[2], ka[3]);
+        ldmatrixX4(sVaddr + 2 * sIdx(krow0 + aRow, kk * 2 + aChunk), va[0], va[1], va[2], va[3]);
+#pragma unroll
+        for (int np = 0; np < kQT / 2; ++np) {
+          unsigned b0, b1, b2, b3;
+          ldmatrixX4(qAddr + 2 * sIdx(np * 16 + bRow, kk * 2 + bChunk), b0, b1, b2, b3);
+          mma16816<T>(sT[2 * np], ka, b0, b1);
+          mma16816<T>(sT[2 * np + 1], ka, b2, b3);
+          ldmatrixX4(gAddr + 2 * sIdx(np * 16 + bRow, kk * 2 + bChunk), b0, b1, b2, b3);
+          mma16816<T>(dpT[2 * np], va, b0, b1);
+          mma16816<T>(dpT[2 * np + 1], va, b2, b3);
+        }
+      }
+
+      // Pᵀ and dSᵀ (the element test only where the tile is not wholly visible).
+      const long long pmin = m0 + off, pmax = m0 + nq - 1 + off;
+      if (nq == kBlockM && nk == kBlockN && KMask::tileFull(pmin, pmax, n0, n0 + kBlockN - 1))
+        probs<false>(sT, dpT, lseS, delS, p, krow0 + g, tq, nq, nk, pmin, n0, sBias, sDBias,
+                     sBucket);
+      else
+        probs<true>(sT, dpT, lseS, delS, p, krow0 + g, tq, nq, nk, pmin, n0, sBias, sDBias,
+                    sBucket);
+
+      // dV += Pᵀ dO, dK += dSᵀ Q; dSᵀ to shared memory for dQ.
+#pragma unroll
+      for (int kk = 0; kk < kBlockM / 16; ++kk) {
+        unsigned pa[4], sa[4];
+        pa[0] = pack2<T>(sT[2 * kk][0], sT[2 * kk][1]);
+        pa[1] = pack2<T>(sT[2 * kk][2], sT[2 * kk][3]);
+        pa[2] = pack2<T>(sT[2 * kk + 1][0], sT[2 * kk + 1][1]);
+        pa[3] = pack2<T>(sT[2 * kk + 1][2], sT[2 * kk + 1][3]);
+        sa[0] = pack2<T>(dpT[2 * kk][0], dpT[2 * kk][1]);
+        sa[1] = pack2<T>(dpT[2 * kk][2], dpT[2 * kk][3]);
+        sa[2] = pack2<T>(dpT[2 * kk + 1][0], dpT[2 * kk + 1][1]);
+        sa[3] = pack2<T>(dpT[2 * kk + 1][2], dpT[2 * kk + 1][3]);
+        *reinterpret_cast<unsigned *>(sS + sSIdx(krow0 + g, 2 * kk) + 2 * tq) = sa[0];
+        *reinterpret_cast<unsigned *>(sS + sSIdx(krow0 + g + 8, 2 * kk) + 2 * tq) = sa[1];
+        *reinterpret_cast<unsigned *>(sS + sSIdx(krow0 + g, 2 * kk + 1) + 2 * tq) = sa[2];
+        *reinterpret_cast<unsigned *>(sS + sSIdx(krow0 + g + 8, 2 * kk + 1) + 2 * tq) = sa[3];
+#pragma unroll
+        for (int dp = 0; dp < D / 16; ++dp) {
+          unsigned b0, b1, b2, b3;
+          ldmatrixX4Trans(gAddr + 2 * sIdx(kk * 16 + tRow, dp * 2 + tChunk), b0, b1, b2, b3);
+          mma16816<T>(dV[2 * dp], pa, b0, b1);
+          mma16816<T>(dV[2 * dp + 1], pa, b2, b3);
+          ldmatrixX4Trans(qAddr + 2 * sIdx(kk * 16 + tRow, dp * 2 + tChunk), b0, b1, b2, b3);
+          mma16816<T>(dK[2 * dp], sa, b0, b1);
+          mma16816<T>(dK[2 * dp + 1], sa, b2, b3);
+        }
+      }
+      __syncthreads();
+
+      // dQ (rows qrow0.., column group cg) = dS K, added to dq_acc.
+      float dq[2 * kDP][4];
+#pragma unroll
+      for (int dt = 0; dt < 2 * kDP; ++dt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          dq[dt][e] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < kBlockN / 16; ++kk) {
+        unsigned a[4];
+        ldmatrixX4Trans(sSaddr + 2 * sSIdx(kk * 16 + bRow, qrow0 / 8 + bChunk), a[0], a[1], a[2],
+                        a[3]);
+#pragma unroll
+        for (int dp = 0; dp < kDP; ++dp) {
+          unsigned b0, b1, b2, b3;
+          ldmatrixX4Trans(sKaddr + 2 * sIdx(kk * 16 + tRow, (cg * kDP + dp) * 2 + tChunk), b0,
+                          b1, b2, b3);
+          mma16816<T>(dq[2 * dp], a, b0, b1);
+          mma16816<T>(dq[2 * dp + 1], a, b2, b3);
+        }
+      }
+#pragma unroll
+      for (int hr = 0; hr < 2; ++hr) {
+        const int qr = qrow0 + g + 8 * hr;
+        if (qr < nq) {
+          float *dst = p.dq_acc + (rowBase + kStep * qr) * D + cg * kDP * 16 + 2 * tq;
+#pragma unroll
+          for (int dt = 0; dt < 2 * kDP; ++dt)
+            atomicAddF32x2(dst + dt * 8, dq[dt][2 * hr] * p.scale, dq[dt][2 * hr + 1] * p.scale);
+        }
+      }
+    }
+    cpAsyncWait<0>();
+    if constexpr (BiasT::kEnabled) {
+      __syncthreads();
+      if (nSteps > 0)
+        for (int i = tid; i < kNB; i += kThreads)
+          if (sDBias[i] != 0.f)
+            atomicAdd(&p.dbias[(hk * group + group - 1) * kNB + i], sDBias[i]);
+    }
+
+    // dK (times scale) and dV: rows krow0 + g (+8), columns 8 dt + 2 tq.
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      const int kr = krow0 + g + 8 * hr;
+      if (kr < nk) {
+        T *dkr = p.dk + (keyBase + kStep * kr) * D + 2 * tq;
+        T *dvr = p.dv + (keyBase + kStep * kr) * D + 2 * tq;
+#pragma unroll
+        for (int dt = 0; dt < kDT; ++dt) {
+          *reinterpret_cast<unsigned *>(dkr + dt * 8) =
+              pack2<T>(dK[dt][2 * hr] * p.scale, dK[dt][2 * hr + 1] * p.scale);
+          *reinterpret_cast<unsigned *>(dvr + dt * 8) =
+              pack2<T>(dV[dt][2 * hr], dV[dt][2 * hr + 1]);
         }
       }
     }

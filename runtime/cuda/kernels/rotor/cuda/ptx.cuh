@@ -36,6 +36,22 @@ __device__ __forceinline__ void cpAsync16(unsigned dst, const void *src, bool va
                "r"(size)
                : "memory");
 }
+/// 4-byte global -> shared copy (cp.async.ca); zero-filled when !valid.
+__device__ __forceinline__ void cpAsync4(unsigned dst, const void *src, bool valid) {
+  int size = valid ? 4 : 0;
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(size)
+               : "memory");
+}
+/// Atomic add of two consecutive floats at an 8-byte aligned global address
+/// (one vector reduction on sm_90+).
+__device__ __forceinline__ void atomicAddF32x2(float *p, float a, float b) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(p), "f"(a), "f"(b) : "memory");
+#else
+  atomicAdd(p, a);
+  atomicAdd(p + 1, b);
+#endif
+}
 __device__ __forceinline__ void cpAsyncCommit() {
   asm volatile("cp.async.commit_group;\n" ::: "memory");
 }
