@@ -771,9 +771,13 @@ LogicalResult EntryEmitter::emitAttentionGrad(AttentionGradOp op) {
   launch(pre, {binary("max", strideGrid(preKernel, rows), cst(1)), cst(1),
                cst(1)},
          writes);
-  // 2. One block per (key tile, kv head, batch row): dK, dV, dq_acc, dbias.
+  // 2. One block per (key tile, kv head, batch row): dK, dV, dq_acc, dbias;
+  // on tensor cores for 16-bit types and the head dims they tile.
+  bool tensorCores = (elem.isBF16() || elem.isF16()) && headDim % 16 == 0 &&
+                     headDim <= 128;
   Wrapper main(llvm::formatv(
-      "rotor::cuda::AttentionBwdSimple<{0}, {1}, {2}, {3}, {4}>", t, headDim,
+      "rotor::cuda::{0}<{1}, {2}, {3}, {4}, {5}>",
+      tensorCores ? "AttentionBwd" : "AttentionBwdSimple", t, headDim,
       maskType, *biasType, boolLiteral(softcap)));
   params(main);
   int mainKernel = kernelOf(main);
