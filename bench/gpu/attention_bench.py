@@ -89,6 +89,14 @@ def main():
     q = torch.randn(B, HQ, S, D, device=dev, dtype=torch.bfloat16)
     k = torch.randn(B, HKV, S, D, device=dev, dtype=torch.bfloat16)
     v = torch.randn(B, HKV, S, D, device=dev, dtype=torch.bfloat16)
+    # One compiled graph per mask and per grad mode: past Dynamo's default
+    # recompile limit (8) flex_attention would silently run eagerly (and its
+    # dense backward needs S x S memory).
+    from torch import _dynamo
+    for knob in ("cache_size_limit", "recompile_limit", "accumulated_cache_size_limit",
+                 "accumulated_recompile_limit"):
+        if hasattr(_dynamo.config, knob):
+            setattr(_dynamo.config, knob, 256)
     flex = torch.compile(flex_attention, dynamic=False)
 
     rows = []
