@@ -744,36 +744,49 @@ private:
               });
     }
     Value scaleVec = kb.splat(vecQ, kb.fconst(cfg.acc, cfg.scale));
-    forLoop(b, loc, kb.idx(0), kb.idx(D), 1, [&](OpBuilder &lb, Location ll,
-                                                 Value col) {
+    if (!cfg.rotateQ) {
+      forLoop(b, loc, kb.idx(0), kb.idx(D), 1, [&](OpBuilder &lb, Location ll,
+                                                   Value d) {
+        KernelBuilder lk(lb, ll);
+        Value x = vector::LoadOp::create(lb, ll, vecQ, tile,
+                                         ValueRange{d, lk.idx(0)});
+        vector::StoreOp::create(lb, ll,
+                                arith::MulFOp::create(lb, ll, x, scaleVec),
+                                sc.qt, ValueRange{d, lk.idx(0)});
+      });
+      return;
+    }
+    // Qt[col] = scale · Σ_d R[d, col] · tile[d] (column col of x · R for
+    // every query), CB columns at a time: each row of the tile is loaded
+    // once per block and feeds CB independent accumulators.
+    const int64_t CB = blockDividing(D);
+    forLoop(b, loc, kb.idx(0), kb.idx(D), CB, [&](OpBuilder &lb, Location ll,
+                                                  Value col0) {
       KernelBuilder lk(lb, ll);
-      Value y;
-      if (cfg.rotateQ) {
-        // y = Σ_d R[d, col] · tile[d]: column col of x · R for every query.
-        auto dLoop = scf::ForOp::create(
-            lb, ll, lk.idx(0), lk.idx(D), lk.idx(1),
-            ValueRange{lk.splat(vecQ, lk.fconst(cfg.acc, 0.0))},
-            [&](OpBuilder &db, Location dl, Value d, ValueRange accs) {
-              KernelBuilder dk(db, dl);
+      SmallVector<Value> init(CB, lk.splat(vecQ, lk.fconst(cfg.acc, 0.0)));
+      auto dLoop = scf::ForOp::create(
+          lb, ll, lk.idx(0), lk.idx(D), lk.idx(1), init,
+          [&](OpBuilder &db, Location dl, Value d, ValueRange accs) {
+            KernelBuilder dk(db, dl);
+            Value x = vector::LoadOp::create(db, dl, vecQ, tile,
+                                             ValueRange{d, dk.idx(0)});
+            SmallVector<Value> next;
+            for (int64_t c = 0; c < CB; ++c) {
               Value r = convertTo(
                   db, dl,
-                  memref::LoadOp::create(db, dl, rt.rotation,
-                                         ValueRange{d, col}),
+                  memref::LoadOp::create(
+                      db, dl, rt.rotation,
+                      ValueRange{d, dk.add(col0, dk.idx(c))}),
                   cfg.acc);
-              Value x = vector::LoadOp::create(db, dl, vecQ, tile,
-                                               ValueRange{d, dk.idx(0)});
-              scf::YieldOp::create(
-                  db, dl,
-                  ValueRange{vector::FMAOp::create(db, dl, dk.splat(vecQ, r),
-                                                   x, accs[0])});
-            });
-        y = dLoop.getResult(0);
-      } else {
-        y = vector::LoadOp::create(lb, ll, vecQ, tile,
-                                   ValueRange{col, lk.idx(0)});
-      }
-      vector::StoreOp::create(lb, ll, arith::MulFOp::create(lb, ll, y, scaleVec),
-                              sc.qt, ValueRange{col, lk.idx(0)});
+              next.push_back(vector::FMAOp::create(db, dl, dk.splat(vecQ, r),
+                                                   x, accs[c]));
+            }
+            scf::YieldOp::create(db, dl, next);
+          });
+      for (int64_t c = 0; c < CB; ++c)
+        vector::StoreOp::create(
+            lb, ll, arith::MulFOp::create(lb, ll, dLoop.getResult(c), scaleVec),
+            sc.qt, ValueRange{lk.add(col0, lk.idx(c)), lk.idx(0)});
     });
   }
 
