@@ -2,7 +2,7 @@
 compiled by rotorc with the pass on and off, the minimum of N calls through
 the runtime (OMP_NUM_THREADS from the environment).
 
-    OMP_NUM_THREADS=1 python3 bench/attention_fusion.py rope|dilation|gqa
+    OMP_NUM_THREADS=1 python3 bench/attention_fusion.py rope|dilation|gqa|rotations
 
 Results: bench/results/cpu-attention-fusion.md.
 """
@@ -32,8 +32,8 @@ def timeit(art, args, n=5):
 
 rng = np.random.default_rng(0)
 which = sys.argv[1] if len(sys.argv) > 1 else ""
-if which not in ("rope", "dilation", "gqa"):
-    sys.exit("usage: attention_fusion.py rope|dilation|gqa")
+if which not in ("rope", "dilation", "gqa", "rotations"):
+    sys.exit("usage: attention_fusion.py rope|dilation|gqa|rotations")
 if which == "rope":
     S, HQ, HKV, D = 2048, 8, 2, 128
     qt, kt, pt = f"tensor<1x{HQ}x?x{D}xf32>", f"tensor<1x{HKV}x?x{D}xf32>", "tensor<?xi64>"
@@ -69,3 +69,45 @@ elif which == "gqa":
             rng.standard_normal((1, HKV, SK, D)).astype(np.float32)]
     for name, flags in [("per head", ("--pack-gqa=false",)), ("packed", ())]:
         print(f"decode Hq=32 Hkv=8 Sk={SK}: {name}: {timeit(compile(text, *flags), args, n=20)*1e6:.0f} us", flush=True)
+elif which == "rotations":
+    # rotate(givens(rope(q))) with D/2 learned rotations, and the chain alone,
+    # against the same attention without the chain. The three modules are
+    # timed in interleaved rounds (the minimum of each), so that load on a
+    # shared machine hits them alike.
+    HQ, HKV, D, N = 8, 2, 128, 64
+    qt, kt, pt = f"tensor<1x{HQ}x?x{D}xf32>", f"tensor<1x{HKV}x?x{D}xf32>", "tensor<?xi64>"
+    at, mt = f"tensor<{N}xf32>", f"tensor<{D}x{D}xf32>"
+    pairs = "[" + ", ".join(f"({i}, {D - 1 - i})" for i in range(N)) + "]"
+    def chain_module(ops):
+        body, q = "", "%q"
+        for n, op in enumerate(ops):
+            rhs = {"rope": f"rotor.rope {q}, %p {{base = 500000.0 : f64}} : {qt}, {pt}",
+                   "givens": f"rotor.givens {q}, %t pairs {pairs} : {qt}, {at}",
+                   "rotate": f"rotor.rotate {q}, %m : {qt}, {mt}"}[op]
+            body += f"  %x{n} = {rhs}\n"
+            q = f"%x{n}"
+        return (f"func.func @f(%q: {qt}, %k: {kt}, %v: {kt}, %p: {pt}, %t: {at}, %m: {mt}) -> {qt} {{\n{body}"
+                f"  %o = rotor.attention {q}, %k, %v {{mask = #rotor.mask<causal = true>}} : {qt}, {kt}, {kt}\n"
+                f"  return %o : {qt}\n}}\n")
+    plain = compile(chain_module([]))
+    for chain in (["rope", "givens", "rotate"], ["givens"]):
+        arts = {"no chain": plain,
+                "unfused": compile(chain_module(chain), "--fuse-rotations=false", "--fuse-rope=false"),
+                "fused": compile(chain_module(chain))}
+        for s in (1, 512, 2048):
+            sk = 2048 if s == 1 else s
+            args = [rng.standard_normal((1, HQ, s, D)).astype(np.float32),
+                    rng.standard_normal((1, HKV, sk, D)).astype(np.float32),
+                    rng.standard_normal((1, HKV, sk, D)).astype(np.float32),
+                    np.arange(sk - s, sk, dtype=np.int64),
+                    rng.uniform(-3, 3, N).astype(np.float32),
+                    np.linalg.qr(rng.standard_normal((D, D)))[0].astype(np.float32)]
+            best = {name: 1e9 for name in arts}
+            for name, art in arts.items():
+                art.call("f", *args)
+            for _ in range(20 if s == 1 else 6):
+                for name, art in arts.items():
+                    t = time.perf_counter(); art.call("f", *args)
+                    best[name] = min(best[name], time.perf_counter() - t)
+            print(f"{'+'.join(chain)} Sq={s} Sk={sk}: " +
+                  ", ".join(f"{name} {t * 1e3:.2f} ms" for name, t in best.items()), flush=True)

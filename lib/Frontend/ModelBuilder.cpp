@@ -370,11 +370,14 @@ ModelIRBuilder::buildLayerFunction(llvm::StringRef name,
                                    /*query_positions=*/Value(),
                                    /*key_positions=*/Value(),
                                    /*rope_learned_base=*/Value(),
+                                   /*query_givens_angles=*/Value(),
+                                   /*query_rotation=*/Value(),
                                    getMask(attention), /*scale=*/FloatAttr(),
                                    /*softcap=*/FloatAttr(), maxDistance,
                                    /*return_lse=*/UnitAttr(), RopeLayoutAttr(),
                                    IntegerAttr(), FloatAttr(),
-                                   RopeScalingAttr())
+                                   RopeScalingAttr(),
+                                   /*givens_q_pairs=*/DenseI64ArrayAttr())
                    .getOutput();
   attn = MergeHeadsOp::create(b, loc, attn);
   attn = LinearOp::create(b, loc, attn, weight("self_attn.o_proj.weight"),

@@ -86,12 +86,14 @@ int64_t getBytesPerDynamicUnit(Type t) {
 
 /// Builds one gradient function.
 /// `op` in the form the backward pass differentiates: the fused rope of the
-/// queries and keys as separate rotor.rope ops (returned first, in order),
-/// and an attention without rope that returns its log-sum-exp.
+/// queries and keys and the fused query rotation as separate rotor.rope,
+/// rotor.givens and rotor.rotate ops (returned first, in the order the
+/// fused op applies them: rope, Givens chain, matrix), and an attention
+/// without them that returns its log-sum-exp.
 std::pair<SmallVector<Operation *>, AttentionOp>
 unfuseAttention(OpBuilder &b, AttentionOp op) {
   Location loc = op.getLoc();
-  SmallVector<Operation *> ropes;
+  SmallVector<Operation *> prologue;
   auto rotate = [&](Value x, Value positions) -> Value {
     if (!positions)
       return x;
@@ -100,19 +102,32 @@ unfuseAttention(OpBuilder &b, AttentionOp op) {
         RopeLayoutAttr::get(b.getContext(), op.getEffectiveRopeLayout()),
         op.getRopeRotaryDimAttr(), op.getRopeBaseAttr(),
         op.getRopeScalingAttr(), /*transpose=*/UnitAttr());
-    ropes.push_back(rope);
+    prologue.push_back(rope);
     return rope;
   };
   Value query = rotate(op.getQuery(), op.getQueryPositions());
   Value key = rotate(op.getKey(), op.getKeyPositions());
+  if (Value angles = op.getQueryGivensAngles()) {
+    auto givens =
+        GivensOp::create(b, loc, query, angles, op.getGivensQPairsAttr());
+    prologue.push_back(givens);
+    query = givens;
+  }
+  if (Value r = op.getQueryRotation()) {
+    auto rotation = RotateOp::create(b, loc, query, r);
+    prologue.push_back(rotation);
+    query = rotation;
+  }
   auto plain = AttentionOp::create(
       b, loc, query, key, op.getValue(), op.getBias(),
       /*query_positions=*/Value(), /*key_positions=*/Value(),
-      /*rope_learned_base=*/Value(), op.getMaskAttr(), op.getScaleAttr(),
+      /*rope_learned_base=*/Value(), /*query_givens_angles=*/Value(),
+      /*query_rotation=*/Value(), op.getMaskAttr(), op.getScaleAttr(),
       op.getSoftcapAttr(), op.getBiasMaxDistanceAttr(), b.getUnitAttr(),
       /*rope_layout=*/RopeLayoutAttr(), /*rope_rotary_dim=*/IntegerAttr(),
-      /*rope_base=*/FloatAttr(), /*rope_scaling=*/RopeScalingAttr());
-  return {ropes, plain};
+      /*rope_base=*/FloatAttr(), /*rope_scaling=*/RopeScalingAttr(),
+      /*givens_q_pairs=*/DenseI64ArrayAttr());
+  return {prologue, plain};
 }
 
 class GradientBuilder {
@@ -197,13 +212,14 @@ GradientBuilder::cloneBody(OpBuilder &b, Region &body, IRMapping &map,
              << op.getName() << "', an op with regions";
     Operation *clone = b.clone(op, map);
     // The backward of attention needs the log-sum-exp of the forward op, and
-    // differentiates a fused rope as the separate rotor.rope ops.
+    // differentiates a fused rope or query rotation as the separate ops.
     if (auto attention = dyn_cast<AttentionOp>(clone);
-        attention && (!attention.getReturnLse() || attention.hasRope())) {
-      auto [ropes, plain] = unfuseAttention(b, attention);
-      for (Operation *rope : ropes) {
-        forward.push_back(rope);
-        segmentOf[rope] = segment;
+        attention &&
+        (!attention.getReturnLse() || attention.hasPrologue())) {
+      auto [prologue, plain] = unfuseAttention(b, attention);
+      for (Operation *pre : prologue) {
+        forward.push_back(pre);
+        segmentOf[pre] = segment;
       }
       for (auto [from, to] : llvm::zip(op.getResults(), plain->getResults()))
         map.map(from, to);

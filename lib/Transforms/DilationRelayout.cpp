@@ -198,9 +198,9 @@ struct RelayoutDilatedAttention : OpRewritePattern<AttentionOp> {
     // relative bias on the original distances (which shrink n-fold), the
     // lse and the fused rope would need their own relayout.
     if (m.getGlobal() > 0 || m.getChunk() || op.getBias() || op.getLse() ||
-        op.hasRope())
+        op.hasPrologue())
       return rewriter.notifyMatchFailure(
-          op, "global tokens, chunks, bias, lse or fused rope");
+          op, "global tokens, chunks, bias, lse, fused rope or rotation");
 
     Value q = op.getQuery(), k = op.getKey(), v = op.getValue();
     int64_t staticSeqK = op.getKey().getType().getDimSize(2);
@@ -232,9 +232,10 @@ struct RelayoutDilatedAttention : OpRewritePattern<AttentionOp> {
     // an absent scale stays absent.
     auto inner = AttentionOp::create(
         rewriter, loc, qs, ks, vs, /*bias=*/Value(), Value(), Value(), Value(),
-        dense.isFull() ? MaskAttr() : dense, op.getScaleAttr(),
-        op.getSoftcapAttr(), op.getBiasMaxDistanceAttr(), UnitAttr(),
-        RopeLayoutAttr(), IntegerAttr(), FloatAttr(), RopeScalingAttr());
+        Value(), Value(), dense.isFull() ? MaskAttr() : dense,
+        op.getScaleAttr(), op.getSoftcapAttr(), op.getBiasMaxDistanceAttr(),
+        UnitAttr(), RopeLayoutAttr(), IntegerAttr(), FloatAttr(),
+        RopeScalingAttr(), DenseI64ArrayAttr());
     Value out = fromSubsequences(
         im, inner.getOutput(), n, tensor::getMixedSize(rewriter, loc, q, 1),
         queryLow, seqQ);

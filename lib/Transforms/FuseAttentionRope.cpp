@@ -1,6 +1,13 @@
-//===- FuseAttentionRope.cpp - Fuse q/k rotary embeddings into attention ---===//
+//===- FuseAttentionRope.cpp - Fuse q/k rotations into attention ----------===//
 //
 // Part of the Rotor project.
+//
+//===----------------------------------------------------------------------===//
+//
+// The attention prologue fusions: rotor-fuse-attention-rope (rope of q and
+// k) and rotor-fuse-attention-rotations (Givens chain and rotation matrix
+// of q). Both move a producer whose only use is an attention operand into
+// the op, which applies it to the tile it loads.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,6 +21,7 @@
 
 namespace mlir::rotor {
 #define GEN_PASS_DEF_ROTORFUSEATTENTIONROPE
+#define GEN_PASS_DEF_ROTORFUSEATTENTIONROTATIONS
 #include "rotor/Transforms/Passes.h.inc"
 } // namespace mlir::rotor
 
@@ -21,6 +29,27 @@ using namespace mlir;
 using namespace mlir::rotor;
 
 namespace {
+
+/// Prints that `pass` fused `what` into the attention op `fused`: the
+/// rotated tensor of `type` was written once and read once.
+void printFusionReport(StringRef pass, StringRef what, AttentionOp fused,
+                       RankedTensorType type) {
+  int64_t elemBytes = (type.getElementTypeBitWidth() + 7) / 8;
+  llvm::errs() << pass << ": " << what << " into rotor.attention at "
+               << fused.getLoc() << ": saves ";
+  if (type.hasStaticShape()) {
+    llvm::errs() << 2 * type.getNumElements() * elemBytes << " bytes\n";
+    return;
+  }
+  // Per token: the heads times the head dimension (static when known).
+  int64_t perToken = type.getDimSize(1) * type.getDimSize(3);
+  if (ShapedType::isDynamic(type.getDimSize(1)) ||
+      ShapedType::isDynamic(type.getDimSize(3)))
+    llvm::errs() << "the traffic of " << type << "\n";
+  else
+    llvm::errs() << 2 * perToken * elemBytes << " bytes per token of "
+                 << type << "\n";
+}
 
 /// The parameters a fused rope shares between queries and keys.
 struct RopeSpec {
@@ -94,15 +123,18 @@ struct FuseRopeIntoAttention : OpRewritePattern<AttentionOp> {
       layout = RopeLayoutAttr::get(getContext(), spec->layout);
     auto fused = AttentionOp::create(
         rewriter, op.getLoc(), query, key, op.getValue(),
-        op.getBias(), qPos, kPos, spec->learnedBase, op.getMaskAttr(),
+        op.getBias(), qPos, kPos, spec->learnedBase,
+        op.getQueryGivensAngles(), op.getQueryRotation(), op.getMaskAttr(),
         op.getScaleAttr(), op.getSoftcapAttr(), op.getBiasMaxDistanceAttr(),
         op.getReturnLseAttr(), layout, spec->rotaryDim, spec->base,
-        spec->scaling);
+        spec->scaling, op.getGivensQPairsAttr());
     if (report) {
       if (qRope)
-        printReport(fused, "queries", qRope.getType());
+        printFusionReport("rotor-fuse-attention-rope", "rotor.rope of the queries", fused,
+                          qRope.getType());
       if (kRope)
-        printReport(fused, "keys", kRope.getType());
+        printFusionReport("rotor-fuse-attention-rope", "rotor.rope of the keys", fused,
+                          kRope.getType());
     }
     rewriter.replaceOp(op, fused->getResults());
     if (qRope)
@@ -111,26 +143,62 @@ struct FuseRopeIntoAttention : OpRewritePattern<AttentionOp> {
       rewriter.eraseOp(kRope);
     return success();
   }
+};
 
-  /// The rotated tensor of `type` was written once and read once.
-  static void printReport(AttentionOp fused, StringRef side,
-                          RankedTensorType type) {
-    int64_t elemBytes = (type.getElementTypeBitWidth() + 7) / 8;
-    llvm::errs() << "rotor-fuse-attention-rope: rotor.rope of the " << side
-                 << " into rotor.attention at " << fused.getLoc()
-                 << ": saves ";
-    if (type.hasStaticShape()) {
-      llvm::errs() << 2 * type.getNumElements() * elemBytes << " bytes\n";
-      return;
+/// The fused op applies rope, then the Givens chain, then the matrix, so a
+/// producer of the query operand can join only in front of what is fused:
+///
+/// attention(givens(q, θ, P), k, v) [rotate_q(R)] => attention(q, k, v) givens_q(θ) pairs P [rotate_q(R)]
+/// attention(rotate(q, R), k, v)                  => attention(q, k, v) rotate_q(R)
+///
+/// Applied to a fixed point, rotate(givens(q)) fuses whole.
+struct FuseQueryRotationIntoAttention : OpRewritePattern<AttentionOp> {
+  FuseQueryRotationIntoAttention(MLIRContext *ctx, bool report)
+      : OpRewritePattern(ctx), report(report) {}
+  bool report;
+
+  LogicalResult matchAndRewrite(AttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    // A fused rope of the queries applies first: a producer of the query
+    // operand would have to apply before it.
+    if (op.getQueryPositions())
+      return rewriter.notifyMatchFailure(op, "the queries' rope is fused");
+    if (ShapedType::isDynamic(op.getQuery().getType().getDimSize(3)))
+      return rewriter.notifyMatchFailure(op, "dynamic head dimension");
+    Operation *producer = op.getQuery().getDefiningOp();
+    if (!producer || !producer->hasOneUse())
+      return rewriter.notifyMatchFailure(op, "no single-use query producer");
+    Value angles = op.getQueryGivensAngles();
+    Value rotation = op.getQueryRotation();
+    DenseI64ArrayAttr pairs = op.getGivensQPairsAttr();
+    StringRef what;
+    if (auto g = dyn_cast<GivensOp>(producer); g && !angles) {
+      angles = g.getAngles();
+      pairs = g.getPairsAttr();
+      what = "rotor.givens of the queries";
+    } else if (auto r = dyn_cast<RotateOp>(producer);
+               r && !angles && !rotation) {
+      rotation = r.getRotation();
+      what = "rotor.rotate of the queries";
+    } else {
+      return rewriter.notifyMatchFailure(
+          op, "the query producer is no rotation that applies before the "
+              "fused ones");
     }
-    // Per token: the heads times the head dimension (static when known).
-    int64_t perToken = type.getDimSize(1) * type.getDimSize(3);
-    if (ShapedType::isDynamic(type.getDimSize(1)) ||
-        ShapedType::isDynamic(type.getDimSize(3)))
-      llvm::errs() << "the traffic of " << type << "\n";
-    else
-      llvm::errs() << 2 * perToken * elemBytes << " bytes per token of "
-                   << type << "\n";
+    auto fused = AttentionOp::create(
+        rewriter, op.getLoc(), producer->getOperand(0), op.getKey(),
+        op.getValue(), op.getBias(), op.getQueryPositions(),
+        op.getKeyPositions(), op.getRopeLearnedBase(), angles, rotation,
+        op.getMaskAttr(), op.getScaleAttr(), op.getSoftcapAttr(),
+        op.getBiasMaxDistanceAttr(), op.getReturnLseAttr(),
+        op.getRopeLayoutAttr(), op.getRopeRotaryDimAttr(), op.getRopeBaseAttr(),
+        op.getRopeScalingAttr(), pairs);
+    if (report)
+      printFusionReport("rotor-fuse-attention-rotations", what, fused,
+                        op.getQuery().getType());
+    rewriter.replaceOp(op, fused->getResults());
+    rewriter.eraseOp(producer);
+    return success();
   }
 };
 
@@ -140,6 +208,17 @@ struct FuseAttentionRopePass
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<FuseRopeIntoAttention>(&getContext(), keys, report);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+struct FuseAttentionRotationsPass
+    : rotor::impl::RotorFuseAttentionRotationsBase<FuseAttentionRotationsPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    patterns.add<FuseQueryRotationIntoAttention>(&getContext(), report);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -84,9 +84,10 @@ struct MoveKeyRotation : OpRewritePattern<AttentionOp> {
 
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
-    // A fused rope rotates after these maps: they no longer commute.
-    if (op.hasRope())
-      return rewriter.notifyMatchFailure(op, "fused rope");
+    // A fused rope rotates after these maps: they no longer commute. A
+    // fused query rotation would apply after the moved inverse.
+    if (op.hasPrologue())
+      return rewriter.notifyMatchFailure(op, "fused rope or query rotation");
     Operation *keyOp = op.getKey().getDefiningOp();
     if (!keyOp || !isa<GivensOp, RotateOp>(keyOp) || !keyOp->hasOneUse())
       return rewriter.notifyMatchFailure(op, "no key rotation to move");
@@ -123,10 +124,10 @@ struct MoveKeyRotation : OpRewritePattern<AttentionOp> {
     }
     auto moved = AttentionOp::create(
         rewriter, op.getLoc(), query, key, op.getValue(), op.getBias(),
-        Value(), Value(), Value(), op.getMaskAttr(), op.getScaleAttr(),
-        op.getSoftcapAttr(), op.getBiasMaxDistanceAttr(),
+        Value(), Value(), Value(), Value(), Value(), op.getMaskAttr(),
+        op.getScaleAttr(), op.getSoftcapAttr(), op.getBiasMaxDistanceAttr(),
         op.getReturnLseAttr(), RopeLayoutAttr(), IntegerAttr(), FloatAttr(),
-        RopeScalingAttr());
+        RopeScalingAttr(), DenseI64ArrayAttr());
     if (report)
       llvm::errs() << "rotor-move-key-rotations: " << what << " at "
                    << op.getLoc() << "\n";

@@ -52,9 +52,10 @@ struct PackGqaHeads : OpRewritePattern<AttentionOp> {
       return rewriter.notifyMatchFailure(op, "query tiles are already full");
     // Anything that depends on a query's position or head keeps the layout.
     if (!op.getEffectiveMask().isFull() || op.getBias() || op.getLse() ||
-        op.hasRope())
+        op.hasPrologue())
       return rewriter.notifyMatchFailure(
-          op, "mask, bias, lse or rope depends on the query layout");
+          op, "mask, bias, lse, rope or query rotation depends on the query "
+              "layout");
     int64_t group = hq / hkv;
     Location loc = op.getLoc();
     int64_t batch = qType.getDimSize(0), d = qType.getDimSize(3);
@@ -71,9 +72,10 @@ struct PackGqaHeads : OpRewritePattern<AttentionOp> {
     q = tensor::CollapseShapeOp::create(rewriter, loc, packedType, q, rows);
     auto packed = AttentionOp::create(
         rewriter, loc, q, op.getKey(), op.getValue(), Value(), Value(),
-        Value(), Value(), op.getMaskAttr(), op.getScaleAttr(),
-        op.getSoftcapAttr(), op.getBiasMaxDistanceAttr(), UnitAttr(),
-        RopeLayoutAttr(), IntegerAttr(), FloatAttr(), RopeScalingAttr());
+        Value(), Value(), Value(), Value(), op.getMaskAttr(),
+        op.getScaleAttr(), op.getSoftcapAttr(), op.getBiasMaxDistanceAttr(),
+        UnitAttr(), RopeLayoutAttr(), IntegerAttr(), FloatAttr(),
+        RopeScalingAttr(), DenseI64ArrayAttr());
     // The default scale depends on the head dimension only.
     auto outType = op.getOutput().getType();
     int64_t dv = outType.getDimSize(3);

@@ -57,3 +57,14 @@ func.func @loss(%x: tensor<4x?xf32>, %w: tensor<?xf32>, %labels: tensor<4xi64>) 
   %l = rotor.cross_entropy %y, %labels : tensor<4x?xf32>, tensor<4xi64>
   return %l : tensor<f32>
 }
+
+// -----
+
+// A fused Givens chain of the queries un-fuses to rotor.givens, which has
+// no rule: the diagnostic names it (at the attention op it came from).
+func.func @loss(%q: tensor<1x4x5x16xf32>, %k: tensor<1x2x5x16xf32>, %t: tensor<2xf32>, %labels: tensor<1x4x5xi64>) -> tensor<f32> {
+  // expected-error @+1 {{rotor-autodiff: 'rotor.givens' is not differentiable (it implements no DifferentiableOpInterface rule) (operand #0 depends on a differentiated argument)}}
+  %o = rotor.attention %q, %k, %k givens_q(%t : tensor<2xf32>) pairs [(0, 1), (3, 2)] : tensor<1x4x5x16xf32>, tensor<1x2x5x16xf32>, tensor<1x2x5x16xf32>
+  %l = rotor.cross_entropy %o, %labels : tensor<1x4x5x16xf32>, tensor<1x4x5xi64>
+  return %l : tensor<f32>
+}

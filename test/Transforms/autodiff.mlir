@@ -75,3 +75,23 @@ func.func @loss(%q: tensor<1x4x5x16xf32> {rotor.name = "x"}, %k: tensor<1x2x5x16
   %l = rotor.cross_entropy %o, %labels : tensor<1x4x5x16xf32>, tensor<1x4x5xi64>
   return %l : tensor<f32>
 }
+
+// -----
+
+// A fused query rotation is differentiated un-fused, in the op's order:
+// rope, then the matrix; its backward rotates back by the transpose.
+// CHECK-LABEL: func.func @loss_grad
+// CHECK: %[[QR:.*]] = rotor.rope %[[Q:[^,]*]], %[[P:[^ ]*]] {base = 1.000000e+04 : f64}
+// CHECK: %[[QM:.*]] = rotor.rotate %[[QR]], %[[M:[^ ]*]] :
+// CHECK: %{{.*}}, %[[LSE:.*]] = rotor.attention %[[QM]], %{{.*}}, %{{.*}} return_lse {mask = #rotor.mask<causal = true>}
+// CHECK-NOT: rotate_q
+// CHECK: %[[DQ:.*]], %{{.*}}, %{{.*}} = rotor.attention_grad %[[QM]]
+// CHECK: %[[MT:.*]] = linalg.transpose ins(%[[M]] : tensor<16x16xf32>)
+// CHECK: %[[DQR:.*]] = rotor.rotate %[[DQ]], %[[MT]]
+// CHECK: rotor.linear_weight_grad %[[QR]], %[[DQ]]
+// CHECK: rotor.rope %[[DQR]], %[[P]] {base = 1.000000e+04 : f64, transpose}
+func.func @loss(%q: tensor<1x4x5x16xf32> {rotor.name = "x"}, %k: tensor<1x2x5x16xf32>, %v: tensor<1x2x5x16xf32>, %pos: tensor<5xi64>, %m: tensor<16x16xf32>, %labels: tensor<1x4x5xi64>) -> tensor<f32> {
+  %o = rotor.attention %q, %k, %v rope_q(%pos : tensor<5xi64>) rotate_q(%m : tensor<16x16xf32>) {mask = #rotor.mask<causal = true>, rope_base = 10000.0 : f64} : tensor<1x4x5x16xf32>, tensor<1x2x5x16xf32>, tensor<1x2x5x16xf32>
+  %l = rotor.cross_entropy %o, %labels : tensor<1x4x5x16xf32>, tensor<1x4x5xi64>
+  return %l : tensor<f32>
+}

@@ -314,3 +314,113 @@ def test_move_key_rotations(compile_mlir, flags, case):
             kf = R.rotate(kf, m.astype(np.float64))
         ref = R.attention(qf, kf, va.astype(np.float64), mask={"causal": True})
         R.assert_close(o, ref, dtype, reduction=max(s, d), err_msg=f"{case} at {s}")
+
+
+# Query rotations fused into the attention kernel (rotor-fuse-attention-rotations):
+# the Givens chain (learned angles) and the rotation matrix of the queries,
+# after the queries' rope, applied to each query tile as it is loaded.
+ROTATION_PIPELINES = [(), ("--fuse-rotations=false",), ("--fusion=false",),
+                      ("--parallel=false",)]
+ROTATION_PIPELINE_IDS = ["fused", "rotations-unfused", "unfused", "sequential"]
+
+ROTATIONS = [
+    # name, dtype, hq, hkv, d, mask, chain (applied to q in this order), pairs
+    ("givens_d64", "f32", 4, 2, 64, {"causal": True}, ["givens"],
+     [(0, 1), (5, 63), (1, 5), (10, 2), (0, 1)]),
+    ("rotate_d80_mqa", "f32", 8, 1, 80, {"causal": True, "window_left": 9}, ["rotate"], []),
+    ("givens_rotate_d96_gqa3", "f32", 6, 2, 96, {"causal": True, "chunk": 11},
+     ["givens", "rotate"], [(95, 0), (3, 94), (40, 41)]),
+    ("rope_givens_rotate_d128_gqa8", "f32", 8, 1, 128, {"causal": True, "window_left": 20},
+     ["rope", "givens", "rotate"], [(0, 64), (1, 127), (63, 64)]),
+    ("rope_givens_bidir_d64", "f32", 2, 2, 64, {"window_left": 7, "window_right": 3},
+     ["rope", "givens"], [(i, 63 - i) for i in range(32)]),
+    ("givens_rotate_bf16_d128", "bf16", 8, 2, 128, {"causal": True},
+     ["givens", "rotate"], [(0, 1), (2, 3), (126, 127)]),
+    ("givens_rotate_f64_d64", "f64", 3, 3, 64, {"causal": True, "window_left": 5},
+     ["givens", "rotate"], [(7, 8), (8, 9)]),
+    # Mismatched order: the outer givens fuses, the inner rotate stays.
+    ("rotate_then_givens_d64", "f32", 4, 2, 64, {"causal": True}, ["rotate", "givens"],
+     [(0, 1), (2, 3)]),
+]
+
+
+def rotation_module(dtype, hq, hkv, d, mask, chain, pairs):
+    qt = f"tensor<2x{hq}x?x{d}x{dtype}>"
+    kt = f"tensor<2x{hkv}x?x{d}x{dtype}>"
+    at, mt = f"tensor<{max(len(pairs), 1)}xf32>", f"tensor<{d}x{d}x{dtype}>"
+    pair_text = "[" + ", ".join(f"({i}, {j})" for i, j in pairs) + "]"
+    body, q = "", "%q"
+    for step, op in enumerate(chain):
+        if op == "rope":
+            body += f"  %x{step} = rotor.rope {q}, %pq {{base = 10000.0 : f64}} : {qt}, tensor<?xi64>\n"
+        elif op == "givens":
+            body += f"  %x{step} = rotor.givens {q}, %t pairs {pair_text} : {qt}, {at}\n"
+        else:
+            body += f"  %x{step} = rotor.rotate {q}, %m : {qt}, {mt}\n"
+        q = f"%x{step}"
+    return (f"func.func @f(%q: {qt}, %k: {kt}, %v: {kt}, %pq: tensor<?xi64>, %t: {at},"
+            f" %m: {mt}) -> {qt} {{\n{body}"
+            f"  %o = rotor.attention {q}, %k, %v {{mask = {mask_attr(mask)}}} : {qt}, {kt}, {kt}\n"
+            f"  return %o : {qt}\n}}\n")
+
+
+def fused_rotor_ir(mlir, *flags):
+    """The module after rotorc's rotor-level passes (-emit=opt)."""
+    import os
+    import subprocess
+    import tempfile
+    from conftest import _build_dir
+    with tempfile.NamedTemporaryFile("w", suffix=".mlir", delete=False) as f:
+        f.write(mlir)
+    try:
+        proc = subprocess.run([os.path.join(_build_dir(), "bin", "rotorc"), f.name,
+                               "-emit=opt", "-q", *flags],
+                              capture_output=True, text=True, check=True)
+    finally:
+        os.unlink(f.name)
+    return proc.stdout
+
+
+ROTATION_RUNS = [(flags, case) for flags in ROTATION_PIPELINES[:3] for case in ROTATIONS] + \
+    [(ROTATION_PIPELINES[3], case) for case in ROTATIONS
+     if case[0] in ("givens_d64", "givens_rotate_d96_gqa3")]
+ROTATION_IDS = [f"{case[0]}-{ROTATION_PIPELINE_IDS[ROTATION_PIPELINES.index(flags)]}"
+                for flags, case in ROTATION_RUNS]
+
+
+@pytest.mark.parametrize("flags,case", ROTATION_RUNS, ids=ROTATION_IDS)
+def test_query_rotation_attention(compile_mlir, flags, case):
+    name, dtype, hq, hkv, d, mask, chain, pairs = case
+    mlir = rotation_module(dtype, hq, hkv, d, mask, chain, pairs)
+    # The fusion happens (or not) as the flags say.
+    ir = fused_rotor_ir(mlir, *flags)
+    fused = "--fuse-rotations=false" not in flags and "--fusion=false" not in flags
+    if fused and chain[-1] == "givens":
+        assert "givens_q(" in ir and ("rotate_q(" in ir) == (chain == ["givens", "rotate"])
+    elif fused:
+        assert "rotate_q(" in ir and ("givens_q(" in ir) == ("givens" in chain)
+    else:
+        assert "givens_q(" not in ir and "rotate_q(" not in ir
+    if fused and "rope" in chain:
+        assert "rope_q(" in ir and "rotor.rope" not in ir
+    art = compile_mlir(mlir, *flags)
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    theta = rng.uniform(-np.pi, np.pi, max(len(pairs), 1)).astype(np.float32)
+    # A random orthogonal matrix (the design's use), rounded to the dtype.
+    m, mf = prepare(np.linalg.qr(rng.standard_normal((d, d)))[0], dtype)
+    for sq, sk in [(s, s) for s in LENGTHS] + [(1, 37), (3, 40)]:
+        q, qf = prepare(rng.standard_normal((2, hq, sq, d)), dtype)
+        k, kf = prepare(rng.standard_normal((2, hkv, sk, d)), dtype)
+        v, vf = prepare(rng.standard_normal((2, hkv, sk, d)), dtype)
+        pq = np.ascontiguousarray(np.arange(sk - sq, sk, dtype=np.int64))
+        (o,) = art.call("f", q, k, v, pq, theta, m)
+        for op in chain:
+            if op == "rope":
+                qf = R.rope(qf, pq, base=10000.0)
+            elif op == "givens":
+                qf = R.givens(qf, theta.astype(np.float64), pairs)
+            else:
+                qf = R.rotate(qf, mf)
+        ref = R.attention(qf, kf, vf, mask=mask)
+        R.assert_close(as_f64(o), ref, dtype, reduction=max(sk, d),
+                       err_msg=f"{name} ({' '.join(flags)}) at {sq}x{sk}")

@@ -387,3 +387,24 @@ def test_attention_fused_rope_grad(differentiate, name, operands, rope, learned)
         return ins
 
     run(differentiate, text, make, [1, 5], f"attention fused rope {name}")
+
+
+def test_attention_fused_rotation_grad(differentiate):
+    """An attention with a fused rope and rotation matrix of the queries
+    (rotate(rope(q)) in the op): f runs the fused kernel, f_grad the un-fused
+    rope, rotate and attention; the matrix gets its gradient too. (A fused
+    Givens chain un-fuses to rotor.givens, which has no rule yet: a
+    diagnostic, tested in test/Transforms/autodiff-errors.mlir.)"""
+    qt, kt, ot = ttype((1, 4, None, 6), F), ttype((1, 2, None, 6), F), ttype((1, 4, None, 6), F)
+    pt, mt = ttype((None,), "i64"), ttype((6, 6), F)
+    args = [("q", qt), ("k", kt), ("v", kt), ("pq", pt), ("m", mt)]
+    text = func(args, f"  %y = rotor.attention %q, %k, %v rope_q(%pq : {pt}) rotate_q(%m : {mt}) "
+                f"{{mask = #rotor.mask<causal = true>, rope_base = 500.0 : f64}} : {qt}, {kt}, {kt}",
+                [("y", ot)])
+
+    def make(rng, s):
+        return [normal(rng, (1, 4, s, 6)), normal(rng, (1, 2, s, 6)),
+                normal(rng, (1, 2, s, 6)), (np.arange(s) + 2).astype(np.int64),
+                normal(rng, (6, 6), scale=0.5)]
+
+    run(differentiate, text, make, [1, 5], "attention fused rotation")

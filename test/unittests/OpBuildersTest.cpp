@@ -76,11 +76,14 @@ TEST_F(OpBuildersTest, AttentionInfersOutputAndLse) {
                                 /*bias=*/Value(), /*query_positions=*/Value(),
                                 /*key_positions=*/Value(),
                                 /*rope_learned_base=*/Value(),
+                                /*query_givens_angles=*/Value(),
+                                /*query_rotation=*/Value(),
                                 /*mask=*/MaskAttr(),
                                 /*scale=*/FloatAttr(), /*softcap=*/FloatAttr(),
                                 builder.getI64IntegerAttr(128),
                                 builder.getUnitAttr(), RopeLayoutAttr(),
-                                IntegerAttr(), FloatAttr(), RopeScalingAttr());
+                                IntegerAttr(), FloatAttr(), RopeScalingAttr(),
+                                /*givens_q_pairs=*/DenseI64ArrayAttr());
   EXPECT_EQ(op.getOutput().getType(),
             tensor({2, 32, kDyn, 96}, builder.getBF16Type()));
   ASSERT_TRUE(op.getLse());
@@ -95,11 +98,11 @@ TEST_F(OpBuildersTest, AttentionRejectsIndivisibleHeads) {
                       tensor({1, 6, 16, 64})});
   auto args = fn.getArguments();
   auto op = AttentionOp::create(builder, loc(), args[0], args[1], args[2],
-                                Value(), Value(), Value(), Value(), MaskAttr(),
-                                FloatAttr(), FloatAttr(),
+                                Value(), Value(), Value(), Value(), Value(),
+                                Value(), MaskAttr(), FloatAttr(), FloatAttr(),
                                 builder.getI64IntegerAttr(128), UnitAttr(),
                                 RopeLayoutAttr(), IntegerAttr(), FloatAttr(),
-                                RopeScalingAttr());
+                                RopeScalingAttr(), DenseI64ArrayAttr());
   EXPECT_TRUE(failed(verify(op)));
   ASSERT_FALSE(diagnostics.empty());
   EXPECT_EQ(diagnostics.back(), "'rotor.attention' op 32 query heads are not "

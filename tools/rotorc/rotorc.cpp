@@ -134,6 +134,12 @@ cl::opt<bool> fuseKeyRope(
              "queries' (default off: the CPU kernel rotates a key tile once "
              "per query tile that visits it)"),
     cl::init(false), cl::cat(category));
+cl::opt<bool> fuseRotations(
+    "fuse-rotations",
+    cl::desc("With --fusion: fuse the Givens chain and rotation matrix of "
+             "the queries into the attention kernel "
+             "(rotor-fuse-attention-rotations; default on)"),
+    cl::init(true), cl::cat(category));
 cl::opt<bool> specializeMasks(
     "specialize-masks",
     cl::desc("Simplify attention masks for static sequence lengths "
@@ -621,6 +627,7 @@ int main(int argc, char **argv) {
   options.fusionReport = fusionReport;
   options.fuseAttentionRope = fuseRope;
   options.fuseKeyRope = fuseKeyRope;
+  options.fuseAttentionRotations = fuseRotations;
   options.specializeMasks = specializeMasks;
   options.dilationRelayout = dilationRelayout;
   options.packGqaHeads = packGqa;

@@ -297,10 +297,12 @@ struct DropUnusedLse : OpRewritePattern<AttentionOp> {
         rewriter, op.getLoc(), op.getOutput().getType(), /*lse=*/Type(),
         op.getQuery(), op.getKey(), op.getValue(), op.getBias(),
         op.getQueryPositions(), op.getKeyPositions(), op.getRopeLearnedBase(),
+        op.getQueryGivensAngles(), op.getQueryRotation(),
         op.getMaskAttr(), op.getScaleAttr(), op.getSoftcapAttr(),
         op.getBiasMaxDistanceAttr(), /*return_lse=*/nullptr,
         op.getRopeLayoutAttr(), op.getRopeRotaryDimAttr(),
-        op.getRopeBaseAttr(), op.getRopeScalingAttr());
+        op.getRopeBaseAttr(), op.getRopeScalingAttr(),
+        op.getGivensQPairsAttr());
     rewriter.replaceAllUsesWith(op.getOutput(), newOp.getOutput());
     rewriter.eraseOp(op);
     return success();

@@ -210,33 +210,44 @@ LogicalResult RopeOp::verify() {
 // GivensOp
 //===----------------------------------------------------------------------===//
 
+/// The Givens chain `pairs` with `angles` (rank 1) on rows of `dim`
+/// features: whole pairs, one angle each, two distinct in-range features.
+/// `what` prefixes the messages ("" for rotor.givens).
+static LogicalResult verifyGivensChain(Operation *op, StringRef what,
+                                       ArrayRef<int64_t> pairs, Value angles,
+                                       int64_t dim) {
+  if (pairs.size() % 2 != 0)
+    return op->emitOpError() << what
+                             << "pairs must hold (i, j) index pairs, got an "
+                                "odd number ("
+                             << pairs.size() << ") of indices";
+  int64_t n = pairs.size() / 2;
+  int64_t numAngles =
+      cast<RankedTensorType>(angles.getType()).getDimSize(0);
+  if (conflict(numAngles, n))
+    return op->emitOpError() << what << n << " rotations need " << n
+                             << " angles, got " << numAngles;
+  for (int64_t k = 0; k < n; ++k) {
+    int64_t i = pairs[2 * k], j = pairs[2 * k + 1];
+    if (i == j)
+      return op->emitOpError() << what << "Givens pair " << k
+                               << " rotates feature " << i
+                               << " against itself";
+    for (int64_t idx : {i, j})
+      if (idx < 0 || (!isDyn(dim) && idx >= dim))
+        return op->emitOpError()
+               << what << "Givens pair " << k << " (" << i << ", " << j
+               << ") is out of range for a last dimension of " << sz(dim);
+  }
+  return success();
+}
+
 LogicalResult GivensOp::verify() {
   auto type = getInput().getType();
   if (type.getRank() < 1)
     return emitOpError() << "input must have at least one dimension";
-  ArrayRef<int64_t> pairs = getPairs();
-  if (pairs.size() % 2 != 0)
-    return emitOpError() << "pairs must hold (i, j) index pairs, got an odd "
-                            "number ("
-                         << pairs.size() << ") of indices";
-  int64_t n = getNumRotations();
-  int64_t numAngles = getAngles().getType().getDimSize(0);
-  if (conflict(numAngles, n))
-    return emitOpError() << n << " rotations need " << n << " angles, got "
-                         << numAngles;
-  int64_t dim = type.getDimSize(type.getRank() - 1);
-  for (int64_t k = 0; k < n; ++k) {
-    int64_t i = pairs[2 * k], j = pairs[2 * k + 1];
-    if (i == j)
-      return emitOpError() << "Givens pair " << k << " rotates feature " << i
-                           << " against itself";
-    for (int64_t idx : {i, j})
-      if (idx < 0 || (!isDyn(dim) && idx >= dim))
-        return emitOpError() << "Givens pair " << k << " (" << i << ", " << j
-                             << ") is out of range for a last dimension of "
-                             << sz(dim);
-  }
-  return success();
+  return verifyGivensChain(*this, "", getPairs(), getAngles(),
+                           type.getDimSize(type.getRank() - 1));
 }
 
 //===----------------------------------------------------------------------===//
@@ -370,6 +381,8 @@ LogicalResult AttentionOp::verify() {
                                  ? "return_lse is set but there is no lse "
                                    "result"
                                  : "an lse result needs return_lse");
+  if (failed(verifyQueryRotation()))
+    return failure();
   if (!hasRope()) {
     if (getRopeLayoutAttr() || getRopeRotaryDimAttr() || getRopeBaseAttr() ||
         getRopeScalingAttr() || getRopeLearnedBase())
@@ -391,6 +404,33 @@ LogicalResult AttentionOp::verify() {
                                  getRopeBase(), getRopeRotaryDimAttr(),
                                  getRopeScalingAttr())))
       return failure();
+  return success();
+}
+
+LogicalResult AttentionOp::verifyQueryRotation() {
+  auto qt = getQuery().getType();
+  int64_t dim = qt.getDimSize(3);
+  if (Value angles = getQueryGivensAngles()) {
+    if (!getGivensQPairsAttr())
+      return emitOpError() << "query_givens_angles (givens_q) needs "
+                              "givens_q_pairs";
+    if (failed(verifyGivensChain(*this, "givens_q: ", *getGivensQPairs(),
+                                 angles, dim)))
+      return failure();
+  } else if (getGivensQPairsAttr()) {
+    return emitOpError() << "givens_q_pairs needs query_givens_angles "
+                            "(givens_q)";
+  }
+  if (Value r = getQueryRotation()) {
+    ArrayRef<int64_t> shape = cast<RankedTensorType>(r.getType()).getShape();
+    if (conflict(shape[0], shape[1]) || conflict(join(shape[0], shape[1]), dim))
+      return emitOpError() << "rotate_q: the rotation matrix is "
+                           << shapeStr(shape)
+                           << " but the query head dimension is " << sz(dim);
+    if (failed(checkSameElementType(*this, qt.getElementType(), r,
+                                    "query_rotation")))
+      return failure();
+  }
   return success();
 }
 

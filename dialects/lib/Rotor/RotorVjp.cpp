@@ -455,14 +455,22 @@ LogicalResult AttentionOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
            << "with a fused rope cannot be differentiated: differentiate "
               "the rotor.rope ops before rotor-fuse-attention-rope (the "
               "rotor-autodiff pass un-fuses them)";
+  if (hasQueryRotation())
+    return emitOpError()
+           << "with a fused query rotation (givens_q/rotate_q) cannot be "
+              "differentiated: differentiate the rotor.givens/rotor.rotate "
+              "ops before rotor-fuse-attention-rotations (the rotor-autodiff "
+              "pass un-fuses them)";
   Value output = getOutput(), lse = getLse();
   if (!lse) {
     auto withLse = AttentionOp::create(
         b, loc, getQuery(), getKey(), getValue(), getBias(),
         /*query_positions=*/Value(), /*key_positions=*/Value(),
-        /*rope_learned_base=*/Value(), getMaskAttr(), getScaleAttr(),
+        /*rope_learned_base=*/Value(), /*query_givens_angles=*/Value(),
+        /*query_rotation=*/Value(), getMaskAttr(), getScaleAttr(),
         getSoftcapAttr(), getBiasMaxDistanceAttr(), b.getUnitAttr(),
-        RopeLayoutAttr(), IntegerAttr(), FloatAttr(), RopeScalingAttr());
+        RopeLayoutAttr(), IntegerAttr(), FloatAttr(), RopeScalingAttr(),
+        DenseI64ArrayAttr());
     output = withLse.getOutput();
     lse = withLse.getLse();
   }

@@ -34,7 +34,10 @@ def ConvertRotorToLinalg : Pass<"convert-rotor-to-linalg", "::mlir::ModuleOp"> {
       with scratch of a tile's size: no S×S score matrix and no S×S mask;
       a fused rope (`rope_q`, `rope_k`) rotates each query row as it is
       loaded into the query tile and each key tile into a BK×D scratch
-      tile, from cos/sin tables of the positions (angles in f64).
+      tile, from cos/sin tables of the positions (angles in f64); a fused
+      query rotation (`givens_q`, `rotate_q`) then rotates pairs of rows of
+      the (unscaled) transposed query tile and multiplies it by the matrix
+      into a second tile before the scaling.
 
     Before:
 

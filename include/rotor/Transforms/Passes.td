@@ -287,6 +287,65 @@ def RotorFuseAttentionRope : Pass<"rotor-fuse-attention-rope"> {
   ];
 }
 
+def RotorFuseAttentionRotations : Pass<"rotor-fuse-attention-rotations"> {
+  let summary = "Fuse the Givens chain and rotation of the queries into rotor.attention";
+  let description = [{
+    Moves a `rotor.givens` and/or `rotor.rotate` whose only use is the query
+    operand of a `rotor.attention` into the attention op (its `givens_q` /
+    `rotate_q` operands), so that the kernel applies them to each query
+    tile in its scratch buffer as it loads it and no rotated copy of q is
+    written and read back:
+
+    ```
+    attention(rotate(givens(q, θ, P), R), k, v) => attention(q, k, v) givens_q(θ) pairs P rotate_q(R)
+    attention(givens(q, θ, P), k, v)            => attention(q, k, v) givens_q(θ) pairs P
+    attention(rotate(q, R), k, v)               => attention(q, k, v) rotate_q(R)
+    ```
+
+    The fused op applies its query rope first, then the Givens rotations
+    in order, then the matrix: `rotate(givens(rope(q)))`. Only IR in that
+    order fuses; one op at a time from the attention outwards, so of
+    `givens(rotate(q))` only the outer `givens` fuses (the matrix would
+    have to apply before the chain). Run it before
+    `rotor-fuse-attention-rope`: once the queries' rope is fused, a chain
+    on the query operand would apply before the rope, and it is left alone.
+
+    Left alone as well: a rotation whose result has other uses (the rotated
+    copy is needed anyway), rotations of the keys (run
+    `rotor-move-key-rotations` first, which moves them onto the queries)
+    and of the values (which are not rotated by the scores' algebra), a
+    second chain or matrix where one is already fused, and a dynamic head
+    dimension. Constant angles need not be special-cased: the
+    canonicalizer folds a constant chain into one rotation matrix first.
+
+    With `report`, every fusion is printed with the memory traffic it saves
+    (the rotated tensor written once and read once).
+
+    Before:
+
+    ```mlir
+    %qg = rotor.givens %q, %theta pairs [(0, 1), (2, 5)]
+        : tensor<1x8x?x64xf32>, tensor<2xf32>
+    %qr = rotor.rotate %qg, %r : tensor<1x8x?x64xf32>, tensor<64x64xf32>
+    %o = rotor.attention %qr, %k, %v {mask = #rotor.mask<causal = true>}
+        : tensor<1x8x?x64xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>
+    ```
+
+    After:
+
+    ```mlir
+    %o = rotor.attention %q, %k, %v
+        givens_q(%theta : tensor<2xf32>) pairs [(0, 1), (2, 5)]
+        rotate_q(%r : tensor<64x64xf32>) {mask = #rotor.mask<causal = true>}
+        : tensor<1x8x?x64xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>
+    ```
+  }];
+  let options = [
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Print what was fused and the memory traffic saved">,
+  ];
+}
+
 def RotorDilationRelayout : Pass<"rotor-dilation-relayout"> {
   let summary = "Rewrite dilated-window attention as dense windows over subsequences";
   let description = [{

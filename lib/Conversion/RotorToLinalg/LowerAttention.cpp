@@ -11,6 +11,9 @@
 //
 //   for (b, h, query tile of BQ queries):
 //     Qt = (scale · q[b, h, tile])ᵀ                     (D x BQ, zero padded)
+//          (a fused rope rotates each row as it is loaded; a fused Givens
+//          chain then rotates pairs of rows of Qt, a fused matrix R
+//          multiplies it, Qt = scale · Rᵀ · Qt, before the scaling)
 //     for each key range the mask allows (global prefix, local range):
 //       for each key tile of BK keys:
 //         Sᵀ[c] = Σ_d k[c, d] · Qt[d]                    (CB keys at a time)
@@ -40,6 +43,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/TypeUtilities.h"
 
@@ -130,15 +134,22 @@ struct AttentionConfig {
   bool ropeK = false;
   int64_t rotaryDim = 0;
   bool ropeInterleaved = false;
+  // Fused query rotation: the number of Givens rotations and the matrix.
+  int64_t givensQ = 0;
+  bool rotateQ = false;
 };
 
-/// The cos/sin tables ((S, rd/2) or (B, S, rd/2) buffers in the
-/// accumulation type) of the fused rope; null for an unrotated side.
+/// The buffers of the fused rotations: the cos/sin tables ((S, rd/2) or
+/// (B, S, rd/2) buffers in the accumulation type) of the fused rope, null
+/// for an unrotated side; the Givens chain of the queries as the (2N) i64
+/// pair indices and the (N) cos/sin of its angles in the accumulation type;
+/// the queries' D x D rotation matrix. Null when not fused.
 struct RopeTables {
   Value qCos, qSin, kCos, kSin;
+  Value gPairs, gCos, gSin, rotation;
   SmallVector<Value> values() const {
     SmallVector<Value> out;
-    for (Value v : {qCos, qSin, kCos, kSin})
+    for (Value v : {qCos, qSin, kCos, kSin, gPairs, gCos, gSin, rotation})
       if (v)
         out.push_back(v);
     return out;
@@ -154,6 +165,7 @@ struct Scratch {
   Value m;  // BQ: running maximum
   Value l;  // BQ: running sum
   Value kt; // BK x D: the rotated key tile (fused rope of the keys only)
+  Value qr; // D x BQ: the query tile before the fused matrix (rotate_q only)
 };
 
 /// Rotates the pairs of the first `rotaryDim` features of `row` (vector<D>
@@ -264,6 +276,28 @@ Value convertTo(OpBuilder &b, Location loc, Value v, Type to) {
   return arith::TruncFOp::create(b, loc, to, v);
 }
 
+/// The cos and sin of the Givens angles (N), formed in f64 and rounded to
+/// `acc`, as two (N) tensors.
+std::pair<Value, Value> buildGivensTables(OpBuilder &b, Location loc,
+                                          Value angles, FloatType acc) {
+  auto type = cast<RankedTensorType>(angles.getType());
+  auto tableType = RankedTensorType::get(type.getShape(), acc);
+  Value c = tensor::EmptyOp::create(b, loc, tableType, ValueRange{});
+  Value s = tensor::EmptyOp::create(b, loc, tableType, ValueRange{});
+  AffineMap id = b.getMultiDimIdentityMap(1);
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{tableType, tableType}, ValueRange{angles},
+      ValueRange{c, s}, {id, id, id}, parallelIterators(1),
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value t = convertTo(nb, l, args[0], nb.getF64Type());
+        linalg::YieldOp::create(
+            nb, l,
+            ValueRange{convertTo(nb, l, math::CosOp::create(nb, l, t), acc),
+                       convertTo(nb, l, math::SinOp::create(nb, l, t), acc)});
+      });
+  return {generic.getResult(0), generic.getResult(1)};
+}
+
 /// The largest of 8, 4, 2, 1 that divides `n`.
 int64_t blockDividing(int64_t n) {
   for (int64_t b : {8, 4, 2})
@@ -315,6 +349,9 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
       cfg.ropeInterleaved =
           op.getEffectiveRopeLayout() == RopeLayout::interleaved;
     }
+    if (op.getQueryGivensAngles())
+      cfg.givensQ = op.getGivensQPairs()->size() / 2;
+    cfg.rotateQ = static_cast<bool>(op.getQueryRotation());
 
     Location loc = op.getLoc();
     KernelBuilder kb(rewriter, loc);
@@ -344,6 +381,18 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
         rt.kCos = toBuffer(c), rt.kSin = toBuffer(s);
       }
     }
+    if (cfg.givensQ > 0) {
+      auto [c, s] = buildGivensTables(rewriter, loc, op.getQueryGivensAngles(),
+                                      cfg.acc);
+      rt.gCos = toBuffer(c), rt.gSin = toBuffer(s);
+      auto pairsType =
+          RankedTensorType::get({2 * cfg.givensQ}, rewriter.getI64Type());
+      rt.gPairs = toBuffer(arith::ConstantOp::create(
+          rewriter, loc,
+          DenseIntElementsAttr::get(pairsType, *op.getGivensQPairs())));
+    }
+    if (cfg.rotateQ)
+      rt.rotation = toBuffer(op.getQueryRotation());
 
     Value batch = getDimValue(rewriter, loc, op.getQuery(), 0);
     Value heads = getDimValue(rewriter, loc, op.getQuery(), 1);
@@ -478,6 +527,10 @@ private:
       frt.qCos = arg(), frt.qSin = arg();
     if (rt.kCos)
       frt.kCos = arg(), frt.kSin = arg();
+    if (rt.gPairs)
+      frt.gPairs = arg(), frt.gCos = arg(), frt.gSin = arg();
+    if (rt.rotation)
+      frt.rotation = arg();
     Value fout = arg();
     Value flse = lse ? arg() : Value();
     Value bIdx = arg(), hIdx = arg(), tile = arg(), group = arg(),
@@ -506,6 +559,8 @@ private:
     scratch.l = stackTile({BQ});
     if (cfg.ropeK)
       scratch.kt = stackTile({BK, cfg.headDim});
+    if (cfg.rotateQ)
+      scratch.qr = stackTile({cfg.headDim, BQ});
     return scratch;
   }
 
@@ -528,7 +583,11 @@ private:
     Value q0 = kb.mul(tile, kb.idx(BQ));
     Value qn = kb.min(kb.idx(BQ), kb.sub(seqQ, q0));
 
-    // Qt = (scale · q)ᵀ, zero padded past qn; reset the softmax state.
+    // Qt = (scale · q)ᵀ, zero padded past qn; reset the softmax state. A
+    // fused query rotation applies to the unscaled tile (in Qr when a
+    // matrix follows), then scales it into Qt.
+    bool rotated = cfg.givensQ > 0 || cfg.rotateQ;
+    Value tileBuf = cfg.rotateQ ? sc.qr : sc.qt;
     Value scaleVec = kb.splat(vecD, kb.fconst(acc, cfg.scale));
     forLoop(b, loc, kb.idx(0), kb.idx(BQ), 1, [&](OpBuilder &lb, Location ll,
                                                   Value r) {
@@ -545,16 +604,19 @@ private:
         if (cfg.ropeQ)
           row = rotateRow(lb, ll, cfg, row, rt.qCos, rt.qSin,
                           tableIndices(rt.qCos, bIdx, lk.add(q0, r)));
-        scf::YieldOp::create(
-            lb, ll, ValueRange{arith::MulFOp::create(lb, ll, row, scaleVec)});
+        if (!rotated)
+          row = arith::MulFOp::create(lb, ll, row, scaleVec);
+        scf::YieldOp::create(lb, ll, ValueRange{row});
         lb.setInsertionPointToStart(ifOp.elseBlock());
         scf::YieldOp::create(lb, ll, ValueRange{lk.splat(vecD, fzero)});
       }
       for (int64_t d = 0; d < D; ++d)
         memref::StoreOp::create(
             lb, ll, vector::ExtractOp::create(lb, ll, ifOp.getResult(0), d),
-            sc.qt, ValueRange{lk.idx(d), r});
+            tileBuf, ValueRange{lk.idx(d), r});
     });
+    if (rotated)
+      emitQueryRotation(b, loc, cfg, sc, rt, tileBuf);
     vector::StoreOp::create(b, loc, kb.splat(vecQ, negInf), sc.m,
                             ValueRange{kb.idx(0)});
     vector::StoreOp::create(b, loc, kb.splat(vecQ, fzero), sc.l,
@@ -635,6 +697,96 @@ private:
         memref::StoreOp::create(
             lb, ll, memref::LoadOp::create(lb, ll, sc.m, ValueRange{r}), lse,
             ValueRange{bIdx, hIdx, qrow});
+    });
+  }
+
+  /// The fused query rotation of the (unscaled, transposed) query tile in
+  /// `tile`: the Givens rotations in order, each on two rows (vectors over
+  /// the tile's queries), then Qt = scale · Rᵀ · tile with the matrix, or
+  /// Qt = scale · tile without one.
+  static void emitQueryRotation(OpBuilder &b, Location loc,
+                                const AttentionConfig &cfg, const Scratch &sc,
+                                const RopeTables &rt, Value tile) {
+    KernelBuilder kb(b, loc);
+    const int64_t BQ = cfg.blockQ, D = cfg.headDim;
+    auto vecQ = VectorType::get({BQ}, cfg.acc);
+    if (cfg.givensQ > 0) {
+      // Rows i, j of the tile are features i, j of every query:
+      //   (x_i, x_j) <- (x_i c - x_j s, x_i s + x_j c)
+      forLoop(b, loc, kb.idx(0), kb.idx(cfg.givensQ), 1,
+              [&](OpBuilder &lb, Location ll, Value r) {
+                KernelBuilder lk(lb, ll);
+                auto index = [&](Value pos) {
+                  return arith::IndexCastOp::create(
+                      lb, ll, lb.getIndexType(),
+                      memref::LoadOp::create(lb, ll, rt.gPairs,
+                                             ValueRange{pos}));
+                };
+                Value twoR = lk.mul(r, lk.idx(2));
+                Value i = index(twoR), j = index(lk.add(twoR, lk.idx(1)));
+                Value c = lk.splat(
+                    vecQ, memref::LoadOp::create(lb, ll, rt.gCos, ValueRange{r}));
+                Value s = lk.splat(
+                    vecQ, memref::LoadOp::create(lb, ll, rt.gSin, ValueRange{r}));
+                Value xi = vector::LoadOp::create(lb, ll, vecQ, tile,
+                                                  ValueRange{i, lk.idx(0)});
+                Value xj = vector::LoadOp::create(lb, ll, vecQ, tile,
+                                                  ValueRange{j, lk.idx(0)});
+                auto mul = [&](Value x, Value y) {
+                  return arith::MulFOp::create(lb, ll, x, y).getResult();
+                };
+                Value yi = arith::SubFOp::create(lb, ll, mul(xi, c), mul(xj, s));
+                Value yj = arith::AddFOp::create(lb, ll, mul(xi, s), mul(xj, c));
+                vector::StoreOp::create(lb, ll, yi, tile,
+                                        ValueRange{i, lk.idx(0)});
+                vector::StoreOp::create(lb, ll, yj, tile,
+                                        ValueRange{j, lk.idx(0)});
+              });
+    }
+    Value scaleVec = kb.splat(vecQ, kb.fconst(cfg.acc, cfg.scale));
+    if (!cfg.rotateQ) {
+      forLoop(b, loc, kb.idx(0), kb.idx(D), 1, [&](OpBuilder &lb, Location ll,
+                                                   Value d) {
+        KernelBuilder lk(lb, ll);
+        Value x = vector::LoadOp::create(lb, ll, vecQ, tile,
+                                         ValueRange{d, lk.idx(0)});
+        vector::StoreOp::create(lb, ll,
+                                arith::MulFOp::create(lb, ll, x, scaleVec),
+                                sc.qt, ValueRange{d, lk.idx(0)});
+      });
+      return;
+    }
+    // Qt[col] = scale · Σ_d R[d, col] · tile[d] (column col of x · R for
+    // every query), CB columns at a time: each row of the tile is loaded
+    // once per block and feeds CB independent accumulators.
+    const int64_t CB = blockDividing(D);
+    forLoop(b, loc, kb.idx(0), kb.idx(D), CB, [&](OpBuilder &lb, Location ll,
+                                                  Value col0) {
+      KernelBuilder lk(lb, ll);
+      SmallVector<Value> init(CB, lk.splat(vecQ, lk.fconst(cfg.acc, 0.0)));
+      auto dLoop = scf::ForOp::create(
+          lb, ll, lk.idx(0), lk.idx(D), lk.idx(1), init,
+          [&](OpBuilder &db, Location dl, Value d, ValueRange accs) {
+            KernelBuilder dk(db, dl);
+            Value x = vector::LoadOp::create(db, dl, vecQ, tile,
+                                             ValueRange{d, dk.idx(0)});
+            SmallVector<Value> next;
+            for (int64_t c = 0; c < CB; ++c) {
+              Value r = convertTo(
+                  db, dl,
+                  memref::LoadOp::create(
+                      db, dl, rt.rotation,
+                      ValueRange{d, dk.add(col0, dk.idx(c))}),
+                  cfg.acc);
+              next.push_back(vector::FMAOp::create(db, dl, dk.splat(vecQ, r),
+                                                   x, accs[c]));
+            }
+            scf::YieldOp::create(db, dl, next);
+          });
+      for (int64_t c = 0; c < CB; ++c)
+        vector::StoreOp::create(
+            lb, ll, arith::MulFOp::create(lb, ll, dLoop.getResult(c), scaleVec),
+            sc.qt, ValueRange{lk.add(col0, lk.idx(c)), lk.idx(0)});
     });
   }
 

@@ -56,6 +56,12 @@ void mlir::rotor::buildCpuPipeline(OpPassManager &pm, CpuStage from,
       RotorFuseLinearOptions fusion;
       fusion.report = options.fusionReport;
       pm.addPass(createRotorFuseLinear(fusion));
+      // Before the rope: the fused op applies its query rope first.
+      if (options.fuseAttentionRotations) {
+        RotorFuseAttentionRotationsOptions rotations;
+        rotations.report = options.fusionReport;
+        pm.addPass(createRotorFuseAttentionRotations(rotations));
+      }
       if (options.fuseAttentionRope) {
         RotorFuseAttentionRopeOptions rope;
         rope.keys = options.fuseKeyRope;

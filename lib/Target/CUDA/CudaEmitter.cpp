@@ -297,6 +297,11 @@ private:
                     std::optional<double> base, Value learnedBase,
                     Value positions);
   LogicalResult emitGivens(GivensOp op);
+  /// The Givens kernel: the chain (`angles`, `pairs`) on the rows of plan
+  /// value `input` (a tensor of `type`) into plan value `out`.
+  LogicalResult emitGivensApply(Operation *op, RankedTensorType type,
+                                int input, Value angles,
+                                ArrayRef<int64_t> pairs, int out);
   /// A product (and epilogue) reading `input`'s plan value, or
   /// `inputValue` when given (a normalized copy of it).
   LogicalResult emitMatmul(Operation *op, Value input, Value weight,
@@ -855,6 +860,24 @@ LogicalResult EntryEmitter::emitAttention(AttentionOp op) {
         failed(rotate(op.getKey(), op.getKeyPositions(), kValue)))
       return failure();
   }
+  // A fused query rotation (rotor-fuse-attention-rotations) likewise: the
+  // Givens kernel, then a gemm with the matrix, each into a scratch copy
+  // of q, after the rope, as the op's order says.
+  if (Value angles = op.getQueryGivensAngles()) {
+    int rotated = scratch(elem, SmallVector<int>(values[qValue].shape));
+    if (failed(emitGivensApply(op, qType, qValue, angles,
+                               *op.getGivensQPairs(), rotated)))
+      return failure();
+    qValue = rotated;
+  }
+  if (Value r = op.getQueryRotation()) {
+    SmallVector<int> shape(values[qValue].shape);
+    int rotated = scratch(elem, shape);
+    int rows = product(llvm::ArrayRef<int>(shape).drop_back());
+    gemm(qValue, valueOf(r), rotated, rows, cst(headDim), cst(headDim),
+         /*transB=*/false);
+    qValue = rotated;
+  }
   Wrapper w(type);
   std::string t = cType(elem);
   w.ptr("q", qValue, t);
@@ -981,25 +1004,33 @@ LogicalResult EntryEmitter::emitRope(RopeOp op) {
 }
 
 LogicalResult EntryEmitter::emitGivens(GivensOp op) {
-  auto type = cast<RankedTensorType>(op.getInput().getType());
+  int input = valueOf(op.getInput());
+  return emitGivensApply(op, op.getInput().getType(), input, op.getAngles(),
+                         op.getPairs(),
+                         defineLike(op.getResult(), op.getInput()));
+}
+
+LogicalResult EntryEmitter::emitGivensApply(Operation *op,
+                                            RankedTensorType type, int input,
+                                            Value angles,
+                                            ArrayRef<int64_t> pairs, int out) {
   int64_t dim = type.getShape().back();
   if (ShapedType::isDynamic(dim) || dim > 256)
-    return op.emitError() << "the CUDA target applies Givens chains to "
-                             "static rows of at most 256 features";
-  std::string pairs;
-  for (int64_t p : op.getPairs())
-    pairs += (pairs.empty() ? "" : ", ") + std::to_string(p);
+    return op->emitError() << "the CUDA target applies Givens chains to "
+                              "static rows of at most 256 features";
+  std::string pairList;
+  for (int64_t p : pairs)
+    pairList += (pairList.empty() ? "" : ", ") + std::to_string(p);
   std::string t = cType(type.getElementType());
-  std::string at = cType(
-      cast<RankedTensorType>(op.getAngles().getType()).getElementType());
+  std::string at =
+      cType(cast<RankedTensorType>(angles.getType()).getElementType());
   Wrapper w(llvm::formatv(
       "rotor::cuda::Givens<{0}, {1}, {2}, rotor::cuda::GivensPairs<{3}>>", t,
-      at, dim, pairs));
-  w.ptr("x", valueOf(op.getInput()), t);
-  int out = defineLike(op.getResult(), op.getInput());
+      at, dim, pairList));
+  w.ptr("x", input, t);
   w.ptr("out", out, t, false);
-  w.ptr("angles", valueOf(op.getAngles()), at);
-  int rows = product(shapeOf(op.getInput()).drop_back());
+  w.ptr("angles", valueOf(angles), at);
+  int rows = product(llvm::ArrayRef<int>(values[input].shape).drop_back());
   w.dim("rows", rows);
   launch(w, {strideOver(rows), cst(1), cst(1)}, {out});
   return success();

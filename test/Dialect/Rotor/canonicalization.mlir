@@ -212,6 +212,16 @@ func.func @attention_unused_lse(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32
 
 // -----
 
+// Dropping the lse keeps a fused query rotation.
+// CHECK-LABEL: func @attention_unused_lse_rotation
+// CHECK: rotor.attention %arg0, %arg0, %arg0 givens_q(%arg1 : tensor<1xf32>) pairs [(0, 1)] rotate_q(%arg2 : tensor<16x16xf32>) :
+func.func @attention_unused_lse_rotation(%q: tensor<1x4x8x16xf32>, %t: tensor<1xf32>, %r: tensor<16x16xf32>) -> tensor<1x4x8x16xf32> {
+  %0, %1 = rotor.attention %q, %q, %q givens_q(%t : tensor<1xf32>) pairs [(0, 1)] rotate_q(%r : tensor<16x16xf32>) return_lse : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
 // CHECK-LABEL: func @attention_used_lse
 // CHECK: rotor.attention {{.*}} return_lse
 func.func @attention_used_lse(%q: tensor<1x4x8x16xf32>) -> (tensor<1x4x8x16xf32>, tensor<1x4x8xf32>) {

@@ -319,6 +319,78 @@ func.func @attention_rope_attrs_alone(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x
 
 // -----
 
+func.func @attention_givens_q_pairs_alone(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{givens_q_pairs needs query_givens_angles (givens_q)}}
+  %0 = rotor.attention %q, %q, %q {givens_q_pairs = array<i64: 0, 1>} : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_givens_q_angles_alone(%q: tensor<1x4x8x16xf32>, %t: tensor<1xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{query_givens_angles (givens_q) needs givens_q_pairs}}
+  %0 = "rotor.attention"(%q, %q, %q, %t) {operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 1, 0>, bias_max_distance = 128 : i64} : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1xf32>) -> tensor<1x4x8x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_givens_q_odd_pairs(%q: tensor<1x4x8x16xf32>, %t: tensor<1xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{givens_q: pairs must hold (i, j) index pairs, got an odd number (3) of indices}}
+  %0 = "rotor.attention"(%q, %q, %q, %t) {operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 1, 0>, bias_max_distance = 128 : i64, givens_q_pairs = array<i64: 0, 1, 2>} : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1xf32>) -> tensor<1x4x8x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_givens_q_range(%q: tensor<1x4x8x16xf32>, %t: tensor<2xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{givens_q: Givens pair 1 (3, 16) is out of range for a last dimension of 16}}
+  %0 = rotor.attention %q, %q, %q givens_q(%t : tensor<2xf32>) pairs [(0, 1), (3, 16)] : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_givens_q_self(%q: tensor<1x4x8x16xf32>, %t: tensor<1xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{givens_q: Givens pair 0 rotates feature 4 against itself}}
+  %0 = rotor.attention %q, %q, %q givens_q(%t : tensor<1xf32>) pairs [(4, 4)] : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_givens_q_angles(%q: tensor<1x4x8x16xf32>, %t: tensor<3xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{givens_q: 2 rotations need 2 angles, got 3}}
+  %0 = rotor.attention %q, %q, %q givens_q(%t : tensor<3xf32>) pairs [(0, 1), (2, 3)] : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_rotate_q_shape(%q: tensor<1x4x8x16xf32>, %r: tensor<16x8xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{rotate_q: the rotation matrix is 16x8 but the query head dimension is 16}}
+  %0 = rotor.attention %q, %q, %q rotate_q(%r : tensor<16x8xf32>) : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_rotate_q_head_dim(%q: tensor<1x4x8x16xf32>, %r: tensor<32x32xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{rotate_q: the rotation matrix is 32x32 but the query head dimension is 16}}
+  %0 = rotor.attention %q, %q, %q rotate_q(%r : tensor<32x32xf32>) : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_rotate_q_type(%q: tensor<1x4x8x16xf32>, %r: tensor<16x16xbf16>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{query_rotation element type 'bf16' differs from the input element type 'f32'}}
+  %0 = rotor.attention %q, %q, %q rotate_q(%r : tensor<16x16xbf16>) : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return %0 : tensor<1x4x8x16xf32>
+}
+
+// -----
+
 func.func @attention_rope_query_positions(%q: tensor<1x4x8x16xf32>, %p: tensor<7xi64>) -> tensor<1x4x8x16xf32> {
   // expected-error @+1 {{query positions cover 7 tokens but it has a sequence of 8}}
   %0 = rotor.attention %q, %q, %q rope_q(%p : tensor<7xi64>) : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
@@ -393,7 +465,7 @@ func.func @attention_bias_distance(%q: tensor<1x4x8x16xf32>, %t: tensor<4x32xf32
 
 func.func @attention_lse_without_flag(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
   // expected-error @+1 {{an lse result needs return_lse}}
-  %0, %1 = "rotor.attention"(%q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0>}> : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> (tensor<1x4x8x16xf32>, tensor<1x4x8xf32>)
+  %0, %1 = "rotor.attention"(%q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0>}> : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> (tensor<1x4x8x16xf32>, tensor<1x4x8xf32>)
   return %0 : tensor<1x4x8x16xf32>
 }
 
@@ -402,7 +474,7 @@ func.func @attention_lse_without_flag(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x
 func.func @attention_wrong_result(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x8xf32> {
   // expected-error @+2 {{inferred type(s) 'tensor<1x4x8x16xf32>' are incompatible with return type(s) of operation 'tensor<1x4x8x8xf32>'}}
   // expected-error @+1 {{failed to infer returned types}}
-  %0 = "rotor.attention"(%q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0>}> : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> tensor<1x4x8x8xf32>
+  %0 = "rotor.attention"(%q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0>}> : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> tensor<1x4x8x8xf32>
   return %0 : tensor<1x4x8x8xf32>
 }
 

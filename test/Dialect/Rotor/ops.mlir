@@ -59,6 +59,21 @@ func.func @attention_rope(%q: tensor<2x32x?x128xbf16>, %k: tensor<2x8x?x128xbf16
 
 // -----
 
+// A fused query rotation, alone and after a fused rope.
+// CHECK-LABEL: func @attention_query_rotation
+// CHECK-SAME: (%[[Q:.*]]: tensor<2x32x?x128xbf16>, %[[K:.*]]: tensor<2x8x?x128xbf16>, %[[V:.*]]: tensor<2x8x?x128xbf16>, %[[P:.*]]: tensor<?xi64>, %[[T:.*]]: tensor<3xf32>, %[[R:.*]]: tensor<128x128xbf16>)
+func.func @attention_query_rotation(%q: tensor<2x32x?x128xbf16>, %k: tensor<2x8x?x128xbf16>, %v: tensor<2x8x?x128xbf16>, %pos: tensor<?xi64>, %t: tensor<3xf32>, %r: tensor<128x128xbf16>) -> (tensor<2x32x?x128xbf16>, tensor<2x32x?x128xbf16>, tensor<2x32x?x128xbf16>) {
+  // CHECK: rotor.attention %[[Q]], %[[K]], %[[V]] givens_q(%[[T]] : tensor<3xf32>) pairs [(0, 1), (127, 5), (1, 0)] {mask = #rotor.mask<causal = true>}
+  %0 = rotor.attention %q, %k, %v givens_q(%t : tensor<3xf32>) pairs [(0, 1), (127, 5), (1, 0)] {mask = #rotor.mask<causal = true>} : tensor<2x32x?x128xbf16>, tensor<2x8x?x128xbf16>, tensor<2x8x?x128xbf16>
+  // CHECK: rotor.attention %[[Q]], %[[K]], %[[V]] rotate_q(%[[R]] : tensor<128x128xbf16>) :
+  %1 = rotor.attention %q, %k, %v rotate_q(%r : tensor<128x128xbf16>) : tensor<2x32x?x128xbf16>, tensor<2x8x?x128xbf16>, tensor<2x8x?x128xbf16>
+  // CHECK: rotor.attention %[[Q]], %[[K]], %[[V]] rope_q(%[[P]] : tensor<?xi64>) givens_q(%[[T]] : tensor<3xf32>) pairs [(2, 3), (4, 5), (6, 7)] rotate_q(%[[R]] : tensor<128x128xbf16>) {rope_base = 5.000000e+05 : f64}
+  %2 = rotor.attention %q, %k, %v rope_q(%pos : tensor<?xi64>) givens_q(%t : tensor<3xf32>) pairs [(2, 3), (4, 5), (6, 7)] rotate_q(%r : tensor<128x128xbf16>) {rope_base = 500000.0 : f64} : tensor<2x32x?x128xbf16>, tensor<2x8x?x128xbf16>, tensor<2x8x?x128xbf16>
+  return %0, %1, %2 : tensor<2x32x?x128xbf16>, tensor<2x32x?x128xbf16>, tensor<2x32x?x128xbf16>
+}
+
+// -----
+
 // Multi-query attention with a value head_dim different from the key's.
 // CHECK-LABEL: func @attention_mqa
 func.func @attention_mqa(%q: tensor<?x7x?x80xf32>, %k: tensor<?x1x?x80xf32>, %v: tensor<?x1x?x96xf32>) -> tensor<?x7x?x96xf32> {

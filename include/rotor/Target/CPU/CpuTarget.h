@@ -40,6 +40,9 @@ struct CpuPipelineOptions {
   /// at long sequences the recomputation costs what the traffic saves).
   bool fuseAttentionRope = true;
   bool fuseKeyRope = false;
+  /// With `fuse`: rotor-fuse-attention-rotations (Givens chain and rotation
+  /// matrix of q into the attention kernel).
+  bool fuseAttentionRotations = true;
   /// Simplify attention masks for static lengths (rotor-specialize-masks).
   bool specializeMasks = true;
   /// Dilated-window attention as dense windows over the interleaved

@@ -225,6 +225,21 @@ def Rotor_AttentionOp : Rotor_Op<"attention",
     is scaled), so that no rotated copy of q or k is written to memory. The
     rope attributes are only valid together with a positions operand.
 
+    Fused query rotation (formed by `rotor-fuse-attention-rotations`): with
+    `query_givens_angles` (N) and `givens_q_pairs` (N index pairs, printed
+    `givens_q(%theta : tensor<Nxf32>) pairs [(i, j), …]`) and/or
+    `query_rotation` (`rotate_q(%r : tensor<DxD>)`), the op attends with
+    `rotate(givens(rope(query)))` in place of `query`: first the fused rope
+    of the queries (if any), then the Givens rotations in order (exactly
+    `rotor.givens` with these pairs and angles), then the multiplication by
+    the D x D matrix (exactly `rotor.rotate`, in the element type of the
+    query). The kernel applies the chain to each query tile in its scratch
+    buffer as it loads it, before the scaling, so no rotated copy of q is
+    written to memory. Keys and values are never rotated by it (the
+    `rotor-move-key-rotations` pass moves key-side chains onto the
+    queries). `givens_q_pairs` is only valid together with
+    `query_givens_angles`.
+
     Example:
 
     ```mlir
@@ -238,6 +253,11 @@ def Rotor_AttentionOp : Rotor_Op<"attention",
         rope_q(%pos : tensor<?xi64>) rope_k(%pos : tensor<?xi64>)
         {mask = #rotor.mask<causal = true>, rope_base = 500000.0 : f64}
         : tensor<2x32x?x128xbf16>, tensor<2x8x?x128xbf16>, tensor<2x8x?x128xbf16>
+    %o4 = rotor.attention %q, %k, %v
+        givens_q(%theta : tensor<2xf32>) pairs [(0, 1), (2, 5)]
+        rotate_q(%r : tensor<128x128xbf16>)
+        {mask = #rotor.mask<causal = true>}
+        : tensor<2x32x?x128xbf16>, tensor<2x8x?x128xbf16>, tensor<2x8x?x128xbf16>
     ```
   }];
   let arguments = (ins
@@ -248,6 +268,8 @@ def Rotor_AttentionOp : Rotor_Op<"attention",
     Optional<Rotor_IntTensor>:$query_positions,
     Optional<Rotor_IntTensor>:$key_positions,
     Optional<Rotor_ScalarFloatTensor>:$rope_learned_base,
+    Optional<RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[1]>]>>:$query_givens_angles,
+    Optional<RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>>:$query_rotation,
     OptionalAttr<Rotor_MaskAttr>:$mask,
     OptionalAttr<F64Attr>:$scale,
     OptionalAttr<F64Attr>:$softcap,
@@ -256,7 +278,8 @@ def Rotor_AttentionOp : Rotor_Op<"attention",
     OptionalAttr<Rotor_RopeLayoutAttr>:$rope_layout,
     OptionalAttr<I64Attr>:$rope_rotary_dim,
     OptionalAttr<F64Attr>:$rope_base,
-    OptionalAttr<Rotor_RopeScalingAttr>:$rope_scaling
+    OptionalAttr<Rotor_RopeScalingAttr>:$rope_scaling,
+    OptionalAttr<DenseI64ArrayAttr>:$givens_q_pairs
   );
   let results = (outs
     Rotor_Tensor4D:$output,
@@ -267,6 +290,9 @@ def Rotor_AttentionOp : Rotor_Op<"attention",
     (`rope_q` `(` $query_positions^ `:` type($query_positions) `)`)?
     (`rope_k` `(` $key_positions^ `:` type($key_positions) `)`)?
     (`rope_learned_base` `(` $rope_learned_base^ `:` type($rope_learned_base) `)`)?
+    (`givens_q` `(` $query_givens_angles^ `:` type($query_givens_angles) `)`
+     `pairs` custom<GivensPairs>($givens_q_pairs))?
+    (`rotate_q` `(` $query_rotation^ `:` type($query_rotation) `)`)?
     (`return_lse` $return_lse^)? attr-dict `:` type($query) `,` type($key) `,` type($value)
   }];
   let hasVerifier = 1;
@@ -278,6 +304,14 @@ def Rotor_AttentionOp : Rotor_Op<"attention",
     MaskAttr getEffectiveMask();
     /// True when the op rotates its queries or keys (fused rope).
     bool hasRope() { return getQueryPositions() || getKeyPositions(); }
+    /// True when the op applies a fused Givens chain or rotation matrix to
+    /// its queries.
+    bool hasQueryRotation() {
+      return getQueryGivensAngles() || getQueryRotation();
+    }
+    /// True when the op transforms q or k before the scores (fused rope or
+    /// query rotation): passes that re-lay the queries leave it alone.
+    bool hasPrologue() { return hasRope() || hasQueryRotation(); }
     /// The rope layout (rotate_half when absent).
     RopeLayout getEffectiveRopeLayout() {
       return getRopeLayout() ? *getRopeLayout() : RopeLayout::rotate_half;
@@ -285,6 +319,8 @@ def Rotor_AttentionOp : Rotor_Op<"attention",
     /// The rotated features of the fused rope: `rope_rotary_dim`, or the
     /// head dimension (ShapedType::kDynamic when both are unknown).
     int64_t getEffectiveRopeRotaryDim();
+    /// Verifies the fused query rotation (givens_q, rotate_q).
+    LogicalResult verifyQueryRotation();
   }];
 }
 
