@@ -10,7 +10,9 @@
 #       training-step benchmark (bench/train/train_bench.py), WITHOUT its
 #       weights file (620 MB of f32; train_bench.py writes the PyTorch
 #       model's initial weights into it on the GPU machine);
-#   .device/train/decoder-bf16-cuda.rotor  the same in bf16 with f32 master
+#   .device/train/copy-bf16-cuda.rotor  the copy model in bf16 with f32
+#       master weights (mixed precision), with its weights;
+#   .device/train/decoder-bf16-cuda.rotor  the decoder in bf16 with f32 master
 #       weights (mixed precision), also without weights.
 #
 # All are rotorc --train --target=cuda, --dtype=f32 unless stated. A model that does not
@@ -46,6 +48,9 @@ compile() {  # NAME CONFIG KEEP_WEIGHTS [DTYPE]
   fi
 }
 compile copy-cuda examples/models/train_copy.json keep
+sed 's/"torch_dtype": "float32"/"torch_dtype": "bfloat16"/' examples/models/train_copy.json \
+  > "$TMP/train_copy_bf16.json"
+compile copy-bf16-cuda "$TMP/train_copy_bf16.json" keep bf16
 compile decoder-cuda bench/train/decoder-8l-1024.json drop
 compile decoder-bf16-cuda bench/train/decoder-8l-1024.json drop bf16
 exit $status

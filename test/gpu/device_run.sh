@@ -63,6 +63,10 @@ if has train; then
     --device=cuda --artifact=.device/train/copy-cuda.rotor --out="$OUT/train-copy-host" \
     > "$OUT/train-vs-torch-gpu-host.log" 2>&1
   echo "GPU training vs PyTorch (host optimizer): exit $?"; tail -3 "$OUT/train-vs-torch-gpu-host.log"
+  # Mixed precision: the bf16 copy model with f32 master weights.
+  $RT/bin/rotor-run train .device/train/copy-bf16-cuda.rotor --device=cuda --task=copy \
+    --steps=400 --batch=16 --seq=17 --lr=0.005 --warmup=40 --log-every=100 \
+    --log "$OUT/train-copy-bf16-gpu.jsonl" 2>&1 | tail -6 | tee "$OUT/train-copy-bf16-gpu.log"
 fi
 if has trainbench; then
   python3 bench/train/train_bench.py --config bench/train/decoder-8l-1024.json \
