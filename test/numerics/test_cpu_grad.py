@@ -310,6 +310,60 @@ def test_rotate_grad(differentiate):
         [1, 4], "rotate")
 
 
+@pytest.mark.parametrize("d", [1, 64, 80, 96])
+def test_l2_normalize_grad(differentiate, d):
+    xt = ttype((2, None, d), F)
+    text = func([("x", xt)], f"  %y = rotor.l2_normalize %x : {xt}", [("y", xt)])
+    run(differentiate, text, lambda rng, s: [normal(rng, (2, None, d), s, 2.0)],
+        [1, 7], f"l2_normalize D={d}")
+
+
+def test_l2_normalize_clamped_grad(differentiate):
+    """Rows whose norm is below epsilon (one tiny, one zero) are divided by
+    epsilon: their cotangent is dy / epsilon; every coordinate is checked."""
+    xt = ttype((4, 5), F)
+    text = func([("x", xt)],
+                f"  %y = rotor.l2_normalize %x {{epsilon = 1.0e-03 : f64}} : {xt}",
+                [("y", xt)])
+
+    def make(rng, s):
+        x = normal(rng, (4, 5))
+        x[1] *= 1e-5
+        x[2] = 0.0
+        return [x]
+
+    run(differentiate, text, make, [1], "l2_normalize clamped")
+
+
+SINUSOIDAL = [
+    # name, positions shape, positions dtype, number of frequencies
+    ("int_batch", (2, None), "i64", 5),
+    ("int32_f32", (None,), "i32", 32),
+    ("float_pos", (None,), F, 7),
+    ("float_pos_batch", (3, None), F, 4),
+]
+
+
+@pytest.mark.parametrize("name,pshape,pdtype,nf", SINUSOIDAL, ids=[s[0] for s in SINUSOIDAL])
+def test_sinusoidal_embedding_grad(differentiate, name, pshape, pdtype, nf):
+    """d freqs (and d positions when they are float) against finite
+    differences; integer positions get no gradient."""
+    pt, ft = ttype(pshape, pdtype), ttype((nf,), F)
+    yt = ttype(tuple(pshape) + (2 * nf,), F)
+    text = func([("p", pt), ("f", ft)],
+                f"  %y = rotor.sinusoidal_embedding %p, %f : {pt}, {ft}", [("y", yt)])
+
+    def make(rng, s):
+        shape = concrete(pshape, s)
+        if pdtype == F:
+            pos = rng.uniform(-4.0, 6.0, size=shape)
+        else:
+            pos = rng.integers(0, 9, size=shape).astype(np.int64 if pdtype == "i64" else np.int32)
+        return [pos, normal(rng, (nf,), scale=0.5)]
+
+    run(differentiate, text, make, [1, 6], f"sinusoidal_embedding {name}")
+
+
 # -----------------------------------------------------------------------------
 # attention
 # -----------------------------------------------------------------------------

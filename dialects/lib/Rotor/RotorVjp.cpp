@@ -23,6 +23,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/DialectRegistry.h"
 
@@ -433,6 +434,256 @@ LogicalResult SoftmaxOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
                     scalarConstant(b, loc, type.getElementType(), -1.0)));
   operandCotangents.push_back(
       castTo(b, loc, MulOp::create(b, loc, y, centered), type));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Row reductions built in place: l2_normalize, sinusoidal_embedding
+//===----------------------------------------------------------------------===//
+//
+// These rules need a per-row statistic (a norm, a dot product) that no
+// rotor op computes, so they build linalg.generic ops directly. Sums are
+// accumulated in f32 (f64 for f64 tensors) and rounded once to the
+// operand's element type.
+
+/// The type the hand-built reductions accumulate in.
+static FloatType accumulationType(Type elem) {
+  if (elem.isF64())
+    return Float64Type::get(elem.getContext());
+  return Float32Type::get(elem.getContext());
+}
+
+/// The float scalar `v` converted to the float type `to`.
+static Value convertScalar(OpBuilder &b, Location loc, Value v, Type to) {
+  if (v.getType() == to)
+    return v;
+  if (v.getType().getIntOrFloatBitWidth() < to.getIntOrFloatBitWidth())
+    return arith::ExtFOp::create(b, loc, to, v);
+  return arith::TruncFOp::create(b, loc, to, v);
+}
+
+/// The float tensor `v` with element type `elem` (arith.extf/truncf on the
+/// tensor; `v` itself when it has that type already).
+static Value convertTensor(OpBuilder &b, Location loc, Value v, Type elem) {
+  auto type = cast<RankedTensorType>(v.getType());
+  if (type.getElementType() == elem)
+    return v;
+  auto to = type.clone(elem);
+  if (type.getElementTypeBitWidth() < elem.getIntOrFloatBitWidth())
+    return arith::ExtFOp::create(b, loc, to, v);
+  return arith::TruncFOp::create(b, loc, to, v);
+}
+
+/// A tensor of `type` with the sizes `sizes` (attributes where static),
+/// uninitialized, or filled with zeros when `zero`.
+static Value newTensor(OpBuilder &b, Location loc, RankedTensorType type,
+                       ArrayRef<OpFoldResult> sizes, bool zero) {
+  SmallVector<Value> dynamic;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    if (type.isDynamicDim(d))
+      dynamic.push_back(cast<Value>(sizes[d]));
+  Value empty = tensor::EmptyOp::create(b, loc, type, dynamic);
+  if (!zero)
+    return empty;
+  Value c0 = arith::ConstantOp::create(
+      b, loc, b.getFloatAttr(type.getElementType(), 0.0));
+  return linalg::FillOp::create(b, loc, c0, empty).getResult(0);
+}
+
+/// The map (d_0, …, d_{rank-1}) -> (d_0, …, d_{count-1}).
+static AffineMap leadingDims(MLIRContext *ctx, int64_t rank, int64_t count) {
+  SmallVector<AffineExpr> exprs;
+  for (int64_t d = 0; d < count; ++d)
+    exprs.push_back(getAffineDimExpr(d, ctx));
+  return AffineMap::get(rank, 0, exprs, ctx);
+}
+
+/// y = x / n with n = sqrt(max(Σ x², ε²)) over the last dimension:
+///   ∂x = (∂y - y · Σ(∂y · y)) / n   where Σ x² > ε²
+///   ∂x = ∂y / ε                     where the norm is clamped (n = ε)
+LogicalResult
+L2NormalizeOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                        SmallVectorImpl<Value> &operandCotangents) {
+  Location loc = getLoc();
+  MLIRContext *ctx = b.getContext();
+  auto type = cast<RankedTensorType>(getType());
+  int64_t rank = type.getRank();
+  Type elem = type.getElementType();
+  FloatType acc = accumulationType(elem);
+  Value x = getInput(), y = getResult();
+  Value dy = castTo(b, loc, resultCotangents[0], type);
+
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t d = 0; d < rank; ++d)
+    sizes.push_back(dimOf(b, loc, x, d));
+  auto rowType =
+      RankedTensorType::get(type.getShape().drop_back(), acc);
+  Value rowInit =
+      newTensor(b, loc, rowType, ArrayRef(sizes).drop_back(), /*zero=*/true);
+  AffineMap id = b.getMultiDimIdentityMap(rank);
+  AffineMap row = leadingDims(ctx, rank, rank - 1);
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  iterators.back() = utils::IteratorType::reduction;
+  // (Σ x², Σ ∂y · y) per row.
+  auto stats = linalg::GenericOp::create(
+      b, loc, TypeRange{rowType, rowType}, ValueRange{x, y, dy},
+      ValueRange{rowInit, rowInit}, {id, id, id, row, row}, iterators,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value xs = convertScalar(nb, nl, args[0], acc);
+        Value ys = convertScalar(nb, nl, args[1], acc);
+        Value dys = convertScalar(nb, nl, args[2], acc);
+        Value ss = arith::AddFOp::create(
+            nb, nl, args[3], arith::MulFOp::create(nb, nl, xs, xs));
+        Value dot = arith::AddFOp::create(
+            nb, nl, args[4], arith::MulFOp::create(nb, nl, ys, dys));
+        linalg::YieldOp::create(nb, nl, ValueRange{ss, dot});
+      });
+
+  double eps = getEpsilon().convertToDouble();
+  Value dx = linalg::GenericOp::create(
+                 b, loc, type,
+                 ValueRange{y, dy, stats.getResult(0), stats.getResult(1)},
+                 newTensor(b, loc, type, sizes, /*zero=*/false),
+                 {id, id, row, row, id},
+                 SmallVector<utils::IteratorType>(
+                     rank, utils::IteratorType::parallel),
+                 [&](OpBuilder &nb, Location nl, ValueRange args) {
+                   Value eps2 = arith::ConstantOp::create(
+                       nb, nl, nb.getFloatAttr(acc, eps * eps));
+                   Value ys = convertScalar(nb, nl, args[0], acc);
+                   Value dys = convertScalar(nb, nl, args[1], acc);
+                   Value ss = args[2], dot = args[3];
+                   Value unclamped = arith::CmpFOp::create(
+                       nb, nl, arith::CmpFPredicate::OGT, ss, eps2);
+                   Value norm = math::SqrtOp::create(
+                       nb, nl, arith::MaximumFOp::create(nb, nl, ss, eps2));
+                   Value proj = arith::SelectOp::create(
+                       nb, nl, unclamped,
+                       arith::MulFOp::create(nb, nl, ys, dot),
+                       arith::ConstantOp::create(nb, nl,
+                                                 nb.getFloatAttr(acc, 0.0)));
+                   Value g = arith::DivFOp::create(
+                       nb, nl, arith::SubFOp::create(nb, nl, dys, proj),
+                       norm);
+                   linalg::YieldOp::create(nb, nl,
+                                           convertScalar(nb, nl, g, elem));
+                 })
+                 .getResult(0);
+  operandCotangents.push_back(dx);
+  return success();
+}
+
+/// y = [sin(p f), cos(p f)] over a last dimension of 2F; with the halves of
+/// y and T = cos(p f) · ∂y_sin - sin(p f) · ∂y_cos (the derivative of the
+/// pair in the angle p f):
+///   ∂f = Σ_p p · T[p, :]
+///   ∂p = Σ_f f · T[:, f]    (float positions; integer positions: none)
+LogicalResult SinusoidalEmbeddingOp::buildVjp(
+    OpBuilder &b, ValueRange resultCotangents,
+    SmallVectorImpl<Value> &operandCotangents) {
+  Location loc = getLoc();
+  MLIRContext *ctx = b.getContext();
+  Value positions = getPositions(), freqs = getFreqs(), y = getResult();
+  auto type = cast<RankedTensorType>(y.getType());
+  auto posType = cast<RankedTensorType>(positions.getType());
+  auto freqType = cast<RankedTensorType>(freqs.getType());
+  int64_t numFreqs = freqType.getDimSize(0);
+  if (ShapedType::isDynamic(numFreqs))
+    return emitOpError() << "needs a static number of frequencies to be "
+                            "differentiated";
+  Value dy = castTo(b, loc, resultCotangents[0], type);
+  int64_t rank = type.getRank(), last = rank - 1;
+  FloatType acc = accumulationType(type.getElementType());
+  Type posElem = posType.getElementType();
+  bool floatPositions = isa<FloatType>(posElem);
+
+  // The halves of y and ∂y as (P..., F) slices, so that every operand of
+  // the generics spans the loops exactly.
+  SmallVector<OpFoldResult> halfSizes;
+  for (int64_t d = 0; d < last; ++d)
+    halfSizes.push_back(dimOf(b, loc, positions, d));
+  halfSizes.push_back(b.getIndexAttr(numFreqs));
+  auto half = [&](Value v, int64_t offset) -> Value {
+    SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0));
+    offsets.back() = b.getIndexAttr(offset);
+    return tensor::ExtractSliceOp::create(
+        b, loc, v, offsets, halfSizes,
+        SmallVector<OpFoldResult>(rank, b.getIndexAttr(1)));
+  };
+  AffineMap id = b.getMultiDimIdentityMap(rank);
+  AffineMap pos = leadingDims(ctx, rank, last);
+  AffineMap freq = AffineMap::get(rank, 0, getAffineDimExpr(last, ctx));
+  // Operands: sin, cos, ∂y_sin, ∂y_cos, p, f; returns T and (p, f) in the
+  // accumulation type.
+  SmallVector<Value> ins = {half(y, 0),  half(y, numFreqs), half(dy, 0),
+                            half(dy, numFreqs), positions, freqs};
+  SmallVector<AffineMap> inputMaps = {id, id, id, id, pos, freq};
+  auto tangent = [&](OpBuilder &nb, Location nl, ValueRange args) {
+    auto at = [&](int i) { return convertScalar(nb, nl, args[i], acc); };
+    Value t = arith::SubFOp::create(
+        nb, nl, arith::MulFOp::create(nb, nl, at(1), at(2)),
+        arith::MulFOp::create(nb, nl, at(0), at(3)));
+    Value p = floatPositions
+                  ? convertScalar(nb, nl, args[4], acc)
+                  : arith::SIToFPOp::create(nb, nl, acc, args[4]).getResult();
+    return std::pair{t, std::pair{p, at(5)}};
+  };
+
+  ArrayRef<OpFoldResult> posSizes = ArrayRef(halfSizes).drop_back();
+
+  // ∂f: every position dimension is reduced.
+  {
+    auto gradType = RankedTensorType::get({numFreqs}, acc);
+    SmallVector<AffineMap> maps(inputMaps);
+    maps.push_back(freq);
+    SmallVector<utils::IteratorType> iterators(rank,
+                                               utils::IteratorType::reduction);
+    iterators.back() = utils::IteratorType::parallel;
+    Value df =
+        linalg::GenericOp::create(
+            b, loc, gradType, ins,
+            newTensor(b, loc, gradType, {b.getIndexAttr(numFreqs)}, true), maps,
+            iterators,
+            [&](OpBuilder &nb, Location nl, ValueRange args) {
+              auto [t, pf] = tangent(nb, nl, args);
+              linalg::YieldOp::create(
+                  nb, nl,
+                  arith::AddFOp::create(
+                      nb, nl, args[6],
+                      arith::MulFOp::create(nb, nl, pf.first, t))
+                      .getResult());
+            })
+            .getResult(0);
+    df = castTo(b, loc, convertTensor(b, loc, df, freqType.getElementType()),
+                freqType);
+    operandCotangents.push_back(Value());
+    operandCotangents.push_back(df);
+  }
+  if (!floatPositions)
+    return success();
+
+  // ∂p: the frequency dimension is reduced.
+  auto gradType = RankedTensorType::get(posType.getShape(), acc);
+  SmallVector<AffineMap> maps(inputMaps);
+  maps.push_back(pos);
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  iterators.back() = utils::IteratorType::reduction;
+  Value dp = linalg::GenericOp::create(
+                 b, loc, gradType, ins,
+                 newTensor(b, loc, gradType, posSizes, true), maps, iterators,
+                 [&](OpBuilder &nb, Location nl, ValueRange args) {
+                   auto [t, pf] = tangent(nb, nl, args);
+                   linalg::YieldOp::create(
+                       nb, nl,
+                       arith::AddFOp::create(
+                           nb, nl, args[6],
+                           arith::MulFOp::create(nb, nl, pf.second, t))
+                           .getResult());
+                 })
+                 .getResult(0);
+  operandCotangents[0] = convertTensor(b, loc, dp, posElem);
   return success();
 }
 

@@ -158,7 +158,7 @@ def Rotor_RotateOp : Rotor_SameTypeOp<"rotate", [Rotor_Vjp]> {
 }
 
 def Rotor_SinusoidalEmbeddingOp : Rotor_Op<"sinusoidal_embedding",
-    [Pure, InferTypeOpAdaptor]> {
+    [Pure, InferTypeOpAdaptor, Rotor_Vjp]> {
   let summary = "Sinusoidal embedding of positions with learnable frequencies";
   let description = [{
     For positions of any shape `P` and frequencies `freqs` (F), returns a
@@ -525,7 +525,7 @@ def Rotor_LayerNormOp : Rotor_SameTypeOp<"layer_norm", [Rotor_Vjp]> {
   let hasVerifier = 1;
 }
 
-def Rotor_L2NormalizeOp : Rotor_SameTypeOp<"l2_normalize"> {
+def Rotor_L2NormalizeOp : Rotor_SameTypeOp<"l2_normalize", [Rotor_Vjp]> {
   let summary = "Scales the last dimension to unit Euclidean norm";
   let description = [{
     `y = x / sqrt(max(sum(x²), epsilon²))` over the last dimension, as
