@@ -310,6 +310,29 @@ def test_rotate_grad(differentiate):
         [1, 4], "rotate")
 
 
+GIVENS = [
+    # name, last dimension, pairs (overlapping planes share a feature)
+    ("one", 5, [(0, 3)]),
+    ("overlapping", 5, [(0, 1), (1, 2), (2, 0), (4, 1), (0, 1)]),
+    ("d64", 64, [(0, 1), (2, 5), (5, 63), (10, 3), (0, 63), (63, 0)]),
+    ("d80", 80, [(79, 0), (40, 41), (41, 79), (3, 40)]),
+    ("d96", 96, [(i, 95 - i) for i in range(0, 12)] + [(0, 1), (1, 94)]),
+]
+
+
+@pytest.mark.parametrize("name,d,pairs", GIVENS, ids=[g[0] for g in GIVENS])
+def test_givens_grad(differentiate, name, d, pairs):
+    """d input (the transposed chain) and d angles (rotor.givens_grad)."""
+    n = len(pairs)
+    xt, at = ttype((2, 3, None, d), F), ttype((n,), F)
+    plist = ", ".join(f"({i}, {j})" for i, j in pairs)
+    text = func([("x", xt), ("t", at)],
+                f"  %y = rotor.givens %x, %t pairs [{plist}] : {xt}, {at}", [("y", xt)])
+    run(differentiate, text,
+        lambda rng, s: [normal(rng, (2, 3, None, d), s), rng.uniform(-3.2, 3.2, size=n)],
+        [1, 5], f"givens {name}")
+
+
 @pytest.mark.parametrize("d", [1, 64, 80, 96])
 def test_l2_normalize_grad(differentiate, d):
     xt = ttype((2, None, d), F)

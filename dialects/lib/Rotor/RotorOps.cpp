@@ -210,33 +210,45 @@ LogicalResult RopeOp::verify() {
 // GivensOp
 //===----------------------------------------------------------------------===//
 
-LogicalResult GivensOp::verify() {
-  auto type = getInput().getType();
+/// The rules shared by rotor.givens and rotor.givens_grad: (i, j) pairs in
+/// range of the last dimension, i != j, one angle per rotation.
+static LogicalResult verifyGivens(Operation *op, RankedTensorType type,
+                                  RankedTensorType angles,
+                                  ArrayRef<int64_t> pairs) {
   if (type.getRank() < 1)
-    return emitOpError() << "input must have at least one dimension";
-  ArrayRef<int64_t> pairs = getPairs();
+    return op->emitOpError() << "input must have at least one dimension";
   if (pairs.size() % 2 != 0)
-    return emitOpError() << "pairs must hold (i, j) index pairs, got an odd "
-                            "number ("
-                         << pairs.size() << ") of indices";
-  int64_t n = getNumRotations();
-  int64_t numAngles = getAngles().getType().getDimSize(0);
+    return op->emitOpError() << "pairs must hold (i, j) index pairs, got an "
+                                "odd number ("
+                             << pairs.size() << ") of indices";
+  int64_t n = pairs.size() / 2;
+  int64_t numAngles = angles.getDimSize(0);
   if (conflict(numAngles, n))
-    return emitOpError() << n << " rotations need " << n << " angles, got "
-                         << numAngles;
+    return op->emitOpError() << n << " rotations need " << n
+                             << " angles, got " << numAngles;
   int64_t dim = type.getDimSize(type.getRank() - 1);
   for (int64_t k = 0; k < n; ++k) {
     int64_t i = pairs[2 * k], j = pairs[2 * k + 1];
     if (i == j)
-      return emitOpError() << "Givens pair " << k << " rotates feature " << i
-                           << " against itself";
+      return op->emitOpError() << "Givens pair " << k << " rotates feature "
+                               << i << " against itself";
     for (int64_t idx : {i, j})
       if (idx < 0 || (!isDyn(dim) && idx >= dim))
-        return emitOpError() << "Givens pair " << k << " (" << i << ", " << j
-                             << ") is out of range for a last dimension of "
-                             << sz(dim);
+        return op->emitOpError()
+               << "Givens pair " << k << " (" << i << ", " << j
+               << ") is out of range for a last dimension of " << sz(dim);
   }
   return success();
+}
+
+LogicalResult GivensOp::verify() {
+  return verifyGivens(*this, getInput().getType(), getAngles().getType(),
+                      getPairs());
+}
+
+LogicalResult GivensGradOp::verify() {
+  return verifyGivens(*this, getInput().getType(), getAngles().getType(),
+                      getPairs());
 }
 
 //===----------------------------------------------------------------------===//

@@ -410,6 +410,19 @@ LogicalResult RotateOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
   return success();
 }
 
+/// y = x · G_0 ⋯ G_{N-1}:  (∂x, ∂angles) = givens_grad(x, ∂y, angles)
+LogicalResult GivensOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                                 SmallVectorImpl<Value> &operandCotangents) {
+  Location loc = getLoc();
+  auto grad = GivensGradOp::create(
+      b, loc, TypeRange{getType(), getAngles().getType()}, getInput(),
+      castTo(b, loc, resultCotangents[0], getType()), getAngles(),
+      getPairsAttr());
+  operandCotangents.push_back(grad.getInputGrad());
+  operandCotangents.push_back(grad.getAnglesGrad());
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Softmax
 //===----------------------------------------------------------------------===//
