@@ -387,6 +387,37 @@ def test_sinusoidal_embedding_grad(differentiate, name, pshape, pdtype, nf):
     run(differentiate, text, make, [1, 6], f"sinusoidal_embedding {name}")
 
 
+CONV1D = [
+    # name, Cin, Cout, groups, kernel, padding, bias
+    ("causal_k3", 4, 6, 1, 3, "causal", True),
+    ("causal_k4_depthwise", 5, 5, 5, 4, "causal", False),
+    ("same_k3_groups2", 4, 6, 2, 3, "same", True),
+    ("same_k4", 3, 5, 1, 4, "same", False),
+    ("same_k4_depthwise_bias", 6, 6, 6, 4, "same", True),
+    ("k1", 3, 2, 1, 1, "causal", True),
+]
+
+
+@pytest.mark.parametrize("name,cin,cout,groups,k,padding,bias", CONV1D,
+                         ids=[c[0] for c in CONV1D])
+def test_conv1d_grad(differentiate, name, cin, cout, groups, k, padding, bias):
+    """d input (the transposed convolution), d weight and d bias; lengths
+    shorter than the kernel included."""
+    xt, wt = ttype((2, None, cin), F), ttype((cout, cin // groups, k), F)
+    yt, bt = ttype((2, None, cout), F), ttype((cout,), F)
+    args = [("x", xt), ("w", wt)] + ([("b", bt)] if bias else [])
+    b = f" bias(%b : {bt})" if bias else ""
+    text = func(args,
+                f"  %y = rotor.conv1d %x, %w{b} {{groups = {groups} : i64, "
+                f"padding = #rotor.conv_padding<{padding}>}} : {xt}, {wt}", [("y", yt)])
+
+    def make(rng, s):
+        ins = [normal(rng, (2, None, cin), s), normal(rng, (cout, cin // groups, k))]
+        return ins + ([normal(rng, (cout,))] if bias else [])
+
+    run(differentiate, text, make, [1, 2, 7], f"conv1d {name}")
+
+
 # -----------------------------------------------------------------------------
 # attention
 # -----------------------------------------------------------------------------

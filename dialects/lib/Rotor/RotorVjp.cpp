@@ -700,6 +700,159 @@ LogicalResult SinusoidalEmbeddingOp::buildVjp(
   return success();
 }
 
+/// y[b, t, g·Og + o] = bias + Σ_{c, k} w[g·Og + o, c, k] · xp[b, t + k, g·Cg + c]
+/// with xp the input padded by `left` zeros before and `right` after
+/// (K - 1 in all; causal: left = K - 1; same: left = (K - 1) / 2):
+///   ∂w[g·Og + o, c, k] = Σ_{b, t} ∂y[b, t, g·Og + o] · xp[b, t + k, g·Cg + c]
+///   ∂x[b, s, g·Cg + c] = Σ_{o, k} w[g·Og + o, c, k] · ∂yp[b, s + K - 1 - k, g·Og + o]
+///                        with ∂yp = ∂y padded by `right` before, `left` after
+///                        (the transposed convolution, mirrored padding)
+///   ∂bias = Σ_{b, t} ∂y
+LogicalResult Conv1dOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                                 SmallVectorImpl<Value> &operandCotangents) {
+  Location loc = getLoc();
+  MLIRContext *ctx = b.getContext();
+  Value x = getInput(), w = getWeight();
+  auto xType = cast<RankedTensorType>(x.getType());
+  auto wType = cast<RankedTensorType>(w.getType());
+  auto yType = cast<RankedTensorType>(getType());
+  int64_t cin = xType.getDimSize(2), cout = wType.getDimSize(0),
+          kernel = wType.getDimSize(2);
+  if (ShapedType::isDynamic(cin) || ShapedType::isDynamic(cout) ||
+      ShapedType::isDynamic(kernel))
+    return emitOpError() << "needs static channels and kernel size to be "
+                            "differentiated";
+  int64_t groups = getGroupsAttr().getInt();
+  int64_t cg = cin / groups, og = cout / groups;
+  int64_t left = getPadding() == ConvPadding::causal ? kernel - 1
+                                                     : (kernel - 1) / 2;
+  int64_t right = kernel - 1 - left;
+  Type elem = xType.getElementType();
+  FloatType acc = accumulationType(elem);
+  Value dy = castTo(b, loc, resultCotangents[0], yType);
+
+  OpFoldResult batch = dimOf(b, loc, x, 0), seq = dimOf(b, loc, x, 1);
+  int64_t seqSize = xType.getDimSize(1);
+  int64_t paddedSeq =
+      ShapedType::isDynamic(seqSize) ? ShapedType::kDynamic
+                                     : seqSize + kernel - 1;
+  OpFoldResult paddedSize =
+      ShapedType::isDynamic(seqSize)
+          ? OpFoldResult(arith::AddIOp::create(
+                             b, loc, cast<Value>(seq),
+                             arith::ConstantIndexOp::create(b, loc,
+                                                            kernel - 1))
+                             .getResult())
+          : OpFoldResult(b.getIndexAttr(paddedSeq));
+  // v (B, S, C) padded along the sequence, split to (B, S + K - 1, G, C/G).
+  auto padSplit = [&](Value v, int64_t before, int64_t after, int64_t c) {
+    auto type = cast<RankedTensorType>(v.getType());
+    Value zero = arith::ConstantOp::create(
+        b, loc, b.getFloatAttr(type.getElementType(), 0.0));
+    OpFoldResult z = b.getIndexAttr(0);
+    Value padded = tensor::PadOp::create(
+        b, loc,
+        RankedTensorType::get({type.getDimSize(0), paddedSeq, c},
+                              type.getElementType()),
+        v, ArrayRef<OpFoldResult>{z, b.getIndexAttr(before), z},
+        ArrayRef<OpFoldResult>{z, b.getIndexAttr(after), z}, zero);
+    return tensor::ExpandShapeOp::create(
+        b, loc,
+        RankedTensorType::get({type.getDimSize(0), paddedSeq, groups,
+                               c / groups},
+                              type.getElementType()),
+        padded, ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}},
+        ArrayRef<OpFoldResult>{batch, paddedSize, b.getIndexAttr(groups),
+                               b.getIndexAttr(c / groups)});
+  };
+  auto split = [&](Value v, int64_t c) {
+    auto type = cast<RankedTensorType>(v.getType());
+    return tensor::ExpandShapeOp::create(
+        b, loc,
+        RankedTensorType::get({type.getDimSize(0), type.getDimSize(1), groups,
+                               c / groups},
+                              type.getElementType()),
+        v, ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}},
+        ArrayRef<OpFoldResult>{batch, seq, b.getIndexAttr(groups),
+                               b.getIndexAttr(c / groups)});
+  };
+  Value wg = tensor::ExpandShapeOp::create(
+      b, loc,
+      RankedTensorType::get({groups, og, cg, kernel}, wType.getElementType()),
+      w, ArrayRef<ReassociationIndices>{{0, 1}, {2}, {3}});
+  auto multiplyAdd = [&](OpBuilder &nb, Location nl, ValueRange args) {
+    Value p = arith::MulFOp::create(nb, nl, convertScalar(nb, nl, args[0], acc),
+                                    convertScalar(nb, nl, args[1], acc));
+    linalg::YieldOp::create(
+        nb, nl, arith::AddFOp::create(nb, nl, args[2], p).getResult());
+  };
+  auto dims = [&](int64_t n) {
+    SmallVector<AffineExpr> d;
+    for (int64_t i = 0; i < n; ++i)
+      d.push_back(getAffineDimExpr(i, ctx));
+    return d;
+  };
+  using utils::IteratorType;
+
+  // ∂x: loops (b, s, g, c, o, k), o and k reduced.
+  {
+    SmallVector<AffineExpr> d = dims(6);
+    AffineExpr bd = d[0], s = d[1], g = d[2], c = d[3], o = d[4], k = d[5];
+    Value dyp = padSplit(dy, right, left, cout);
+    auto dxType = RankedTensorType::get(
+        {xType.getDimSize(0), seqSize, groups, cg}, acc);
+    Value init = newTensor(b, loc, dxType,
+                           {batch, seq, b.getIndexAttr(groups),
+                            b.getIndexAttr(cg)},
+                           /*zero=*/true);
+    Value dx4 =
+        linalg::GenericOp::create(
+            b, loc, dxType, ValueRange{wg, dyp}, init,
+            {AffineMap::get(6, 0, {g, o, c, k}, ctx),
+             AffineMap::get(6, 0, {bd, s + (kernel - 1) - k, g, o}, ctx),
+             AffineMap::get(6, 0, {bd, s, g, c}, ctx)},
+            {IteratorType::parallel, IteratorType::parallel,
+             IteratorType::parallel, IteratorType::parallel,
+             IteratorType::reduction, IteratorType::reduction},
+            multiplyAdd)
+            .getResult(0);
+    Value dx = tensor::CollapseShapeOp::create(
+        b, loc, convertTensor(b, loc, dx4, elem),
+        ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
+    operandCotangents.push_back(castTo(b, loc, dx, xType));
+  }
+  // ∂w: loops (g, o, c, k, b, t), b and t reduced.
+  {
+    SmallVector<AffineExpr> d = dims(6);
+    AffineExpr g = d[0], o = d[1], c = d[2], k = d[3], bd = d[4], t = d[5];
+    Value xp = padSplit(x, left, right, cin);
+    auto dwType = RankedTensorType::get({groups, og, cg, kernel}, acc);
+    Value init = newTensor(b, loc, dwType,
+                           {b.getIndexAttr(groups), b.getIndexAttr(og),
+                            b.getIndexAttr(cg), b.getIndexAttr(kernel)},
+                           /*zero=*/true);
+    Value dw4 =
+        linalg::GenericOp::create(
+            b, loc, dwType, ValueRange{split(dy, cout), xp}, init,
+            {AffineMap::get(6, 0, {bd, t, g, o}, ctx),
+             AffineMap::get(6, 0, {bd, t + k, g, c}, ctx),
+             AffineMap::get(6, 0, {g, o, c, k}, ctx)},
+            {IteratorType::parallel, IteratorType::parallel,
+             IteratorType::parallel, IteratorType::parallel,
+             IteratorType::reduction, IteratorType::reduction},
+            multiplyAdd)
+            .getResult(0);
+    Value dw = tensor::CollapseShapeOp::create(
+        b, loc, convertTensor(b, loc, dw4, wType.getElementType()),
+        ArrayRef<ReassociationIndices>{{0, 1}, {2}, {3}});
+    operandCotangents.push_back(castTo(b, loc, dw, wType));
+  }
+  if (Value bias = getBias())
+    operandCotangents.push_back(
+        sumToShape(b, loc, dy, cast<RankedTensorType>(bias.getType())));
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Attention
 //===----------------------------------------------------------------------===//

@@ -432,7 +432,7 @@ def Rotor_EmbeddingOp : Rotor_Op<"embedding", [Pure, InferTypeOpAdaptor,
   }];
 }
 
-def Rotor_Conv1dOp : Rotor_Op<"conv1d", [Pure, InferTypeOpAdaptor]> {
+def Rotor_Conv1dOp : Rotor_Op<"conv1d", [Pure, InferTypeOpAdaptor, Rotor_Vjp]> {
   let summary = "1-D convolution over the sequence of hidden states";
   let description = [{
     Convolves `input` (B, S, Cin) along the sequence with `weight`
