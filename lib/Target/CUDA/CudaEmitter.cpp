@@ -289,6 +289,7 @@ private:
                     std::optional<double> base, Value learnedBase,
                     Value positions);
   LogicalResult emitGivens(GivensOp op);
+  LogicalResult emitGivensGrad(GivensGradOp op);
   /// A product (and epilogue) reading `input`'s plan value, or
   /// `inputValue` when given (a normalized copy of it).
   LogicalResult emitMatmul(Operation *op, Value input, Value weight,
@@ -524,6 +525,7 @@ LogicalResult EntryEmitter::emitOp(Operation *op) {
       .Case([&](AttentionOp o) { return emitAttention(o); })
       .Case([&](RopeOp o) { return emitRope(o); })
       .Case([&](GivensOp o) { return emitGivens(o); })
+      .Case([&](GivensGradOp o) { return emitGivensGrad(o); })
       .Case([&](RotateOp o) {
         return emitMatmul(o, o.getInput(), o.getRotation(), Value(), Value(),
                           Activation::none, o.getResult(), /*transB=*/false);
@@ -823,21 +825,38 @@ LogicalResult EntryEmitter::emitRope(RopeOp op) {
                        op.getScalingAttr(), op.getResult());
 }
 
-LogicalResult EntryEmitter::emitGivens(GivensOp op) {
-  auto type = cast<RankedTensorType>(op.getInput().getType());
+/// The Givens-chain template arguments `T, AngleT, D, GivensPairs<...>` of
+/// an op on `input` with `angles`, or an error when the row does not fit the
+/// kernels' registers.
+static FailureOr<std::string> givensTemplateArgs(Operation *op, Value input,
+                                                 Value angles,
+                                                 ArrayRef<int64_t> pairs) {
+  auto type = cast<RankedTensorType>(input.getType());
   int64_t dim = type.getShape().back();
   if (ShapedType::isDynamic(dim) || dim > 256)
-    return op.emitError() << "the CUDA target applies Givens chains to "
-                             "static rows of at most 256 features";
-  std::string pairs;
-  for (int64_t p : op.getPairs())
-    pairs += (pairs.empty() ? "" : ", ") + std::to_string(p);
+    return op->emitError() << "the CUDA target applies Givens chains to "
+                              "static rows of at most 256 features";
+  std::string list;
+  for (int64_t p : pairs)
+    list += (list.empty() ? "" : ", ") + std::to_string(p);
+  return llvm::formatv(
+             "{0}, {1}, {2}, rotor::cuda::GivensPairs<{3}>",
+             cType(type.getElementType()),
+             cType(cast<RankedTensorType>(angles.getType()).getElementType()),
+             dim, list)
+      .str();
+}
+
+LogicalResult EntryEmitter::emitGivens(GivensOp op) {
+  FailureOr<std::string> args =
+      givensTemplateArgs(op, op.getInput(), op.getAngles(), op.getPairs());
+  if (failed(args))
+    return failure();
+  auto type = cast<RankedTensorType>(op.getInput().getType());
   std::string t = cType(type.getElementType());
   std::string at = cType(
       cast<RankedTensorType>(op.getAngles().getType()).getElementType());
-  Wrapper w(llvm::formatv(
-      "rotor::cuda::Givens<{0}, {1}, {2}, rotor::cuda::GivensPairs<{3}>>", t,
-      at, dim, pairs));
+  Wrapper w("rotor::cuda::Givens<" + *args + ">");
   w.ptr("x", valueOf(op.getInput()), t);
   int out = defineLike(op.getResult(), op.getInput());
   w.ptr("out", out, t, false);
@@ -845,6 +864,46 @@ LogicalResult EntryEmitter::emitGivens(GivensOp op) {
   int rows = product(shapeOf(op.getInput()).drop_back());
   w.dim("rows", rows);
   launch(w, {strideOver(rows), cst(1), cst(1)}, {out});
+  return success();
+}
+
+/// The grid of rotor::cuda::GivensGrad: a fixed number of blocks, so that
+/// its per-block angle sums fit a scratch buffer sized at compile time.
+constexpr int64_t kGivensGradBlocks = 264;
+
+/// givens_grad => GivensGrad (dx, per-block angle sums into a
+/// (kGivensGradBlocks, N) f32 scratch), then GivensGradReduce (the angles'
+/// cotangents, summed over the blocks in order).
+LogicalResult EntryEmitter::emitGivensGrad(GivensGradOp op) {
+  FailureOr<std::string> args =
+      givensTemplateArgs(op, op.getInput(), op.getAngles(), op.getPairs());
+  if (failed(args))
+    return failure();
+  auto type = cast<RankedTensorType>(op.getInput().getType());
+  std::string t = cType(type.getElementType());
+  std::string at = cType(
+      cast<RankedTensorType>(op.getAngles().getType()).getElementType());
+  int64_t n = op.getNumRotations();
+  int blocks = cst(kGivensGradBlocks);
+  int partial = scratch(Float32Type::get(op.getContext()),
+                        {blocks, cst(std::max<int64_t>(n, 1))});
+  Wrapper w("rotor::cuda::GivensGrad<" + *args + ">");
+  w.ptr("x", valueOf(op.getInput()), t);
+  w.ptr("dy", valueOf(op.getGrad()), t);
+  int dx = defineLike(op.getInputGrad(), op.getInput());
+  w.ptr("dx", dx, t, false);
+  w.ptr("angles", valueOf(op.getAngles()), at);
+  w.ptr("partial", partial, "float", false);
+  w.dim("rows", product(shapeOf(op.getInput()).drop_back()));
+  launch(w, {blocks, cst(1), cst(1)}, {dx, partial});
+
+  Wrapper reduce(llvm::formatv("rotor::cuda::GivensGradReduce<{0}>", at));
+  int dAngles = defineLike(op.getAnglesGrad(), op.getAngles());
+  reduce.ptr("partial", partial, "float");
+  reduce.ptr("out", dAngles, at, false);
+  reduce.dim("blocks", blocks);
+  reduce.dim("n", cst(n));
+  launch(reduce, {cst(1), cst(1), cst(1)}, {dAngles});
   return success();
 }
 

@@ -163,4 +163,9 @@ ROTOR_SIMPLE(rotor_k21, ({P(0, const __nv_bfloat16 *), P(1, const float *),
              rc::Epilogue<__nv_bfloat16, float, rc::Act::gelu_tanh, true, true>)
 ROTOR_SIMPLE(rotor_k23, ({P(0, const int *), P(1, const double *), P(2, float *), a.dim[0]}),
              rc::RopeCosSin<int, 128>)
+ROTOR_SIMPLE(rotor_k24, ({P(0, const __nv_bfloat16 *), P(1, const __nv_bfloat16 *),
+                         P(2, __nv_bfloat16 *), P(3, const float *), P(4, float *), a.dim[0]}),
+             rc::GivensGrad<__nv_bfloat16, float, 128, rc::GivensPairs<0, 1, 1, 127, 0, 1>>)
+ROTOR_SIMPLE(rotor_k25, ({P(0, const float *), P(1, float *), a.dim[0], a.dim[1]}),
+             rc::GivensGradReduce<float>)
 #undef P
