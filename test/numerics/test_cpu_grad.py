@@ -333,6 +333,27 @@ def test_givens_grad(differentiate, name, d, pairs):
         [1, 5], f"givens {name}")
 
 
+def test_shared_rotation_grad(differentiate):
+    """One rotation matrix and one Givens chain applied to q and to k (as
+    the givens example model does): the two backward products read the same
+    transposed matrix (a regression test: the vectorized kernel's operand
+    buffer was shared between its two calls and overwritten in between,
+    giving a zero input gradient)."""
+    pairs = "[(0, 8), (1, 9), (2, 10), (3, 11)]"
+    qt, kt = ttype((2, 4, None, 16), F), ttype((2, 2, None, 16), F)
+    at, rt = ttype((4,), F), ttype((16, 16), F)
+    text = func([("q", qt), ("k", kt), ("t", at), ("r", rt)],
+                f"  %qg = rotor.givens %q, %t pairs {pairs} : {qt}, {at}\n"
+                f"  %kg = rotor.givens %k, %t pairs {pairs} : {kt}, {at}\n"
+                f"  %qr = rotor.rotate %qg, %r : {qt}, {rt}\n"
+                f"  %kr = rotor.rotate %kg, %r : {kt}, {rt}",
+                [("qr", qt), ("kr", kt)])
+    run(differentiate, text,
+        lambda rng, s: [normal(rng, (2, 4, None, 16), s), normal(rng, (2, 2, None, 16), s),
+                        rng.uniform(-1.0, 1.0, size=4), normal(rng, (16, 16))],
+        [1, 5], "shared rotation")
+
+
 @pytest.mark.parametrize("d", [1, 64, 80, 96])
 def test_l2_normalize_grad(differentiate, d):
     xt = ttype((2, None, d), F)
