@@ -627,75 +627,64 @@ LogicalResult SinusoidalEmbeddingOp::buildVjp(
   AffineMap id = b.getMultiDimIdentityMap(rank);
   AffineMap pos = leadingDims(ctx, rank, last);
   AffineMap freq = AffineMap::get(rank, 0, getAffineDimExpr(last, ctx));
-  // Operands: sin, cos, ∂y_sin, ∂y_cos, p, f; returns T and (p, f) in the
-  // accumulation type.
+  // Operands: sin, cos, ∂y_sin, ∂y_cos, p, f.
   SmallVector<Value> ins = {half(y, 0),  half(y, numFreqs), half(dy, 0),
                             half(dy, numFreqs), positions, freqs};
   SmallVector<AffineMap> inputMaps = {id, id, id, id, pos, freq};
-  auto tangent = [&](OpBuilder &nb, Location nl, ValueRange args) {
-    auto at = [&](int i) { return convertScalar(nb, nl, args[i], acc); };
-    Value t = arith::SubFOp::create(
-        nb, nl, arith::MulFOp::create(nb, nl, at(1), at(2)),
-        arith::MulFOp::create(nb, nl, at(0), at(3)));
-    Value p = floatPositions
-                  ? convertScalar(nb, nl, args[4], acc)
-                  : arith::SIToFPOp::create(nb, nl, acc, args[4]).getResult();
-    return std::pair{t, std::pair{p, at(5)}};
+  // Σ T · (p for ∂f, f for ∂p) over the dimensions that `outMap` drops,
+  // into a zero tensor of `gradType` and `sizes`.
+  auto reduceTangent = [&](RankedTensorType gradType,
+                           ArrayRef<OpFoldResult> sizes, AffineMap outMap,
+                           bool byPosition) {
+    SmallVector<AffineMap> maps(inputMaps);
+    maps.push_back(outMap);
+    SmallVector<utils::IteratorType> iterators(
+        rank, byPosition ? utils::IteratorType::reduction
+                         : utils::IteratorType::parallel);
+    iterators.back() = byPosition ? utils::IteratorType::parallel
+                                  : utils::IteratorType::reduction;
+    return linalg::GenericOp::create(
+               b, loc, gradType, ins,
+               newTensor(b, loc, gradType, sizes, /*zero=*/true), maps,
+               iterators,
+               [&](OpBuilder &nb, Location nl, ValueRange args) {
+                 auto at = [&](int i) {
+                   return convertScalar(nb, nl, args[i], acc);
+                 };
+                 Value t = arith::SubFOp::create(
+                     nb, nl, arith::MulFOp::create(nb, nl, at(1), at(2)),
+                     arith::MulFOp::create(nb, nl, at(0), at(3)));
+                 Value scale;
+                 if (!byPosition)
+                   scale = at(5);
+                 else if (floatPositions)
+                   scale = at(4);
+                 else
+                   scale = arith::SIToFPOp::create(nb, nl, acc, args[4]);
+                 linalg::YieldOp::create(
+                     nb, nl,
+                     arith::AddFOp::create(
+                         nb, nl, args[6],
+                         arith::MulFOp::create(nb, nl, scale, t))
+                         .getResult());
+               })
+        .getResult(0);
   };
 
-  ArrayRef<OpFoldResult> posSizes = ArrayRef(halfSizes).drop_back();
-
   // ∂f: every position dimension is reduced.
-  {
-    auto gradType = RankedTensorType::get({numFreqs}, acc);
-    SmallVector<AffineMap> maps(inputMaps);
-    maps.push_back(freq);
-    SmallVector<utils::IteratorType> iterators(rank,
-                                               utils::IteratorType::reduction);
-    iterators.back() = utils::IteratorType::parallel;
-    Value df =
-        linalg::GenericOp::create(
-            b, loc, gradType, ins,
-            newTensor(b, loc, gradType, {b.getIndexAttr(numFreqs)}, true), maps,
-            iterators,
-            [&](OpBuilder &nb, Location nl, ValueRange args) {
-              auto [t, pf] = tangent(nb, nl, args);
-              linalg::YieldOp::create(
-                  nb, nl,
-                  arith::AddFOp::create(
-                      nb, nl, args[6],
-                      arith::MulFOp::create(nb, nl, pf.first, t))
-                      .getResult());
-            })
-            .getResult(0);
-    df = castTo(b, loc, convertTensor(b, loc, df, freqType.getElementType()),
-                freqType);
-    operandCotangents.push_back(Value());
-    operandCotangents.push_back(df);
-  }
+  Value df = reduceTangent(RankedTensorType::get({numFreqs}, acc),
+                           {b.getIndexAttr(numFreqs)}, freq,
+                           /*byPosition=*/true);
+  operandCotangents.push_back(Value());
+  operandCotangents.push_back(castTo(
+      b, loc, convertTensor(b, loc, df, freqType.getElementType()), freqType));
   if (!floatPositions)
     return success();
 
   // ∂p: the frequency dimension is reduced.
-  auto gradType = RankedTensorType::get(posType.getShape(), acc);
-  SmallVector<AffineMap> maps(inputMaps);
-  maps.push_back(pos);
-  SmallVector<utils::IteratorType> iterators(rank,
-                                             utils::IteratorType::parallel);
-  iterators.back() = utils::IteratorType::reduction;
-  Value dp = linalg::GenericOp::create(
-                 b, loc, gradType, ins,
-                 newTensor(b, loc, gradType, posSizes, true), maps, iterators,
-                 [&](OpBuilder &nb, Location nl, ValueRange args) {
-                   auto [t, pf] = tangent(nb, nl, args);
-                   linalg::YieldOp::create(
-                       nb, nl,
-                       arith::AddFOp::create(
-                           nb, nl, args[6],
-                           arith::MulFOp::create(nb, nl, pf.second, t))
-                           .getResult());
-                 })
-                 .getResult(0);
+  Value dp = reduceTangent(RankedTensorType::get(posType.getShape(), acc),
+                           ArrayRef(halfSizes).drop_back(), pos,
+                           /*byPosition=*/false);
   operandCotangents[0] = convertTensor(b, loc, dp, posElem);
   return success();
 }

@@ -825,12 +825,18 @@ LogicalResult EntryEmitter::emitRope(RopeOp op) {
                        op.getScalingAttr(), op.getResult());
 }
 
-/// The Givens-chain template arguments `T, AngleT, D, GivensPairs<...>` of
-/// an op on `input` with `angles`, or an error when the row does not fit the
-/// kernels' registers.
-static FailureOr<std::string> givensTemplateArgs(Operation *op, Value input,
-                                                 Value angles,
-                                                 ArrayRef<int64_t> pairs) {
+/// The C types of a Givens chain's rows (`t`) and angles (`at`), and the
+/// template arguments `T, AngleT, D, GivensPairs<...>` of its kernels.
+struct GivensKernelTypes {
+  std::string t, at, args;
+};
+
+/// The kernel types of an op on `input` with `angles`, or an error when the
+/// row does not fit the kernels' registers.
+static FailureOr<GivensKernelTypes> givensKernelTypes(Operation *op,
+                                                      Value input,
+                                                      Value angles,
+                                                      ArrayRef<int64_t> pairs) {
   auto type = cast<RankedTensorType>(input.getType());
   int64_t dim = type.getShape().back();
   if (ShapedType::isDynamic(dim) || dim > 256)
@@ -839,28 +845,25 @@ static FailureOr<std::string> givensTemplateArgs(Operation *op, Value input,
   std::string list;
   for (int64_t p : pairs)
     list += (list.empty() ? "" : ", ") + std::to_string(p);
-  return llvm::formatv(
-             "{0}, {1}, {2}, rotor::cuda::GivensPairs<{3}>",
-             cType(type.getElementType()),
-             cType(cast<RankedTensorType>(angles.getType()).getElementType()),
-             dim, list)
-      .str();
+  GivensKernelTypes k;
+  k.t = cType(type.getElementType());
+  k.at = cType(cast<RankedTensorType>(angles.getType()).getElementType());
+  k.args = llvm::formatv("{0}, {1}, {2}, rotor::cuda::GivensPairs<{3}>", k.t,
+                         k.at, dim, list)
+               .str();
+  return k;
 }
 
 LogicalResult EntryEmitter::emitGivens(GivensOp op) {
-  FailureOr<std::string> args =
-      givensTemplateArgs(op, op.getInput(), op.getAngles(), op.getPairs());
-  if (failed(args))
+  FailureOr<GivensKernelTypes> k =
+      givensKernelTypes(op, op.getInput(), op.getAngles(), op.getPairs());
+  if (failed(k))
     return failure();
-  auto type = cast<RankedTensorType>(op.getInput().getType());
-  std::string t = cType(type.getElementType());
-  std::string at = cType(
-      cast<RankedTensorType>(op.getAngles().getType()).getElementType());
-  Wrapper w("rotor::cuda::Givens<" + *args + ">");
-  w.ptr("x", valueOf(op.getInput()), t);
+  Wrapper w("rotor::cuda::Givens<" + k->args + ">");
+  w.ptr("x", valueOf(op.getInput()), k->t);
   int out = defineLike(op.getResult(), op.getInput());
-  w.ptr("out", out, t, false);
-  w.ptr("angles", valueOf(op.getAngles()), at);
+  w.ptr("out", out, k->t, false);
+  w.ptr("angles", valueOf(op.getAngles()), k->at);
   int rows = product(shapeOf(op.getInput()).drop_back());
   w.dim("rows", rows);
   launch(w, {strideOver(rows), cst(1), cst(1)}, {out});
@@ -875,19 +878,16 @@ constexpr int64_t kGivensGradBlocks = 264;
 /// (kGivensGradBlocks, N) f32 scratch), then GivensGradReduce (the angles'
 /// cotangents, summed over the blocks in order).
 LogicalResult EntryEmitter::emitGivensGrad(GivensGradOp op) {
-  FailureOr<std::string> args =
-      givensTemplateArgs(op, op.getInput(), op.getAngles(), op.getPairs());
-  if (failed(args))
+  FailureOr<GivensKernelTypes> k =
+      givensKernelTypes(op, op.getInput(), op.getAngles(), op.getPairs());
+  if (failed(k))
     return failure();
-  auto type = cast<RankedTensorType>(op.getInput().getType());
-  std::string t = cType(type.getElementType());
-  std::string at = cType(
-      cast<RankedTensorType>(op.getAngles().getType()).getElementType());
+  const std::string &t = k->t, &at = k->at;
   int64_t n = op.getNumRotations();
   int blocks = cst(kGivensGradBlocks);
   int partial = scratch(Float32Type::get(op.getContext()),
                         {blocks, cst(std::max<int64_t>(n, 1))});
-  Wrapper w("rotor::cuda::GivensGrad<" + *args + ">");
+  Wrapper w("rotor::cuda::GivensGrad<" + k->args + ">");
   w.ptr("x", valueOf(op.getInput()), t);
   w.ptr("dy", valueOf(op.getGrad()), t);
   int dx = defineLike(op.getInputGrad(), op.getInput());

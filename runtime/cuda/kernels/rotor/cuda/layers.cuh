@@ -86,15 +86,21 @@ template <typename T, typename AngleT, int kDim, typename PairsT> struct Givens 
     }
   }
 
-  __device__ static void run(const Params &p) {
-    __shared__ float cs[kN > 0 ? 2 * kN : 1];
+  /// cs[2k], cs[2k + 1] = cos, sin of angles[k] (shared memory, then a
+  /// barrier).
+  __device__ __forceinline__ static void loadCosSin(float *cs, const AngleT *angles) {
     for (int k = threadIdx.x; k < kN; k += kThreads) {
       float s, c;
-      sincosAccurate(toF64(p.angles[k]), &s, &c);
+      sincosAccurate(toF64(angles[k]), &s, &c);
       cs[2 * k] = c;
       cs[2 * k + 1] = s;
     }
     __syncthreads();
+  }
+
+  __device__ static void run(const Params &p) {
+    __shared__ float cs[kN > 0 ? 2 * kN : 1];
+    loadCosSin(cs, p.angles);
     if constexpr (kStaged) {
       constexpr int kVec = 16 / (int)sizeof(T);
       union Vec {
@@ -199,13 +205,8 @@ struct GivensGrad {
   __device__ static void run(const Params &p) {
     __shared__ float cs[kN > 0 ? 2 * kN : 1];
     __shared__ float scratch[32];
-    for (int k = threadIdx.x; k < kN; k += kThreads) {
-      float s, c;
-      sincosAccurate(toF64(p.angles[k]), &s, &c);
-      cs[2 * k] = c;
-      cs[2 * k + 1] = s;
-    }
-    __syncthreads();
+    using Forward = Givens<T, AngleT, kDim, PairsT>;
+    Forward::loadCosSin(cs, p.angles);
     float acc[kN > 0 ? kN : 1];
 #pragma unroll
     for (int k = 0; k < kN; ++k)
@@ -220,7 +221,7 @@ struct GivensGrad {
         z[e] = toF32(xr[e]);
         g[e] = toF32(gr[e]);
       }
-      Givens<T, AngleT, kDim, PairsT>::rotate(z, cs);
+      Forward::rotate(z, cs);
 #pragma unroll
       for (int k = kN - 1; k >= 0; --k) {
         const int i = PairsT::at(2 * k), j = PairsT::at(2 * k + 1);
