@@ -60,11 +60,22 @@ func.func @loss(%x: tensor<4x?xf32>, %w: tensor<?xf32>, %labels: tensor<4xi64>) 
 
 // -----
 
-// A fused Givens chain of the queries un-fuses to rotor.givens, which has
-// no rule: the diagnostic names it (at the attention op it came from).
-func.func @loss(%q: tensor<1x4x5x16xf32>, %k: tensor<1x2x5x16xf32>, %t: tensor<2xf32>, %labels: tensor<1x4x5xi64>) -> tensor<f32> {
-  // expected-error @+1 {{rotor-autodiff: 'rotor.givens' is not differentiable (it implements no DifferentiableOpInterface rule) (operand #0 depends on a differentiated argument)}}
-  %o = rotor.attention %q, %k, %k givens_q(%t : tensor<2xf32>) pairs [(0, 1), (3, 2)] : tensor<1x4x5x16xf32>, tensor<1x2x5x16xf32>, tensor<1x2x5x16xf32>
-  %l = rotor.cross_entropy %o, %labels : tensor<1x4x5x16xf32>, tensor<1x4x5xi64>
+// conv1d's cotangents split the channels into groups and pad by the kernel
+// size: both must be static.
+func.func @loss(%x: tensor<2x4x?xf32>, %w: tensor<4x?x3xf32>, %labels: tensor<2x4xi64>) -> tensor<f32> {
+  // expected-error @+1 {{'rotor.conv1d' op needs static channels and kernel size to be differentiated}}
+  %y = rotor.conv1d %x, %w : tensor<2x4x?xf32>, tensor<4x?x3xf32>
+  %l = rotor.cross_entropy %y, %labels : tensor<2x4x4xf32>, tensor<2x4xi64>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// sinusoidal_embedding's cotangents read the sin and cos halves of the
+// result: the number of frequencies must be static.
+func.func @loss(%p: tensor<4xf32>, %f: tensor<?xf32>, %labels: tensor<4xi64>) -> tensor<f32> {
+  // expected-error @+1 {{'rotor.sinusoidal_embedding' op needs a static number of frequencies to be differentiated}}
+  %y = rotor.sinusoidal_embedding %p, %f : tensor<4xf32>, tensor<?xf32>
+  %l = rotor.cross_entropy %y, %labels : tensor<4x?xf32>, tensor<4xi64>
   return %l : tensor<f32>
 }

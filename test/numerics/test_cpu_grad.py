@@ -310,6 +310,135 @@ def test_rotate_grad(differentiate):
         [1, 4], "rotate")
 
 
+GIVENS = [
+    # name, last dimension, pairs (overlapping planes share a feature)
+    ("one", 5, [(0, 3)]),
+    ("overlapping", 5, [(0, 1), (1, 2), (2, 0), (4, 1), (0, 1)]),
+    ("d64", 64, [(0, 1), (2, 5), (5, 63), (10, 3), (0, 63), (63, 0)]),
+    ("d80", 80, [(79, 0), (40, 41), (41, 79), (3, 40)]),
+    ("d96", 96, [(i, 95 - i) for i in range(0, 12)] + [(0, 1), (1, 94)]),
+]
+
+
+@pytest.mark.parametrize("name,d,pairs", GIVENS, ids=[g[0] for g in GIVENS])
+def test_givens_grad(differentiate, name, d, pairs):
+    """d input (the transposed chain) and d angles (rotor.givens_grad)."""
+    n = len(pairs)
+    xt, at = ttype((2, 3, None, d), F), ttype((n,), F)
+    plist = ", ".join(f"({i}, {j})" for i, j in pairs)
+    text = func([("x", xt), ("t", at)],
+                f"  %y = rotor.givens %x, %t pairs [{plist}] : {xt}, {at}", [("y", xt)])
+    run(differentiate, text,
+        lambda rng, s: [normal(rng, (2, 3, None, d), s), rng.uniform(-3.2, 3.2, size=n)],
+        [1, 5], f"givens {name}")
+
+
+def test_shared_rotation_grad(differentiate):
+    """One rotation matrix and one Givens chain applied to q and to k (as
+    the givens example model does): the two backward products read the same
+    transposed matrix (a regression test: the vectorized kernel's operand
+    buffer was shared between its two calls and overwritten in between,
+    giving a zero input gradient)."""
+    pairs = "[(0, 8), (1, 9), (2, 10), (3, 11)]"
+    qt, kt = ttype((2, 4, None, 16), F), ttype((2, 2, None, 16), F)
+    at, rt = ttype((4,), F), ttype((16, 16), F)
+    text = func([("q", qt), ("k", kt), ("t", at), ("r", rt)],
+                f"  %qg = rotor.givens %q, %t pairs {pairs} : {qt}, {at}\n"
+                f"  %kg = rotor.givens %k, %t pairs {pairs} : {kt}, {at}\n"
+                f"  %qr = rotor.rotate %qg, %r : {qt}, {rt}\n"
+                f"  %kr = rotor.rotate %kg, %r : {kt}, {rt}",
+                [("qr", qt), ("kr", kt)])
+    run(differentiate, text,
+        lambda rng, s: [normal(rng, (2, 4, None, 16), s), normal(rng, (2, 2, None, 16), s),
+                        rng.uniform(-1.0, 1.0, size=4), normal(rng, (16, 16))],
+        [1, 5], "shared rotation")
+
+
+@pytest.mark.parametrize("d", [1, 64, 80, 96])
+def test_l2_normalize_grad(differentiate, d):
+    xt = ttype((2, None, d), F)
+    text = func([("x", xt)], f"  %y = rotor.l2_normalize %x : {xt}", [("y", xt)])
+    run(differentiate, text, lambda rng, s: [normal(rng, (2, None, d), s, 2.0)],
+        [1, 7], f"l2_normalize D={d}")
+
+
+def test_l2_normalize_clamped_grad(differentiate):
+    """Rows whose norm is below epsilon (one tiny, one zero) are divided by
+    epsilon: their cotangent is dy / epsilon; every coordinate is checked."""
+    xt = ttype((4, 5), F)
+    text = func([("x", xt)],
+                f"  %y = rotor.l2_normalize %x {{epsilon = 1.0e-03 : f64}} : {xt}",
+                [("y", xt)])
+
+    def make(rng, s):
+        x = normal(rng, (4, 5))
+        x[1] *= 1e-5
+        x[2] = 0.0
+        return [x]
+
+    run(differentiate, text, make, [1], "l2_normalize clamped")
+
+
+SINUSOIDAL = [
+    # name, positions shape, positions dtype, number of frequencies
+    ("int_batch", (2, None), "i64", 5),
+    ("int32_f32", (None,), "i32", 32),
+    ("float_pos", (None,), F, 7),
+    ("float_pos_batch", (3, None), F, 4),
+]
+
+
+@pytest.mark.parametrize("name,pshape,pdtype,nf", SINUSOIDAL, ids=[s[0] for s in SINUSOIDAL])
+def test_sinusoidal_embedding_grad(differentiate, name, pshape, pdtype, nf):
+    """d freqs (and d positions when they are float) against finite
+    differences; integer positions get no gradient."""
+    pt, ft = ttype(pshape, pdtype), ttype((nf,), F)
+    yt = ttype(tuple(pshape) + (2 * nf,), F)
+    text = func([("p", pt), ("f", ft)],
+                f"  %y = rotor.sinusoidal_embedding %p, %f : {pt}, {ft}", [("y", yt)])
+
+    def make(rng, s):
+        shape = concrete(pshape, s)
+        if pdtype == F:
+            pos = rng.uniform(-4.0, 6.0, size=shape)
+        else:
+            pos = rng.integers(0, 9, size=shape).astype(np.int64 if pdtype == "i64" else np.int32)
+        return [pos, normal(rng, (nf,), scale=0.5)]
+
+    run(differentiate, text, make, [1, 6], f"sinusoidal_embedding {name}")
+
+
+CONV1D = [
+    # name, Cin, Cout, groups, kernel, padding, bias
+    ("causal_k3", 4, 6, 1, 3, "causal", True),
+    ("causal_k4_depthwise", 5, 5, 5, 4, "causal", False),
+    ("same_k3_groups2", 4, 6, 2, 3, "same", True),
+    ("same_k4", 3, 5, 1, 4, "same", False),
+    ("same_k4_depthwise_bias", 6, 6, 6, 4, "same", True),
+    ("k1", 3, 2, 1, 1, "causal", True),
+]
+
+
+@pytest.mark.parametrize("name,cin,cout,groups,k,padding,bias", CONV1D,
+                         ids=[c[0] for c in CONV1D])
+def test_conv1d_grad(differentiate, name, cin, cout, groups, k, padding, bias):
+    """d input (the transposed convolution), d weight and d bias; lengths
+    shorter than the kernel included."""
+    xt, wt = ttype((2, None, cin), F), ttype((cout, cin // groups, k), F)
+    yt, bt = ttype((2, None, cout), F), ttype((cout,), F)
+    args = [("x", xt), ("w", wt)] + ([("b", bt)] if bias else [])
+    b = f" bias(%b : {bt})" if bias else ""
+    text = func(args,
+                f"  %y = rotor.conv1d %x, %w{b} {{groups = {groups} : i64, "
+                f"padding = #rotor.conv_padding<{padding}>}} : {xt}, {wt}", [("y", yt)])
+
+    def make(rng, s):
+        ins = [normal(rng, (2, None, cin), s), normal(rng, (cout, cin // groups, k))]
+        return ins + ([normal(rng, (cout,))] if bias else [])
+
+    run(differentiate, text, make, [1, 2, 7], f"conv1d {name}")
+
+
 # -----------------------------------------------------------------------------
 # attention
 # -----------------------------------------------------------------------------

@@ -250,6 +250,14 @@ LogicalResult GivensOp::verify() {
                            type.getDimSize(type.getRank() - 1));
 }
 
+LogicalResult GivensGradOp::verify() {
+  auto type = getInput().getType();
+  if (type.getRank() < 1)
+    return emitOpError() << "input must have at least one dimension";
+  return verifyGivensChain(*this, "", getPairs(), getAngles(),
+                           type.getDimSize(type.getRank() - 1));
+}
+
 //===----------------------------------------------------------------------===//
 // RotateOp
 //===----------------------------------------------------------------------===//

@@ -23,6 +23,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/DialectRegistry.h"
 
@@ -409,6 +410,19 @@ LogicalResult RotateOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
   return success();
 }
 
+/// y = x · G_0 ⋯ G_{N-1}:  (∂x, ∂angles) = givens_grad(x, ∂y, angles)
+LogicalResult GivensOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                                 SmallVectorImpl<Value> &operandCotangents) {
+  Location loc = getLoc();
+  auto grad = GivensGradOp::create(
+      b, loc, TypeRange{getType(), getAngles().getType()}, getInput(),
+      castTo(b, loc, resultCotangents[0], getType()), getAngles(),
+      getPairsAttr());
+  operandCotangents.push_back(grad.getInputGrad());
+  operandCotangents.push_back(grad.getAnglesGrad());
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Softmax
 //===----------------------------------------------------------------------===//
@@ -433,6 +447,398 @@ LogicalResult SoftmaxOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
                     scalarConstant(b, loc, type.getElementType(), -1.0)));
   operandCotangents.push_back(
       castTo(b, loc, MulOp::create(b, loc, y, centered), type));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Row reductions built in place: l2_normalize, sinusoidal_embedding
+//===----------------------------------------------------------------------===//
+//
+// These rules need a per-row statistic (a norm, a dot product) that no
+// rotor op computes, so they build linalg.generic ops directly. Sums are
+// accumulated in f32 (f64 for f64 tensors) and rounded once to the
+// operand's element type.
+
+/// The type the hand-built reductions accumulate in.
+static FloatType accumulationType(Type elem) {
+  if (elem.isF64())
+    return Float64Type::get(elem.getContext());
+  return Float32Type::get(elem.getContext());
+}
+
+/// The float scalar `v` converted to the float type `to`.
+static Value convertScalar(OpBuilder &b, Location loc, Value v, Type to) {
+  if (v.getType() == to)
+    return v;
+  if (v.getType().getIntOrFloatBitWidth() < to.getIntOrFloatBitWidth())
+    return arith::ExtFOp::create(b, loc, to, v);
+  return arith::TruncFOp::create(b, loc, to, v);
+}
+
+/// The float tensor `v` with element type `elem` (arith.extf/truncf on the
+/// tensor; `v` itself when it has that type already).
+static Value convertTensor(OpBuilder &b, Location loc, Value v, Type elem) {
+  auto type = cast<RankedTensorType>(v.getType());
+  if (type.getElementType() == elem)
+    return v;
+  auto to = type.clone(elem);
+  if (type.getElementTypeBitWidth() < elem.getIntOrFloatBitWidth())
+    return arith::ExtFOp::create(b, loc, to, v);
+  return arith::TruncFOp::create(b, loc, to, v);
+}
+
+/// A tensor of `type` with the sizes `sizes` (attributes where static),
+/// uninitialized, or filled with zeros when `zero`.
+static Value newTensor(OpBuilder &b, Location loc, RankedTensorType type,
+                       ArrayRef<OpFoldResult> sizes, bool zero) {
+  SmallVector<Value> dynamic;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    if (type.isDynamicDim(d))
+      dynamic.push_back(cast<Value>(sizes[d]));
+  Value empty = tensor::EmptyOp::create(b, loc, type, dynamic);
+  if (!zero)
+    return empty;
+  Value c0 = arith::ConstantOp::create(
+      b, loc, b.getFloatAttr(type.getElementType(), 0.0));
+  return linalg::FillOp::create(b, loc, c0, empty).getResult(0);
+}
+
+/// The map (d_0, …, d_{rank-1}) -> (d_0, …, d_{count-1}).
+static AffineMap leadingDims(MLIRContext *ctx, int64_t rank, int64_t count) {
+  SmallVector<AffineExpr> exprs;
+  for (int64_t d = 0; d < count; ++d)
+    exprs.push_back(getAffineDimExpr(d, ctx));
+  return AffineMap::get(rank, 0, exprs, ctx);
+}
+
+/// y = x / n with n = sqrt(max(Σ x², ε²)) over the last dimension:
+///   ∂x = (∂y - y · Σ(∂y · y)) / n   where Σ x² > ε²
+///   ∂x = ∂y / ε                     where the norm is clamped (n = ε)
+LogicalResult
+L2NormalizeOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                        SmallVectorImpl<Value> &operandCotangents) {
+  Location loc = getLoc();
+  MLIRContext *ctx = b.getContext();
+  auto type = cast<RankedTensorType>(getType());
+  int64_t rank = type.getRank();
+  Type elem = type.getElementType();
+  FloatType acc = accumulationType(elem);
+  Value x = getInput(), y = getResult();
+  Value dy = castTo(b, loc, resultCotangents[0], type);
+
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t d = 0; d < rank; ++d)
+    sizes.push_back(dimOf(b, loc, x, d));
+  auto rowType =
+      RankedTensorType::get(type.getShape().drop_back(), acc);
+  Value rowInit =
+      newTensor(b, loc, rowType, ArrayRef(sizes).drop_back(), /*zero=*/true);
+  AffineMap id = b.getMultiDimIdentityMap(rank);
+  AffineMap row = leadingDims(ctx, rank, rank - 1);
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  iterators.back() = utils::IteratorType::reduction;
+  // (Σ x², Σ ∂y · y) per row.
+  auto stats = linalg::GenericOp::create(
+      b, loc, TypeRange{rowType, rowType}, ValueRange{x, y, dy},
+      ValueRange{rowInit, rowInit}, {id, id, id, row, row}, iterators,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value xs = convertScalar(nb, nl, args[0], acc);
+        Value ys = convertScalar(nb, nl, args[1], acc);
+        Value dys = convertScalar(nb, nl, args[2], acc);
+        Value ss = arith::AddFOp::create(
+            nb, nl, args[3], arith::MulFOp::create(nb, nl, xs, xs));
+        Value dot = arith::AddFOp::create(
+            nb, nl, args[4], arith::MulFOp::create(nb, nl, ys, dys));
+        linalg::YieldOp::create(nb, nl, ValueRange{ss, dot});
+      });
+
+  double eps = getEpsilon().convertToDouble();
+  Value dx = linalg::GenericOp::create(
+                 b, loc, type,
+                 ValueRange{y, dy, stats.getResult(0), stats.getResult(1)},
+                 newTensor(b, loc, type, sizes, /*zero=*/false),
+                 {id, id, row, row, id},
+                 SmallVector<utils::IteratorType>(
+                     rank, utils::IteratorType::parallel),
+                 [&](OpBuilder &nb, Location nl, ValueRange args) {
+                   Value eps2 = arith::ConstantOp::create(
+                       nb, nl, nb.getFloatAttr(acc, eps * eps));
+                   Value ys = convertScalar(nb, nl, args[0], acc);
+                   Value dys = convertScalar(nb, nl, args[1], acc);
+                   Value ss = args[2], dot = args[3];
+                   Value unclamped = arith::CmpFOp::create(
+                       nb, nl, arith::CmpFPredicate::OGT, ss, eps2);
+                   Value norm = math::SqrtOp::create(
+                       nb, nl, arith::MaximumFOp::create(nb, nl, ss, eps2));
+                   Value proj = arith::SelectOp::create(
+                       nb, nl, unclamped,
+                       arith::MulFOp::create(nb, nl, ys, dot),
+                       arith::ConstantOp::create(nb, nl,
+                                                 nb.getFloatAttr(acc, 0.0)));
+                   Value g = arith::DivFOp::create(
+                       nb, nl, arith::SubFOp::create(nb, nl, dys, proj),
+                       norm);
+                   linalg::YieldOp::create(nb, nl,
+                                           convertScalar(nb, nl, g, elem));
+                 })
+                 .getResult(0);
+  operandCotangents.push_back(dx);
+  return success();
+}
+
+/// y = [sin(p f), cos(p f)] over a last dimension of 2F; with the halves of
+/// y and T = cos(p f) · ∂y_sin - sin(p f) · ∂y_cos (the derivative of the
+/// pair in the angle p f):
+///   ∂f = Σ_p p · T[p, :]
+///   ∂p = Σ_f f · T[:, f]    (float positions; integer positions: none)
+LogicalResult SinusoidalEmbeddingOp::buildVjp(
+    OpBuilder &b, ValueRange resultCotangents,
+    SmallVectorImpl<Value> &operandCotangents) {
+  Location loc = getLoc();
+  MLIRContext *ctx = b.getContext();
+  Value positions = getPositions(), freqs = getFreqs(), y = getResult();
+  auto type = cast<RankedTensorType>(y.getType());
+  auto posType = cast<RankedTensorType>(positions.getType());
+  auto freqType = cast<RankedTensorType>(freqs.getType());
+  int64_t numFreqs = freqType.getDimSize(0);
+  if (ShapedType::isDynamic(numFreqs))
+    return emitOpError() << "needs a static number of frequencies to be "
+                            "differentiated";
+  Value dy = castTo(b, loc, resultCotangents[0], type);
+  int64_t rank = type.getRank(), last = rank - 1;
+  FloatType acc = accumulationType(type.getElementType());
+  Type posElem = posType.getElementType();
+  bool floatPositions = isa<FloatType>(posElem);
+
+  // The halves of y and ∂y as (P..., F) slices, so that every operand of
+  // the generics spans the loops exactly.
+  SmallVector<OpFoldResult> halfSizes;
+  for (int64_t d = 0; d < last; ++d)
+    halfSizes.push_back(dimOf(b, loc, positions, d));
+  halfSizes.push_back(b.getIndexAttr(numFreqs));
+  auto half = [&](Value v, int64_t offset) -> Value {
+    SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0));
+    offsets.back() = b.getIndexAttr(offset);
+    return tensor::ExtractSliceOp::create(
+        b, loc, v, offsets, halfSizes,
+        SmallVector<OpFoldResult>(rank, b.getIndexAttr(1)));
+  };
+  AffineMap id = b.getMultiDimIdentityMap(rank);
+  AffineMap pos = leadingDims(ctx, rank, last);
+  AffineMap freq = AffineMap::get(rank, 0, getAffineDimExpr(last, ctx));
+  // Operands: sin, cos, ∂y_sin, ∂y_cos, p, f.
+  SmallVector<Value> ins = {half(y, 0),  half(y, numFreqs), half(dy, 0),
+                            half(dy, numFreqs), positions, freqs};
+  SmallVector<AffineMap> inputMaps = {id, id, id, id, pos, freq};
+  // Σ T · (p for ∂f, f for ∂p) over the dimensions that `outMap` drops,
+  // into a zero tensor of `gradType` and `sizes`.
+  auto reduceTangent = [&](RankedTensorType gradType,
+                           ArrayRef<OpFoldResult> sizes, AffineMap outMap,
+                           bool byPosition) {
+    SmallVector<AffineMap> maps(inputMaps);
+    maps.push_back(outMap);
+    SmallVector<utils::IteratorType> iterators(
+        rank, byPosition ? utils::IteratorType::reduction
+                         : utils::IteratorType::parallel);
+    iterators.back() = byPosition ? utils::IteratorType::parallel
+                                  : utils::IteratorType::reduction;
+    return linalg::GenericOp::create(
+               b, loc, gradType, ins,
+               newTensor(b, loc, gradType, sizes, /*zero=*/true), maps,
+               iterators,
+               [&](OpBuilder &nb, Location nl, ValueRange args) {
+                 auto at = [&](int i) {
+                   return convertScalar(nb, nl, args[i], acc);
+                 };
+                 Value t = arith::SubFOp::create(
+                     nb, nl, arith::MulFOp::create(nb, nl, at(1), at(2)),
+                     arith::MulFOp::create(nb, nl, at(0), at(3)));
+                 Value scale;
+                 if (!byPosition)
+                   scale = at(5);
+                 else if (floatPositions)
+                   scale = at(4);
+                 else
+                   scale = arith::SIToFPOp::create(nb, nl, acc, args[4]);
+                 linalg::YieldOp::create(
+                     nb, nl,
+                     arith::AddFOp::create(
+                         nb, nl, args[6],
+                         arith::MulFOp::create(nb, nl, scale, t))
+                         .getResult());
+               })
+        .getResult(0);
+  };
+
+  // ∂f: every position dimension is reduced.
+  Value df = reduceTangent(RankedTensorType::get({numFreqs}, acc),
+                           {b.getIndexAttr(numFreqs)}, freq,
+                           /*byPosition=*/true);
+  operandCotangents.push_back(Value());
+  operandCotangents.push_back(castTo(
+      b, loc, convertTensor(b, loc, df, freqType.getElementType()), freqType));
+  if (!floatPositions)
+    return success();
+
+  // ∂p: the frequency dimension is reduced.
+  Value dp = reduceTangent(RankedTensorType::get(posType.getShape(), acc),
+                           ArrayRef(halfSizes).drop_back(), pos,
+                           /*byPosition=*/false);
+  operandCotangents[0] = convertTensor(b, loc, dp, posElem);
+  return success();
+}
+
+/// y[b, t, g·Og + o] = bias + Σ_{c, k} w[g·Og + o, c, k] · xp[b, t + k, g·Cg + c]
+/// with xp the input padded by `left` zeros before and `right` after
+/// (K - 1 in all; causal: left = K - 1; same: left = (K - 1) / 2):
+///   ∂w[g·Og + o, c, k] = Σ_{b, t} ∂y[b, t, g·Og + o] · xp[b, t + k, g·Cg + c]
+///   ∂x[b, s, g·Cg + c] = Σ_{o, k} w[g·Og + o, c, k] · ∂yp[b, s + K - 1 - k, g·Og + o]
+///                        with ∂yp = ∂y padded by `right` before, `left` after
+///                        (the transposed convolution, mirrored padding)
+///   ∂bias = Σ_{b, t} ∂y
+LogicalResult Conv1dOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
+                                 SmallVectorImpl<Value> &operandCotangents) {
+  Location loc = getLoc();
+  MLIRContext *ctx = b.getContext();
+  Value x = getInput(), w = getWeight();
+  auto xType = cast<RankedTensorType>(x.getType());
+  auto wType = cast<RankedTensorType>(w.getType());
+  auto yType = cast<RankedTensorType>(getType());
+  int64_t cin = xType.getDimSize(2), cout = wType.getDimSize(0),
+          kernel = wType.getDimSize(2);
+  if (ShapedType::isDynamic(cin) || ShapedType::isDynamic(cout) ||
+      ShapedType::isDynamic(kernel))
+    return emitOpError() << "needs static channels and kernel size to be "
+                            "differentiated";
+  int64_t groups = getGroupsAttr().getInt();
+  int64_t cg = cin / groups, og = cout / groups;
+  int64_t left = getPadding() == ConvPadding::causal ? kernel - 1
+                                                     : (kernel - 1) / 2;
+  int64_t right = kernel - 1 - left;
+  Type elem = xType.getElementType();
+  FloatType acc = accumulationType(elem);
+  Value dy = castTo(b, loc, resultCotangents[0], yType);
+
+  OpFoldResult batch = dimOf(b, loc, x, 0), seq = dimOf(b, loc, x, 1);
+  int64_t seqSize = xType.getDimSize(1);
+  int64_t paddedSeq =
+      ShapedType::isDynamic(seqSize) ? ShapedType::kDynamic
+                                     : seqSize + kernel - 1;
+  OpFoldResult paddedSize =
+      ShapedType::isDynamic(seqSize)
+          ? OpFoldResult(arith::AddIOp::create(
+                             b, loc, cast<Value>(seq),
+                             arith::ConstantIndexOp::create(b, loc,
+                                                            kernel - 1))
+                             .getResult())
+          : OpFoldResult(b.getIndexAttr(paddedSeq));
+  // v (B, S, C) padded along the sequence, split to (B, S + K - 1, G, C/G).
+  auto padSplit = [&](Value v, int64_t before, int64_t after, int64_t c) {
+    auto type = cast<RankedTensorType>(v.getType());
+    Value zero = arith::ConstantOp::create(
+        b, loc, b.getFloatAttr(type.getElementType(), 0.0));
+    OpFoldResult z = b.getIndexAttr(0);
+    Value padded = tensor::PadOp::create(
+        b, loc,
+        RankedTensorType::get({type.getDimSize(0), paddedSeq, c},
+                              type.getElementType()),
+        v, ArrayRef<OpFoldResult>{z, b.getIndexAttr(before), z},
+        ArrayRef<OpFoldResult>{z, b.getIndexAttr(after), z}, zero);
+    return tensor::ExpandShapeOp::create(
+        b, loc,
+        RankedTensorType::get({type.getDimSize(0), paddedSeq, groups,
+                               c / groups},
+                              type.getElementType()),
+        padded, ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}},
+        ArrayRef<OpFoldResult>{batch, paddedSize, b.getIndexAttr(groups),
+                               b.getIndexAttr(c / groups)});
+  };
+  auto split = [&](Value v, int64_t c) {
+    auto type = cast<RankedTensorType>(v.getType());
+    return tensor::ExpandShapeOp::create(
+        b, loc,
+        RankedTensorType::get({type.getDimSize(0), type.getDimSize(1), groups,
+                               c / groups},
+                              type.getElementType()),
+        v, ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}},
+        ArrayRef<OpFoldResult>{batch, seq, b.getIndexAttr(groups),
+                               b.getIndexAttr(c / groups)});
+  };
+  Value wg = tensor::ExpandShapeOp::create(
+      b, loc,
+      RankedTensorType::get({groups, og, cg, kernel}, wType.getElementType()),
+      w, ArrayRef<ReassociationIndices>{{0, 1}, {2}, {3}});
+  auto multiplyAdd = [&](OpBuilder &nb, Location nl, ValueRange args) {
+    Value p = arith::MulFOp::create(nb, nl, convertScalar(nb, nl, args[0], acc),
+                                    convertScalar(nb, nl, args[1], acc));
+    linalg::YieldOp::create(
+        nb, nl, arith::AddFOp::create(nb, nl, args[2], p).getResult());
+  };
+  auto dims = [&](int64_t n) {
+    SmallVector<AffineExpr> d;
+    for (int64_t i = 0; i < n; ++i)
+      d.push_back(getAffineDimExpr(i, ctx));
+    return d;
+  };
+  using utils::IteratorType;
+
+  // ∂x: loops (b, s, g, c, o, k), o and k reduced.
+  {
+    SmallVector<AffineExpr> d = dims(6);
+    AffineExpr bd = d[0], s = d[1], g = d[2], c = d[3], o = d[4], k = d[5];
+    Value dyp = padSplit(dy, right, left, cout);
+    auto dxType = RankedTensorType::get(
+        {xType.getDimSize(0), seqSize, groups, cg}, acc);
+    Value init = newTensor(b, loc, dxType,
+                           {batch, seq, b.getIndexAttr(groups),
+                            b.getIndexAttr(cg)},
+                           /*zero=*/true);
+    Value dx4 =
+        linalg::GenericOp::create(
+            b, loc, dxType, ValueRange{wg, dyp}, init,
+            {AffineMap::get(6, 0, {g, o, c, k}, ctx),
+             AffineMap::get(6, 0, {bd, s + (kernel - 1) - k, g, o}, ctx),
+             AffineMap::get(6, 0, {bd, s, g, c}, ctx)},
+            {IteratorType::parallel, IteratorType::parallel,
+             IteratorType::parallel, IteratorType::parallel,
+             IteratorType::reduction, IteratorType::reduction},
+            multiplyAdd)
+            .getResult(0);
+    Value dx = tensor::CollapseShapeOp::create(
+        b, loc, convertTensor(b, loc, dx4, elem),
+        ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
+    operandCotangents.push_back(castTo(b, loc, dx, xType));
+  }
+  // ∂w: loops (g, o, c, k, b, t), b and t reduced.
+  {
+    SmallVector<AffineExpr> d = dims(6);
+    AffineExpr g = d[0], o = d[1], c = d[2], k = d[3], bd = d[4], t = d[5];
+    Value xp = padSplit(x, left, right, cin);
+    auto dwType = RankedTensorType::get({groups, og, cg, kernel}, acc);
+    Value init = newTensor(b, loc, dwType,
+                           {b.getIndexAttr(groups), b.getIndexAttr(og),
+                            b.getIndexAttr(cg), b.getIndexAttr(kernel)},
+                           /*zero=*/true);
+    Value dw4 =
+        linalg::GenericOp::create(
+            b, loc, dwType, ValueRange{split(dy, cout), xp}, init,
+            {AffineMap::get(6, 0, {bd, t, g, o}, ctx),
+             AffineMap::get(6, 0, {bd, t + k, g, c}, ctx),
+             AffineMap::get(6, 0, {g, o, c, k}, ctx)},
+            {IteratorType::parallel, IteratorType::parallel,
+             IteratorType::parallel, IteratorType::parallel,
+             IteratorType::reduction, IteratorType::reduction},
+            multiplyAdd)
+            .getResult(0);
+    Value dw = tensor::CollapseShapeOp::create(
+        b, loc, convertTensor(b, loc, dw4, wType.getElementType()),
+        ArrayRef<ReassociationIndices>{{0, 1}, {2}, {3}});
+    operandCotangents.push_back(castTo(b, loc, dw, wType));
+  }
+  if (Value bias = getBias())
+    operandCotangents.push_back(
+        sumToShape(b, loc, dy, cast<RankedTensorType>(bias.getType())));
   return success();
 }
 

@@ -59,6 +59,11 @@ Value buildMaskPredicate(OpBuilder &b, Location loc, MaskAttr mask,
 /// `linalg.generic` iterator lists.
 SmallVector<utils::IteratorType> parallelIterators(int64_t n);
 
+/// Σ_p g[p, n] · x[p, k] over every leading index p of g (…, N) and x (…, K):
+/// the (N, K) sum of outer products, accumulated and returned in `acc`.
+Value sumOuterProducts(OpBuilder &b, Location loc, Value g, Value x,
+                       FloatType acc);
+
 /// The parameters of a rotary embedding (rotor.rope, or the fused rope of
 /// rotor.attention).
 struct RopeParams {

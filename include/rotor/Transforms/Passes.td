@@ -182,6 +182,7 @@ def RotorAutodiff : Pass<"rotor-autodiff", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::rotor::RotorDialect",
                            "::mlir::arith::ArithDialect",
                            "::mlir::linalg::LinalgDialect",
+                           "::mlir::math::MathDialect",
                            "::mlir::tensor::TensorDialect"];
 }
 

@@ -238,6 +238,51 @@ struct LowerLinear : OpRewritePattern<LinearOp> {
   }
 };
 
+} // namespace
+
+Value mlir::rotor::sumOuterProducts(OpBuilder &b, Location loc, Value g,
+                                    Value x, FloatType acc) {
+  int64_t rank = cast<RankedTensorType>(g.getType()).getRank();
+  MLIRContext *ctx = b.getContext();
+  SmallVector<OpFoldResult> sizes = {getDim(b, loc, g, rank - 1),
+                                     getDim(b, loc, x, rank - 1)};
+  auto accType = RankedTensorType::get(
+      {cast<RankedTensorType>(g.getType()).getDimSize(rank - 1),
+       cast<RankedTensorType>(x.getType()).getDimSize(rank - 1)},
+      acc);
+  Value init = createFilled(b, loc, accType, sizes, 0.0);
+
+  // Loops (L..., n, k): the reduced leading dims outermost, so that each
+  // row of g and x is read once.
+  SmallVector<AffineExpr> gExprs, xExprs;
+  for (int64_t d = 0; d + 1 < rank; ++d) {
+    gExprs.push_back(getAffineDimExpr(d, ctx));
+    xExprs.push_back(getAffineDimExpr(d, ctx));
+  }
+  AffineExpr n = getAffineDimExpr(rank - 1, ctx);
+  AffineExpr k = getAffineDimExpr(rank, ctx);
+  gExprs.push_back(n);
+  xExprs.push_back(k);
+  SmallVector<AffineMap> maps = {AffineMap::get(rank + 1, 0, gExprs, ctx),
+                                 AffineMap::get(rank + 1, 0, xExprs, ctx),
+                                 AffineMap::get(rank + 1, 0, {n, k}, ctx)};
+  SmallVector<utils::IteratorType> iterators(rank + 1,
+                                             utils::IteratorType::reduction);
+  iterators[rank - 1] = iterators[rank] = utils::IteratorType::parallel;
+  return linalg::GenericOp::create(
+             b, loc, accType, ValueRange{g, x}, init, maps, iterators,
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               Value lhs = convertFloat(nb, l, args[0], acc);
+               Value rhs = convertFloat(nb, l, args[1], acc);
+               Value p = arith::MulFOp::create(nb, l, lhs, rhs);
+               Value sum = arith::AddFOp::create(nb, l, args[2], p);
+               linalg::YieldOp::create(nb, l, sum);
+             })
+      .getResult(0);
+}
+
+namespace {
+
 /// linear_weight_grad(g (L..., N), x (L..., K)) =>
 ///   acc = generic (L..., n, k) { acc[n, k] += g[L..., n] * x[L..., k] }
 ///                                                  (reduction L...)
@@ -248,45 +293,14 @@ struct LowerLinearWeightGrad : OpRewritePattern<LinearWeightGradOp> {
   LogicalResult matchAndRewrite(LinearWeightGradOp op,
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
-    Value g = op.getGrad(), x = op.getInput();
     auto resultType = cast<RankedTensorType>(op.getResult().getType());
     Type elem = resultType.getElementType();
     FloatType acc = getAccumulationType(elem);
-    int64_t rank = op.getGrad().getType().getRank();
-    MLIRContext *ctx = rewriter.getContext();
-    SmallVector<OpFoldResult> sizes = {getDim(rewriter, loc, g, rank - 1),
-                                       getDim(rewriter, loc, x, rank - 1)};
-    Value init = createFilled(rewriter, loc, resultType.clone(acc), sizes, 0.0);
-
-    // Loops (L..., n, k): the reduced leading dims outermost, so that each
-    // row of g and x is read once.
-    SmallVector<AffineExpr> gExprs, xExprs;
-    for (int64_t d = 0; d + 1 < rank; ++d) {
-      gExprs.push_back(getAffineDimExpr(d, ctx));
-      xExprs.push_back(getAffineDimExpr(d, ctx));
-    }
-    AffineExpr n = getAffineDimExpr(rank - 1, ctx);
-    AffineExpr k = getAffineDimExpr(rank, ctx);
-    gExprs.push_back(n);
-    xExprs.push_back(k);
-    SmallVector<AffineMap> maps = {AffineMap::get(rank + 1, 0, gExprs, ctx),
-                                   AffineMap::get(rank + 1, 0, xExprs, ctx),
-                                   AffineMap::get(rank + 1, 0, {n, k}, ctx)};
-    SmallVector<utils::IteratorType> iterators(rank + 1,
-                                               utils::IteratorType::reduction);
-    iterators[rank - 1] = iterators[rank] = utils::IteratorType::parallel;
-    Value product = linalg::GenericOp::create(
-                        rewriter, loc, init.getType(), ValueRange{g, x}, init,
-                        maps, iterators,
-                        [&](OpBuilder &b, Location l, ValueRange args) {
-                          Value lhs = convertFloat(b, l, args[0], acc);
-                          Value rhs = convertFloat(b, l, args[1], acc);
-                          Value p = arith::MulFOp::create(b, l, lhs, rhs);
-                          Value sum = arith::AddFOp::create(b, l, args[2], p);
-                          linalg::YieldOp::create(b, l, sum);
-                        })
-                        .getResult(0);
+    Value product =
+        sumOuterProducts(rewriter, loc, op.getGrad(), op.getInput(), acc);
     if (acc == elem) {
+      if (product.getType() != resultType)
+        product = tensor::CastOp::create(rewriter, loc, resultType, product);
       rewriter.replaceOp(op, product);
       return success();
     }

@@ -597,6 +597,97 @@ struct LowerRotate : OpRewritePattern<RotateOp> {
   }
 };
 
+/// Column `col` of the D x D matrix `m`, as a (D) tensor.
+Value extractColumn(OpBuilder &b, Location loc, Value m, int64_t col) {
+  auto type = cast<RankedTensorType>(m.getType());
+  int64_t dim = type.getDimSize(0);
+  auto colMapType = RankedTensorType::get({dim, 1}, type.getElementType());
+  auto colType = RankedTensorType::get({dim}, type.getElementType());
+  Value slice = tensor::ExtractSliceOp::create(
+      b, loc, colMapType, m,
+      ArrayRef<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(col)},
+      ArrayRef<OpFoldResult>{b.getIndexAttr(dim), b.getIndexAttr(1)},
+      ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+  return tensor::CollapseShapeOp::create(b, loc, colType, slice,
+                                         ArrayRef<ReassociationIndices>{{0, 1}});
+}
+
+/// `m` with column `col` replaced by the (D) tensor `v`.
+Value insertColumn(OpBuilder &b, Location loc, Value m, Value v, int64_t col) {
+  auto type = cast<RankedTensorType>(m.getType());
+  int64_t dim = type.getDimSize(0);
+  auto colMapType = RankedTensorType::get({dim, 1}, type.getElementType());
+  Value expanded = tensor::ExpandShapeOp::create(
+      b, loc, colMapType, v, ArrayRef<ReassociationIndices>{{0, 1}});
+  return tensor::InsertSliceOp::create(
+      b, loc, expanded, m,
+      ArrayRef<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(col)},
+      ArrayRef<OpFoldResult>{b.getIndexAttr(dim), b.getIndexAttr(1)},
+      ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+}
+
+/// M · G for the rotation G of the plane (i, j) with cosine c and sine s
+/// (scalars of M's element type): only columns i and j change,
+///   M'[:, i] = c M[:, i] - s M[:, j],  M'[:, j] = s M[:, i] + c M[:, j]
+Value rotateColumns(OpBuilder &b, Location loc, Value m, int64_t i, int64_t j,
+                    Value c, Value s) {
+  Value ci = extractColumn(b, loc, m, i), cj = extractColumn(b, loc, m, j);
+  auto colType = cast<RankedTensorType>(ci.getType());
+  AffineMap id1 = b.getMultiDimIdentityMap(1);
+  Value e1 = tensor::EmptyOp::create(b, loc, colType, ValueRange{});
+  Value e2 = tensor::EmptyOp::create(b, loc, colType, ValueRange{});
+  auto updated = linalg::GenericOp::create(
+      b, loc, TypeRange{colType, colType}, ValueRange{ci, cj},
+      ValueRange{e1, e2}, {id1, id1, id1, id1}, parallelIterators(1),
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value a = args[0], bb = args[1];
+        Value ni = arith::SubFOp::create(nb, l, arith::MulFOp::create(nb, l, a, c),
+                                         arith::MulFOp::create(nb, l, bb, s));
+        Value nj = arith::AddFOp::create(nb, l, arith::MulFOp::create(nb, l, a, s),
+                                         arith::MulFOp::create(nb, l, bb, c));
+        linalg::YieldOp::create(nb, l, ValueRange{ni, nj});
+      });
+  m = insertColumn(b, loc, m, updated.getResult(0), i);
+  return insertColumn(b, loc, m, updated.getResult(1), j);
+}
+
+/// (cos, sin) of angles[k] in `acc`.
+std::pair<Value, Value> angleCosSin(OpBuilder &b, Location loc, Value angles,
+                                    int64_t k, FloatType acc) {
+  Value angle = tensor::ExtractOp::create(
+      b, loc, angles, ValueRange{createIndexConstant(b, loc, k)});
+  angle = convertFloat(b, loc, angle, acc);
+  return {math::CosOp::create(b, loc, angle), math::SinOp::create(b, loc, angle)};
+}
+
+/// The D x D matrix G_0 · G_1 · … · G_{N-1} of a Givens chain, in `acc`,
+/// built at run time from the angles (each rotation updates two columns).
+Value buildGivensMatrix(OpBuilder &b, Location loc, Value angles,
+                        ArrayRef<int64_t> pairs, int64_t dim, FloatType acc) {
+  auto matType = RankedTensorType::get({dim, dim}, acc);
+  AffineMap id2 = b.getMultiDimIdentityMap(2);
+  Value m = tensor::EmptyOp::create(b, loc, matType, ValueRange{});
+  m = linalg::GenericOp::create(
+          b, loc, matType, ValueRange{}, ValueRange{m}, {id2},
+          parallelIterators(2),
+          [&](OpBuilder &nb, Location l, ValueRange) {
+            Value eq = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq,
+                                             linalg::IndexOp::create(nb, l, 0),
+                                             linalg::IndexOp::create(nb, l, 1));
+            linalg::YieldOp::create(
+                nb, l,
+                ValueRange{arith::SelectOp::create(
+                    nb, l, eq, createFloatConstant(nb, l, acc, 1.0),
+                    createFloatConstant(nb, l, acc, 0.0))});
+          })
+          .getResult(0);
+  for (int64_t k = 0; k < static_cast<int64_t>(pairs.size()) / 2; ++k) {
+    auto [c, s] = angleCosSin(b, loc, angles, k, acc);
+    m = rotateColumns(b, loc, m, pairs[2 * k], pairs[2 * k + 1], c, s);
+  }
+  return m;
+}
+
 /// givens(x, angles, pairs) =>
 ///   m = identity; for each rotation k: update columns (i_k, j_k) of m
 ///   rotate(x, m)
@@ -613,85 +704,105 @@ struct LowerGivens : OpRewritePattern<GivensOp> {
       return rewriter.notifyMatchFailure(
           op, "givens lowering needs a static last dimension");
     FloatType acc = getAccumulationType(xType.getElementType());
-    auto matType = RankedTensorType::get({dim, dim}, acc);
-    AffineMap id2 = rewriter.getMultiDimIdentityMap(2);
-    Value m = tensor::EmptyOp::create(rewriter, loc, matType, ValueRange{});
-    m = linalg::GenericOp::create(
-            rewriter, loc, matType, ValueRange{}, ValueRange{m}, {id2},
-            parallelIterators(2),
-            [&](OpBuilder &b, Location l, ValueRange) {
-              Value eq = arith::CmpIOp::create(
-                  b, l, arith::CmpIPredicate::eq,
-                  linalg::IndexOp::create(b, l, 0),
-                  linalg::IndexOp::create(b, l, 1));
-              linalg::YieldOp::create(
-                  b, l,
-                  ValueRange{arith::SelectOp::create(
-                      b, l, eq, createFloatConstant(b, l, acc, 1.0),
-                      createFloatConstant(b, l, acc, 0.0))});
-            })
-            .getResult(0);
-
-    auto colType = RankedTensorType::get({dim}, acc);
-    auto colMapType = RankedTensorType::get({dim, 1}, acc);
-    ArrayRef<int64_t> pairs = op.getPairs();
-    for (int64_t k = 0; k < op.getNumRotations(); ++k) {
-      // M' = M · G_k changes columns i and j:
-      //   M'[:, i] = c M[:, i] - s M[:, j],  M'[:, j] = s M[:, i] + c M[:, j]
-      Value angle = tensor::ExtractOp::create(
-          rewriter, loc, op.getAngles(),
-          ValueRange{createIndexConstant(rewriter, loc, k)});
-      angle = convertFloat(rewriter, loc, angle, acc);
-      Value c = math::CosOp::create(rewriter, loc, angle);
-      Value s = math::SinOp::create(rewriter, loc, angle);
-      auto column = [&](int64_t col) -> Value {
-        Value slice = tensor::ExtractSliceOp::create(
-            rewriter, loc, colMapType, m,
-            ArrayRef<OpFoldResult>{rewriter.getIndexAttr(0),
-                                   rewriter.getIndexAttr(col)},
-            ArrayRef<OpFoldResult>{rewriter.getIndexAttr(dim),
-                                   rewriter.getIndexAttr(1)},
-            ArrayRef<OpFoldResult>{rewriter.getIndexAttr(1),
-                                   rewriter.getIndexAttr(1)});
-        return tensor::CollapseShapeOp::create(
-            rewriter, loc, colType, slice,
-            ArrayRef<ReassociationIndices>{{0, 1}});
-      };
-      Value ci = column(pairs[2 * k]), cj = column(pairs[2 * k + 1]);
-      AffineMap id1 = rewriter.getMultiDimIdentityMap(1);
-      Value e1 = tensor::EmptyOp::create(rewriter, loc, colType, ValueRange{});
-      Value e2 = tensor::EmptyOp::create(rewriter, loc, colType, ValueRange{});
-      auto updated = linalg::GenericOp::create(
-          rewriter, loc, TypeRange{colType, colType}, ValueRange{ci, cj},
-          ValueRange{e1, e2}, {id1, id1, id1, id1}, parallelIterators(1),
-          [&](OpBuilder &b, Location l, ValueRange args) {
-            Value a = args[0], bb = args[1];
-            Value ni = arith::SubFOp::create(b, l,
-                                             arith::MulFOp::create(b, l, a, c),
-                                             arith::MulFOp::create(b, l, bb, s));
-            Value nj = arith::AddFOp::create(b, l,
-                                             arith::MulFOp::create(b, l, a, s),
-                                             arith::MulFOp::create(b, l, bb, c));
-            linalg::YieldOp::create(b, l, ValueRange{ni, nj});
-          });
-      for (auto [col, v] : {std::pair{pairs[2 * k], updated.getResult(0)},
-                            std::pair{pairs[2 * k + 1], updated.getResult(1)}}) {
-        Value expanded = tensor::ExpandShapeOp::create(
-            rewriter, loc, colMapType, v,
-            ArrayRef<ReassociationIndices>{{0, 1}});
-        m = tensor::InsertSliceOp::create(
-            rewriter, loc, expanded, m,
-            ArrayRef<OpFoldResult>{rewriter.getIndexAttr(0),
-                                   rewriter.getIndexAttr(col)},
-            ArrayRef<OpFoldResult>{rewriter.getIndexAttr(dim),
-                                   rewriter.getIndexAttr(1)},
-            ArrayRef<OpFoldResult>{rewriter.getIndexAttr(1),
-                                   rewriter.getIndexAttr(1)});
-      }
-    }
+    Value m = buildGivensMatrix(rewriter, loc, op.getAngles(), op.getPairs(),
+                                dim, acc);
     rewriter.replaceOp(
         op, multiply(rewriter, loc, op.getInput(), m, xType, vectorMatmul,
                      parallel));
+    return success();
+  }
+};
+
+/// givens_grad(x, dy, angles, pairs) => with M = G_0 ⋯ G_{N-1} (D x D):
+///   dx = dy · Mᵀ
+///   A  = Σ_rows xᵀ dy                        (D x D: ∂L/∂M)
+///   Z = M, G = A;  for k = N-1 … 0:
+///     dθ_k = Σ_r (G[r, j] Z[r, i] - G[r, i] Z[r, j])
+///     Z = Z · G_kᵀ,  G = G · G_kᵀ             (columns i, j, angle -θ_k)
+///
+/// L depends on M only through <A, M>, which is the loss of the D rows
+/// e_r (inputs) with cotangents A[r, :]: the per-row rule of the op (the
+/// rows after rotation k are the rows of G_0 ⋯ G_k, their cotangents
+/// A (G_{k+1} ⋯ G_{N-1})ᵀ) runs on D rows instead of every row of x.
+struct LowerGivensGrad : OpRewritePattern<GivensGradOp> {
+  LowerGivensGrad(MLIRContext *ctx, bool vectorMatmul, bool parallel)
+      : OpRewritePattern(ctx), vectorMatmul(vectorMatmul), parallel(parallel) {}
+  bool vectorMatmul, parallel;
+  LogicalResult matchAndRewrite(GivensGradOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto xType = op.getInput().getType();
+    int64_t dim = xType.getDimSize(xType.getRank() - 1);
+    if (ShapedType::isDynamic(dim))
+      return rewriter.notifyMatchFailure(
+          op, "givens_grad lowering needs a static last dimension");
+    FloatType acc = getAccumulationType(xType.getElementType());
+    ArrayRef<int64_t> pairs = op.getPairs();
+    Value m = buildGivensMatrix(rewriter, loc, op.getAngles(), pairs, dim,
+                                acc);
+    auto matType = cast<RankedTensorType>(m.getType());
+    Value mt = linalg::TransposeOp::create(
+                   rewriter, loc, m,
+                   tensor::EmptyOp::create(rewriter, loc, matType, ValueRange{}),
+                   ArrayRef<int64_t>{1, 0})
+                   .getResult()[0];
+    Value dx = multiply(rewriter, loc, op.getGrad(), mt, xType, vectorMatmul,
+                        parallel);
+
+    Value z = m;
+    Value g = sumOuterProducts(rewriter, loc, op.getInput(), op.getGrad(), acc);
+    int64_t n = op.getNumRotations();
+    auto anglesType = cast<RankedTensorType>(op.getAngles().getType());
+    Type angleElem = anglesType.getElementType();
+    auto scalarType = RankedTensorType::get({}, acc);
+    AffineMap id1 = rewriter.getMultiDimIdentityMap(1);
+    AffineMap toScalar = AffineMap::get(1, 0, {}, rewriter.getContext());
+    SmallVector<Value> grads(n);
+    for (int64_t k = n - 1; k >= 0; --k) {
+      int64_t i = pairs[2 * k], j = pairs[2 * k + 1];
+      Value init = linalg::FillOp::create(
+                       rewriter, loc, createFloatConstant(rewriter, loc, acc, 0.0),
+                       tensor::EmptyOp::create(rewriter, loc, scalarType,
+                                               ValueRange{})
+                           .getResult())
+                       .getResult(0);
+      Value sum =
+          linalg::GenericOp::create(
+              rewriter, loc, scalarType,
+              ValueRange{extractColumn(rewriter, loc, z, i),
+                         extractColumn(rewriter, loc, z, j),
+                         extractColumn(rewriter, loc, g, i),
+                         extractColumn(rewriter, loc, g, j)},
+              init, {id1, id1, id1, id1, toScalar},
+              {utils::IteratorType::reduction},
+              [&](OpBuilder &nb, Location l, ValueRange args) {
+                Value t = arith::SubFOp::create(
+                    nb, l, arith::MulFOp::create(nb, l, args[3], args[0]),
+                    arith::MulFOp::create(nb, l, args[2], args[1]));
+                linalg::YieldOp::create(
+                    nb, l, ValueRange{arith::AddFOp::create(nb, l, args[4], t)});
+              })
+              .getResult(0);
+      grads[k] = convertFloat(
+          rewriter, loc,
+          tensor::ExtractOp::create(rewriter, loc, sum, ValueRange{}),
+          angleElem);
+      if (k == 0)
+        break;
+      auto [c, s] = angleCosSin(rewriter, loc, op.getAngles(), k, acc);
+      Value negS = arith::NegFOp::create(rewriter, loc, s);
+      z = rotateColumns(rewriter, loc, z, i, j, c, negS);
+      g = rotateColumns(rewriter, loc, g, i, j, c, negS);
+    }
+    auto gradsType = RankedTensorType::get({n}, angleElem);
+    Value dAngles =
+        n == 0 ? tensor::EmptyOp::create(rewriter, loc, gradsType, ValueRange{})
+                     .getResult()
+               : tensor::FromElementsOp::create(rewriter, loc, gradsType, grads)
+                     .getResult();
+    if (dAngles.getType() != anglesType)
+      dAngles = tensor::CastOp::create(rewriter, loc, anglesType, dAngles);
+    rewriter.replaceOp(op, {dx, dAngles});
     return success();
   }
 };
@@ -702,6 +813,6 @@ void mlir::rotor::populateRotationsToLinalgPatterns(RewritePatternSet &patterns,
                                                     bool vectorMatmul,
                                                     bool parallel) {
   patterns.add<LowerRope, LowerRopeBaseGrad>(patterns.getContext());
-  patterns.add<LowerGivens, LowerRotate>(patterns.getContext(), vectorMatmul,
-                                         parallel);
+  patterns.add<LowerGivens, LowerGivensGrad, LowerRotate>(
+      patterns.getContext(), vectorMatmul, parallel);
 }

@@ -42,6 +42,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/TypeUtilities.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 
 using namespace mlir;
 using namespace mlir::rotor;
@@ -69,11 +70,24 @@ Value index(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);
 }
 
+/// The buffer of `tensor`, read by one kernel call.
+///
+/// Each to_buffer is tagged with its own `rotor.kernel_operand` number so
+/// that CSE never merges two of them: the bufferization analysis sees a
+/// kernel's read of the tensor only at its to_buffer, so two kernels
+/// reading one tensor (a rotation shared by q and k, whose transposes are
+/// CSE'd for the backward) through one merged to_buffer would let an
+/// in-place write between the two calls clobber the second kernel's input.
 Value toBuffer(OpBuilder &b, Location loc, Value tensor) {
   auto t = cast<RankedTensorType>(tensor.getType());
-  return bufferization::ToBufferOp::create(
+  auto op = bufferization::ToBufferOp::create(
       b, loc, MemRefType::get(t.getShape(), t.getElementType()), tensor,
       /*read_only=*/true);
+  int64_t number = 0;
+  if (auto fn = op->getParentOfType<FunctionOpInterface>())
+    fn->walk([&](bufferization::ToBufferOp) { ++number; });
+  op->setAttr("rotor.kernel_operand", b.getI64IntegerAttr(number));
+  return op;
 }
 
 /// `buffer` (rank >= 1, identity layout) viewed as a matrix (rows, last dim).

@@ -302,6 +302,7 @@ private:
   LogicalResult emitGivensApply(Operation *op, RankedTensorType type,
                                 int input, Value angles,
                                 ArrayRef<int64_t> pairs, int out);
+  LogicalResult emitGivensGrad(GivensGradOp op);
   /// A product (and epilogue) reading `input`'s plan value, or
   /// `inputValue` when given (a normalized copy of it).
   LogicalResult emitMatmul(Operation *op, Value input, Value weight,
@@ -559,6 +560,7 @@ LogicalResult EntryEmitter::emitOp(Operation *op) {
       .Case([&](AttentionGradOp o) { return emitAttentionGrad(o); })
       .Case([&](RopeOp o) { return emitRope(o); })
       .Case([&](GivensOp o) { return emitGivens(o); })
+      .Case([&](GivensGradOp o) { return emitGivensGrad(o); })
       .Case([&](RotateOp o) {
         return emitMatmul(o, o.getInput(), o.getRotation(), Value(), Value(),
                           Activation::none, o.getResult(), /*transB=*/false);
@@ -1003,6 +1005,33 @@ LogicalResult EntryEmitter::emitRope(RopeOp op) {
                        op.getTranspose());
 }
 
+/// The C types of a Givens chain's rows (`t`) and angles (`at`), and the
+/// template arguments `T, AngleT, D, GivensPairs<...>` of its kernels.
+struct GivensKernelTypes {
+  std::string t, at, args;
+};
+
+/// The kernel types of a chain on rows of `type` with `angles`, or an error
+/// when the row does not fit the kernels' registers.
+static FailureOr<GivensKernelTypes>
+givensKernelTypes(Operation *op, RankedTensorType type, Value angles,
+                  ArrayRef<int64_t> pairs) {
+  int64_t dim = type.getShape().back();
+  if (ShapedType::isDynamic(dim) || dim > 256)
+    return op->emitError() << "the CUDA target applies Givens chains to "
+                              "static rows of at most 256 features";
+  std::string list;
+  for (int64_t p : pairs)
+    list += (list.empty() ? "" : ", ") + std::to_string(p);
+  GivensKernelTypes k;
+  k.t = cType(type.getElementType());
+  k.at = cType(cast<RankedTensorType>(angles.getType()).getElementType());
+  k.args = llvm::formatv("{0}, {1}, {2}, rotor::cuda::GivensPairs<{3}>", k.t,
+                         k.at, dim, list)
+               .str();
+  return k;
+}
+
 LogicalResult EntryEmitter::emitGivens(GivensOp op) {
   int input = valueOf(op.getInput());
   return emitGivensApply(op, op.getInput().getType(), input, op.getAngles(),
@@ -1014,25 +1043,53 @@ LogicalResult EntryEmitter::emitGivensApply(Operation *op,
                                             RankedTensorType type, int input,
                                             Value angles,
                                             ArrayRef<int64_t> pairs, int out) {
-  int64_t dim = type.getShape().back();
-  if (ShapedType::isDynamic(dim) || dim > 256)
-    return op->emitError() << "the CUDA target applies Givens chains to "
-                              "static rows of at most 256 features";
-  std::string pairList;
-  for (int64_t p : pairs)
-    pairList += (pairList.empty() ? "" : ", ") + std::to_string(p);
-  std::string t = cType(type.getElementType());
-  std::string at =
-      cType(cast<RankedTensorType>(angles.getType()).getElementType());
-  Wrapper w(llvm::formatv(
-      "rotor::cuda::Givens<{0}, {1}, {2}, rotor::cuda::GivensPairs<{3}>>", t,
-      at, dim, pairList));
-  w.ptr("x", input, t);
-  w.ptr("out", out, t, false);
-  w.ptr("angles", valueOf(angles), at);
+  FailureOr<GivensKernelTypes> k = givensKernelTypes(op, type, angles, pairs);
+  if (failed(k))
+    return failure();
+  Wrapper w("rotor::cuda::Givens<" + k->args + ">");
+  w.ptr("x", input, k->t);
+  w.ptr("out", out, k->t, false);
+  w.ptr("angles", valueOf(angles), k->at);
   int rows = product(llvm::ArrayRef<int>(values[input].shape).drop_back());
   w.dim("rows", rows);
   launch(w, {strideOver(rows), cst(1), cst(1)}, {out});
+  return success();
+}
+
+/// The grid of rotor::cuda::GivensGrad: a fixed number of blocks, so that
+/// its per-block angle sums fit a scratch buffer sized at compile time.
+constexpr int64_t kGivensGradBlocks = 264;
+
+/// givens_grad => GivensGrad (dx, per-block angle sums into a
+/// (kGivensGradBlocks, N) f32 scratch), then GivensGradReduce (the angles'
+/// cotangents, summed over the blocks in order).
+LogicalResult EntryEmitter::emitGivensGrad(GivensGradOp op) {
+  FailureOr<GivensKernelTypes> k =
+      givensKernelTypes(op, op.getInput().getType(), op.getAngles(), op.getPairs());
+  if (failed(k))
+    return failure();
+  const std::string &t = k->t, &at = k->at;
+  int64_t n = op.getNumRotations();
+  int blocks = cst(kGivensGradBlocks);
+  int partial = scratch(Float32Type::get(op.getContext()),
+                        {blocks, cst(std::max<int64_t>(n, 1))});
+  Wrapper w("rotor::cuda::GivensGrad<" + k->args + ">");
+  w.ptr("x", valueOf(op.getInput()), t);
+  w.ptr("dy", valueOf(op.getGrad()), t);
+  int dx = defineLike(op.getInputGrad(), op.getInput());
+  w.ptr("dx", dx, t, false);
+  w.ptr("angles", valueOf(op.getAngles()), at);
+  w.ptr("partial", partial, "float", false);
+  w.dim("rows", product(shapeOf(op.getInput()).drop_back()));
+  launch(w, {blocks, cst(1), cst(1)}, {dx, partial});
+
+  Wrapper reduce(llvm::formatv("rotor::cuda::GivensGradReduce<{0}>", at));
+  int dAngles = defineLike(op.getAnglesGrad(), op.getAngles());
+  reduce.ptr("partial", partial, "float");
+  reduce.ptr("out", dAngles, at, false);
+  reduce.dim("blocks", blocks);
+  reduce.dim("n", cst(n));
+  launch(reduce, {cst(1), cst(1), cst(1)}, {dAngles});
   return success();
 }
 

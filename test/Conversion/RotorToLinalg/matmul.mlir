@@ -7,7 +7,7 @@
 
 // CHECK-LABEL: func @linear_bias
 // CHECK: memref.alloca() : memref<48x64xf32>
-// CHECK: %[[X:.*]] = bufferization.to_buffer %{{.*}} read_only : tensor<2x?x48xbf16> to memref<2x?x48xbf16>
+// CHECK: %[[X:.*]] = bufferization.to_buffer %{{.*}} read_only {rotor.kernel_operand = {{[0-9]+}} : i64} : tensor<2x?x48xbf16> to memref<2x?x48xbf16>
 // CHECK: memref.collapse_shape %[[X]] {{\[}}[0, 1], [2]]
 // CHECK: %[[OUT:.*]] = memref.alloc(%{{.*}}) : memref<2x?x100xbf16>
 // CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c64

@@ -135,3 +135,51 @@ func.func @attention_grad_groups(%q: tensor<1x3x5x16xf32>, %k: tensor<1x2x5x16xf
   %0:3 = rotor.attention_grad %q, %k, %k, %q, %lse, %q : tensor<1x3x5x16xf32>, tensor<1x2x5x16xf32>, tensor<1x2x5x16xf32>, tensor<1x3x5x16xf32>, tensor<1x3x5xf32>
   return
 }
+
+// -----
+
+func.func @givens_grad_odd_pairs(%x: tensor<4x8xf32>, %t: tensor<1xf32>) {
+  // expected-error @+1 {{pairs must hold (i, j) index pairs, got an odd number (3) of indices}}
+  %dx, %dt = "rotor.givens_grad"(%x, %x, %t) {pairs = array<i64: 0, 1, 2>} : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<1xf32>) -> (tensor<4x8xf32>, tensor<1xf32>)
+  return
+}
+
+// -----
+
+func.func @givens_grad_angles(%x: tensor<4x8xf32>, %t: tensor<3xf32>) {
+  // expected-error @+1 {{2 rotations need 2 angles, got 3}}
+  %dx, %dt = rotor.givens_grad %x, %x, %t pairs [(0, 1), (2, 3)] : tensor<4x8xf32>, tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @givens_grad_range(%x: tensor<4x8xf32>, %t: tensor<1xf32>) {
+  // expected-error @+1 {{Givens pair 0 (2, 8) is out of range for a last dimension of 8}}
+  %dx, %dt = rotor.givens_grad %x, %x, %t pairs [(2, 8)] : tensor<4x8xf32>, tensor<1xf32>
+  return
+}
+
+// -----
+
+func.func @givens_grad_same_feature(%x: tensor<4x8xf32>, %t: tensor<2xf32>) {
+  // expected-error @+1 {{Givens pair 1 rotates feature 3 against itself}}
+  %dx, %dt = rotor.givens_grad %x, %x, %t pairs [(0, 1), (3, 3)] : tensor<4x8xf32>, tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @givens_grad_grad_type(%x: tensor<4x8xf32>, %dy: tensor<4x8xf16>, %t: tensor<1xf32>) {
+  // expected-error @+1 {{all of {input, grad, input_grad} have same type}}
+  %dx, %dt = "rotor.givens_grad"(%x, %dy, %t) {pairs = array<i64: 0, 1>} : (tensor<4x8xf32>, tensor<4x8xf16>, tensor<1xf32>) -> (tensor<4x8xf32>, tensor<1xf32>)
+  return
+}
+
+// -----
+
+func.func @givens_grad_angles_grad_type(%x: tensor<4x8xf32>, %t: tensor<1xf32>) {
+  // expected-error @+1 {{all of {angles, angles_grad} have same type}}
+  %dx, %dt = "rotor.givens_grad"(%x, %x, %t) {pairs = array<i64: 0, 1>} : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<1xf32>) -> (tensor<4x8xf32>, tensor<1xf16>)
+  return
+}

@@ -47,3 +47,10 @@ func.func @attention_grad(%q: tensor<1x4x?x16xf32>, %k: tensor<1x2x?x16xf32>, %v
       : tensor<1x4x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1x4x?x16xf32>, tensor<1x4x?xf32> -> tensor<4x32xf32>
   return
 }
+
+// CHECK-LABEL: func @givens_grad
+// CHECK: %{{.*}}, %{{.*}} = rotor.givens_grad %{{.*}}, %{{.*}}, %{{.*}} pairs [(0, 1), (1, 7), (0, 1)] : tensor<2x?x8xf32>, tensor<3xbf16>
+func.func @givens_grad(%x: tensor<2x?x8xf32>, %dy: tensor<2x?x8xf32>, %t: tensor<3xbf16>) -> (tensor<2x?x8xf32>, tensor<3xbf16>) {
+  %dx, %dt = rotor.givens_grad %x, %dy, %t pairs [(0, 1), (1, 7), (0, 1)] : tensor<2x?x8xf32>, tensor<3xbf16>
+  return %dx, %dt : tensor<2x?x8xf32>, tensor<3xbf16>
+}

@@ -56,3 +56,8 @@ func.func @loss(%x: tensor<?x40xf32>, %labels: tensor<?xi64>, %pos: tensor<?xi64
   %s = rotor.sinusoidal_embedding %pos, %f : tensor<?xi64>, tensor<8xf32>
   return %l, %s : tensor<f32>, tensor<?x16xf32>
 }
+
+func.func @givens_grad(%x: tensor<2x?x80xf16>, %dy: tensor<2x?x80xf16>, %t: tensor<4xbf16>) -> (tensor<2x?x80xf16>, tensor<4xbf16>) {
+  %dx, %dt = rotor.givens_grad %x, %dy, %t pairs [(0, 79), (40, 41), (41, 79), (0, 79)] : tensor<2x?x80xf16>, tensor<4xbf16>
+  return %dx, %dt : tensor<2x?x80xf16>, tensor<4xbf16>
+}

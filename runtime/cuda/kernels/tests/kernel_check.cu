@@ -258,6 +258,82 @@ void givensChecks() {
   givensCase<float, bf16, 6, GivensPairs<0, 5, 1, 4, 5, 2>>("unstaged row", 301, true);
 }
 
+/// GivensGrad + GivensGradReduce against an f64 reference that stores the
+/// row after every rotation (the kernel recovers them by undoing rotations).
+template <typename T, typename AT, int D, typename Pairs>
+void givensGradCase(const std::string &label, ll rows, unsigned blocks, bool dxAliasesDy) {
+  using K = GivensGrad<T, AT, D, Pairs>;
+  using R = GivensGradReduce<AT>;
+  constexpr int N = Pairs::kCount;
+  std::vector<T> x = randnVec<T>(rows * D), dy = randnVec<T>(rows * D);
+  std::vector<AT> ang = randomVec<AT>(N, -3.2, 3.2);
+  DevBuf<T> dX(x), dDy(dy), dDx(dxAliasesDy ? 1 : x.size());
+  DevBuf<AT> dA(ang), dOut(N);
+  DevBuf<float> partial((size_t)blocks * (N > 0 ? N : 1));
+  typename K::Params p;
+  p.x = dX.ptr;
+  p.dy = dDy.ptr;
+  p.dx = dxAliasesDy ? dDy.ptr : dDx.ptr;
+  p.angles = dA.ptr;
+  p.partial = partial.ptr;
+  p.rows = rows;
+  launch<K>(dim3(blocks), p);
+  typename R::Params pr;
+  pr.partial = partial.ptr;
+  pr.out = dOut.ptr;
+  pr.blocks = blocks;
+  pr.n = N;
+  launch<R>(dim3(1), pr);
+  CHECK_CUDA(cudaDeviceSynchronize());
+
+  std::vector<double> wantDx(rows * D), wantDa(N, 0.0);
+  std::vector<double> states((size_t)(N + 1) * D), g(D);
+  for (ll r = 0; r < rows; ++r) {
+    for (int e = 0; e < D; ++e) {
+      states[e] = toD(x[r * D + e]);
+      g[e] = toD(dy[r * D + e]);
+    }
+    for (int k = 0; k < N; ++k) { // states[k + 1] = row after rotation k
+      double *z = &states[(size_t)(k + 1) * D];
+      std::copy(&states[(size_t)k * D], &states[(size_t)k * D] + D, z);
+      int i = Pairs::at(2 * k), j = Pairs::at(2 * k + 1);
+      double t = toD(ang[k]), zi = z[i], zj = z[j];
+      z[i] = zi * std::cos(t) - zj * std::sin(t);
+      z[j] = zi * std::sin(t) + zj * std::cos(t);
+    }
+    for (int k = N - 1; k >= 0; --k) {
+      const double *z = &states[(size_t)(k + 1) * D];
+      int i = Pairs::at(2 * k), j = Pairs::at(2 * k + 1);
+      double t = toD(ang[k]);
+      wantDa[k] += g[j] * z[i] - g[i] * z[j];
+      double gi = g[i], gj = g[j]; // g <- g G_k^T
+      g[i] = gi * std::cos(t) + gj * std::sin(t);
+      g[j] = -gi * std::sin(t) + gj * std::cos(t);
+    }
+    std::copy(g.begin(), g.end(), &wantDx[r * D]);
+  }
+  std::string name = "givens_grad " + label + " " + typeName<T>() + " D=" + std::to_string(D) +
+                     " N=" + std::to_string(N);
+  report(name + " dx", (dxAliasesDy ? dDy : dDx).download(), wantDx, 4 * tolSmall<T>(),
+         tolSmall<T>());
+  report(name + " dangles", dOut.download(), wantDa,
+         4 * tolSmall<AT>() * std::sqrt((double)std::max<ll>(rows, 1)), tolSmall<AT>());
+}
+
+void givensGradChecks() {
+  // The emitter's grid (kGivensGradBlocks = 264), overlapping planes.
+  givensGradCase<float, float, 64, GivensPairs<0, 1, 2, 5, 5, 63, 10, 3, 0, 63, 63, 0>>(
+      "overlapping", 1000, 264, false);
+  givensGradCase<bf16, bf16, 128,
+                 GivensPairs<0, 64, 1, 65, 2, 66, 127, 0, 5, 6, 6, 7, 7, 8, 100, 3>>(
+      "dx in dy", 777, 264, true);
+  // Fewer blocks than row tiles: each thread takes several rows.
+  givensGradCase<f16, float, 80, GivensPairs<79, 0, 40, 41, 41, 79>>("grid 7", 3333, 7, false);
+  givensGradCase<float, bf16, 96, GivensPairs<0, 95, 1, 94, 2, 93, 0, 1>>("D=96", 301, 264,
+                                                                          false);
+  givensGradCase<float, float, 6, GivensPairs<0, 5, 1, 4, 5, 2>>("no rows", 0, 3, false);
+}
+
 //===----------------------------------------------------------------------===//
 // Norms and softmax
 //===----------------------------------------------------------------------===//
@@ -628,6 +704,7 @@ int runOtherChecks() {
   int before = tally().fail;
   ropeChecks();
   givensChecks();
+  givensGradChecks();
   normChecks();
   layerChecks();
   ceChecks();

@@ -95,7 +95,7 @@ def Rotor_RopeOp : Rotor_SameTypeOp<"rope", [Rotor_Vjp]> {
   }];
 }
 
-def Rotor_GivensOp : Rotor_SameTypeOp<"givens"> {
+def Rotor_GivensOp : Rotor_SameTypeOp<"givens", [Rotor_Vjp]> {
   let summary = "Product of Givens rotations on the last dimension";
   let description = [{
     Multiplies the last dimension of `input` by `G_0 · G_1 · … · G_{N-1}`,
@@ -158,7 +158,7 @@ def Rotor_RotateOp : Rotor_SameTypeOp<"rotate", [Rotor_Vjp]> {
 }
 
 def Rotor_SinusoidalEmbeddingOp : Rotor_Op<"sinusoidal_embedding",
-    [Pure, InferTypeOpAdaptor]> {
+    [Pure, InferTypeOpAdaptor, Rotor_Vjp]> {
   let summary = "Sinusoidal embedding of positions with learnable frequencies";
   let description = [{
     For positions of any shape `P` and frequencies `freqs` (F), returns a
@@ -468,7 +468,7 @@ def Rotor_EmbeddingOp : Rotor_Op<"embedding", [Pure, InferTypeOpAdaptor,
   }];
 }
 
-def Rotor_Conv1dOp : Rotor_Op<"conv1d", [Pure, InferTypeOpAdaptor]> {
+def Rotor_Conv1dOp : Rotor_Op<"conv1d", [Pure, InferTypeOpAdaptor, Rotor_Vjp]> {
   let summary = "1-D convolution over the sequence of hidden states";
   let description = [{
     Convolves `input` (B, S, Cin) along the sequence with `weight`
@@ -561,7 +561,7 @@ def Rotor_LayerNormOp : Rotor_SameTypeOp<"layer_norm", [Rotor_Vjp]> {
   let hasVerifier = 1;
 }
 
-def Rotor_L2NormalizeOp : Rotor_SameTypeOp<"l2_normalize"> {
+def Rotor_L2NormalizeOp : Rotor_SameTypeOp<"l2_normalize", [Rotor_Vjp]> {
   let summary = "Scales the last dimension to unit Euclidean norm";
   let description = [{
     `y = x / sqrt(max(sum(x²), epsilon²))` over the last dimension, as
@@ -963,6 +963,53 @@ def Rotor_RopeBaseGradOp : Rotor_Op<"rope_base_grad", [Pure,
   let extraClassDeclaration = [{
     /// The number of rotated features (`rotary_dim`, or head_dim).
     int64_t getEffectiveRotaryDim();
+  }];
+}
+
+def Rotor_GivensGradOp : Rotor_Op<"givens_grad", [Pure,
+    AllTypesMatch<["input", "grad", "input_grad"]>,
+    AllTypesMatch<["angles", "angles_grad"]>]> {
+  let summary = "Cotangents of the input and angles of rotor.givens";
+  let description = [{
+    For `y = rotor.givens(input, angles, pairs)`, i.e. `y = x · G_0 ⋯
+    G_{N-1}` on the last dimension, and the cotangent `grad` of `y`:
+
+    * `input_grad = grad · (G_0 ⋯ G_{N-1})ᵀ`: the chain transposed, the
+      pairs in reverse order with negated angles;
+    * `angles_grad[k] = Σ_rows (g_j · z_i - g_i · z_j)` for rotation `k` of
+      the plane `(i, j)`, where `z` is the row after rotation `k` and `g`
+      the cotangent there (the derivative of the rotated pair in its angle
+      is `(-z_j, z_i)`); summed over every leading index.
+
+    The intermediate rows are not stored: each rotation is undone in turn,
+    from the output backwards. Planes may overlap (a feature rotated by
+    several rotations).
+
+    Example:
+
+    ```mlir
+    %dx, %dtheta = rotor.givens_grad %x, %dy, %theta pairs [(0, 1), (2, 5)]
+        : tensor<2x8x?x64xf32>, tensor<2xf32>
+    ```
+  }];
+  let arguments = (ins
+    Rotor_FloatTensor:$input,
+    Rotor_FloatTensor:$grad,
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[1]>]>:$angles,
+    DenseI64ArrayAttr:$pairs
+  );
+  let results = (outs
+    Rotor_FloatTensor:$input_grad,
+    RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[1]>]>:$angles_grad
+  );
+  let assemblyFormat = [{
+    $input `,` $grad `,` $angles `pairs` custom<GivensPairs>($pairs)
+    attr-dict `:` type($input) `,` type($angles)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The number of rotations.
+    int64_t getNumRotations() { return getPairs().size() / 2; }
   }];
 }
 

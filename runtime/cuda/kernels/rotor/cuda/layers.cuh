@@ -86,15 +86,21 @@ template <typename T, typename AngleT, int kDim, typename PairsT> struct Givens 
     }
   }
 
-  __device__ static void run(const Params &p) {
-    __shared__ float cs[kN > 0 ? 2 * kN : 1];
+  /// cs[2k], cs[2k + 1] = cos, sin of angles[k] (shared memory, then a
+  /// barrier).
+  __device__ __forceinline__ static void loadCosSin(float *cs, const AngleT *angles) {
     for (int k = threadIdx.x; k < kN; k += kThreads) {
       float s, c;
-      sincosAccurate(toF64(p.angles[k]), &s, &c);
+      sincosAccurate(toF64(angles[k]), &s, &c);
       cs[2 * k] = c;
       cs[2 * k + 1] = s;
     }
     __syncthreads();
+  }
+
+  __device__ static void run(const Params &p) {
+    __shared__ float cs[kN > 0 ? 2 * kN : 1];
+    loadCosSin(cs, p.angles);
     if constexpr (kStaged) {
       constexpr int kVec = 16 / (int)sizeof(T);
       union Vec {
@@ -156,6 +162,107 @@ template <typename T, typename AngleT, int kDim, typename PairsT> struct Givens 
         for (int e = 0; e < kDim; ++e)
           yr[e] = fromF32<T>(x[e]);
       }
+    }
+  }
+};
+
+/// Cotangents of a Givens chain (rotor.givens_grad): one row per thread, in
+/// registers. The chain is applied to the row of x; then, from the last
+/// rotation back, with z the row after rotation k and g its cotangent,
+/// dθ_k += g_j z_i - g_i z_j and both z and g are rotated by -θ_k (the
+/// intermediate rows are recovered, not stored); g ends as the row of dx.
+/// Each block sums its rows' dθ in a fixed order and writes them to
+/// `partial[blockIdx.x, :]` (fp32; `partial` holds gridDim.x rows of kN);
+/// GivensGradReduce adds the blocks up. `dx` may alias `dy`.
+/// Grid-stride over rows; any grid works (the emitter launches
+/// kGivensGradBlocks blocks).
+template <typename T, typename AngleT, int kDim, typename PairsT>
+struct GivensGrad {
+  static constexpr int kN = PairsT::kCount;
+  static constexpr int kThreads = 128;
+  static constexpr int kTile = kThreads;
+  static constexpr int kSmemBytes = 0;
+  static constexpr int kMinBlocksPerSM = 1;
+  static_assert(kDim >= 1 && kDim <= 256, "Givens row must fit in registers");
+
+  struct Params {
+    const T *x = nullptr;            // (rows, kDim)
+    const T *dy = nullptr;           // (rows, kDim)
+    T *dx = nullptr;                 // (rows, kDim)
+    const AngleT *angles = nullptr;  // (N)
+    float *partial = nullptr;        // (gridDim.x, N)
+    long long rows = 0;
+  };
+
+  /// Rotation k by -θ_k on the pair (i_k, j_k) of v.
+  __device__ __forceinline__ static void unrotate(float (&v)[kDim], int i, int j,
+                                                  float c, float s) {
+    float vi = v[i], vj = v[j];
+    v[i] = vi * c + vj * s;
+    v[j] = vj * c - vi * s;
+  }
+
+  __device__ static void run(const Params &p) {
+    __shared__ float cs[kN > 0 ? 2 * kN : 1];
+    __shared__ float scratch[32];
+    using Forward = Givens<T, AngleT, kDim, PairsT>;
+    Forward::loadCosSin(cs, p.angles);
+    float acc[kN > 0 ? kN : 1];
+#pragma unroll
+    for (int k = 0; k < kN; ++k)
+      acc[k] = 0.f;
+    for (long long r = (long long)blockIdx.x * kThreads + threadIdx.x; r < p.rows;
+         r += (long long)gridDim.x * kThreads) {
+      float z[kDim], g[kDim];
+      const T *xr = p.x + r * kDim;
+      const T *gr = p.dy + r * kDim;
+#pragma unroll
+      for (int e = 0; e < kDim; ++e) {
+        z[e] = toF32(xr[e]);
+        g[e] = toF32(gr[e]);
+      }
+      Forward::rotate(z, cs);
+#pragma unroll
+      for (int k = kN - 1; k >= 0; --k) {
+        const int i = PairsT::at(2 * k), j = PairsT::at(2 * k + 1);
+        const float c = cs[2 * k], s = cs[2 * k + 1];
+        acc[k] += g[j] * z[i] - g[i] * z[j];
+        unrotate(z, i, j, c, s);
+        unrotate(g, i, j, c, s);
+      }
+      T *dr = p.dx + r * kDim;
+#pragma unroll
+      for (int e = 0; e < kDim; ++e)
+        dr[e] = fromF32<T>(g[e]);
+    }
+#pragma unroll
+    for (int k = 0; k < kN; ++k) {
+      float sum = blockReduce<kThreads>(acc[k], SumOp(), scratch);
+      if (threadIdx.x == 0)
+        p.partial[(long long)blockIdx.x * kN + k] = sum;
+    }
+  }
+};
+
+/// dθ[k] = Σ_b partial[b, k] over the `blocks` rows written by GivensGrad,
+/// in block order (f64 sums). Unit: an angle; grid (1, 1, 1) suffices.
+template <typename AngleT> struct GivensGradReduce {
+  static constexpr int kThreads = 128;
+  static constexpr int kTile = kThreads;
+  static constexpr int kSmemBytes = 0;
+  static constexpr int kMinBlocksPerSM = 1;
+  struct Params {
+    const float *partial = nullptr; // (blocks, n)
+    AngleT *out = nullptr;          // (n)
+    long long blocks = 0, n = 0;
+  };
+  __device__ static void run(const Params &p) {
+    for (long long k = (long long)blockIdx.x * kThreads + threadIdx.x; k < p.n;
+         k += (long long)gridDim.x * kThreads) {
+      double s = 0.0;
+      for (long long b = 0; b < p.blocks; ++b)
+        s += (double)p.partial[b * p.n + k];
+      p.out[k] = fromF32<AngleT>((float)s);
     }
   }
 };
