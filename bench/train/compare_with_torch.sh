@@ -65,8 +65,14 @@ echo "== PyTorch reference (torch_train.py --device=$DEVICE)"
   --log "$OUT/torch.jsonl"
 echo "== comparison"
 torch_version=$("$PY" -c 'import torch, transformers; print(f"torch {torch.__version__}, transformers {transformers.__version__}")')
-notes=(--note "Machine: $(uname -m), $(nproc) cores$( [ "$DEVICE" = cuda ] && command -v nvidia-smi >/dev/null && echo ", $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"); $torch_version; device $DEVICE; $(date -u '+%Y-%m-%d %H:%M UTC')."
-       --note "Command: \`bench/train/compare_with_torch.sh --device=$DEVICE --config=$CONFIG --steps=$STEPS --check=$CHECK$( [ "$SENSITIVITY" = 1 ] && echo " --sensitivity")${*:+ -- $*}\` (rotor-run train --task=copy --batch=16 --seq=17 --lr=0.005 --warmup=40 --steps=$STEPS; AdamW defaults, clip 1; float32 on both sides, TF32 off).")
+# The GPU's name from torch (the device machine has no nvidia-smi); under
+# set -e a failing probe must not end the script.
+gpu=""
+if [ "$DEVICE" = cuda ]; then
+  gpu=", $("$PY" -c 'import torch; print(torch.cuda.get_device_name())' 2>/dev/null || echo "GPU")"
+fi
+notes=(--note "Machine: $(uname -m), $(nproc) cores$gpu; $torch_version; device $DEVICE; $(date -u '+%Y-%m-%d %H:%M UTC')."
+       --note "Command: \`bench/train/compare_with_torch.sh --device=$DEVICE --config=$CONFIG --steps=$STEPS --check=$CHECK$( [ "$SENSITIVITY" = 1 ] && echo " --sensitivity" || true)${*:+ -- $*}\` (rotor-run train --task=copy --batch=16 --seq=17 --lr=0.005 --warmup=40 --steps=$STEPS; AdamW defaults, clip 1; float32 on both sides, TF32 off).")
 status=0
 python3 bench/train/compare_losses.py "$OUT/rotor.jsonl" "$OUT/torch.jsonl" \
   --steps="$CHECK" ${MD:+--markdown "$MD"} "${notes[@]}" || status=$?

@@ -56,11 +56,11 @@ if has train; then
   # weights, batches and options), with the state on the device and, for
   # comparison, with the host optimizer.
   ROTOR_BUILD_DIR=$RT bash bench/train/compare_with_torch.sh --device=cuda \
-    --artifact=.device/train/copy-cuda.rotor --out="$OUT/train-copy" \
+    --artifact=.device/train/copy-cuda.rotor --out=/tmp/train-copy \
     --markdown="$OUT/train-vs-torch-gpu.md" > "$OUT/train-vs-torch-gpu.log" 2>&1
   echo "GPU training vs PyTorch (device-resident): exit $?"; tail -5 "$OUT/train-vs-torch-gpu.log"
   ROTOR_TRAIN_HOST_UPDATE=1 ROTOR_BUILD_DIR=$RT bash bench/train/compare_with_torch.sh \
-    --device=cuda --artifact=.device/train/copy-cuda.rotor --out="$OUT/train-copy-host" \
+    --device=cuda --artifact=.device/train/copy-cuda.rotor --out=/tmp/train-copy-host \
     > "$OUT/train-vs-torch-gpu-host.log" 2>&1
   echo "GPU training vs PyTorch (host optimizer): exit $?"; tail -3 "$OUT/train-vs-torch-gpu-host.log"
   # Mixed precision: the bf16 copy model with f32 master weights.

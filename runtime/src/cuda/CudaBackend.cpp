@@ -1023,14 +1023,19 @@ public:
               kernels[0], "rotor_train_unscale_sumsq", param.numel, args))
         return s;
     }
+    // On the trainer's stream: the stream does not synchronize with the
+    // legacy default stream, so a plain cuMemcpyDtoH could read the sums
+    // before the kernels above wrote them.
     sumSquares.assign(params.size(), 0.0);
     if (!params.empty())
       if (rotor_status s = backend.check(
-              backend.libs->cuMemcpyDtoH(sumSquares.data(), sums->ptr,
-                                         params.size() * sizeof(double)),
+              backend.libs->cuMemcpyDtoHAsync(sumSquares.data(), sums->ptr,
+                                              params.size() * sizeof(double),
+                                              backend.stream),
               "cannot read the gradient norms"))
         return s;
-    return ROTOR_OK;
+    return backend.check(backend.libs->cuStreamSynchronize(backend.stream),
+                         "the training step failed on the GPU");
   }
 
   rotor_status update(const std::vector<ResidentUpdate> &updates, bool clip,
