@@ -242,21 +242,18 @@ static LogicalResult verifyGivensChain(Operation *op, StringRef what,
   return success();
 }
 
-LogicalResult GivensOp::verify() {
-  auto type = getInput().getType();
+/// rotor.givens and rotor.givens_grad: a chain on the input's last dimension.
+template <typename OpTy> static LogicalResult verifyGivensOp(OpTy op) {
+  auto type = op.getInput().getType();
   if (type.getRank() < 1)
-    return emitOpError() << "input must have at least one dimension";
-  return verifyGivensChain(*this, "", getPairs(), getAngles(),
+    return op.emitOpError() << "input must have at least one dimension";
+  return verifyGivensChain(op, "", op.getPairs(), op.getAngles(),
                            type.getDimSize(type.getRank() - 1));
 }
 
-LogicalResult GivensGradOp::verify() {
-  auto type = getInput().getType();
-  if (type.getRank() < 1)
-    return emitOpError() << "input must have at least one dimension";
-  return verifyGivensChain(*this, "", getPairs(), getAngles(),
-                           type.getDimSize(type.getRank() - 1));
-}
+LogicalResult GivensOp::verify() { return verifyGivensOp(*this); }
+
+LogicalResult GivensGradOp::verify() { return verifyGivensOp(*this); }
 
 //===----------------------------------------------------------------------===//
 // RotateOp

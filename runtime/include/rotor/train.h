@@ -456,6 +456,7 @@ private:
   bool deviceStale = true;
   rotor_status residentStep(const std::vector<const rotor_tensor *> &inputs,
                             StepMetrics &metrics);
+  rotor_status transferState(bool toDevice) const;
   std::unique_ptr<Optimizer> opt;
   std::unique_ptr<LossScaler> scaler;
   std::unique_ptr<SyntheticTask> task;

@@ -415,15 +415,8 @@ rotor_status
 Trainer::residentStep(const std::vector<const rotor_tensor *> &inputs,
                       StepMetrics &metrics) {
   if (deviceStale) {
-    std::vector<std::string> slots = opt->stateNames();
-    for (size_t p = 0; p < params.size(); ++p) {
-      if (rotor_status s = resident->upload(p, 0, params[p].value.data()))
-        return s;
-      for (size_t slot = 0; slot < slots.size(); ++slot)
-        if (rotor_status s =
-                resident->upload(p, slot + 1, opt->state(slot, p).data()))
-          return s;
-    }
+    if (rotor_status s = transferState(true))
+      return s;
     deviceStale = false;
   }
   float inverse = scaler ? static_cast<float>(1.0 / scaler->scale()) : 1.0f;
@@ -466,15 +459,23 @@ Trainer::residentStep(const std::vector<const rotor_tensor *> &inputs,
 rotor_status Trainer::syncHost() const {
   if (!resident || !hostStale)
     return ROTOR_OK;
-  std::vector<std::string> slots = opt->stateNames();
-  for (size_t p = 0; p < params.size(); ++p) {
-    if (rotor_status s = resident->download(p, 0, params[p].value.data()))
-      return s;
-    for (size_t slot = 0; slot < slots.size(); ++slot)
-      if (rotor_status s =
-              resident->download(p, slot + 1, opt->state(slot, p).data()))
-        return s;
-  }
+  if (rotor_status s = transferState(false))
+    return s;
   hostStale = false;
+  return ROTOR_OK;
+}
+
+/// Copies every parameter's value and optimizer state vectors to the
+/// device-resident state (`toDevice`) or back.
+rotor_status Trainer::transferState(bool toDevice) const {
+  size_t numSlots = opt->stateNames().size();
+  for (size_t p = 0; p < params.size(); ++p)
+    for (size_t slot = 0; slot <= numSlots; ++slot) {
+      float *data = slot == 0 ? params[p].value.data()
+                              : opt->state(slot - 1, p).data();
+      if (rotor_status s = toDevice ? resident->upload(p, slot, data)
+                                    : resident->download(p, slot, data))
+        return s;
+    }
   return ROTOR_OK;
 }

@@ -75,14 +75,8 @@ template <typename T, typename LabelT, typename GT> struct CrossEntropyGrad : Ro
           y[c] = fromF32<T>(0.f);
         continue;
       }
-      float m = negInf();
-      for (long long c = threadIdx.x; c < p.vocab; c += kThreads)
-        m = fmaxf(m, toF32(x[c]));
-      m = blockReduce<kThreads>(m, MaxOp(), scratch);
-      float s = 0.f;
-      for (long long c = threadIdx.x; c < p.vocab; c += kThreads)
-        s += expf(toF32(x[c]) - m);
-      s = blockReduce<kThreads>(s, SumOp(), scratch);
+      float m, s;
+      rowMaxSumExp<kThreads>(x, p.vocab, scratch, m, s);
       const bool bad = label < 0 || label >= p.vocab;
       if (bad && threadIdx.x == 0 && p.err)
         *p.err = 1;

@@ -357,6 +357,21 @@ template <typename PosT, typename T> struct SinusoidalEmbedding : ElementwiseBas
 // Cross-entropy
 //===----------------------------------------------------------------------===//
 
+/// The maximum `m` and the sum of exp(x - m) of a row of `n` values, reduced
+/// over the block (every thread gets both); `scratch` as for blockReduce.
+template <int kThreads, typename T>
+__device__ __forceinline__ void rowMaxSumExp(const T *x, long long n, float *scratch,
+                                             float &m, float &s) {
+  m = negInf();
+  for (long long c = threadIdx.x; c < n; c += kThreads)
+    m = fmaxf(m, toF32(x[c]));
+  m = blockReduce<kThreads>(m, MaxOp(), scratch);
+  s = 0.f;
+  for (long long c = threadIdx.x; c < n; c += kThreads)
+    s += expf(toF32(x[c]) - m);
+  s = blockReduce<kThreads>(s, SumOp(), scratch);
+}
+
 /// Per-row loss logsumexp(logits[r]) - logits[r, label]: 0 for ignored rows,
 /// NaN (and *err = 1) for counted labels outside [0, V). Unit: a row.
 template <typename T, typename LabelT> struct CrossEntropyRows : RowKernelBase {
@@ -377,14 +392,8 @@ template <typename T, typename LabelT> struct CrossEntropyRows : RowKernelBase {
         continue;
       }
       const T *x = p.logits + r * p.vocab;
-      float m = negInf();
-      for (long long c = threadIdx.x; c < p.vocab; c += kThreads)
-        m = fmaxf(m, toF32(x[c]));
-      m = blockReduce<kThreads>(m, MaxOp(), scratch);
-      float s = 0.f;
-      for (long long c = threadIdx.x; c < p.vocab; c += kThreads)
-        s += expf(toF32(x[c]) - m);
-      s = blockReduce<kThreads>(s, SumOp(), scratch);
+      float m, s;
+      rowMaxSumExp<kThreads>(x, p.vocab, scratch, m, s);
       if (threadIdx.x == 0) {
         if (label < 0 || label >= p.vocab) {
           p.row_loss[r] = __int_as_float(0x7fc00000);
