@@ -333,15 +333,21 @@ private:
   /// The 2-D matrix that `weight` transposes when it is a transpose that
   /// only feeds linear weights (the product then reads it untransposed).
   Value foldedTranspose(Value weight);
-  /// True when `v` is a tensor.empty used only as the init of transposes.
+  /// True when `v` is a tensor.empty used only as the init of ops that
+  /// overwrite it (transposes, fills): it needs no buffer of its own.
   bool onlyTransposeInit(Value v) {
     if (!v.getDefiningOp<tensor::EmptyOp>() || v.use_empty())
       return false;
     return llvm::all_of(v.getUses(), [](OpOperand &use) {
-      auto t = dyn_cast<linalg::TransposeOp>(use.getOwner());
-      return t && use.get() == t.getInit();
+      if (auto t = dyn_cast<linalg::TransposeOp>(use.getOwner()))
+        return use.get() == t.getInit();
+      if (auto f = dyn_cast<linalg::FillOp>(use.getOwner()))
+        return use.get() == f.getOutputs()[0];
+      return false;
     });
   }
+  LogicalResult emitLinalgFill(linalg::FillOp op);
+  LogicalResult emitColumnSum(linalg::GenericOp op);
   /// Converts the f32 accumulator `acc` into plan value `out` of type `elem`.
   void convertF32(int acc, int out, Type elem, int n);
   LogicalResult emitHeads(Operation *op, bool split);
@@ -582,10 +588,15 @@ LogicalResult EntryEmitter::emitOp(Operation *op) {
       .Case([&](FusedLinearOp o) {
         int input = normalizedInput(o.getInput(), o.getNormWeight(),
                                     o.getNormEpsilon());
+        if (Value w = foldedTranspose(o.getWeight()))
+          return emitMatmul(o, o.getInput(), w, o.getBias(), o.getResidual(),
+                            o.getActivation(), o.getResult(), false, input);
         return emitMatmul(o, o.getInput(), o.getWeight(), o.getBias(),
                           o.getResidual(), o.getActivation(), o.getResult(),
                           true, input);
       })
+      .Case([&](linalg::FillOp o) { return emitLinalgFill(o); })
+      .Case([&](linalg::GenericOp o) { return emitColumnSum(o); })
       .Case([&](FusedGateUpOp o) { return emitFusedGateUp(o); })
       .Case([&](RmsNormOp o) {
         return emitRowKernel(o, "RmsNorm", o.getInput(), o.getWeight(),
@@ -1324,10 +1335,18 @@ Value EntryEmitter::foldedTranspose(Value weight) {
       t->getNumResults() != 1)
     return Value();
   for (OpOperand &use : t->getResult(0).getUses()) {
-    auto linear = dyn_cast<LinearOp>(use.getOwner());
-    if (!linear || use.get() != linear.getWeight() ||
-        linear.getInput() == linear.getWeight())
-      return Value();
+    Operation *user = use.getOwner();
+    if (auto linear = dyn_cast<LinearOp>(user)) {
+      if (use.get() == linear.getWeight() &&
+          linear.getInput() != linear.getWeight())
+        continue;
+    } else if (auto fused = dyn_cast<FusedLinearOp>(user)) {
+      if (use.getOperandNumber() == 1 &&
+          fused.getInput() != fused.getWeight() &&
+          fused.getResidual() != fused.getWeight())
+        continue;
+    }
+    return Value();
   }
   return t.getInput();
 }
@@ -1502,6 +1521,70 @@ LogicalResult EntryEmitter::emitActivationGrad(ActivationGradOp op) {
     break;
   }
   return emitElementwise(op, expr, op->getOperands());
+}
+
+LogicalResult EntryEmitter::emitLinalgFill(linalg::FillOp op) {
+  Attribute value;
+  if (!matchPattern(op.getInputs()[0], m_Constant(&value)))
+    return op.emitError() << "the CUDA target needs a constant fill value";
+  auto empty = op.getOutputs()[0].getDefiningOp<tensor::EmptyOp>();
+  if (!empty)
+    return op.emitError()
+           << "the CUDA target fills tensors made by tensor.empty only";
+  return emitFill(op.getResult(0), value, empty.getDynamicSizes());
+}
+
+/// linalg.generic as rotor-autodiff builds the cotangent of a broadcast
+/// bias: `out[c] = init[c] + Σ in[..., c]` (every dimension but the last
+/// reduced, an addf body). Other generics are not supported.
+LogicalResult EntryEmitter::emitColumnSum(linalg::GenericOp op) {
+  auto unsupported = [&]() {
+    return op.emitError() << "the CUDA target supports linalg.generic only as "
+                             "a sum over every dimension but the last";
+  };
+  if (op.getNumDpsInputs() != 1 || op.getNumDpsInits() != 1)
+    return unsupported();
+  Value input = op.getDpsInputs()[0], init = op.getDpsInits()[0];
+  auto inType = dyn_cast<RankedTensorType>(input.getType());
+  auto outType = dyn_cast<RankedTensorType>(init.getType());
+  if (!inType || !outType || outType.getRank() != 1 || inType.getRank() < 1)
+    return unsupported();
+  int64_t rank = inType.getRank();
+  SmallVector<utils::IteratorType> iters = op.getIteratorTypesArray();
+  for (int64_t d = 0; d < rank; ++d)
+    if (iters[d] != (d + 1 == rank ? utils::IteratorType::parallel
+                                   : utils::IteratorType::reduction))
+      return unsupported();
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  MLIRContext *ctx = op.getContext();
+  if (maps[0] != AffineMap::getMultiDimIdentityMap(rank, ctx) ||
+      maps[1] != AffineMap::get(rank, 0, getAffineDimExpr(rank - 1, ctx)))
+    return unsupported();
+  Block &body = op.getRegion().front();
+  auto yield = cast<linalg::YieldOp>(body.getTerminator());
+  auto add = yield.getOperand(0).getDefiningOp<arith::AddFOp>();
+  if (body.getOperations().size() != 2 || !add ||
+      !((add.getLhs() == body.getArgument(0) &&
+         add.getRhs() == body.getArgument(1)) ||
+        (add.getLhs() == body.getArgument(1) &&
+         add.getRhs() == body.getArgument(0))))
+    return unsupported();
+  std::string t = cType(inType.getElementType());
+  std::string ot = cType(outType.getElementType());
+  Wrapper w(llvm::formatv("rotor::cuda::ColumnSum<{0}, {1}>", t, ot));
+  int rows = product(shapeOf(input).drop_back());
+  int cols = shapeOf(input).back();
+  int out = define(op.getResult(0), {cols});
+  w.ptr("x", valueOf(input), t);
+  w.ptr("init", valueOf(init), ot);
+  w.ptr("out", out, ot, false);
+  w.dim("rows", rows);
+  w.dim("cols", cols);
+  int k = kernelOf(w);
+  launch(w, {binary("ceildiv", cols, symbol("cfg", k, 2, true)), cst(1),
+             cst(1)},
+         {out});
+  return success();
 }
 
 LogicalResult EntryEmitter::emitHeads(Operation *op, bool split) {

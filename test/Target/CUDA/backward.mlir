@@ -32,6 +32,8 @@
 // CHECK: p.softcap = 3.0{{0*}}e+01f;
 // CHECK: // rotor::cuda::AttentionBwd{{(Simple)?}}<__nv_bfloat16, 64, rotor::cuda::Mask<true, 40, -1, 1, 0, 0>, rotor::cuda::NoBias, true>
 // CHECK: // rotor::cuda::AttentionBwdConvert<__nv_bfloat16, 64>
+// CHECK: // rotor::cuda::ColumnSum<float, float>
+// CHECK-NOT: Transpose2D
 
 // Plans.
 // CHECK-LABEL: "name": "rotor_entry_ce_grad"
@@ -60,6 +62,14 @@
 // CHECK-LABEL: "name": "rotor_entry_silu_grad"
 // CHECK-LABEL: "name": "rotor_entry_rope_transpose"
 // CHECK-LABEL: "name": "rotor_entry_attention_grad"
+// CHECK-LABEL: "name": "rotor_entry_bias_grad"
+// CHECK: "op": "fill"
+// CHECK-NOT: "op": "fill"
+// CHECK: "op": "launch"
+// CHECK-LABEL: "name": "rotor_entry_fused_linear_transposed"
+// CHECK: "op": "gemm"
+// CHECK: "trans_a": false,
+// CHECK-NEXT: "trans_b": false
 
 func.func @ce_grad(%x: tensor<2x?x33xbf16>, %y: tensor<2x?xi64>, %g: tensor<f32>) -> tensor<2x?x33xbf16> {
   %d = rotor.cross_entropy_grad %x, %y, %g : tensor<2x?x33xbf16>, tensor<2x?xi64>, tensor<f32>
@@ -117,4 +127,31 @@ func.func @attention_grad(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x2x?x64xbf16>, 
   %dq, %dk, %dv = rotor.attention_grad %q, %k, %v, %o, %lse, %do {mask = #rotor.mask<causal = true, window_left = 40>, softcap = 30.0 : f64}
       : tensor<1x8x?x64xbf16>, tensor<1x2x?x64xbf16>, tensor<1x2x?x64xbf16>, tensor<1x8x?x64xbf16>, tensor<1x8x?xf32>
   return %dq, %dk, %dv : tensor<1x8x?x64xbf16>, tensor<1x2x?x64xbf16>, tensor<1x2x?x64xbf16>
+}
+
+// The cotangent of a broadcast bias (rotor-autodiff's linalg.generic sum
+// over every dimension but the last, into a zero fill): one ColumnSum
+// launch; the fill's tensor.empty needs no buffer of its own.
+#rows = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#cols = affine_map<(d0, d1, d2) -> (d2)>
+func.func @bias_grad(%dy: tensor<2x?x32xf32>) -> tensor<32xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<32xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%e : tensor<32xf32>) -> tensor<32xf32>
+  %db = linalg.generic {indexing_maps = [#rows, #cols], iterator_types = ["reduction", "reduction", "parallel"]}
+      ins(%dy : tensor<2x?x32xf32>) outs(%init : tensor<32xf32>) {
+  ^bb0(%in: f32, %acc: f32):
+    %s = arith.addf %in, %acc : f32
+    linalg.yield %s : f32
+  } -> tensor<32xf32>
+  return %db : tensor<32xf32>
+}
+
+// fused_linear over a transposed weight (the input cotangent plus a
+// residual) reads W untransposed too.
+func.func @fused_linear_transposed(%dy: tensor<2x?x80xf32>, %w: tensor<80x96xf32>, %r: tensor<2x?x96xf32>) -> tensor<2x?x96xf32> {
+  %e = tensor.empty() : tensor<96x80xf32>
+  %wt = linalg.transpose ins(%w : tensor<80x96xf32>) outs(%e : tensor<96x80xf32>) permutation = [1, 0]
+  %dx = rotor.fused_linear %dy, %wt residual(%r : tensor<2x?x96xf32>) : tensor<2x?x80xf32>, tensor<96x80xf32>
+  return %dx : tensor<2x?x96xf32>
 }

@@ -184,6 +184,9 @@ ROTOR_SIMPLE(rotor_k45, ({P(0, const float *), P(1, __nv_bfloat16 *), a.dim[0]})
              rc::ConvertF32<__nv_bfloat16>)
 ROTOR_SIMPLE(rotor_k46, ({P(0, const float *), P(1, float *), a.dim[0], a.dim[1]}),
              rc::Transpose2D<float>)
+ROTOR_SIMPLE(rotor_k49, ({P(0, const __nv_bfloat16 *), P(1, const float *), P(2, float *),
+                         a.dim[0], a.dim[1]}),
+             rc::ColumnSum<__nv_bfloat16, float>)
 ROTOR_SIMPLE(rotor_k47, ({P(0, const __nv_bfloat16 *), P(1, const __nv_bfloat16 *),
                          P(2, __nv_bfloat16 *), P(3, const float *), P(4, float *), a.dim[0]}),
              rc::GivensGrad<__nv_bfloat16, float, 128, rc::GivensPairs<0, 1, 1, 127, 0, 1>>)

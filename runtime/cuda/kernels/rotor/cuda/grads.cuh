@@ -163,6 +163,40 @@ template <typename T, typename WT> struct RmsNormWeightGrad {
   }
 };
 
+/// out[c] = init[c] + sum over rows of x[r, c] (init may alias out): the
+/// cotangent of a broadcast bias. 32 columns per block, 32 row lanes summed
+/// in a fixed order (deterministic). grid = ceil(cols / 32) exactly.
+template <typename T, typename OutT> struct ColumnSum {
+  static constexpr int kThreads = 1024;
+  static constexpr int kTile = 32;
+  static constexpr int kSmemBytes = 0;
+  static constexpr int kMinBlocksPerSM = 1;
+  struct Params {
+    const T *x = nullptr;
+    const OutT *init = nullptr;
+    OutT *out = nullptr;
+    long long rows = 0, cols = 0;
+  };
+  __device__ static void run(const Params &p) {
+    __shared__ float part[32][33];
+    const int lane = threadIdx.x & 31, rowLane = threadIdx.x >> 5;
+    const long long c = (long long)blockIdx.x * kTile + lane;
+    float s = 0.f;
+    if (c < p.cols)
+      for (long long r = rowLane; r < p.rows; r += 32)
+        s += toF32(p.x[r * p.cols + c]);
+    part[rowLane][lane] = s;
+    __syncthreads();
+    if (rowLane == 0 && c < p.cols) {
+      float t = toF32(p.init[c]);
+#pragma unroll
+      for (int i = 0; i < 32; ++i)
+        t += part[i][lane];
+      p.out[c] = fromF32<OutT>(t);
+    }
+  }
+};
+
 /// acc[ids[p]] += dy[p] over positions p (acc: (V, H) f32, zeroed before);
 /// ids outside [0, V) add nothing. Unit: a position (one block each).
 template <typename IdT, typename T> struct EmbeddingGrad : RowKernelBase {
