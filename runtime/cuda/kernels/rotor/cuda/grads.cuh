@@ -128,6 +128,31 @@ template <typename T, typename WT> struct RmsNormGrad : RowKernelBase {
   }
 };
 
+/// Σ over rows r of value(r, c) for the block's 32 columns c (1024
+/// threads: 32 row lanes of 32 columns), summed in a fixed order
+/// (deterministic). True, with the column and its sum, on the one thread
+/// that holds a column's result; grid = ceil(cols / 32) exactly.
+template <typename F>
+__device__ __forceinline__ bool sumColumn(long long rows, long long cols, F value,
+                                          long long &c, float &sum) {
+  __shared__ float part[32][33];
+  const int lane = threadIdx.x & 31, rowLane = threadIdx.x >> 5;
+  c = (long long)blockIdx.x * 32 + lane;
+  float s = 0.f;
+  if (c < cols)
+    for (long long r = rowLane; r < rows; r += 32)
+      s += value(r, c);
+  part[rowLane][lane] = s;
+  __syncthreads();
+  if (rowLane != 0 || c >= cols)
+    return false;
+  sum = 0.f;
+#pragma unroll
+  for (int i = 0; i < 32; ++i)
+    sum += part[i][lane];
+  return true;
+}
+
 /// dw[c] = sum over rows of dy[r, c] * x[r, c] * rstd[r]: 32 columns per
 /// block, 32 row lanes summed in a fixed order (deterministic).
 /// grid = ceil(cols / kTile) exactly (kTile = 32).
@@ -144,22 +169,13 @@ template <typename T, typename WT> struct RmsNormWeightGrad {
     long long rows = 0, cols = 0;
   };
   __device__ static void run(const Params &p) {
-    __shared__ float part[32][33];
-    const int lane = threadIdx.x & 31, rowLane = threadIdx.x >> 5;
-    const long long c = (long long)blockIdx.x * kTile + lane;
-    float s = 0.f;
-    if (c < p.cols)
-      for (long long r = rowLane; r < p.rows; r += 32)
-        s += toF32(p.dy[r * p.cols + c]) * toF32(p.x[r * p.cols + c]) * p.rstd[r];
-    part[rowLane][lane] = s;
-    __syncthreads();
-    if (rowLane == 0 && c < p.cols) {
-      float t = 0.f;
-#pragma unroll
-      for (int i = 0; i < 32; ++i)
-        t += part[i][lane];
-      p.dw[c] = fromF32<WT>(t);
-    }
+    long long c;
+    float sum;
+    auto term = [&](long long r, long long col) {
+      return toF32(p.dy[r * p.cols + col]) * toF32(p.x[r * p.cols + col]) * p.rstd[r];
+    };
+    if (sumColumn(p.rows, p.cols, term, c, sum))
+      p.dw[c] = fromF32<WT>(sum);
   }
 };
 
@@ -178,22 +194,11 @@ template <typename T, typename OutT> struct ColumnSum {
     long long rows = 0, cols = 0;
   };
   __device__ static void run(const Params &p) {
-    __shared__ float part[32][33];
-    const int lane = threadIdx.x & 31, rowLane = threadIdx.x >> 5;
-    const long long c = (long long)blockIdx.x * kTile + lane;
-    float s = 0.f;
-    if (c < p.cols)
-      for (long long r = rowLane; r < p.rows; r += 32)
-        s += toF32(p.x[r * p.cols + c]);
-    part[rowLane][lane] = s;
-    __syncthreads();
-    if (rowLane == 0 && c < p.cols) {
-      float t = toF32(p.init[c]);
-#pragma unroll
-      for (int i = 0; i < 32; ++i)
-        t += part[i][lane];
-      p.out[c] = fromF32<OutT>(t);
-    }
+    long long c;
+    float sum;
+    auto term = [&](long long r, long long col) { return toF32(p.x[r * p.cols + col]); };
+    if (sumColumn(p.rows, p.cols, term, c, sum))
+      p.out[c] = fromF32<OutT>(toF32(p.init[c]) + sum);
   }
 };
 
