@@ -796,22 +796,28 @@ LogicalResult CrossEntropyOp::inferReturnTypes(
   return success();
 }
 
-LogicalResult CrossEntropyOp::verify() {
-  ArrayRef<int64_t> logits = getLogits().getType().getShape();
-  ArrayRef<int64_t> labels = getLabels().getType().getShape();
+/// cross_entropy and cross_entropy_grad: labels have the logits' shape
+/// without the class dimension.
+static LogicalResult verifyLabels(Operation *op, ArrayRef<int64_t> logits,
+                                  ArrayRef<int64_t> labels) {
   if (logits.empty())
-    return emitOpError() << "logits must have a class dimension";
+    return op->emitOpError() << "logits must have a class dimension";
   if (labels.size() + 1 != logits.size())
-    return emitOpError() << "labels must have the shape of the logits without "
-                            "their class dimension: logits are "
-                         << shapeStr(logits) << ", labels are "
-                         << shapeStr(labels);
+    return op->emitOpError()
+           << "labels must have the shape of the logits without their class "
+              "dimension: logits are "
+           << shapeStr(logits) << ", labels are " << shapeStr(labels);
   for (auto [i, d] : llvm::enumerate(labels))
     if (conflict(d, logits[i]))
-      return emitOpError() << "labels dimension " << i << " is " << d
-                           << " but logits dimension " << i << " is "
-                           << logits[i];
+      return op->emitOpError() << "labels dimension " << i << " is " << d
+                               << " but logits dimension " << i << " is "
+                               << logits[i];
   return success();
+}
+
+LogicalResult CrossEntropyOp::verify() {
+  return verifyLabels(*this, getLogits().getType().getShape(),
+                      getLabels().getType().getShape());
 }
 
 //===----------------------------------------------------------------------===//
@@ -849,20 +855,9 @@ LogicalResult LinearWeightGradOp::verify() {
 }
 
 LogicalResult CrossEntropyGradOp::verify() {
-  ArrayRef<int64_t> logits = getLogits().getType().getShape();
-  ArrayRef<int64_t> labels = getLabels().getType().getShape();
-  if (logits.empty())
-    return emitOpError() << "logits must have a class dimension";
-  if (labels.size() + 1 != logits.size())
-    return emitOpError() << "labels must have the shape of the logits without "
-                            "their class dimension: logits are "
-                         << shapeStr(logits) << ", labels are "
-                         << shapeStr(labels);
-  for (auto [i, d] : llvm::enumerate(labels))
-    if (conflict(d, logits[i]))
-      return emitOpError() << "labels dimension " << i << " is " << d
-                           << " but logits dimension " << i << " is "
-                           << logits[i];
+  if (failed(verifyLabels(*this, getLogits().getType().getShape(),
+                          getLabels().getType().getShape())))
+    return failure();
   Type expected = lseElementType(getLogits().getType().getElementType());
   if (getGradLoss().getType().getElementType() != expected)
     return emitOpError() << "grad_loss must have the loss element type "

@@ -306,6 +306,25 @@ int64_t blockDividing(int64_t n) {
   return 1;
 }
 
+/// The score settings of rotor.attention and rotor.attention_grad (scale,
+/// softcap, mask, relative bias table); fails on a dynamic bucket count.
+template <typename OpTy>
+LogicalResult setScoreConfig(OpTy op, AttentionConfig &cfg) {
+  cfg.scale = op.getEffectiveScale();
+  if (auto s = op.getSoftcap())
+    cfg.softcap = s->convertToDouble();
+  cfg.mask = op.getEffectiveMask();
+  cfg.hasBias = static_cast<bool>(op.getBias());
+  if (cfg.hasBias) {
+    cfg.biasBuckets =
+        cast<RankedTensorType>(op.getBias().getType()).getDimSize(1);
+    if (ShapedType::isDynamic(cfg.biasBuckets))
+      return failure();
+    cfg.biasMaxDistance = op.getBiasMaxDistanceAttr().getInt();
+  }
+  return success();
+}
+
 struct LowerAttention : OpRewritePattern<AttentionOp> {
   LowerAttention(MLIRContext *ctx, AttentionTiling tiling)
       : OpRewritePattern(ctx), tiling(tiling) {}
@@ -325,19 +344,9 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
           op, "attention lowering needs static head dimensions");
     cfg.blockQ = tiling.blockQ;
     cfg.blockK = llvm::alignTo(tiling.blockK, kKeyBlock);
-    cfg.scale = op.getEffectiveScale();
-    if (auto s = op.getSoftcap())
-      cfg.softcap = s->convertToDouble();
-    cfg.mask = op.getEffectiveMask();
-    cfg.hasBias = static_cast<bool>(op.getBias());
-    if (cfg.hasBias) {
-      cfg.biasBuckets =
-          cast<RankedTensorType>(op.getBias().getType()).getDimSize(1);
-      if (ShapedType::isDynamic(cfg.biasBuckets))
-        return rewriter.notifyMatchFailure(
-            op, "attention lowering needs a static number of bias buckets");
-      cfg.biasMaxDistance = op.getBiasMaxDistanceAttr().getInt();
-    }
+    if (failed(setScoreConfig(op, cfg)))
+      return rewriter.notifyMatchFailure(
+          op, "attention lowering needs a static number of bias buckets");
     cfg.returnLse = static_cast<bool>(op.getLse());
     cfg.ropeQ = static_cast<bool>(op.getQueryPositions());
     cfg.ropeK = static_cast<bool>(op.getKeyPositions());
@@ -1025,19 +1034,9 @@ struct LowerAttentionGrad : OpRewritePattern<AttentionGradOp> {
     cfg.acc = getAccumulationType(cfg.elem);
     cfg.headDim = headDim;
     cfg.valueDim = valueDim;
-    cfg.scale = op.getEffectiveScale();
-    if (auto sc = op.getSoftcap())
-      cfg.softcap = sc->convertToDouble();
-    cfg.mask = op.getEffectiveMask();
-    cfg.hasBias = static_cast<bool>(op.getBias());
-    if (cfg.hasBias) {
-      cfg.biasBuckets =
-          cast<RankedTensorType>(op.getBias().getType()).getDimSize(1);
-      if (ShapedType::isDynamic(cfg.biasBuckets))
-        return rewriter.notifyMatchFailure(
-            op, "attention_grad lowering needs a static number of buckets");
-      cfg.biasMaxDistance = op.getBiasMaxDistanceAttr().getInt();
-    }
+    if (failed(setScoreConfig(op, cfg)))
+      return rewriter.notifyMatchFailure(
+          op, "attention_grad lowering needs a static number of buckets");
     FloatType acc = cfg.acc;
     KernelBuilder kb(rewriter, loc);
     auto toBuffer = [&](Value t) -> Value {
