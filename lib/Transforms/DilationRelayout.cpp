@@ -197,10 +197,12 @@ struct RelayoutDilatedAttention : OpRewritePattern<AttentionOp> {
     // Global tokens and chunks are defined on the original positions, the
     // relative bias on the original distances (which shrink n-fold), the
     // lse and the fused rope would need their own relayout.
+    // A static cache (query_start) fixes the key count only at run time.
     if (m.getGlobal() > 0 || m.getChunk() || op.getBias() || op.getLse() ||
-        op.hasPrologue())
+        op.hasPrologue() || op.getQueryStart())
       return rewriter.notifyMatchFailure(
-          op, "global tokens, chunks, bias, lse, fused rope or rotation");
+          op, "global tokens, chunks, bias, lse, fused rope or rotation, "
+              "query_start");
 
     Value q = op.getQuery(), k = op.getKey(), v = op.getValue();
     int64_t staticSeqK = op.getKey().getType().getDimSize(2);
@@ -232,7 +234,8 @@ struct RelayoutDilatedAttention : OpRewritePattern<AttentionOp> {
     // an absent scale stays absent.
     auto inner = AttentionOp::create(
         rewriter, loc, qs, ks, vs, /*bias=*/Value(), Value(), Value(), Value(),
-        Value(), Value(), dense.isFull() ? MaskAttr() : dense,
+        Value(), Value(), /*query_start=*/Value(),
+        dense.isFull() ? MaskAttr() : dense,
         op.getScaleAttr(), op.getSoftcapAttr(), op.getBiasMaxDistanceAttr(),
         UnitAttr(), RopeLayoutAttr(), IntegerAttr(), FloatAttr(),
         RopeScalingAttr(), DenseI64ArrayAttr());

@@ -124,7 +124,8 @@ struct FuseRopeIntoAttention : OpRewritePattern<AttentionOp> {
     auto fused = AttentionOp::create(
         rewriter, op.getLoc(), query, key, op.getValue(),
         op.getBias(), qPos, kPos, spec->learnedBase,
-        op.getQueryGivensAngles(), op.getQueryRotation(), op.getMaskAttr(),
+        op.getQueryGivensAngles(), op.getQueryRotation(), op.getQueryStart(),
+        op.getMaskAttr(),
         op.getScaleAttr(), op.getSoftcapAttr(), op.getBiasMaxDistanceAttr(),
         op.getReturnLseAttr(), layout, spec->rotaryDim, spec->base,
         spec->scaling, op.getGivensQPairsAttr());
@@ -189,7 +190,7 @@ struct FuseQueryRotationIntoAttention : OpRewritePattern<AttentionOp> {
         rewriter, op.getLoc(), producer->getOperand(0), op.getKey(),
         op.getValue(), op.getBias(), op.getQueryPositions(),
         op.getKeyPositions(), op.getRopeLearnedBase(), angles, rotation,
-        op.getMaskAttr(), op.getScaleAttr(), op.getSoftcapAttr(),
+        op.getQueryStart(), op.getMaskAttr(), op.getScaleAttr(), op.getSoftcapAttr(),
         op.getBiasMaxDistanceAttr(), op.getReturnLseAttr(),
         op.getRopeLayoutAttr(), op.getRopeRotaryDimAttr(), op.getRopeBaseAttr(),
         op.getRopeScalingAttr(), pairs);

@@ -124,7 +124,8 @@ struct MoveKeyRotation : OpRewritePattern<AttentionOp> {
     }
     auto moved = AttentionOp::create(
         rewriter, op.getLoc(), query, key, op.getValue(), op.getBias(),
-        Value(), Value(), Value(), Value(), Value(), op.getMaskAttr(),
+        Value(), Value(), Value(), Value(), Value(), op.getQueryStart(),
+        op.getMaskAttr(),
         op.getScaleAttr(), op.getSoftcapAttr(), op.getBiasMaxDistanceAttr(),
         op.getReturnLseAttr(), RopeLayoutAttr(), IntegerAttr(), FloatAttr(),
         RopeScalingAttr(), DenseI64ArrayAttr());

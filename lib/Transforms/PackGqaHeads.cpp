@@ -56,6 +56,9 @@ struct PackGqaHeads : OpRewritePattern<AttentionOp> {
       return rewriter.notifyMatchFailure(
           op, "mask, bias, lse, rope or query rotation depends on the query "
               "layout");
+    // The number of existing keys, query_start + Sq, depends on Sq.
+    if (op.getQueryStart())
+      return rewriter.notifyMatchFailure(op, "query_start (static cache)");
     int64_t group = hq / hkv;
     Location loc = op.getLoc();
     int64_t batch = qType.getDimSize(0), d = qType.getDimSize(3);
@@ -72,7 +75,8 @@ struct PackGqaHeads : OpRewritePattern<AttentionOp> {
     q = tensor::CollapseShapeOp::create(rewriter, loc, packedType, q, rows);
     auto packed = AttentionOp::create(
         rewriter, loc, q, op.getKey(), op.getValue(), Value(), Value(),
-        Value(), Value(), Value(), Value(), op.getMaskAttr(),
+        Value(), Value(), Value(), Value(), /*query_start=*/Value(),
+        op.getMaskAttr(),
         op.getScaleAttr(), op.getSoftcapAttr(), op.getBiasMaxDistanceAttr(),
         UnitAttr(), RopeLayoutAttr(), IntegerAttr(), FloatAttr(),
         RopeScalingAttr(), DenseI64ArrayAttr());

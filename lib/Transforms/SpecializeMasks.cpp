@@ -35,9 +35,12 @@ struct SpecializeMasksPass
       MaskAttr mask = op.getMaskAttr();
       if (!mask)
         return;
+      // With query_start only the first query_start + Sq keys exist: the
+      // key count is known at run time only.
       MaskAttr simple =
           simplifyMask(mask, staticDim(op.getQuery(), 2),
-                       staticDim(op.getKey(), 2),
+                       op.getQueryStart() ? std::nullopt
+                                          : staticDim(op.getKey(), 2),
                        /*keepCausal=*/static_cast<bool>(op.getBias()));
       if (simple == mask)
         return;

@@ -79,3 +79,25 @@ func.func @loss(%p: tensor<4xf32>, %f: tensor<?xf32>, %labels: tensor<4xi64>) ->
   %l = rotor.cross_entropy %y, %labels : tensor<4x?xf32>, tensor<4xi64>
   return %l : tensor<f32>
 }
+
+// -----
+
+// Static-cache decoding ops have no gradient: cache_write implements no rule,
+// attention rejects query_start by name.
+func.func @loss(%x: tensor<1x1x1x8xf32>, %c: tensor<1x1x4x8xf32>, %p: tensor<1xi64>, %labels: tensor<4xi64>) -> tensor<f32> {
+  // expected-error @+1 {{rotor-autodiff: 'rotor.cache_write' is not differentiable (it implements no DifferentiableOpInterface rule) (operand #0 depends on a differentiated argument)}}
+  %w = rotor.cache_write %x into %c at %p {axis = 2 : i64} : tensor<1x1x1x8xf32> into tensor<1x1x4x8xf32>, tensor<1xi64>
+  %r = tensor.collapse_shape %w [[0, 1, 2], [3]] : tensor<1x1x4x8xf32> into tensor<4x8xf32>
+  %l = rotor.cross_entropy %r, %labels : tensor<4x8xf32>, tensor<4xi64>
+  return %l : tensor<f32>
+}
+
+// -----
+
+func.func @loss(%q: tensor<1x1x4x8xf32>, %c: tensor<1x1x4x8xf32>, %p: tensor<1xi64>, %labels: tensor<4xi64>) -> tensor<f32> {
+  // expected-error @+1 {{'rotor.attention' op with query_start (a decoding step over a static cache) cannot be differentiated: train with the plain attention over the whole sequence}}
+  %o = rotor.attention %q, %c, %c query_start(%p : tensor<1xi64>) : tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>
+  %r = tensor.collapse_shape %o [[0, 1, 2], [3]] : tensor<1x1x4x8xf32> into tensor<4x8xf32>
+  %l = rotor.cross_entropy %r, %labels : tensor<4x8xf32>, tensor<4xi64>
+  return %l : tensor<f32>
+}

@@ -60,3 +60,15 @@ func.func @untouched(%q: tensor<1x2x?x16xf32>, %k: tensor<1x2x?x16xf32>, %t: ten
   %5, %lse = rotor.attention %q, %k, %k return_lse {mask = #rotor.mask<causal = true, dilation = 2>} : tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>
   return %0, %1, %2, %3, %4, %lse : tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?xf32>
 }
+
+// -----
+
+// Must not touch: with query_start only the first keys of the cache exist,
+// a count known at run time.
+// CHECK-LABEL: func @static_cache
+// CHECK-NOT: tensor.extract_slice
+// CHECK: rotor.attention %{{.*}} query_start(%{{.*}} : tensor<1xi64>) {mask = #rotor.mask<causal = true, window_left = 7, dilation = 2>}
+func.func @static_cache(%q: tensor<1x2x1x16xf32>, %k: tensor<1x2x?x16xf32>, %p: tensor<1xi64>) -> tensor<1x2x1x16xf32> {
+  %o = rotor.attention %q, %k, %k query_start(%p : tensor<1xi64>) {mask = #rotor.mask<causal = true, window_left = 7, dilation = 2>} : tensor<1x2x1x16xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>
+  return %o : tensor<1x2x1x16xf32>
+}

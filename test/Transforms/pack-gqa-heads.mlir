@@ -49,3 +49,15 @@ func.func @untouched(%q: tensor<1x4x1x16xf32>, %k: tensor<1x2x?x16xf32>, %t: ten
   %6 = rotor.attention %qd, %k, %k : tensor<1x4x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>
   return %0, %1, %2, %lse, %4, %5, %6 : tensor<1x4x1x16xf32>, tensor<1x4x1x16xf32>, tensor<1x4x1x16xf32>, tensor<1x4x1xf32>, tensor<1x2x1x16xf32>, tensor<1x4x64x16xf32>, tensor<1x4x?x16xf32>
 }
+
+// -----
+
+// Must not touch: with query_start the number of existing keys is
+// query_start + Sq, which packing the heads into the queries would change.
+// CHECK-LABEL: func @static_cache
+// CHECK-NOT: tensor.collapse_shape
+// CHECK: rotor.attention %{{.*}} query_start(%{{.*}} : tensor<1xi64>) : tensor<1x4x1x16xf32>
+func.func @static_cache(%q: tensor<1x4x1x16xf32>, %k: tensor<1x2x?x16xf32>, %p: tensor<1xi64>) -> tensor<1x4x1x16xf32> {
+  %o = rotor.attention %q, %k, %k query_start(%p : tensor<1xi64>) : tensor<1x4x1x16xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>
+  return %o : tensor<1x4x1x16xf32>
+}

@@ -539,6 +539,35 @@ def attention(q, k, v, mask: Optional[Mapping] = None, scale: Optional[float] = 
     return out
 
 
+def static_cache_keys(query_start: int, sq: int, capacity: int) -> int:
+    """The number of existing keys of attention with ``query_start``:
+    ``clamp(query_start + Sq, 0, Sk)`` (rotor.attention's description)."""
+    return max(0, min(int(query_start) + sq, capacity))
+
+
+def attention_static(q, k_cache, v_cache, query_start: int, **kwargs):
+    """rotor.attention with ``query_start``: plain attention over the first
+    ``static_cache_keys(query_start, Sq, Sk)`` rows of the caches (the rest
+    never read), queries aligned to the end of those rows."""
+    n = static_cache_keys(query_start, q.shape[2], k_cache.shape[2])
+    return attention(q, k_cache[:, :, :n], v_cache[:, :, :n], **kwargs)
+
+
+def cache_write(update, cache, start: int, axis: int) -> np.ndarray:
+    """rotor.cache_write: ``cache`` with row ``start + s`` along ``axis``
+    replaced by row ``s`` of ``update``, rows outside the cache dropped."""
+    out = np.array(cache, copy=True)
+    capacity = cache.shape[axis]
+    for s in range(update.shape[axis]):
+        row = int(start) + s
+        if 0 <= row < capacity:
+            dst = [slice(None)] * cache.ndim
+            src = [slice(None)] * cache.ndim
+            dst[axis], src[axis] = row, s
+            out[tuple(dst)] = update[tuple(src)]
+    return out
+
+
 # =============================================================================
 # Linear layers, embeddings, convolutions
 # =============================================================================

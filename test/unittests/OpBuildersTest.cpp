@@ -78,6 +78,7 @@ TEST_F(OpBuildersTest, AttentionInfersOutputAndLse) {
                                 /*rope_learned_base=*/Value(),
                                 /*query_givens_angles=*/Value(),
                                 /*query_rotation=*/Value(),
+                                /*query_start=*/Value(),
                                 /*mask=*/MaskAttr(),
                                 /*scale=*/FloatAttr(), /*softcap=*/FloatAttr(),
                                 builder.getI64IntegerAttr(128),
@@ -99,7 +100,8 @@ TEST_F(OpBuildersTest, AttentionRejectsIndivisibleHeads) {
   auto args = fn.getArguments();
   auto op = AttentionOp::create(builder, loc(), args[0], args[1], args[2],
                                 Value(), Value(), Value(), Value(), Value(),
-                                Value(), MaskAttr(), FloatAttr(), FloatAttr(),
+                                Value(), Value(), MaskAttr(), FloatAttr(),
+                                FloatAttr(),
                                 builder.getI64IntegerAttr(128), UnitAttr(),
                                 RopeLayoutAttr(), IntegerAttr(), FloatAttr(),
                                 RopeScalingAttr(), DenseI64ArrayAttr());

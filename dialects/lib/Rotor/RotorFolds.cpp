@@ -297,7 +297,7 @@ struct DropUnusedLse : OpRewritePattern<AttentionOp> {
         rewriter, op.getLoc(), op.getOutput().getType(), /*lse=*/Type(),
         op.getQuery(), op.getKey(), op.getValue(), op.getBias(),
         op.getQueryPositions(), op.getKeyPositions(), op.getRopeLearnedBase(),
-        op.getQueryGivensAngles(), op.getQueryRotation(),
+        op.getQueryGivensAngles(), op.getQueryRotation(), op.getQueryStart(),
         op.getMaskAttr(), op.getScaleAttr(), op.getSoftcapAttr(),
         op.getBiasMaxDistanceAttr(), /*return_lse=*/nullptr,
         op.getRopeLayoutAttr(), op.getRopeRotaryDimAttr(),

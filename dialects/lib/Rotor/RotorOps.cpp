@@ -76,6 +76,21 @@ inferOperand(std::optional<Location> loc, Value v, StringRef name,
 
 static bool isPositiveFinite(double v) { return std::isfinite(v) && v > 0; }
 
+/// Checks that `operand` (an integer tensor read at run time as a position)
+/// holds exactly one element: shape [] or [1].
+static LogicalResult verifyOneElement(Operation *op, StringRef what,
+                                      Value operand) {
+  ArrayRef<int64_t> shape = rankedType(operand).getShape();
+  if (shape.empty() || (shape.size() == 1 && shape[0] == 1))
+    return success();
+  std::string dims;
+  for (int64_t d : shape)
+    dims += (dims.empty() ? "" : ", ") + sz(d);
+  return op->emitOpError() << what
+                           << " must hold one integer (shape [] or [1]), got ["
+                           << dims << "]";
+}
+
 /// Checks that matrix-like operands share the data's element type.
 static LogicalResult checkSameElementType(Operation *op, Type expected,
                                           Value operand, StringRef name) {
@@ -388,6 +403,9 @@ LogicalResult AttentionOp::verify() {
                                  : "an lse result needs return_lse");
   if (failed(verifyQueryRotation()))
     return failure();
+  if (Value start = getQueryStart())
+    if (failed(verifyOneElement(*this, "query_start", start)))
+      return failure();
   if (!hasRope()) {
     if (getRopeLayoutAttr() || getRopeRotaryDimAttr() || getRopeBaseAttr() ||
         getRopeScalingAttr() || getRopeLearnedBase())
@@ -437,6 +455,44 @@ LogicalResult AttentionOp::verifyQueryRotation() {
       return failure();
   }
   return success();
+}
+
+LogicalResult CacheWriteOp::verify() {
+  auto ut = getUpdate().getType(), ct = getCache().getType();
+  if (ut.getElementType() != ct.getElementType())
+    return emitOpError() << "update has element type " << ut.getElementType()
+                         << " but the cache has " << ct.getElementType();
+  if (ut.getRank() != ct.getRank())
+    return emitOpError() << "update has rank " << ut.getRank()
+                         << " but the cache has rank " << ct.getRank();
+  int64_t axis = getAxis();
+  if (axis < 0 || axis >= ct.getRank())
+    return emitOpError() << "axis " << axis << " is out of range for a rank-"
+                         << ct.getRank() << " cache";
+  ArrayRef<int64_t> u = ut.getShape(), c = ct.getShape();
+  for (int64_t d = 0; d < ct.getRank(); ++d) {
+    if (d == axis)
+      continue;
+    if (conflict(u[d], c[d]))
+      return emitOpError() << "update is " << shapeStr(u) << " but the cache is "
+                           << shapeStr(c) << ": dimension " << d
+                           << " must match (only axis " << axis
+                           << " may differ)";
+  }
+  if (!isDyn(u[axis]) && !isDyn(c[axis]) && u[axis] > c[axis])
+    return emitOpError() << "update has " << u[axis]
+                         << " rows along axis " << axis
+                         << " but the cache holds only " << c[axis];
+  return verifyOneElement(*this, "start", getStart());
+}
+
+OpFoldResult CacheWriteOp::fold(FoldAdaptor) {
+  // Writing no rows leaves the cache as it is.
+  int64_t axis = getAxis();
+  auto ut = getUpdate().getType();
+  if (axis >= 0 && axis < ut.getRank() && ut.getDimSize(axis) == 0)
+    return getCache();
+  return {};
 }
 
 int64_t AttentionOp::getEffectiveRopeRotaryDim() {

@@ -867,13 +867,19 @@ LogicalResult AttentionOp::buildVjp(OpBuilder &b, ValueRange resultCotangents,
               "differentiated: differentiate the rotor.givens/rotor.rotate "
               "ops before rotor-fuse-attention-rotations (the rotor-autodiff "
               "pass un-fuses them)";
+  if (getQueryStart())
+    return emitOpError()
+           << "with query_start (a decoding step over a static cache) cannot "
+              "be differentiated: train with the plain attention over the "
+              "whole sequence";
   Value output = getOutput(), lse = getLse();
   if (!lse) {
     auto withLse = AttentionOp::create(
         b, loc, getQuery(), getKey(), getValue(), getBias(),
         /*query_positions=*/Value(), /*key_positions=*/Value(),
         /*rope_learned_base=*/Value(), /*query_givens_angles=*/Value(),
-        /*query_rotation=*/Value(), getMaskAttr(), getScaleAttr(),
+        /*query_rotation=*/Value(), /*query_start=*/Value(), getMaskAttr(),
+        getScaleAttr(),
         getSoftcapAttr(), getBiasMaxDistanceAttr(), b.getUnitAttr(),
         RopeLayoutAttr(), IntegerAttr(), FloatAttr(), RopeScalingAttr(),
         DenseI64ArrayAttr());

@@ -43,6 +43,15 @@ Value createFloatConstant(OpBuilder &b, Location loc, Type type, double value);
 /// An index constant.
 Value createIndexConstant(OpBuilder &b, Location loc, int64_t value);
 
+/// The value of a one-element integer tensor (shape [] or [1], a run-time
+/// position such as rotor.cache_write's `start`) as a signed index.
+Value extractIndexScalar(OpBuilder &b, Location loc, Value oneElement);
+
+/// clamp(start + count, 0, limit) in signed index arithmetic that cannot
+/// overflow for any `start` (count and limit are sizes, >= 0).
+Value clampedEnd(OpBuilder &b, Location loc, Value start, Value count,
+                 Value limit);
+
 /// An scf.for from `lb` to `ub` by the constant `step`, without iteration
 /// arguments; `body` builds the loop body (the terminator is added).
 void forLoop(OpBuilder &b, Location loc, Value lb, Value ub, int64_t step,

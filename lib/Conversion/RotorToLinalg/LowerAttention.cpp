@@ -408,6 +408,12 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
     Value seqQ = getDimValue(rewriter, loc, op.getQuery(), 2);
     Value kvHeads = getDimValue(rewriter, loc, op.getKey(), 1);
     Value seqK = getDimValue(rewriter, loc, op.getKey(), 2);
+    // A static cache: only its first clamp(query_start + Sq, 0, Sk) rows
+    // exist. The kernel takes the key count from seqK alone (the rows are
+    // addressed through the buffers), so limiting it is all it needs.
+    if (Value start = op.getQueryStart())
+      seqK = clampedEnd(rewriter, loc,
+                        extractIndexScalar(rewriter, loc, start), seqQ, seqK);
 
     auto outType = cast<RankedTensorType>(op.getOutput().getType());
     SmallVector<Value> outDyn;

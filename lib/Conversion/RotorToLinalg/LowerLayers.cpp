@@ -611,6 +611,54 @@ struct LowerSplitHeads : OpRewritePattern<SplitHeadsOp> {
   }
 };
 
+/// cache_write(u, c, start) along axis a, S = dim(u, a), C = dim(c, a) =>
+///   lo = clamp(start, 0, C), hi = clamp(start + S, 0, C)
+///   tensor.insert_slice (tensor.extract_slice u [lo - start, hi - lo) on a)
+///       into c [lo, hi) on a
+/// (rows outside the cache are dropped; bufferization writes in place when
+/// the cache's buffer may be written, else into a copy).
+struct LowerCacheWrite : OpRewritePattern<CacheWriteOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(CacheWriteOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    int64_t axis = op.getAxis();
+    Value update = op.getUpdate(), cache = op.getCache();
+    Value start = extractIndexScalar(rewriter, loc, op.getStart());
+    Value rows = getDimValue(rewriter, loc, update, axis);
+    Value capacity = getDimValue(rewriter, loc, cache, axis);
+    Value zero = createIndexConstant(rewriter, loc, 0);
+    Value lo = arith::MinSIOp::create(
+        rewriter, loc, arith::MaxSIOp::create(rewriter, loc, start, zero),
+        capacity);
+    Value hi = clampedEnd(rewriter, loc, start, rows, capacity);
+    Value count = arith::MaxSIOp::create(
+        rewriter, loc, arith::SubIOp::create(rewriter, loc, hi, lo), zero);
+    // lo - start is in [0, S] whenever count > 0 (and unused otherwise, but
+    // kept in range): clamp it to [0, S - count].
+    Value skip = arith::MinSIOp::create(
+        rewriter, loc,
+        arith::MaxSIOp::create(rewriter, loc,
+                               arith::SubIOp::create(rewriter, loc, lo, start),
+                               zero),
+        arith::SubIOp::create(rewriter, loc, rows, count));
+    int64_t rank = op.getCache().getType().getRank();
+    SmallVector<OpFoldResult> srcOffsets(rank, rewriter.getIndexAttr(0));
+    SmallVector<OpFoldResult> dstOffsets(rank, rewriter.getIndexAttr(0));
+    SmallVector<OpFoldResult> sizes = getDims(rewriter, loc, update);
+    SmallVector<OpFoldResult> strides(rank, rewriter.getIndexAttr(1));
+    srcOffsets[axis] = skip;
+    dstOffsets[axis] = lo;
+    sizes[axis] = count;
+    Value rowsToWrite = tensor::ExtractSliceOp::create(
+        rewriter, loc, update, srcOffsets, sizes, strides);
+    rewriter.replaceOpWithNewOp<tensor::InsertSliceOp>(
+        op, rowsToWrite, cache, dstOffsets, sizes, strides);
+    return success();
+  }
+};
+
 /// merge_heads(x (B, H, S, D)) =>
 ///   collapse (linalg.transpose x by [0, 2, 1, 3]) to (B, S, H·D)
 struct LowerMergeHeads : OpRewritePattern<MergeHeadsOp> {
@@ -1048,6 +1096,6 @@ void mlir::rotor::populateLayersToLinalgPatterns(RewritePatternSet &patterns,
   patterns.add<LowerEmbedding, LowerConv1d, LowerSplitHeads, LowerMergeHeads,
                LowerSinusoidalEmbedding, LowerCrossEntropy,
                LowerLinearWeightGrad, LowerCrossEntropyGrad,
-               LowerEmbeddingGrad>(
+               LowerEmbeddingGrad, LowerCacheWrite>(
       patterns.getContext());
 }

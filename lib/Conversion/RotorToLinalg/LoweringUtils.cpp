@@ -40,6 +40,26 @@ Value rotor::createEmpty(OpBuilder &b, Location loc, RankedTensorType type,
   return tensor::EmptyOp::create(b, loc, type, dynamic);
 }
 
+Value rotor::extractIndexScalar(OpBuilder &b, Location loc, Value oneElement) {
+  auto type = cast<RankedTensorType>(oneElement.getType());
+  SmallVector<Value> indices(type.getRank(),
+                             arith::ConstantIndexOp::create(b, loc, 0));
+  Value scalar = tensor::ExtractOp::create(b, loc, oneElement, indices);
+  return arith::IndexCastOp::create(b, loc, b.getIndexType(), scalar);
+}
+
+Value rotor::clampedEnd(OpBuilder &b, Location loc, Value start, Value count,
+                        Value limit) {
+  // start is first clamped to [-count, limit], so start + count stays in
+  // [0, limit + count]: no overflow for any 64-bit start.
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value lowest = arith::SubIOp::create(b, loc, zero, count);
+  Value s = arith::MaxSIOp::create(b, loc, start, lowest);
+  s = arith::MinSIOp::create(b, loc, s, limit);
+  Value end = arith::AddIOp::create(b, loc, s, count);
+  return arith::MinSIOp::create(b, loc, end, limit);
+}
+
 FloatType rotor::getAccumulationType(Type elem) {
   if (elem.isF64())
     return cast<FloatType>(elem);

@@ -300,3 +300,22 @@ func.func @heads_regroup(%y: tensor<2x4x?x16xf32>) -> tensor<2x8x?x8xf32> {
   %1 = rotor.split_heads %0 into 8 heads : tensor<2x?x64xf32>
   return %1 : tensor<2x8x?x8xf32>
 }
+
+// -----
+
+// Writing no rows leaves the cache as it is; one row is a real write.
+// CHECK-LABEL: func @cache_write_nothing
+// CHECK-SAME: %[[U:.*]]: tensor<1x2x0x8xf32>, %[[C:.*]]: tensor<1x2x?x8xf32>
+// CHECK-NOT: rotor.cache_write
+// CHECK: return %[[C]]
+func.func @cache_write_nothing(%u: tensor<1x2x0x8xf32>, %c: tensor<1x2x?x8xf32>, %p: tensor<1xi64>) -> tensor<1x2x?x8xf32> {
+  %0 = rotor.cache_write %u into %c at %p {axis = 2 : i64} : tensor<1x2x0x8xf32> into tensor<1x2x?x8xf32>, tensor<1xi64>
+  return %0 : tensor<1x2x?x8xf32>
+}
+
+// CHECK-LABEL: func @cache_write_one_row
+// CHECK: rotor.cache_write
+func.func @cache_write_one_row(%u: tensor<1x2x1x8xf32>, %c: tensor<1x2x?x8xf32>, %p: tensor<1xi64>) -> tensor<1x2x?x8xf32> {
+  %0 = rotor.cache_write %u into %c at %p {axis = 2 : i64} : tensor<1x2x1x8xf32> into tensor<1x2x?x8xf32>, tensor<1xi64>
+  return %0 : tensor<1x2x?x8xf32>
+}

@@ -329,7 +329,7 @@ func.func @attention_givens_q_pairs_alone(%q: tensor<1x4x8x16xf32>) -> tensor<1x
 
 func.func @attention_givens_q_angles_alone(%q: tensor<1x4x8x16xf32>, %t: tensor<1xf32>) -> tensor<1x4x8x16xf32> {
   // expected-error @+1 {{query_givens_angles (givens_q) needs givens_q_pairs}}
-  %0 = "rotor.attention"(%q, %q, %q, %t) {operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 1, 0>, bias_max_distance = 128 : i64} : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1xf32>) -> tensor<1x4x8x16xf32>
+  %0 = "rotor.attention"(%q, %q, %q, %t) {operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 1, 0, 0>, bias_max_distance = 128 : i64} : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1xf32>) -> tensor<1x4x8x16xf32>
   return %0 : tensor<1x4x8x16xf32>
 }
 
@@ -337,7 +337,7 @@ func.func @attention_givens_q_angles_alone(%q: tensor<1x4x8x16xf32>, %t: tensor<
 
 func.func @attention_givens_q_odd_pairs(%q: tensor<1x4x8x16xf32>, %t: tensor<1xf32>) -> tensor<1x4x8x16xf32> {
   // expected-error @+1 {{givens_q: pairs must hold (i, j) index pairs, got an odd number (3) of indices}}
-  %0 = "rotor.attention"(%q, %q, %q, %t) {operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 1, 0>, bias_max_distance = 128 : i64, givens_q_pairs = array<i64: 0, 1, 2>} : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1xf32>) -> tensor<1x4x8x16xf32>
+  %0 = "rotor.attention"(%q, %q, %q, %t) {operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 1, 0, 0>, bias_max_distance = 128 : i64, givens_q_pairs = array<i64: 0, 1, 2>} : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1xf32>) -> tensor<1x4x8x16xf32>
   return %0 : tensor<1x4x8x16xf32>
 }
 
@@ -465,7 +465,7 @@ func.func @attention_bias_distance(%q: tensor<1x4x8x16xf32>, %t: tensor<4x32xf32
 
 func.func @attention_lse_without_flag(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
   // expected-error @+1 {{an lse result needs return_lse}}
-  %0, %1 = "rotor.attention"(%q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0>}> : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> (tensor<1x4x8x16xf32>, tensor<1x4x8xf32>)
+  %0, %1 = "rotor.attention"(%q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0>}> : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> (tensor<1x4x8x16xf32>, tensor<1x4x8xf32>)
   return %0 : tensor<1x4x8x16xf32>
 }
 
@@ -474,7 +474,7 @@ func.func @attention_lse_without_flag(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x
 func.func @attention_wrong_result(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x8xf32> {
   // expected-error @+2 {{inferred type(s) 'tensor<1x4x8x16xf32>' are incompatible with return type(s) of operation 'tensor<1x4x8x8xf32>'}}
   // expected-error @+1 {{failed to infer returned types}}
-  %0 = "rotor.attention"(%q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0>}> : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> tensor<1x4x8x8xf32>
+  %0 = "rotor.attention"(%q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0>}> : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> tensor<1x4x8x8xf32>
   return %0 : tensor<1x4x8x8xf32>
 }
 
@@ -780,4 +780,68 @@ func.func @fused_linear_norm_dtype(%x: tensor<2x64xf32>, %w: tensor<32x64xf32>, 
   // expected-error @+1 {{rms_norm weight element type 'bf16' differs from the input element type 'f32'}}
   %0 = rotor.fused_linear %x, %w rms_norm(%n : tensor<64xbf16>) {norm_epsilon = 1.0e-05 : f64} : tensor<2x64xf32>, tensor<32x64xf32>
   return %0 : tensor<2x32xf32>
+}
+
+// -----
+
+func.func @attention_query_start_shape(%q: tensor<1x2x1x64xf32>, %k: tensor<1x2x?x64xf32>, %p: tensor<2xi64>) -> tensor<1x2x1x64xf32> {
+  // expected-error @+1 {{query_start must hold one integer (shape [] or [1]), got [2]}}
+  %0 = rotor.attention %q, %k, %k query_start(%p : tensor<2xi64>) : tensor<1x2x1x64xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>
+  return %0 : tensor<1x2x1x64xf32>
+}
+
+// -----
+
+func.func @attention_query_start_dynamic(%q: tensor<1x2x1x64xf32>, %k: tensor<1x2x?x64xf32>, %p: tensor<?xi64>) -> tensor<1x2x1x64xf32> {
+  // expected-error @+1 {{query_start must hold one integer (shape [] or [1]), got [?]}}
+  %0 = rotor.attention %q, %k, %k query_start(%p : tensor<?xi64>) : tensor<1x2x1x64xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>
+  return %0 : tensor<1x2x1x64xf32>
+}
+
+// -----
+
+func.func @cache_write_dtype(%u: tensor<1x2x1x8xbf16>, %c: tensor<1x2x?x8xf32>, %p: tensor<1xi64>) -> tensor<1x2x?x8xf32> {
+  // expected-error @+1 {{update has element type 'bf16' but the cache has 'f32'}}
+  %0 = rotor.cache_write %u into %c at %p {axis = 2 : i64} : tensor<1x2x1x8xbf16> into tensor<1x2x?x8xf32>, tensor<1xi64>
+  return %0 : tensor<1x2x?x8xf32>
+}
+
+// -----
+
+func.func @cache_write_rank(%u: tensor<2x1x8xf32>, %c: tensor<1x2x?x8xf32>, %p: tensor<1xi64>) -> tensor<1x2x?x8xf32> {
+  // expected-error @+1 {{update has rank 3 but the cache has rank 4}}
+  %0 = rotor.cache_write %u into %c at %p {axis = 2 : i64} : tensor<2x1x8xf32> into tensor<1x2x?x8xf32>, tensor<1xi64>
+  return %0 : tensor<1x2x?x8xf32>
+}
+
+// -----
+
+func.func @cache_write_axis(%u: tensor<1x2x1x8xf32>, %c: tensor<1x2x?x8xf32>, %p: tensor<1xi64>) -> tensor<1x2x?x8xf32> {
+  // expected-error @+1 {{axis 4 is out of range for a rank-4 cache}}
+  %0 = rotor.cache_write %u into %c at %p {axis = 4 : i64} : tensor<1x2x1x8xf32> into tensor<1x2x?x8xf32>, tensor<1xi64>
+  return %0 : tensor<1x2x?x8xf32>
+}
+
+// -----
+
+func.func @cache_write_heads(%u: tensor<1x3x1x8xf32>, %c: tensor<1x2x?x8xf32>, %p: tensor<1xi64>) -> tensor<1x2x?x8xf32> {
+  // expected-error @+1 {{update is 1x3x1x8 but the cache is 1x2x?x8: dimension 1 must match (only axis 2 may differ)}}
+  %0 = rotor.cache_write %u into %c at %p {axis = 2 : i64} : tensor<1x3x1x8xf32> into tensor<1x2x?x8xf32>, tensor<1xi64>
+  return %0 : tensor<1x2x?x8xf32>
+}
+
+// -----
+
+func.func @cache_write_too_many_rows(%u: tensor<1x2x9x8xf32>, %c: tensor<1x2x4x8xf32>, %p: tensor<1xi64>) -> tensor<1x2x4x8xf32> {
+  // expected-error @+1 {{update has 9 rows along axis 2 but the cache holds only 4}}
+  %0 = rotor.cache_write %u into %c at %p {axis = 2 : i64} : tensor<1x2x9x8xf32> into tensor<1x2x4x8xf32>, tensor<1xi64>
+  return %0 : tensor<1x2x4x8xf32>
+}
+
+// -----
+
+func.func @cache_write_start(%u: tensor<1x2x1x8xf32>, %c: tensor<1x2x?x8xf32>, %p: tensor<1x1xi64>) -> tensor<1x2x?x8xf32> {
+  // expected-error @+1 {{start must hold one integer (shape [] or [1]), got [1, 1]}}
+  %0 = rotor.cache_write %u into %c at %p {axis = 2 : i64} : tensor<1x2x1x8xf32> into tensor<1x2x?x8xf32>, tensor<1x1xi64>
+  return %0 : tensor<1x2x?x8xf32>
 }

@@ -166,3 +166,17 @@ func.func @fused_norm(%x: tensor<2x?x64xf32>, %w: tensor<32x64xf32>, %g: tensor<
   %1 = rotor.fused_gate_up %x, %w, %u rms_norm(%g : tensor<64xf32>) {norm_epsilon = 1.0e-05 : f64} : tensor<2x?x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>
   return %0, %1 : tensor<2x?x32xf32>, tensor<2x?x32xf32>
 }
+
+// -----
+
+// A decoding step over static caches.
+// CHECK-LABEL: func @static_cache
+func.func @static_cache(%q: tensor<2x8x1x64xbf16>, %k: tensor<2x2x1x64xbf16>, %kc: tensor<2x2x?x64xbf16>, %vc: tensor<2x2x?x64xbf16>, %p: tensor<1xi64>, %s: tensor<i32>) -> (tensor<2x8x1x64xbf16>, tensor<2x2x?x64xbf16>) {
+  // CHECK: rotor.cache_write %{{.*}} into %{{.*}} at %{{.*}} {axis = 2 : i64} : tensor<2x2x1x64xbf16> into tensor<2x2x?x64xbf16>, tensor<1xi64>
+  %0 = rotor.cache_write %k into %kc at %p {axis = 2 : i64} : tensor<2x2x1x64xbf16> into tensor<2x2x?x64xbf16>, tensor<1xi64>
+  // CHECK: rotor.attention %{{.*}}, %{{.*}}, %{{.*}} query_start(%{{.*}} : tensor<1xi64>) {mask = #rotor.mask<causal = true>}
+  %1 = rotor.attention %q, %0, %vc query_start(%p : tensor<1xi64>) {mask = #rotor.mask<causal = true>} : tensor<2x8x1x64xbf16>, tensor<2x2x?x64xbf16>, tensor<2x2x?x64xbf16>
+  // CHECK: rotor.attention %{{.*}}, %{{.*}}, %{{.*}} query_start(%{{.*}} : tensor<i32>) : tensor<2x8x1x64xbf16>
+  %2 = rotor.attention %q, %0, %vc query_start(%s : tensor<i32>) : tensor<2x8x1x64xbf16>, tensor<2x2x?x64xbf16>, tensor<2x2x?x64xbf16>
+  return %2, %0 : tensor<2x8x1x64xbf16>, tensor<2x2x?x64xbf16>
+}

@@ -240,6 +240,15 @@ def Rotor_AttentionOp : Rotor_Op<"attention",
     queries). `givens_q_pairs` is only valid together with
     `query_givens_angles`.
 
+    Fixed-capacity caches (a decoding step over a static KV cache, see
+    `rotor.cache_write`): `query_start`, a one-element integer tensor
+    (shape `[]` or `[1]`) holding `P`, makes `key` and `value` caches of
+    capacity `Sk` of which only the first `n = clamp(P + Sq, 0, Sk)` rows
+    exist. Keys `n … Sk-1` are never attended, and the queries are aligned
+    to the end of the existing keys: query `i` has position `i + n - Sq`,
+    which is `P + i` when the caches have room for every query. `P` is read
+    at run time, so one compiled step serves every cache length.
+
     Example:
 
     ```mlir
@@ -258,6 +267,9 @@ def Rotor_AttentionOp : Rotor_Op<"attention",
         rotate_q(%r : tensor<128x128xbf16>)
         {mask = #rotor.mask<causal = true>}
         : tensor<2x32x?x128xbf16>, tensor<2x8x?x128xbf16>, tensor<2x8x?x128xbf16>
+    %o5 = rotor.attention %q1, %kcache, %vcache
+        query_start(%p : tensor<1xi64>) {mask = #rotor.mask<causal = true>}
+        : tensor<2x32x1x128xbf16>, tensor<2x8x?x128xbf16>, tensor<2x8x?x128xbf16>
     ```
   }];
   let arguments = (ins
@@ -270,6 +282,7 @@ def Rotor_AttentionOp : Rotor_Op<"attention",
     Optional<Rotor_ScalarFloatTensor>:$rope_learned_base,
     Optional<RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[1]>]>>:$query_givens_angles,
     Optional<RankedTensorOf<[F16, BF16, F32, F64], [HasAnyRankOfPred<[2]>]>>:$query_rotation,
+    Optional<Rotor_IntTensor>:$query_start,
     OptionalAttr<Rotor_MaskAttr>:$mask,
     OptionalAttr<F64Attr>:$scale,
     OptionalAttr<F64Attr>:$softcap,
@@ -293,6 +306,7 @@ def Rotor_AttentionOp : Rotor_Op<"attention",
     (`givens_q` `(` $query_givens_angles^ `:` type($query_givens_angles) `)`
      `pairs` custom<GivensPairs>($givens_q_pairs))?
     (`rotate_q` `(` $query_rotation^ `:` type($query_rotation) `)`)?
+    (`query_start` `(` $query_start^ `:` type($query_start) `)`)?
     (`return_lse` $return_lse^)? attr-dict `:` type($query) `,` type($key) `,` type($value)
   }];
   let hasVerifier = 1;
@@ -322,6 +336,49 @@ def Rotor_AttentionOp : Rotor_Op<"attention",
     /// Verifies the fused query rotation (givens_q, rotate_q).
     LogicalResult verifyQueryRotation();
   }];
+}
+
+def Rotor_CacheWriteOp : Rotor_Op<"cache_write", [Pure,
+    AllTypesMatch<["cache", "result"]>]> {
+  let summary = "Writes new rows into a fixed-capacity cache at a run-time position";
+  let description = [{
+    Returns `cache` with the rows `start … start + S - 1` along `axis`
+    replaced by the rows of `update`, `S` being the size of `update` along
+    `axis`; every other dimension of `update` equals the cache's. `start`
+    is a one-element integer tensor (shape `[]` or `[1]`) read at run time,
+    so one compiled decoding step serves every cache length. Rows that
+    would land outside the cache (`start + s < 0` or `>= C`, `C` the
+    capacity along `axis`) are dropped: the op never writes out of bounds.
+
+    With `rotor.attention … query_start(%start)` it expresses a decoding
+    step over a static KV cache: the step writes its keys and values at the
+    cache position and attends over the first `start + S` rows. The CUDA
+    target updates the cache in place (the cache operand must have no other
+    use), so a step moves O(S) rows instead of copying the cache; the CPU
+    lowering inserts the rows into the cache's buffer, copying it first
+    when bufferization finds it read-only. It is an inference op:
+    `rotor-autodiff` has no rule for it.
+
+    Example:
+
+    ```mlir
+    %k_cache2 = rotor.cache_write %k into %k_cache at %pos {axis = 2 : i64}
+        : tensor<1x8x1x64xbf16> into tensor<1x8x?x64xbf16>, tensor<1xi64>
+    ```
+  }];
+  let arguments = (ins
+    RankedTensorOf<[F16, BF16, F32, F64, I32, I64]>:$update,
+    RankedTensorOf<[F16, BF16, F32, F64, I32, I64]>:$cache,
+    Rotor_IntTensor:$start,
+    I64Attr:$axis
+  );
+  let results = (outs RankedTensorOf<[F16, BF16, F32, F64, I32, I64]>:$result);
+  let assemblyFormat = [{
+    $update `into` $cache `at` $start attr-dict `:` type($update) `into`
+    type($cache) `,` type($start)
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
 }
 
 //===----------------------------------------------------------------------===//
