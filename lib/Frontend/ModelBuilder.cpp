@@ -16,6 +16,13 @@
 // caches. One layer function therefore serves all three entries, and the IR
 // grows with the number of layers only by the calls.
 //
+// With ModelBuildOptions::staticCache, a fourth entry `decode_static` calls
+// `@layer_<kind>_static(x, positions, start, k_cache, v_cache, [conv_state],
+// layer weights...)`, which writes the new key and value into fixed-capacity
+// caches at `start` (rotor.cache_write) and attends over their first
+// start + 1 rows (rotor.attention query_start): its shapes stay the same
+// from step to step.
+//
 // Two attributes are for LLVM's sake. The layer functions get internal
 // linkage, so that LLVM can drop the memref descriptor fields they do not
 // use from their signatures. The entries, whose LLVM signatures have one
@@ -132,19 +139,24 @@ std::vector<WeightSpec> getTailWeights(const ModelConfig &c) {
   return w;
 }
 
-enum class EntryKind { Forward, Prefill, Decode };
+enum class EntryKind { Forward, Prefill, Decode, DecodeStatic };
 
 /// Builds the module; see the file comment for its structure.
 class ModelIRBuilder {
 public:
-  ModelIRBuilder(MLIRContext *ctx, const ModelConfig &config)
-      : c(config), ctx(ctx), b(ctx),
+  ModelIRBuilder(MLIRContext *ctx, const ModelConfig &config,
+                 const ModelBuildOptions &options)
+      : c(config), options(options), ctx(ctx), b(ctx),
         loc(NameLoc::get(StringAttr::get(ctx, config.fileName))) {
     dt = getElementType(c.dtype);
     hiddenType = RankedTensorType::get({kDyn, kDyn, c.hiddenSize}, dt);
+    // A static-cache step has one token: static sizes let the targets pick
+    // their decoding kernels.
+    stepHiddenType = RankedTensorType::get({kDyn, 1, c.hiddenSize}, dt);
     cacheType =
         RankedTensorType::get({kDyn, c.numKvHeads, kDyn, c.headDim}, dt);
     positionsType = RankedTensorType::get({kDyn}, b.getI64Type());
+    startType = RankedTensorType::get({1}, b.getI64Type());
     if (c.convKernelSize)
       convStateType = RankedTensorType::get(
           {kDyn, *c.convKernelSize - 1, c.hiddenSize}, dt);
@@ -185,21 +197,26 @@ private:
   void addCaches(llvm::function_ref<void(Type, const llvm::Twine &)> add);
   /// Calls `add` for each weight with its type and name.
   void addWeights(llvm::function_ref<void(Type, const llvm::Twine &)> add);
+  /// The layer function; `staticCache`: the `_static` variant writing into
+  /// fixed-capacity caches at its `start` argument.
   func::FuncOp buildLayerFunction(llvm::StringRef name,
-                                  const LayerAttention &attention);
+                                  const LayerAttention &attention,
+                                  bool staticCache);
   void buildEntry(EntryKind kind);
 
   const ModelConfig &c;
+  const ModelBuildOptions &options;
   MLIRContext *ctx;
   OpBuilder b;
   Location loc;
   ModuleOp module;
 
   Type dt;
-  RankedTensorType hiddenType, cacheType, positionsType, convStateType;
+  RankedTensorType hiddenType, stepHiddenType, cacheType, positionsType,
+      startType, convStateType;
   std::vector<WeightSpec> layerWeights, headWeights, tailWeights;
-  /// The layer function of each layer.
-  std::vector<func::FuncOp> layerFunctions;
+  /// The layer function of each layer, and its static-cache variant.
+  std::vector<func::FuncOp> layerFunctions, staticLayerFunctions;
 };
 
 MaskAttr ModelIRBuilder::getMask(const LayerAttention &a) {
@@ -262,10 +279,16 @@ Value ModelIRBuilder::norm(Value x, Value weight, Value bias) {
 
 func::FuncOp
 ModelIRBuilder::buildLayerFunction(llvm::StringRef name,
-                                   const LayerAttention &attention) {
-  SmallVector<Type> argTypes = {hiddenType, positionsType, cacheType,
-                                cacheType};
-  SmallVector<Type> resultTypes = {hiddenType, cacheType, cacheType};
+                                   const LayerAttention &attention,
+                                   bool staticCache) {
+  // The static variant takes one token at position `start`: x (B, 1, H),
+  // positions = start (1).
+  RankedTensorType xType = staticCache ? stepHiddenType : hiddenType;
+  SmallVector<Type> argTypes = {xType,
+                                staticCache ? startType : positionsType};
+  const unsigned firstCache = argTypes.size();
+  argTypes.append({cacheType, cacheType});
+  SmallVector<Type> resultTypes = {xType, cacheType, cacheType};
   if (c.convKernelSize) {
     argTypes.push_back(convStateType);
     resultTypes.push_back(convStateType);
@@ -290,8 +313,9 @@ ModelIRBuilder::buildLayerFunction(llvm::StringRef name,
 
   Value x = body->getArgument(0);
   Value positions = body->getArgument(1);
-  Value pastK = body->getArgument(2);
-  Value pastV = body->getArgument(3);
+  Value start = staticCache ? positions : Value();
+  Value pastK = body->getArgument(firstCache);
+  Value pastV = body->getArgument(firstCache + 1);
 
   // Attention.
   Value h =
@@ -301,7 +325,7 @@ ModelIRBuilder::buildLayerFunction(llvm::StringRef name,
     // h += conv(h), the depthwise causal convolution continuing the
     // previous K-1 attention inputs held in the state.
     int64_t keep = *c.convKernelSize - 1;
-    Value state = body->getArgument(4);
+    Value state = body->getArgument(firstCache + 2);
     Value extended =
         tensor::ConcatOp::create(b, loc, /*dim=*/1, ValueRange{state, h});
     Value conv =
@@ -359,10 +383,18 @@ ModelIRBuilder::buildLayerFunction(llvm::StringRef name,
     if (c.givens->applyToKey)
       k = rotate(k);
   }
-  Value keys =
-      tensor::ConcatOp::create(b, loc, /*dim=*/2, ValueRange{pastK, k});
-  Value values =
-      tensor::ConcatOp::create(b, loc, /*dim=*/2, ValueRange{pastV, v});
+  // Growing caches: the new keys and values are appended (a new tensor per
+  // step). Static caches: they are written at `start`, and the attention
+  // reads the first start + S rows.
+  Value keys, values;
+  if (staticCache) {
+    IntegerAttr axis = b.getI64IntegerAttr(2);
+    keys = CacheWriteOp::create(b, loc, k, pastK, start, axis);
+    values = CacheWriteOp::create(b, loc, v, pastV, start, axis);
+  } else {
+    keys = tensor::ConcatOp::create(b, loc, /*dim=*/2, ValueRange{pastK, k});
+    values = tensor::ConcatOp::create(b, loc, /*dim=*/2, ValueRange{pastV, v});
+  }
   IntegerAttr maxDistance =
       b.getI64IntegerAttr(c.relativeBias ? c.relativeBias->maxDistance : 128);
   Value attn = AttentionOp::create(b, loc, q, keys, values,
@@ -372,7 +404,7 @@ ModelIRBuilder::buildLayerFunction(llvm::StringRef name,
                                    /*rope_learned_base=*/Value(),
                                    /*query_givens_angles=*/Value(),
                                    /*query_rotation=*/Value(),
-                                   /*query_start=*/Value(),
+                                   /*query_start=*/start,
                                    getMask(attention), /*scale=*/FloatAttr(),
                                    /*softcap=*/FloatAttr(), maxDistance,
                                    /*return_lse=*/UnitAttr(), RopeLayoutAttr(),
@@ -413,6 +445,9 @@ ModelIRBuilder::buildLayerFunction(llvm::StringRef name,
   Value down = LinearOp::create(b, loc, act, weight("mlp.down_proj.weight"),
                                 weight("mlp.down_proj.bias"));
   Value out = AddOp::create(b, loc, h1, down);
+  // (The convolution's slices have a dynamic length: restore x's type.)
+  if (out.getType() != xType)
+    out = tensor::CastOp::create(b, loc, xType, out);
 
   SmallVector<Value> results = {out, keys, values};
   if (newConvState)
@@ -460,7 +495,9 @@ void ModelIRBuilder::addWeights(
 
 void ModelIRBuilder::buildEntry(EntryKind kind) {
   const int64_t numLayers = c.numLayers;
-  const bool decode = kind == EntryKind::Decode;
+  const bool staticCache = kind == EntryKind::DecodeStatic;
+  // Entries that take the caches as inputs.
+  const bool decode = kind == EntryKind::Decode || staticCache;
   const bool returnsCaches = kind != EntryKind::Forward;
   const int64_t seq = decode ? 1 : kDyn;
   Type f32 = b.getF32Type();
@@ -469,6 +506,9 @@ void ModelIRBuilder::buildEntry(EntryKind kind) {
   auto addArg = [&](Type t, const llvm::Twine &n) { sig.addArg(t, n); };
   auto addResult = [&](Type t, const llvm::Twine &n) { sig.addResult(t, n); };
   addArg(RankedTensorType::get({kDyn, seq}, b.getI64Type()), "input_ids");
+  if (staticCache)
+    addArg(startType, "cache_position");
+  const unsigned firstCache = sig.argTypes.size();
   if (decode)
     addCaches(addArg);
   unsigned firstWeight = sig.argTypes.size();
@@ -479,7 +519,8 @@ void ModelIRBuilder::buildEntry(EntryKind kind) {
 
   llvm::StringRef name = kind == EntryKind::Forward   ? "forward"
                          : kind == EntryKind::Prefill ? "prefill"
-                                                      : "decode";
+                         : kind == EntryKind::Decode  ? "decode"
+                                                      : "decode_static";
   SmallVector<DictionaryAttr> argAttrs;
   for (const std::string &n : sig.argNames)
     argAttrs.push_back(
@@ -507,26 +548,33 @@ void ModelIRBuilder::buildEntry(EntryKind kind) {
   auto weight = [&](llvm::StringRef n) -> Value { return weights.lookup(n); };
 
   // The new tokens sit at positions P .. P+S-1, P being the cache length
-  // (0 without a cache).
+  // (0 without a cache), or, with static caches, cache_position (a device
+  // value: one compiled step serves every position).
   Value ids = body->getArgument(0);
   Value batch = tensor::DimOp::create(b, loc, ids, 0);
   Value numTokens = tensor::DimOp::create(b, loc, ids, 1);
-  Value start =
-      decode
-          ? tensor::DimOp::create(b, loc, body->getArgument(1), 2).getResult()
-          : arith::ConstantIndexOp::create(b, loc, 0).getResult();
-  Value positions = tensor::GenerateOp::create(
-      b, loc, positionsType, ValueRange{numTokens},
-      [&](OpBuilder &nb, Location l, ValueRange idx) {
-        Value p = arith::AddIOp::create(nb, l, idx[0], start);
-        Value p64 = arith::IndexCastOp::create(nb, l, nb.getI64Type(), p);
-        tensor::YieldOp::create(nb, l, p64);
-      });
+  Value positions;
+  if (staticCache) {
+    positions = body->getArgument(1); // cache_position
+  } else {
+    Value start =
+        decode ? tensor::DimOp::create(b, loc, body->getArgument(firstCache), 2)
+                     .getResult()
+               : arith::ConstantIndexOp::create(b, loc, 0).getResult();
+    positions = tensor::GenerateOp::create(
+        b, loc, positionsType, ValueRange{numTokens},
+        [&](OpBuilder &nb, Location l, ValueRange idx) {
+          Value p = arith::AddIOp::create(nb, l, idx[0], start);
+          Value p64 = arith::IndexCastOp::create(nb, l, nb.getI64Type(), p);
+          tensor::YieldOp::create(nb, l, p64);
+        });
+  }
 
   Value x =
       EmbeddingOp::create(b, loc, ids, weight("model.embed_tokens.weight"));
-  if (x.getType() != hiddenType)
-    x = tensor::CastOp::create(b, loc, hiddenType, x);
+  RankedTensorType layerHidden = staticCache ? stepHiddenType : hiddenType;
+  if (x.getType() != layerHidden)
+    x = tensor::CastOp::create(b, loc, layerHidden, x);
   if (c.sinusoidal) {
     // x += proj(l2_normalize?(sinusoidal(positions, frequencies))).
     Value pe = SinusoidalEmbeddingOp::create(
@@ -560,10 +608,10 @@ void ModelIRBuilder::buildEntry(EntryKind kind) {
   for (int64_t l = 0; l < numLayers; ++l) {
     SmallVector<Value> operands = {x, positions};
     if (decode) {
-      operands.push_back(body->getArgument(1 + 2 * l));
-      operands.push_back(body->getArgument(2 + 2 * l));
+      operands.push_back(body->getArgument(firstCache + 2 * l));
+      operands.push_back(body->getArgument(firstCache + 1 + 2 * l));
       if (c.convKernelSize)
-        operands.push_back(body->getArgument(1 + 2 * numLayers + l));
+        operands.push_back(body->getArgument(firstCache + 2 * numLayers + l));
     } else {
       operands.push_back(emptyCache);
       operands.push_back(emptyCache);
@@ -573,7 +621,9 @@ void ModelIRBuilder::buildEntry(EntryKind kind) {
     for (const WeightSpec &w : layerWeights)
       operands.push_back(
           weight(("model.layers." + llvm::Twine(l) + "." + w.name).str()));
-    auto call = func::CallOp::create(b, loc, layerFunctions[l], operands);
+    auto call = func::CallOp::create(
+        b, loc, staticCache ? staticLayerFunctions[l] : layerFunctions[l],
+        operands);
     x = call.getResult(0);
     caches.push_back(call.getResult(1));
     caches.push_back(call.getResult(2));
@@ -606,12 +656,14 @@ OwningOpRef<ModuleOp> ModelIRBuilder::build() {
   // One function per distinct attention pattern, named after its kind
   // (`layer_sliding`, then `layer_sliding_2` for a second window, ...).
   std::vector<LayerAttention> distinct;
-  std::vector<func::FuncOp> functions;
+  std::vector<func::FuncOp> functions, staticFunctions;
   llvm::StringMap<int> perKind;
   for (const LayerAttention &a : c.layers) {
     auto it = llvm::find(distinct, a);
     if (it != distinct.end()) {
       layerFunctions.push_back(functions[it - distinct.begin()]);
+      if (options.staticCache)
+        staticLayerFunctions.push_back(staticFunctions[it - distinct.begin()]);
       continue;
     }
     llvm::StringRef kindName = getAttentionKindName(a.kind);
@@ -620,12 +672,19 @@ OwningOpRef<ModuleOp> ModelIRBuilder::build() {
     if (n > 1)
       name += "_" + std::to_string(n);
     distinct.push_back(a);
-    functions.push_back(buildLayerFunction(name, a));
+    functions.push_back(buildLayerFunction(name, a, /*staticCache=*/false));
     layerFunctions.push_back(functions.back());
+    if (options.staticCache) {
+      staticFunctions.push_back(
+          buildLayerFunction(name + "_static", a, /*staticCache=*/true));
+      staticLayerFunctions.push_back(staticFunctions.back());
+    }
   }
   buildEntry(EntryKind::Forward);
   buildEntry(EntryKind::Prefill);
   buildEntry(EntryKind::Decode);
+  if (options.staticCache)
+    buildEntry(EntryKind::DecodeStatic);
   return owned;
 }
 
@@ -645,11 +704,12 @@ mlir::rotor::getModelWeights(const ModelConfig &config) {
 }
 
 FailureOr<ModelModule>
-mlir::rotor::buildModelModule(MLIRContext *context, const ModelConfig &config) {
+mlir::rotor::buildModelModule(MLIRContext *context, const ModelConfig &config,
+                              const ModelBuildOptions &options) {
   context->loadDialect<RotorDialect, func::FuncDialect, arith::ArithDialect,
                        tensor::TensorDialect, LLVM::LLVMDialect>();
   ModelModule result;
-  result.module = ModelIRBuilder(context, config).build();
+  result.module = ModelIRBuilder(context, config, options).build();
   result.weights = getModelWeights(config);
   if (failed(verify(*result.module)))
     return failure();

@@ -205,6 +205,14 @@ cl::opt<bool> autodiffReport(
     cl::desc("With --train: print the memory of the forward values kept for "
              "the backward pass"),
     cl::init(false), cl::cat(category));
+cl::opt<std::string> staticCache(
+    "static-cache",
+    cl::desc("With a config .json: also build decode_static, a decoding step "
+             "over fixed-capacity KV caches written in place at "
+             "cache_position, whose shapes do not change from step to step "
+             "(the CUDA runtime replays it as a CUDA graph): on, off, or "
+             "auto (on for --target=cuda)"),
+    cl::value_desc("on|off|auto"), cl::init("auto"), cl::cat(category));
 cl::opt<std::string> dtypeOverride(
     "dtype",
     cl::desc("With a config .json: the dtype of weights and activations "
@@ -574,7 +582,14 @@ int main(int argc, char **argv) {
     if (!dtypeOverride.empty())
       if (llvm::Error err = setModelDType(*config, dtypeOverride))
         return fail("--dtype: " + llvm::toString(std::move(err)));
-    FailureOr<ModelModule> model = buildModelModule(&context, *config);
+    if (staticCache != "auto" && staticCache != "on" && staticCache != "off")
+      return fail("--static-cache must be on, off or auto, not '" +
+                  staticCache + "'");
+    ModelBuildOptions buildOptions;
+    buildOptions.staticCache =
+        staticCache == "on" || (staticCache == "auto" && target == Target::Cuda);
+    FailureOr<ModelModule> model =
+        buildModelModule(&context, *config, buildOptions);
     if (failed(model))
       return 1;
     if (!weightsFile.empty()) {

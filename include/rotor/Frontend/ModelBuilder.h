@@ -43,11 +43,20 @@ struct ModelModule {
 /// The weights of `config`, in the order the entries take them.
 std::vector<WeightSpec> getModelWeights(const ModelConfig &config);
 
+/// What buildModelModule builds besides `forward`, `prefill` and `decode`.
+struct ModelBuildOptions {
+  /// Also build `decode_static`: a decoding step over fixed-capacity caches
+  /// written in place at `cache_position` (docs/model-artifacts.md), whose
+  /// shapes do not change from step to step (CUDA graphs replay it).
+  bool staticCache = false;
+};
+
 /// Builds the module for `config` in `context`, loading the dialects it
 /// uses, and verifies it. Fails (after emitting a diagnostic) only when the
 /// built module does not verify, which a validated config never causes.
 FailureOr<ModelModule> buildModelModule(MLIRContext *context,
-                                        const ModelConfig &config);
+                                        const ModelConfig &config,
+                                        const ModelBuildOptions &options = {});
 
 /// Adds `@name(input_ids, labels, weights...) -> loss`, the mean
 /// cross-entropy of `forward`'s logits against `labels` (ignore index -100),

@@ -42,6 +42,7 @@
 #include "llvm/Support/JSON.h"
 
 #include <map>
+#include <set>
 
 using namespace mlir;
 using namespace mlir::rotor;
@@ -321,6 +322,7 @@ private:
   void rowKernel(llvm::StringRef kernel, Value input, Value weight, Value bias,
                  std::optional<double> eps, int out);
   LogicalResult emitEmbedding(EmbeddingOp op);
+  LogicalResult emitCacheWrite(CacheWriteOp op);
   LogicalResult emitConv1d(Conv1dOp op);
   LogicalResult emitSinusoidal(SinusoidalEmbeddingOp op);
   LogicalResult emitCrossEntropy(CrossEntropyOp op);
@@ -374,6 +376,9 @@ private:
   std::vector<llvm::json::Object> steps;
   std::vector<SmallVector<int>> stepUses;
   SmallVector<int> inputs, outputs;
+  /// Entry inputs whose buffer a step writes in place (cache_write): the
+  /// runtime gives them a buffer of their own on every call.
+  std::set<int> mutatedInputs;
 };
 
 FailureOr<int> EntryEmitter::indexSymbol(Value v) {
@@ -528,7 +533,7 @@ llvm::json::Object EntryEmitter::toJson() {
     inputList.push_back(v);
   for (int v : outputs)
     outputList.push_back(v);
-  return llvm::json::Object{
+  llvm::json::Object entry{
       {"name", ("rotor_entry_" + fn.getSymName()).str()},
       {"num_inputs", static_cast<int64_t>(inputs.size())},
       {"symbols", llvm::json::Array(symbols)},
@@ -536,6 +541,13 @@ llvm::json::Object EntryEmitter::toJson() {
       {"inputs", std::move(inputList)},
       {"outputs", std::move(outputList)},
       {"steps", std::move(stepList)}};
+  if (!mutatedInputs.empty()) {
+    llvm::json::Array mutated;
+    for (int i : mutatedInputs)
+      mutated.push_back(i);
+    entry["mutated_inputs"] = std::move(mutated);
+  }
+  return entry;
 }
 
 //===----------------------------------------------------------------------===//
@@ -622,6 +634,7 @@ LogicalResult EntryEmitter::emitOp(Operation *op) {
                              std::nullopt);
       })
       .Case([&](EmbeddingOp o) { return emitEmbedding(o); })
+      .Case([&](CacheWriteOp o) { return emitCacheWrite(o); })
       .Case([&](Conv1dOp o) { return emitConv1d(o); })
       .Case([&](SinusoidalEmbeddingOp o) { return emitSinusoidal(o); })
       .Case([&](CrossEntropyOp o) { return emitCrossEntropy(o); })
@@ -907,6 +920,12 @@ LogicalResult EntryEmitter::emitAttention(AttentionOp op) {
   }
   if (Value bias = op.getBias())
     w.ptr("bias", valueOf(bias), "float");
+  if (Value start = op.getQueryStart()) {
+    // Read by the kernel on the device (AttentionParams::keyCount).
+    Type st = cast<RankedTensorType>(start.getType()).getElementType();
+    w.ptr("query_start", valueOf(start), "void");
+    w.literal("query_start_is_i64", boolLiteral(st.isInteger(64)));
+  }
   w.dim("batch", dimOf(op.getQuery(), 0));
   w.dim("hq", dimOf(op.getQuery(), 1));
   w.dim("hkv", dimOf(op.getKey(), 1));
@@ -1245,6 +1264,70 @@ LogicalResult EntryEmitter::emitEmbedding(EmbeddingOp op) {
   w.dim("vocab", dimOf(op.getTable(), 0));
   w.dim("hidden", dimOf(op.getTable(), 1));
   launch(w, {strideOver(n), cst(1), cst(1)}, {out});
+  return success();
+}
+
+/// True when writing into `cache`'s buffer cannot be seen by any other op:
+/// the value and every view it is made from (casts, slices: the emitter's
+/// views) have this one use.
+static bool writableInPlace(Value cache) {
+  for (Value v = cache;;) {
+    if (!v.hasOneUse())
+      return false;
+    if (auto cast = v.getDefiningOp<tensor::CastOp>())
+      v = cast.getSource();
+    else if (auto slice = v.getDefiningOp<tensor::ExtractSliceOp>())
+      v = slice.getSource();
+    else
+      return true;
+  }
+}
+
+/// cache_write: the result is the cache's buffer (a view) and CacheWrite
+/// writes the update's rows into it, so that a decoding step moves O(rows)
+/// data, not the cache. A cache whose buffer something else still reads is
+/// copied first.
+LogicalResult EntryEmitter::emitCacheWrite(CacheWriteOp op) {
+  auto type = op.getCache().getType();
+  std::string t = cType(type.getElementType());
+  std::string st = cType(op.getStart().getType().getElementType());
+  int64_t axis = op.getAxis();
+  int cache = valueOf(op.getCache());
+  int out = defineLike(op.getResult(), op.getCache());
+  if (writableInPlace(op.getCache())) {
+    addStep(llvm::json::Object{{"op", "view"},
+                               {"src", cache},
+                               {"dst", out},
+                               {"offset", cst(0)}},
+            {cache, out});
+    if (auto arg = dyn_cast<BlockArgument>(op.getCache()))
+      mutatedInputs.insert(static_cast<int>(arg.getArgNumber()));
+  } else {
+    int bytes = mul(product(shapeOf(op.getCache())),
+                    cst(byteWidth(type.getElementType())));
+    addStep(llvm::json::Object{{"op", "copy2d"},
+                               {"src", cache},
+                               {"dst", out},
+                               {"src_offset", cst(0)},
+                               {"dst_offset", cst(0)},
+                               {"src_pitch", bytes},
+                               {"dst_pitch", bytes},
+                               {"width", bytes},
+                               {"height", cst(1)}},
+            {cache, out});
+  }
+  llvm::ArrayRef<int> shape = shapeOf(op.getCache());
+  Wrapper w(llvm::formatv("rotor::cuda::CacheWrite<{0}, {1}>", t, st));
+  w.ptr("update", valueOf(op.getUpdate()), t);
+  w.ptr("cache", out, t, false);
+  w.ptr("start", valueOf(op.getStart()), st);
+  int outer = product(shape.take_front(axis));
+  int rows = dimOf(op.getUpdate(), axis);
+  w.dim("outer", outer);
+  w.dim("rows", rows);
+  w.dim("capacity", shape[axis]);
+  w.dim("inner", product(shape.drop_front(axis + 1)));
+  launch(w, {strideOver(mul(outer, rows)), cst(1), cst(1)}, {out});
   return success();
 }
 

@@ -61,3 +61,16 @@ func.func @givens_grad(%x: tensor<2x?x80xf16>, %dy: tensor<2x?x80xf16>, %t: tens
   %dx, %dt = rotor.givens_grad %x, %dy, %t pairs [(0, 79), (40, 41), (41, 79), (0, 79)] : tensor<2x?x80xf16>, tensor<4xbf16>
   return %dx, %dt : tensor<2x?x80xf16>, tensor<4xbf16>
 }
+
+// A decoding step over static caches, and a chunk of queries appended to
+// them (the tensor-core kernel with query_start).
+func.func @static_cache_step(%q: tensor<1x8x1x64xbf16>, %k: tensor<1x2x1x64xbf16>, %kc: tensor<1x2x?x64xbf16>, %vc: tensor<1x2x?x64xbf16>, %p: tensor<1xi64>) -> (tensor<1x8x1x64xbf16>, tensor<1x2x?x64xbf16>) {
+  %kc2 = rotor.cache_write %k into %kc at %p {axis = 2 : i64} : tensor<1x2x1x64xbf16> into tensor<1x2x?x64xbf16>, tensor<1xi64>
+  %o = rotor.attention %q, %kc2, %vc query_start(%p : tensor<1xi64>) {mask = #rotor.mask<causal = true, window_left = 31>} : tensor<1x8x1x64xbf16>, tensor<1x2x?x64xbf16>, tensor<1x2x?x64xbf16>
+  return %o, %kc2 : tensor<1x8x1x64xbf16>, tensor<1x2x?x64xbf16>
+}
+
+func.func @static_cache_chunk(%q: tensor<1x8x?x128xbf16>, %kc: tensor<1x2x?x128xbf16>, %vc: tensor<1x2x?x128xbf16>, %p: tensor<i32>) -> tensor<1x8x?x128xbf16> {
+  %o = rotor.attention %q, %kc, %vc query_start(%p : tensor<i32>) {mask = #rotor.mask<causal = true>} : tensor<1x8x?x128xbf16>, tensor<1x2x?x128xbf16>, tensor<1x2x?x128xbf16>
+  return %o : tensor<1x8x?x128xbf16>
+}

@@ -17,6 +17,12 @@ struct AttnShape {
   ll B, Hq, Hkv, Sq, Sk;
   float softcap = 0.f;     // used when the kernel has kSoftcap
   ll posOffset = 0;        // rope positions: offset + index
+  /// A static cache (query_start): k and v have capacity Sk, of which the
+  /// first clamp(start + Sq, 0, Sk) rows exist; the rest hold NaN, so that a
+  /// kernel reading one fails the comparison.
+  bool staticCache = false;
+  ll start = 0;
+  bool startIsI64 = true;
 };
 
 /// Runs kernel K (an AttentionFwd or AttentionSimple instantiation) on random
@@ -28,6 +34,15 @@ bool attentionCase(const std::string &label, const AttnShape &s) {
   const ll B = s.B, Hq = s.Hq, Hkv = s.Hkv, Sq = s.Sq, Sk = s.Sk;
   std::vector<T> q = randnVec<T>(B * Hq * Sq * D), k = randnVec<T>(B * Hkv * Sk * D),
                  v = randnVec<T>(B * Hkv * Sk * D);
+  // The keys that exist (all of them without a static cache), written
+  // independently of AttentionParams::keyCount.
+  const ll nKeys = s.staticCache ? std::max(0LL, std::min(s.start + Sq, Sk)) : Sk;
+  for (ll bh = 0; bh < B * Hkv; ++bh)
+    for (ll j = nKeys; j < Sk; ++j)
+      for (int d = 0; d < D; ++d) {
+        k[(bh * Sk + j) * D + d] = fromD<T>(NAN);
+        v[(bh * Sk + j) * D + d] = fromD<T>(NAN);
+      }
   std::vector<float> bias;
   if (Bi::kEnabled)
     bias = randnVec<float>(Hq * Bi::kNumBuckets);
@@ -51,6 +66,8 @@ bool attentionCase(const std::string &label, const AttnShape &s) {
   DevBuf<float> dlse(B * Hq * Sq), dbias(bias.empty() ? std::vector<float>{0.f} : bias);
   DevBuf<PosT> dqpos(qpos), dkpos(kpos);
   DevBuf<double> dfreq(freq);
+  DevBuf<long long> dstart64(std::vector<long long>{s.start});
+  DevBuf<int> dstart32(std::vector<int>{(int)s.start});
   // Table mode: the cos/sin tables come from the RopeCosSin kernel.
   constexpr int kTabR = R::kEnabled ? R::kRotaryDim : 2;
   DevBuf<float> dqcs(R::kTable ? qpos.size() * kTabR : 1), dkcs(R::kTable ? kpos.size() * kTabR : 1);
@@ -78,6 +95,10 @@ bool attentionCase(const std::string &label, const AttnShape &s) {
   p.hkv = Hkv;
   p.sq = Sq;
   p.sk = Sk;
+  if (s.staticCache) {
+    p.query_start = s.startIsI64 ? (const void *)dstart64.ptr : (const void *)dstart32.ptr;
+    p.query_start_is_i64 = s.startIsI64;
+  }
   const double scale = 1.0 / std::sqrt((double)D);
   p.scale = (float)scale;
   p.softcap = s.softcap;
@@ -113,10 +134,10 @@ bool attentionCase(const std::string &label, const AttnShape &s) {
     for (ll h = 0; h < Hq; ++h) {
       ll hk = h / (Hq / Hkv);
       for (ll i = 0; i < Sq; ++i) {
-        ll pq = i + Sk - Sq;
+        ll pq = i + nKeys - Sq;
         const double *qr = &qd[((b * Hq + h) * Sq + i) * D];
         double mx = -INFINITY;
-        for (ll j = 0; j < Sk; ++j) {
+        for (ll j = 0; j < nKeys; ++j) {
           vis[j] = m.visible(pq, j);
           if (!vis[j])
             continue;
@@ -136,7 +157,7 @@ bool attentionCase(const std::string &label, const AttnShape &s) {
         double den = 0;
         double *o = &want[((b * Hq + h) * Sq + i) * D];
         std::fill(o, o + D, 0.0);
-        for (ll j = 0; j < Sk; ++j) {
+        for (ll j = 0; j < nKeys; ++j) {
           if (!vis[j])
             continue;
           double e = std::exp(sc[j] - mx);
@@ -154,7 +175,8 @@ bool attentionCase(const std::string &label, const AttnShape &s) {
   std::string name = label + " " + typeName<T>() + " D=" + std::to_string(D) + " B=" +
                      std::to_string(B) + " Hq/Hkv=" + std::to_string(Hq) + "/" +
                      std::to_string(Hkv) + " Sq=" + std::to_string(Sq) +
-                     " Sk=" + std::to_string(Sk);
+                     " Sk=" + std::to_string(Sk) +
+                     (s.staticCache ? " query_start=" + std::to_string(s.start) : "");
   bool ok = report(name + " out", dout.download(), want, tolOf<T>());
   if (kLse)
     ok &= report(name + " lse", dlse.download(), wantLse,

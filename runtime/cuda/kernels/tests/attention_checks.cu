@@ -94,6 +94,17 @@ int runAttentionChecks() {
                                                {1, 2, 1, 777, 777});
   mma<f16, 64, Mask<true, 40, -1, 3, 0, 0>, T5Bias<32, 64>, true, false,
       RopeQK<64, false, int, false>>("dil 3 bias softcap rope", {1, 2, 1, 301, 301, 2.f});
+  // Static caches (query_start): chunks of queries appended to caches whose
+  // rows past query_start + Sq hold NaN; strided dilation, the local and the
+  // warp-specialized variants, mma.sync, a start past the capacity.
+  tc<bf16, 128, Causal, NoBias, false, true>("static chunk", {1, 4, 2, 77, 500, 0.f, 0, true, 201});
+  tc<f16, 64, Mask<true, 100, -1, 1, 0, 0>>("static window", {2, 4, 1, 130, 999, 0.f, 0, true,
+                                                              400, false});
+  tc<bf16, 128, Mask<true, 60, -1, 2, 0, 0>>("static strided dil 2",
+                                             {1, 2, 1, 33, 300, 0.f, 0, true, 100});
+  tc<f16, 128, Causal>("static start past end", {1, 2, 1, 40, 200, 0.f, 0, true, 190});
+  mma<bf16, 96, Mask<true, 63, -1, 1, 0, 4>>("static hybrid", {1, 2, 2, 50, 260, 0.f, 0, true,
+                                                              17});
   return tally().fail - before;
 }
 

@@ -34,6 +34,14 @@ int runAttentionSimpleChecks() {
       "rope table decode", {2, 4, 1, 2, 90, 0.f, 77777});
   simple<float, 96, Causal, NoBias, false, true>("Sq>Sk masked rows", {1, 2, 1, 100, 60});
   simple<float, 64, Mask<true, -1, -1, 1, 37, 0>>("chunk 37", {1, 1, 1, 150, 150});
+  // Static caches: the keys past query_start + Sq hold NaN (never read).
+  simple<__nv_bfloat16, 128, Causal>("static decode", {2, 8, 2, 1, 300, 0.f, 0, true, 137});
+  simple<float, 64, Mask<true, 20, -1, 1, 0, 3>>("static window+global",
+                                                 {1, 4, 1, 3, 77, 0.f, 0, true, 50, false});
+  simple<__half, 80, Causal>("static full cache", {1, 2, 2, 1, 64, 0.f, 0, true, 63});
+  simple<float, 96, Causal, NoBias, false, true>("static start past end",
+                                                 {1, 2, 1, 2, 40, 0.f, 0, true, 45});
+  simple<float, 64, Causal>("static negative start", {1, 2, 2, 4, 40, 0.f, 0, true, -2});
   return tally().fail - before;
 }
 

@@ -146,6 +146,9 @@ ROTOR_SIMPLE(rotor_k15, ({P(0, const long long *), P(1, const float *), P(2, flo
 ROTOR_SIMPLE(rotor_k16, ({P(0, const __nv_bfloat16 *), P(1, const long long *), P(2, float *),
                          a.dim[0], a.dim[1], -100, P(3, int *)}),
              rc::CrossEntropyRows<__nv_bfloat16, long long>)
+ROTOR_SIMPLE(rotor_k50, ({P(0, const __nv_bfloat16 *), P(1, __nv_bfloat16 *),
+                         P(2, const long long *), a.dim[0], a.dim[1], a.dim[2], a.dim[3]}),
+             rc::CacheWrite<__nv_bfloat16, long long>)
 ROTOR_SIMPLE(rotor_k17, ({P(0, const float *), P(1, const long long *), a.dim[0], -100,
                          P(2, float *)}),
              rc::CrossEntropyMean<long long, float>)

@@ -43,9 +43,28 @@ template <typename T, typename RopeT> struct AttentionParams {
   const double *inv_freq = nullptr; // RopeInvFreq output, with RopeQK
   const float *q_cs = nullptr; // (Sq or B·Sq, rotary_dim/2, 2) RopeCosSin, with RopeQK<..., true>
   const float *k_cs = nullptr; // (Sk or B·Sk, rotary_dim/2, 2) RopeCosSin, with RopeQK<..., true>
+  /// A static cache (rotor.attention's query_start): one i64 element
+  /// (i32 when !query_start_is_i64) holding P; only the first
+  /// clamp(P + sq, 0, sk) keys exist. Read on the device, so that a captured
+  /// CUDA graph serves every position. sk stays the caches' capacity (their
+  /// row stride).
+  const void *query_start = nullptr;
+  bool query_start_is_i64 = true;
   long long batch = 0, hq = 0, hkv = 0, sq = 0, sk = 0;
   float scale = 1.f;
   float softcap = 0.f;
+
+  /// The keys that exist: sk, or clamp(P + sq, 0, sk) with a static cache.
+  __device__ __forceinline__ long long keyCount() const {
+    if (!query_start)
+      return sk;
+    long long start = query_start_is_i64 ? *static_cast<const long long *>(query_start)
+                                         : (long long)*static_cast<const int *>(query_start);
+    // Clamp P to [-sq, sk] first: P + sq cannot overflow.
+    start = start < -sq ? -sq : (start > sk ? sk : start);
+    long long n = start + sq;
+    return n < sk ? n : sk;
+  }
 };
 
 namespace detail {
@@ -273,14 +292,17 @@ struct QueryTile {
     b = blockIdx.z;
     const long long hk = h / (p.hq / p.hkv);
     const long long r = unit % kStep;
-    const long long offFull = p.sk - p.sq;
+    // The keys that exist (a static cache holds fewer than its capacity
+    // p.sk, which stays the row stride of k and v).
+    const long long skAll = p.keyCount();
+    const long long offFull = skAll - p.sq;
     // Query i = r + kStep·u has position r + offFull + kStep·u; its keys
     // are rk + kStep·w with rk = (r + offFull) mod kStep, so its position in
     // key-subsequence units is u + off.
     off = floorDiv(r + offFull, (long long)kStep);
     const long long rk = r + offFull - off * kStep;
     sq = p.sq > r ? (p.sq - r + kStep - 1) / kStep : 0;
-    sk = p.sk > rk ? (p.sk - rk + kStep - 1) / kStep : 0;
+    sk = skAll > rk ? (skAll - rk + kStep - 1) / kStep : 0;
     m0 = tileOf(unit / kStep, tilesPerClass(p.sq)) * kBlockM;
     rowsValid = (int)(sq - m0 < kBlockM ? sq - m0 : kBlockM);
     pmin = m0 + off;
@@ -1220,7 +1242,9 @@ struct AttentionSimple {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const long long h = blockIdx.y, b = blockIdx.z;
     const long long hk = h / (p.hq / p.hkv);
-    const long long sq = p.sq, sk = p.sk;
+    // sk: the keys that exist; p.sk: the row stride (a static cache's
+    // capacity).
+    const long long sq = p.sq, sk = p.keyCount();
     if constexpr (BiasT::kEnabled) {
       BiasT::template fillTable<kThreads>(biasTab, p.bias + h * BiasT::kNumBuckets,
                                           !MaskT::kCausal);
@@ -1262,8 +1286,8 @@ struct AttentionSimple {
       __syncwarp();
     }
 
-    const T *kg = p.k + (b * p.hkv + hk) * sk * D;
-    const T *vg = p.v + (b * p.hkv + hk) * sk * D;
+    const T *kg = p.k + (b * p.hkv + hk) * p.sk * D;
+    const T *vg = p.v + (b * p.hkv + hk) * p.sk * D;
     const detail::ScoreFn<BiasT, kSoftcap> score(p.scale, p.softcap);
     const TilePlan plan = planTiles<MaskT, 32>(pos, pos, sk);
     float o[kPer];

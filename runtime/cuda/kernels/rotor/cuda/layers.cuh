@@ -295,6 +295,33 @@ template <typename IdT, typename T> struct Embedding : RowKernelBase {
   }
 };
 
+/// rotor.cache_write: row s of `update` (outer, rows, inner) replaces row
+/// start + s of `cache` (outer, capacity, inner) in place; rows that would
+/// land outside [0, capacity) are dropped. `start` (one element) is read on
+/// the device, so that a captured CUDA graph serves every position.
+/// Unit: a row of `update`.
+template <typename T, typename StartT> struct CacheWrite : RowKernelBase {
+  struct Params {
+    const T *update = nullptr;
+    T *cache = nullptr;
+    const StartT *start = nullptr;
+    long long outer = 0, rows = 0, capacity = 0, inner = 0;
+  };
+  __device__ static void run(const Params &p) {
+    const long long start = (long long)*p.start;
+    for (long long r = blockIdx.x; r < p.outer * p.rows; r += gridDim.x) {
+      const long long s = r % p.rows, o = r / p.rows;
+      // start + s in [0, capacity), written without forming start + s.
+      if (start < -s || start >= p.capacity - s)
+        continue;
+      const T *src = p.update + r * p.inner;
+      T *dst = p.cache + (o * p.capacity + start + s) * p.inner;
+      for (long long c = threadIdx.x; c < p.inner; c += kThreads)
+        dst[c] = src[c];
+    }
+  }
+};
+
 /// Grouped 1-D convolution along the sequence (PyTorch Conv1d weights),
 /// output length = input length. Unit: an output element.
 template <typename T, typename WT, int kK, bool kCausal, bool kHasBias>
