@@ -343,7 +343,8 @@ rotor_status parseEntry(Reader &r, const Value &v, const std::string &path,
     return r.error(path, "expected an object");
   if (rotor_status s = r.onlyKnown(v, path,
                                    {"name", "num_inputs", "symbols", "values",
-                                    "inputs", "outputs", "steps"}))
+                                    "inputs", "outputs", "mutated_inputs",
+                                    "steps"}))
     return s;
   if (rotor_status s = r.string(v, path, "name", true, out.name))
     return s;
@@ -405,6 +406,16 @@ rotor_status parseEntry(Reader &r, const Value &v, const std::string &path,
   if (rotor_status s = r.indexList(*f, path + ".outputs", out.values.size(),
                                    out.values.size(), "value", out.outputs))
     return s;
+
+  if (const Value *mutated = v.find("mutated_inputs")) {
+    if (rotor_status s = r.indexList(*mutated, path + ".mutated_inputs",
+                                     size_t(numInputs), size_t(numInputs),
+                                     "input", out.mutatedInputs))
+      return s;
+    if (std::set<int>(out.mutatedInputs.begin(), out.mutatedInputs.end())
+            .size() != out.mutatedInputs.size())
+      return r.error(path + ".mutated_inputs", "lists an input twice");
+  }
 
   if (rotor_status s = r.member(v, path, "steps", f))
     return s;

@@ -84,6 +84,10 @@ struct PlanEntry {
   std::vector<Symbol> symbols;
   std::vector<ValueSpec> values;
   std::vector<int> inputs, outputs;
+  /// Entry inputs (indices into `inputs`) whose buffer a step writes in
+  /// place (a static KV cache): never bound to a shared device copy, such as
+  /// the artifact's weights.
+  std::vector<int> mutatedInputs;
   std::vector<Step> steps;
 };
 

@@ -482,6 +482,33 @@ template <typename IdT, typename T> void embeddingCase(bool withBad) {
              withBad ? "err set" : "err clear");
 }
 
+/// CacheWrite: `rows` rows of (outer, rows, inner) written in place into a
+/// (outer, capacity, inner) cache at `start`; rows outside the cache are
+/// dropped and every other element keeps its value.
+template <typename T, typename StartT>
+void cacheWriteCase(ll outer, ll rows, ll capacity, ll inner, ll start) {
+  using K = CacheWrite<T, StartT>;
+  auto cache = randnVec<T>(outer * capacity * inner);
+  auto update = randnVec<T>(outer * rows * inner);
+  DevBuf<T> dc(cache), du(update);
+  DevBuf<StartT> ds(std::vector<StartT>{(StartT)start});
+  typename K::Params p{du.ptr, dc.ptr, ds.ptr, outer, rows, capacity, inner};
+  launch<K>(dim3(gridFor<K>(outer * rows)), p);
+  CHECK_CUDA(cudaDeviceSynchronize());
+  std::vector<double> want(cache.size());
+  for (size_t i = 0; i < cache.size(); ++i)
+    want[i] = toD(cache[i]);
+  for (ll o = 0; o < outer; ++o)
+    for (ll s = 0; s < rows; ++s)
+      if (start + s >= 0 && start + s < capacity)
+        for (ll c = 0; c < inner; ++c)
+          want[(o * capacity + start + s) * inner + c] = toD(update[(o * rows + s) * inner + c]);
+  report(std::string("cache_write ") + typeName<T>() + " outer=" + std::to_string(outer) +
+             " rows=" + std::to_string(rows) + " capacity=" + std::to_string(capacity) +
+             " start=" + std::to_string(start),
+         dc.download(), want, 0.0);
+}
+
 template <typename T, typename WT, int kK, bool kCausal, bool kBias>
 void convCase(ll B, ll S, ll cin, ll cout, ll groups) {
   using K = Conv1d<T, WT, kK, kCausal, kBias>;
@@ -540,6 +567,10 @@ template <typename PosT, typename T> void sinusoidalCase(const std::vector<doubl
 void layerChecks() {
   embeddingCase<ll, float>(true);
   embeddingCase<int, bf16>(false);
+  cacheWriteCase<bf16, ll>(2 * 8, 1, 300, 128, 137);
+  cacheWriteCase<float, int>(3, 5, 40, 80, 37); // the last 2 rows dropped
+  cacheWriteCase<f16, ll>(4, 3, 20, 64, -1);    // the first row dropped
+  cacheWriteCase<float, ll>(2, 2, 9, 16, 9);    // nothing written
   convCase<float, float, 4, true, false>(2, 37, 24, 24, 24);
   convCase<bf16, bf16, 3, false, true>(2, 19, 8, 6, 2);
   convCase<float, float, 4, false, true>(1, 23, 6, 9, 3);
