@@ -47,6 +47,27 @@ rotor_status
 loadWeights(const std::string &dir, const Manifest &manifest, WeightSet &out,
             std::vector<std::vector<const rotor_tensor *>> &bindings);
 
+/// "1 input (x)" / "2 inputs (q, k)": `args` counted and listed as `kind`.
+std::string describeArgs(const std::vector<ArgSpec> &args, const char *kind);
+
+/// Checks `tensor` for input `index` of `entry` against its manifest
+/// declaration (not NULL, dtype, rank, static sizes).
+rotor_status checkEntryInput(const EntrySpec &entry, size_t index,
+                             const rotor_tensor *tensor);
+
+/// Binds the inputs of entry `index` of `artifact` for a call by name
+/// (rotor_call_named, rotor_session_call): `tensors[k]` to the input named
+/// `names[k]`, for k < `count`, then every input left out to the weight of
+/// its name. Inputs marked in `stateInputs` (a session's states; may be
+/// empty) must not be named and stay nullptr. Errors name the entry and the
+/// input: an unknown, repeated or NULL name, a NULL tensor, an input neither
+/// given nor a weight. The tensors are not checked (checkEntryInput).
+rotor_status bindNamedInputs(const rotor_artifact *artifact, size_t index,
+                             const char *const *names,
+                             const rotor_tensor *const *tensors, size_t count,
+                             const std::vector<bool> &stateInputs,
+                             std::vector<const rotor_tensor *> &bound);
+
 } // namespace rotor
 
 struct rotor_artifact {

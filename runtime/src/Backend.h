@@ -9,7 +9,8 @@
 // against it and hands the backend host tensors; the backend marshals them to
 // its device, calls the entry and returns owned dense host tensors. The CPU
 // backend (CpuBackend.cpp) loads the native library with dlopen; a CUDA
-// backend is another implementation registered in createBackend.
+// backend is another implementation registered in createBackend. A
+// BackendSession (rotor_session) keeps state between calls of one entry.
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,6 +23,7 @@
 
 #include "rotor/train.h"
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -69,6 +71,37 @@ public:
                               bool clip, float coef) = 0;
 };
 
+/// A state of a session (rotor_session_create): the entry input that takes
+/// its value and the output, of the same name, that returns the next one.
+struct SessionState {
+  size_t input = 0, output = 0;
+};
+
+/// The backend's half of a rotor_session: keeps the values of the states
+/// between calls of one entry (on the backend's device, so that a decode
+/// loop does not move its caches through the host) and runs the entry on
+/// them. Session.cpp validates every argument first: names, dtypes, ranks
+/// and static sizes, and that every state is set before a call.
+class BackendSession {
+public:
+  virtual ~BackendSession();
+  /// Replaces the value of state `k` by a copy of `value` (checked against
+  /// the entry's input).
+  virtual rotor_status setState(size_t k, const rotor_tensor *value) = 0;
+  /// Copies the value of state `k` (set before) into a new owned host
+  /// tensor.
+  virtual rotor_status getState(size_t k, TensorPtr &out) = 0;
+  /// Calls the entry. `inputs` holds one checked tensor per entry input,
+  /// nullptr for the inputs of the states, which the session supplies. On
+  /// success every state holds the output of its name and `outputs` one
+  /// owned host tensor per other output, in manifest order. On failure
+  /// `outputs` is empty and the values of the states are unspecified.
+  virtual rotor_status call(const std::vector<const rotor_tensor *> &inputs,
+                            std::vector<TensorPtr> &outputs) = 0;
+  /// The number of calls that replayed a captured CUDA graph.
+  virtual uint64_t graphReplays() const { return 0; }
+};
+
 class Backend {
 public:
   virtual ~Backend();
@@ -103,6 +136,15 @@ public:
     out.reset();
     return ROTOR_OK;
   }
+
+  /// Creates a session calling entry `entryIndex` with `states` (validated
+  /// by Session.cpp: each input has an output of its name, dtype and rank).
+  /// This generic implementation keeps the states as host tensors and runs
+  /// each call through invoke(), moving the state outputs into the states
+  /// (no copies); backends with device memory override it.
+  virtual rotor_status createSession(size_t entryIndex,
+                                     const std::vector<SessionState> &states,
+                                     std::unique_ptr<BackendSession> &out);
 };
 
 /// Creates the backend for `device` running the artifact in directory `dir`

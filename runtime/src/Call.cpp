@@ -7,7 +7,8 @@
 // Checks the caller's tensors against the manifest, so that the entry can
 // assume valid inputs (docs/artifact-abi.md), then hands them to the backend.
 // rotor_call takes inputs by position; rotor_call_named takes them by name
-// and binds the ones left out to the artifact's weights (Weights.cpp).
+// and binds the ones left out to the artifact's weights (Weights.cpp), as do
+// sessions (Session.cpp), which share the binding and the checks.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,10 +18,8 @@
 
 using namespace rotor;
 
-namespace {
-
-/// "1 input (x)" / "2 inputs (q, k)".
-std::string describeArgs(const std::vector<ArgSpec> &args, const char *kind) {
+std::string rotor::describeArgs(const std::vector<ArgSpec> &args,
+                                const char *kind) {
   std::string names;
   for (const ArgSpec &arg : args)
     names += (names.empty() ? "" : ", ") + arg.name;
@@ -28,9 +27,8 @@ std::string describeArgs(const std::vector<ArgSpec> &args, const char *kind) {
                 args.empty() ? "" : " (" + names + ")");
 }
 
-/// Checks input `index` of `entry` against its manifest declaration.
-rotor_status checkInput(const EntrySpec &entry, size_t index,
-                        const rotor_tensor *tensor) {
+rotor_status rotor::checkEntryInput(const EntrySpec &entry, size_t index,
+                                    const rotor_tensor *tensor) {
   const ArgSpec &spec = entry.inputs[index];
   auto prefix = [&] {
     return strCat("entry ", quote(entry.name), " input ", index, " (",
@@ -55,6 +53,67 @@ rotor_status checkInput(const EntrySpec &entry, size_t index,
   return ROTOR_OK;
 }
 
+rotor_status rotor::bindNamedInputs(const rotor_artifact *artifact,
+                                    size_t index, const char *const *names,
+                                    const rotor_tensor *const *tensors,
+                                    size_t count,
+                                    const std::vector<bool> &stateInputs,
+                                    std::vector<const rotor_tensor *> &bound) {
+  const EntrySpec &entry = artifact->manifest.entries[index];
+  if (count > 0 && (!names || !tensors))
+    return fail(ROTOR_ERR_INVALID_ARGUMENT, "entry ", quote(entry.name),
+                ": names and tensors must not be NULL when n is ", count);
+  auto isState = [&](size_t i) {
+    return i < stateInputs.size() && stateInputs[i];
+  };
+  bound.assign(entry.inputs.size(), nullptr);
+  std::vector<bool> given(entry.inputs.size(), false);
+  for (size_t k = 0; k < count; ++k) {
+    if (!names[k])
+      return fail(ROTOR_ERR_INVALID_ARGUMENT, "entry ", quote(entry.name),
+                  ": names[", k, "] is NULL");
+    size_t i = 0;
+    while (i < entry.inputs.size() && entry.inputs[i].name != names[k])
+      ++i;
+    if (i == entry.inputs.size())
+      return fail(ROTOR_ERR_NOT_FOUND, "entry ", quote(entry.name),
+                  " has no input ", quote(names[k]), " (it takes ",
+                  describeArgs(entry.inputs, "input"), ")");
+    if (isState(i))
+      return fail(ROTOR_ERR_INVALID_ARGUMENT, "entry ", quote(entry.name),
+                  " input ", quote(names[k]),
+                  " is a state of the session: set it with "
+                  "rotor_session_set_state, not as an argument of the call");
+    if (given[i])
+      return fail(ROTOR_ERR_INVALID_ARGUMENT, "entry ", quote(entry.name),
+                  " input ", quote(names[k]), " is given twice");
+    if (!tensors[k])
+      return fail(ROTOR_ERR_INVALID_ARGUMENT, "entry ", quote(entry.name),
+                  " input ", i, " (", quote(names[k]), "): tensor is NULL");
+    given[i] = true;
+    bound[i] = tensors[k];
+  }
+  for (size_t i = 0; i < entry.inputs.size(); ++i) {
+    if (given[i] || isState(i))
+      continue;
+    bound[i] = artifact->weightInputs[index][i];
+    if (bound[i])
+      continue;
+    const std::string &name = entry.inputs[i].name;
+    if (artifact->weights.path.empty())
+      return fail(ROTOR_ERR_NOT_FOUND, "entry ", quote(entry.name), " input ",
+                  i, " (", quote(name),
+                  ") is not given and the artifact has no weights file");
+    return fail(ROTOR_ERR_NOT_FOUND, "entry ", quote(entry.name), " input ", i,
+                " (", quote(name), ") is not given and weights file ",
+                quote(artifact->weights.path), " has no tensor named ",
+                quote(name));
+  }
+  return ROTOR_OK;
+}
+
+namespace {
+
 rotor_status checkOutputCount(const EntrySpec &entry, size_t numOutputs) {
   if (numOutputs != entry.outputs.size())
     return fail(ROTOR_ERR_INVALID_ARGUMENT, "entry ", quote(entry.name),
@@ -71,7 +130,7 @@ rotor_status invokeEntry(rotor_artifact *artifact, size_t index,
   if (rotor_status s = checkOutputCount(entry, numOutputs))
     return s;
   for (size_t i = 0; i < entry.inputs.size(); ++i)
-    if (rotor_status s = checkInput(entry, i, inputs[i]))
+    if (rotor_status s = checkEntryInput(entry, i, inputs[i]))
       return s;
 
   std::vector<TensorPtr> results;
@@ -109,49 +168,10 @@ rotor_status callNamedImpl(rotor_artifact *artifact, const char *entryName,
   size_t index;
   if (rotor_status s = rotor_artifact_find_entry(artifact, entryName, &index))
     return s;
-  const EntrySpec &entry = artifact->manifest.entries[index];
-  if (count > 0 && (!names || !tensors))
-    return fail(ROTOR_ERR_INVALID_ARGUMENT, "entry ", quote(entry.name),
-                ": names and tensors must not be NULL when n is ", count);
-
-  std::vector<const rotor_tensor *> bound(entry.inputs.size(), nullptr);
-  std::vector<bool> given(entry.inputs.size(), false);
-  for (size_t k = 0; k < count; ++k) {
-    if (!names[k])
-      return fail(ROTOR_ERR_INVALID_ARGUMENT, "entry ", quote(entry.name),
-                  ": names[", k, "] is NULL");
-    size_t i = 0;
-    while (i < entry.inputs.size() && entry.inputs[i].name != names[k])
-      ++i;
-    if (i == entry.inputs.size())
-      return fail(ROTOR_ERR_NOT_FOUND, "entry ", quote(entry.name),
-                  " has no input ", quote(names[k]), " (it takes ",
-                  describeArgs(entry.inputs, "input"), ")");
-    if (given[i])
-      return fail(ROTOR_ERR_INVALID_ARGUMENT, "entry ", quote(entry.name),
-                  " input ", quote(names[k]), " is given twice");
-    if (!tensors[k])
-      return fail(ROTOR_ERR_INVALID_ARGUMENT, "entry ", quote(entry.name),
-                  " input ", i, " (", quote(names[k]), "): tensor is NULL");
-    given[i] = true;
-    bound[i] = tensors[k];
-  }
-  for (size_t i = 0; i < entry.inputs.size(); ++i) {
-    if (given[i])
-      continue;
-    bound[i] = artifact->weightInputs[index][i];
-    if (bound[i])
-      continue;
-    const std::string &name = entry.inputs[i].name;
-    if (artifact->weights.path.empty())
-      return fail(ROTOR_ERR_NOT_FOUND, "entry ", quote(entry.name), " input ",
-                  i, " (", quote(name),
-                  ") is not given and the artifact has no weights file");
-    return fail(ROTOR_ERR_NOT_FOUND, "entry ", quote(entry.name), " input ", i,
-                " (", quote(name), ") is not given and weights file ",
-                quote(artifact->weights.path), " has no tensor named ",
-                quote(name));
-  }
+  std::vector<const rotor_tensor *> bound;
+  if (rotor_status s =
+          bindNamedInputs(artifact, index, names, tensors, count, {}, bound))
+    return s;
   return invokeEntry(artifact, index, bound.data(), outputs, numOutputs);
 }
 

@@ -92,3 +92,56 @@ done:
   rotor_artifact_free(artifact);
   return result;
 }
+
+/* Loads the session artifact in `dir` and runs `accumulate` three times in a
+ * session whose states are total (1x3, zeros) and count (0), with x = 1, 2,
+ * 3 in every column and scale from the weights file; returns the sum of the
+ * last mean plus the final count, or -1 on any failure. */
+float rotor_test_c_api_session(const char *dir) {
+  rotor_artifact *artifact = NULL;
+  rotor_session *session = NULL;
+  rotor_tensor *total = NULL, *count = NULL, *x = NULL, *mean = NULL;
+  rotor_tensor *finalCount = NULL;
+  const char *states[2] = {"total", "count"};
+  const char *names[1] = {"x"};
+  const rotor_tensor *tensors[1];
+  int64_t shape[2] = {1, 3};
+  float result = -1;
+  int step, i;
+
+  if (rotor_artifact_load(dir, ROTOR_DEVICE_CPU, &artifact) != ROTOR_OK)
+    return -1;
+  if (rotor_session_create(artifact, "accumulate", states, 2, &session) !=
+          ROTOR_OK ||
+      rotor_tensor_create(ROTOR_F32, 2, shape, &total) != ROTOR_OK ||
+      rotor_tensor_create(ROTOR_I64, 0, NULL, &count) != ROTOR_OK ||
+      rotor_tensor_create(ROTOR_F32, 2, shape, &x) != ROTOR_OK ||
+      rotor_session_set_state(session, "total", total) != ROTOR_OK ||
+      rotor_session_set_state(session, "count", count) != ROTOR_OK)
+    goto done;
+  tensors[0] = x;
+  for (step = 1; step <= 3; ++step) {
+    for (i = 0; i < 3; ++i)
+      ((float *)rotor_tensor_data(x))[i] = (float)step;
+    rotor_tensor_free(mean);
+    mean = NULL;
+    if (rotor_session_call(session, names, tensors, 1, &mean, 1) != ROTOR_OK)
+      goto done;
+  }
+  if (rotor_session_get_state(session, "count", &finalCount) != ROTOR_OK ||
+      rotor_session_graph_replays(session) != 0)
+    goto done;
+  result = (float)*(const int64_t *)rotor_tensor_data(finalCount);
+  for (i = 0; i < 3; ++i)
+    result += ((const float *)rotor_tensor_data(mean))[i];
+
+done:
+  rotor_tensor_free(finalCount);
+  rotor_tensor_free(mean);
+  rotor_tensor_free(x);
+  rotor_tensor_free(count);
+  rotor_tensor_free(total);
+  rotor_session_free(session);
+  rotor_artifact_free(artifact);
+  return result;
+}

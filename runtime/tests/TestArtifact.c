@@ -11,7 +11,8 @@
 |* Compiled twice: with ROTOR_TEST_NO_FREE the library lacks rotor_free.      *|
 |*                                                                            *|
 |* The lm_* entries are a tiny "language model" following the prefill/decode/ *|
-|* forward contract of rotor-run generate (see the comment above them).       *|
+|* forward contract of rotor-run generate (see the comment above them);       *|
+|* accumulate carries state from call to call, for the session tests.         *|
 |*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 
@@ -169,6 +170,53 @@ EXPORT void rotor_entry_alignment(void **args) {
   out->allocated = buffer;
   out->aligned = buffer;
   out->offset = 0;
+}
+
+/*===----------------------------------------------------------------------===*\
+|* State carried from call to call (sessions)                                 *|
+\*===----------------------------------------------------------------------===*/
+
+/* accumulate(x: f32[?, 3], total: f32[?, 3], count: i64[], scale: f32[3])
+ *     -> (count: i64[], mean: f32[?, 3], total: f32[?, 3])
+ * total' = total + scale * x (scale per column), count' = count + 1 and
+ * mean = total' / count'. The outputs come in another order than the inputs,
+ * so a session must match its states to outputs by name. Rows of total
+ * beyond those of x are carried over unchanged. */
+EXPORT void rotor_entry_accumulate(void **args) {
+  MemRef2 *x = (MemRef2 *)args[0], *total = (MemRef2 *)args[1];
+  MemRef0 *count = (MemRef0 *)args[2];
+  MemRef1 *scale = (MemRef1 *)args[3];
+  MemRef0 *countOut = (MemRef0 *)args[4];
+  MemRef2 *outs[2];
+  int64_t rows = total->sizes[0], i, j, o;
+  int64_t *n = (int64_t *)allocate(sizeof(int64_t));
+  float *buffers[2];
+  *n = ((int64_t *)count->aligned)[count->offset] + 1;
+  countOut->allocated = n;
+  countOut->aligned = n;
+  countOut->offset = 0;
+  outs[0] = (MemRef2 *)args[5];
+  outs[1] = (MemRef2 *)args[6];
+  for (o = 0; o < 2; ++o) {
+    buffers[o] = (float *)allocate(sizeof(float) * rows * 3);
+    outs[o]->allocated = buffers[o];
+    outs[o]->aligned = buffers[o];
+    outs[o]->offset = 0;
+    outs[o]->sizes[0] = rows;
+    outs[o]->sizes[1] = 3;
+    outs[o]->strides[0] = 3;
+    outs[o]->strides[1] = 1;
+  }
+  for (i = 0; i < rows; ++i)
+    for (j = 0; j < 3; ++j) {
+      float next = AT2(float, total, i, j);
+      if (i < x->sizes[0])
+        next +=
+            ((float *)scale->aligned)[scale->offset + j * scale->strides[0]] *
+            AT2(float, x, i, j);
+      buffers[1][i * 3 + j] = next;
+      buffers[0][i * 3 + j] = next / (float)*n;
+    }
 }
 
 /*===----------------------------------------------------------------------===*\

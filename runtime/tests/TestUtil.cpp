@@ -267,6 +267,51 @@ std::string rotor::test::lmManifest(const std::string &extra,
 )";
 }
 
+std::string rotor::test::sessionManifest() {
+  auto entry = [](const std::string &name, const std::string &symbol,
+                  const std::string &totalIn, const std::string &totalOut) {
+    return R"({"name": ")" + name + R"(", "symbol": ")" + symbol + R"(",
+     "inputs": [{"name": "x", "dtype": "f32", "shape": [null, 3]},
+                {"name": "total", )" +
+           totalIn + R"(},
+                {"name": "count", "dtype": "i64", "shape": []},
+                {"name": "scale", "dtype": "f32", "shape": [3]}],
+     "outputs": [{"name": "count", "dtype": "i64", "shape": []},
+                 {"name": "mean", "dtype": "f32", "shape": [null, 3]},
+                 {"name": "total", )" +
+           totalOut + "}]}";
+  };
+  const char *total = R"("dtype": "f32", "shape": [null, 3])";
+  return std::string(R"({"format": "rotor-artifact", "format_version": 1,
+  "target": "cpu", "library": "module.so", "weights": "weights.safetensors",
+  "entries": [
+    )") + entry("accumulate", "rotor_entry_accumulate", total, total) +
+         ",\n" +
+         entry("bad_dtype", "rotor_entry_accumulate", total,
+               R"("dtype": "f64", "shape": [null, 3])") +
+         ",\n" +
+         entry("bad_rank", "rotor_entry_accumulate", total,
+               R"("dtype": "f32", "shape": [null])") +
+         ",\n" +
+         entry("bad_size", "rotor_entry_accumulate",
+               R"("dtype": "f32", "shape": [2, 3])", total) +
+         R"(,
+    {"name": "broken", "symbol": "rotor_entry_misbehave",
+     "inputs": [{"name": "s", "dtype": "f32", "shape": [4]}],
+     "outputs": [{"name": "s", "dtype": "f32", "shape": [4]}]}
+  ]
+}
+)";
+}
+
+void rotor::test::writeSessionWeights(const std::string &dir) {
+  TensorPtr scale = makeTensor(
+      ROTOR_F32, {3}, {sessionScale[0], sessionScale[1], sessionScale[2]});
+  std::vector<io::NamedTensor> named = {{"scale", scale.get()}};
+  if (io::writeSafetensors(dir + "/weights.safetensors", named) != ROTOR_OK)
+    throw std::runtime_error(rotor_last_error());
+}
+
 std::vector<std::pair<std::string, TensorPtr>> rotor::test::lmWeights() {
   std::vector<double> table, bias;
   for (int i = 0; i < 16; ++i) {

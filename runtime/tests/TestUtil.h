@@ -74,6 +74,18 @@ void writeLmWeights(const std::string &dir);
 std::vector<int64_t> lmExpected(const std::vector<int64_t> &prompt,
                                 size_t count);
 
+/// The manifest of the session tests: entry accumulate of TestArtifact.c
+/// (states total and count, weight scale), entries declaring the same
+/// symbol with a state output that does not match its input (bad_dtype,
+/// bad_rank, bad_size), and broken, whose state output has the wrong size
+/// (the misbehave symbol).
+std::string sessionManifest();
+
+/// Writes the session tests' weights to `dir`/weights.safetensors: scale
+/// (f32[3]) = sessionScale.
+void writeSessionWeights(const std::string &dir);
+inline constexpr float sessionScale[3] = {1.0f, 2.0f, 0.5f};
+
 /// Creates directory `name` in `root` holding `manifest` as manifest.json
 /// and a copy of `library` as module.so (skipped if `library` is empty).
 /// Returns the directory.

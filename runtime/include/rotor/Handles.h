@@ -4,8 +4,9 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// std::unique_ptr aliases that free rotor_tensor and rotor_artifact objects,
-// and a few helpers on tensors that C++ users of the runtime share.
+// std::unique_ptr aliases that free rotor_tensor, rotor_artifact and
+// rotor_session objects, and a few helpers on tensors that C++ users of the
+// runtime share.
 //
 //===----------------------------------------------------------------------===//
 
@@ -33,11 +34,19 @@ struct ArtifactDeleter {
   }
 };
 
+/// Calls rotor_session_free.
+struct SessionDeleter {
+  void operator()(rotor_session *session) const { rotor_session_free(session); }
+};
+
 /// An owning tensor handle.
 using TensorPtr = std::unique_ptr<rotor_tensor, TensorDeleter>;
 
 /// An owning artifact handle.
 using ArtifactPtr = std::unique_ptr<rotor_artifact, ArtifactDeleter>;
+
+/// An owning session handle (free it before the artifact).
+using SessionPtr = std::unique_ptr<rotor_session, SessionDeleter>;
 
 /// The shape of `tensor` as a vector.
 std::vector<int64_t> tensorShape(const rotor_tensor *tensor);

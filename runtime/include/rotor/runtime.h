@@ -283,6 +283,72 @@ ROTOR_API rotor_status rotor_call_named(rotor_artifact *artifact,
                                         size_t n, rotor_tensor **outputs,
                                         size_t n_out);
 
+/*===----------------------------------------------------------------------===*\
+|* Sessions                                                                   *|
+\*===----------------------------------------------------------------------===*/
+
+/// Repeated calls of one entry that carry state from call to call: the
+/// decode loop of a language model, whose KV caches are inputs of one call
+/// and outputs of the same name of the call before. The session keeps the
+/// values of its states between calls (in device memory on CUDA, where the
+/// calls may replay a captured CUDA graph, see docs/cuda-backend.md), so
+/// that they never travel through the caller. A session must be freed
+/// before its artifact and used by one thread at a time.
+typedef struct rotor_session rotor_session;
+
+/// Creates a session calling entry `entry_name` of `artifact`. The inputs
+/// named in `state_names[0..n_state)` are the state (n_state may be 0): each
+/// must have an output of the same name with the same dtype and rank, and
+/// every static size of the input must be a static size of the output (so
+/// that the output always fits the input). The session keeps their values
+/// between calls and after each call replaces each by the output of its
+/// name. Errors name the entry and the state: an unknown input, no output of
+/// that name, a dtype, rank or size mismatch, a repeated name, a tensor of
+/// the weights file named as state.
+ROTOR_API rotor_status rotor_session_create(rotor_artifact *artifact,
+                                            const char *entry_name,
+                                            const char *const *state_names,
+                                            size_t n_state,
+                                            rotor_session **out);
+
+/// Frees the session and its states. Accepts NULL.
+ROTOR_API void rotor_session_free(rotor_session *session);
+
+/// Sets state `name` to a copy of `value`, checked against the entry's input
+/// (dtype, rank, static sizes). Every state must be set before the first
+/// call. Setting it again with the same shape keeps its device buffer (so
+/// that a captured CUDA graph stays valid); another shape replaces it.
+ROTOR_API rotor_status rotor_session_set_state(rotor_session *session,
+                                               const char *name,
+                                               const rotor_tensor *value);
+
+/// Copies the current value of state `name` into a new owned host tensor.
+ROTOR_API rotor_status rotor_session_get_state(rotor_session *session,
+                                               const char *name,
+                                               rotor_tensor **out);
+
+/// Calls the entry. `names[k]`/`tensors[k]` (k < n) give inputs that are not
+/// state; inputs neither given nor state are bound to the artifact's
+/// weights file by name, as by rotor_call_named, and every input is checked
+/// against the manifest. `outputs[0..n_out)` receive the entry's outputs
+/// that are not state, in manifest order (`n_out` must equal their count),
+/// as new owned tensors; on failure every `outputs[j]` is NULL. After a
+/// successful call every state holds its output (whose shape may differ
+/// from the state's, e.g. a cache that grows). A call rejected for its
+/// arguments (counts, names, dtypes, shapes, an unset state) leaves the
+/// states as they were; after a call that failed while running the entry
+/// the values of the states are unspecified, and every state must be set
+/// again before the next call.
+ROTOR_API rotor_status rotor_session_call(rotor_session *session,
+                                          const char *const *names,
+                                          const rotor_tensor *const *tensors,
+                                          size_t n, rotor_tensor **outputs,
+                                          size_t n_out);
+
+/// The number of calls of this session that replayed a captured CUDA graph
+/// (always 0 on the CPU, and 0 for NULL).
+ROTOR_API uint64_t rotor_session_graph_replays(const rotor_session *session);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

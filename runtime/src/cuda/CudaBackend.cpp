@@ -11,7 +11,9 @@
 // kept on the device), evaluates the plan's symbols from the input shapes,
 // runs the steps on one stream with buffers from a caching pool, and copies
 // the outputs back. With ROTOR_CUDA_PROFILE=1 each call prints the time of
-// every step kind and kernel, measured with events, to stderr.
+// every step kind and kernel, measured with events, to stderr. Sessions keep
+// their states on the device and replay CUDA graphs of their calls
+// (docs/cuda-backend.md, "CUDA graphs").
 //
 //===----------------------------------------------------------------------===//
 
@@ -30,6 +32,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <unistd.h>
 #include <unordered_map>
 
 using namespace rotor;
@@ -39,13 +42,30 @@ namespace {
 
 /// Device memory handed out by the pool; returns itself to the pool.
 class DevicePool;
+struct GraphMemory;
 struct DeviceBuffer {
   CUdeviceptr ptr = 0;
   size_t bytes = 0;
   DevicePool *pool = nullptr;
+  /// The captured graph that uses this memory, when it was allocated while
+  /// capturing: it returns to that graph, not to the pool, until the graph
+  /// is destroyed.
+  std::shared_ptr<GraphMemory> graph;
   ~DeviceBuffer();
 };
 using BufferPtr = std::shared_ptr<DeviceBuffer>;
+
+/// The device memory of a captured CUDA graph: every buffer allocated or
+/// released while capturing. The graph's kernels and copies use these
+/// addresses at every replay, so the pool must not hand them to anyone else
+/// while the graph lives; the capture itself may reuse what it released (a
+/// captured stream runs its work in order, as the plain run would).
+struct GraphMemory {
+  /// Memory no live buffer holds, by size.
+  std::map<size_t, std::vector<CUdeviceptr>> idle;
+  /// Set when the graph is destroyed: its memory went back to the pool.
+  bool closed = false;
+};
 
 /// Caches freed allocations by size, so that the steps of repeated calls
 /// reuse memory instead of calling cuMemAlloc/cuMemFree each time.
@@ -64,13 +84,16 @@ public:
     auto buffer = std::make_shared<DeviceBuffer>();
     buffer->bytes = rounded;
     buffer->pool = this;
-    auto it = cache.find(rounded);
-    if (it != cache.end() && !it->second.empty()) {
-      buffer->ptr = it->second.back();
-      it->second.pop_back();
-    } else {
+    buffer->graph = capture;
+    if (capture && takeFrom(capture->idle, rounded, buffer->ptr)) {
+      out = std::move(buffer);
+      return ROTOR_OK;
+    }
+    if (!takeFrom(cache, rounded, buffer->ptr)) {
       CUresult r = libs.cuMemAlloc(&buffer->ptr, rounded);
-      if (r == CUDA_ERROR_OUT_OF_MEMORY) {
+      // Not while capturing: cuMemFree synchronizes, which would end the
+      // capture (the session then runs the call plainly, trimming here).
+      if (r == CUDA_ERROR_OUT_OF_MEMORY && !capture) {
         trim();
         r = libs.cuMemAlloc(&buffer->ptr, rounded);
       }
@@ -86,7 +109,30 @@ public:
     return ROTOR_OK;
   }
 
-  void release(CUdeviceptr ptr, size_t bytes) { cache[bytes].push_back(ptr); }
+  /// Takes back `ptr`: to the graph that uses it while that graph lives, to
+  /// the graph being captured if there is one (memory released during a
+  /// capture may be read by the graph's earlier steps), else to the cache.
+  void release(CUdeviceptr ptr, size_t bytes,
+               const std::shared_ptr<GraphMemory> &graph) {
+    GraphMemory *owner = graph && !graph->closed ? graph.get() : capture.get();
+    (owner ? owner->idle : cache)[bytes].push_back(ptr);
+  }
+
+  /// Until endCapture(), every buffer allocated or released belongs to
+  /// `memory` (a graph being captured).
+  void beginCapture(std::shared_ptr<GraphMemory> memory) {
+    capture = std::move(memory);
+  }
+  void endCapture() { capture.reset(); }
+
+  /// Returns the memory of a destroyed graph to the pool; buffers of it
+  /// that are still held return when they are released.
+  void close(GraphMemory &memory) {
+    for (auto &[size, ptrs] : memory.idle)
+      cache[size].insert(cache[size].end(), ptrs.begin(), ptrs.end());
+    memory.idle.clear();
+    memory.closed = true;
+  }
 
   /// Frees every cached allocation.
   void trim() {
@@ -97,13 +143,25 @@ public:
   }
 
 private:
+  static bool takeFrom(std::map<size_t, std::vector<CUdeviceptr>> &from,
+                       size_t bytes, CUdeviceptr &out) {
+    auto it = from.find(bytes);
+    if (it == from.end() || it->second.empty())
+      return false;
+    out = it->second.back();
+    it->second.pop_back();
+    return true;
+  }
+
   const CudaLibs &libs;
   std::map<size_t, std::vector<CUdeviceptr>> cache;
+  /// The memory of the graph being captured, or null.
+  std::shared_ptr<GraphMemory> capture;
 };
 
 DeviceBuffer::~DeviceBuffer() {
   if (pool && ptr)
-    pool->release(ptr, bytes);
+    pool->release(ptr, bytes, graph);
 }
 
 /// A tensor value during a call: a buffer and a byte offset into it.
@@ -114,7 +172,7 @@ struct Slot {
 };
 
 /// Device buffers a call uses in place of uploading inputs, and outputs it
-/// leaves on the device (the device-resident trainer).
+/// leaves on the device (the device-resident trainer, sessions).
 struct CallBinding {
   /// Per entry input: a device buffer read in place of the host tensor
   /// (which still gives the shape); empty ones are uploaded as usual.
@@ -122,15 +180,33 @@ struct CallBinding {
   /// Per entry output: leave it on the device (its slot in `kept`, its host
   /// tensor null) instead of downloading it.
   std::vector<bool> keep;
-  /// The kept outputs, each in a buffer of its own (no two kept outputs and
-  /// no bound input share memory).
+  /// Per kept output: the input whose bound buffer it may stay in when it
+  /// is that buffer at offset 0 (a session's state updated in place: the
+  /// compiler writes a cache row through a view of the cache input), or -1.
+  /// May be empty (no such input).
+  std::vector<int> inPlace;
+  /// The kept outputs, each in a buffer of its own (no two kept outputs
+  /// share memory, none shares a weight's, and none shares a bound input's
+  /// but its `inPlace` one).
   std::vector<Slot> kept;
+  /// Per entry input that is uploaded, and per output that is downloaded:
+  /// pinned host memory to copy from or into instead of the host tensor's
+  /// data (a downloaded output so staged gets a null host tensor). A
+  /// captured graph bakes these addresses in: a session's staging buffers.
+  /// May be empty.
+  std::vector<const void *> stagedInputs;
+  std::vector<void *> stagedOutputs;
+  /// The call is being captured into a CUDA graph: the run must neither
+  /// synchronize the stream nor record profiling events.
+  bool capturing = false;
 };
 
 class CudaResidentTrainer;
+class CudaSession;
 
 class CudaBackend final : public Backend {
   friend class CudaResidentTrainer;
+  friend class CudaSession;
 
 public:
   CudaBackend(const Manifest &manifest, std::string dir)
@@ -169,6 +245,10 @@ public:
                         size_t numSlots,
                         std::unique_ptr<ResidentTrainer> &out) override;
 
+  rotor_status createSession(size_t entryIndex,
+                             const std::vector<SessionState> &states,
+                             std::unique_ptr<BackendSession> &out) override;
+
 private:
   /// The module's kernel named `name` (a fixed-name kernel), or null.
   CUfunction kernelNamed(const std::string &name) const {
@@ -197,6 +277,10 @@ private:
   std::vector<const PlanEntry *> entryPlans;
   /// The artifact's weights and, once uploaded, their device copies.
   std::unordered_map<const rotor_tensor *, BufferPtr> weights;
+  /// cuBLAS's workspace (cublasSetWorkspace), 32 MiB as cuBLAS recommends
+  /// for Hopper.
+  static constexpr size_t cublasWorkspaceBytes = size_t(32) << 20;
+  BufferPtr cublasWorkspace;
   bool profile = false;
 };
 
@@ -221,9 +305,10 @@ CudaBackend::~CudaBackend() {
   {
     ContextScope scope(*libs, context);
     weights.clear();
-    pool.reset();
     if (cublas)
       libs->cublasDestroy(cublas);
+    cublasWorkspace.reset();
+    pool.reset();
     if (module)
       libs->cuModuleUnload(module);
     if (stream)
@@ -471,6 +556,16 @@ rotor_status CudaBackend::load() {
     return fail(ROTOR_ERR_BACKEND, "cannot create a cuBLAS handle");
   libs->cublasSetStream(cublas, stream);
   pool = std::make_unique<DevicePool>(*libs);
+  // cuBLAS's own workspace would be allocated on demand, which a stream
+  // being captured into a graph does not allow; this one is held for the
+  // backend's life (after cublasSetStream, which resets the workspace).
+  if (rotor_status s = pool->allocate(cublasWorkspaceBytes,
+                                      "the cuBLAS workspace", cublasWorkspace))
+    return s;
+  if (libs->cublasSetWorkspace(cublas,
+                               reinterpret_cast<void *>(cublasWorkspace->ptr),
+                               cublasWorkspace->bytes) != CUBLAS_STATUS_SUCCESS)
+    return fail(ROTOR_ERR_BACKEND, "cannot give cuBLAS its workspace");
   const char *profileEnv = std::getenv("ROTOR_CUDA_PROFILE");
   profile = profileEnv && *profileEnv && std::strcmp(profileEnv, "0") != 0;
   return loadModule();
@@ -640,6 +735,7 @@ rotor_status CudaBackend::run(const PlanEntry &entry,
   };
 
   // Inputs: weights are uploaded once and stay on the device.
+  std::vector<BufferPtr> weightBuffers;
   for (size_t i = 0; i < entry.inputs.size(); ++i) {
     const rotor_tensor *t = inputs[i];
     int v = entry.inputs[i];
@@ -647,19 +743,28 @@ rotor_status CudaBackend::run(const PlanEntry &entry,
       slots[v].buffer = binding->inputs[i];
       continue;
     }
-    auto weight = weights.find(t);
+    // An input the entry writes in place (a static cache) never shares the
+    // device copy of a weight bound to it: it gets a copy of its own.
+    bool mutated = std::find(entry.mutatedInputs.begin(),
+                             entry.mutatedInputs.end(),
+                             int(i)) != entry.mutatedInputs.end();
+    auto weight = mutated ? weights.end() : weights.find(t);
     if (weight != weights.end() && weight->second) {
       slots[v].buffer = weight->second;
+      weightBuffers.push_back(weight->second);
       continue;
     }
     if (rotor_status s = pool->allocate(t->nbytes, strCat("input ", i),
                                         slots[v].buffer))
       return s;
+    const void *source = t->data;
+    if (binding && i < binding->stagedInputs.size() && binding->stagedInputs[i])
+      source = binding->stagedInputs[i];
     if (t->nbytes)
-      if (rotor_status s = check(libs->cuMemcpyHtoDAsync(slots[v].address(),
-                                                         t->data, t->nbytes,
-                                                         stream),
-                                 strCat("cannot copy input ", i, " to the GPU")))
+      if (rotor_status s =
+              check(libs->cuMemcpyHtoDAsync(slots[v].address(), source,
+                                            t->nbytes, stream),
+                    strCat("cannot copy input ", i, " to the GPU")))
         return s;
     if (weight != weights.end()) {
       // A weight buffer must not return to the pool at the end of the call.
@@ -670,11 +775,15 @@ rotor_status CudaBackend::run(const PlanEntry &entry,
       slots[v].buffer->pool = nullptr;
       slots[v].buffer = owned;
       weight->second = owned;
+      weightBuffers.push_back(owned);
     }
   }
 
+  // A capture records no events: reporting them would synchronize.
+  bool capturing = binding && binding->capturing;
+  bool profiling = profile && !capturing;
   Profiler profiler{*libs, stream, {}};
-  if (profile)
+  if (profiling)
     profiler.mark("start");
   for (const Step &step : entry.steps) {
     switch (step.kind) {
@@ -709,7 +818,7 @@ rotor_status CudaBackend::run(const PlanEntry &entry,
                                    stream, params, nullptr),
               "cannot launch kernel " + quote(plan.kernels[step.kernel])))
         return s;
-      if (profile)
+      if (profiling)
         profiler.mark(plan.kernels[step.kernel]);
       break;
     }
@@ -762,7 +871,7 @@ rotor_status CudaBackend::run(const PlanEntry &entry,
         return fail(ROTOR_ERR_BACKEND, "entry ", quote(entry.name),
                     ": cuBLAS matrix product (", m, " x ", n, " x ", k,
                     ", batch ", batch, ") failed with status ", int(st));
-      if (profile)
+      if (profiling)
         profiler.mark("cublas gemm");
       break;
     }
@@ -786,7 +895,7 @@ rotor_status CudaBackend::run(const PlanEntry &entry,
       if (rotor_status s = check(libs->cuMemcpy2DAsync(&copy, stream),
                                  "strided device copy failed"))
         return s;
-      if (profile)
+      if (profiling)
         profiler.mark("copy");
       break;
     }
@@ -813,7 +922,7 @@ rotor_status CudaBackend::run(const PlanEntry &entry,
       break;
     }
   }
-  if (profile)
+  if (profiling)
     profiler.mark("end");
 
   std::vector<TensorPtr> results;
@@ -825,14 +934,23 @@ rotor_status CudaBackend::run(const PlanEntry &entry,
       if (rotor_status s = need(v))
         return s;
       // A kept output gets memory of its own: the trainer updates it in
-      // place, which must not touch another output or a bound input.
+      // place, which must not touch another output or a bound input, and
+      // a session copies it into its state's buffer, which must not
+      // overwrite what another state output still holds. The exception is
+      // a state updated in place: the output is its input's buffer itself.
       CUdeviceptr at = slots[v].address();
+      int ownInput = j < binding->inPlace.size() ? binding->inPlace[j] : -1;
       bool shared = false;
       for (size_t i = 0; i < j; ++i)
         shared |= binding->kept[i].buffer &&
                   binding->kept[i].buffer == slots[v].buffer;
-      for (const BufferPtr &b : binding->inputs)
-        shared |= b && b == slots[v].buffer;
+      for (size_t i = 0; i < binding->inputs.size(); ++i) {
+        const BufferPtr &b = binding->inputs[i];
+        bool inPlace = int(i) == ownInput && slots[v].offset == 0;
+        shared |= b && b == slots[v].buffer && !inPlace;
+      }
+      for (const BufferPtr &b : weightBuffers)
+        shared |= b == slots[v].buffer;
       size_t bytes;
       if (rotor_status s = valueBytes(v, bytes))
         return s;
@@ -853,27 +971,41 @@ rotor_status CudaBackend::run(const PlanEntry &entry,
       results.emplace_back();
       continue;
     }
+    void *staged = binding && j < binding->stagedOutputs.size()
+                       ? binding->stagedOutputs[j]
+                       : nullptr;
     std::vector<int64_t> shape;
     for (int d : entry.values[v].shape)
       shape.push_back(sym[d]);
     TensorPtr tensor;
-    if (rotor_status s = createTensor(entry.values[v].dtype, shape, tensor))
-      return s;
-    if (tensor->nbytes) {
+    size_t bytes;
+    if (staged) {
+      if (rotor_status s = valueBytes(v, bytes))
+        return s;
+    } else {
+      if (rotor_status s = createTensor(entry.values[v].dtype, shape, tensor))
+        return s;
+      bytes = tensor->nbytes;
+    }
+    if (bytes) {
       if (rotor_status s = need(v))
         return s;
-      if (rotor_status s = check(libs->cuMemcpyDtoHAsync(tensor->data,
-                                                         slots[v].address(),
-                                                         tensor->nbytes, stream),
-                                 strCat("cannot copy output ", j, " back")))
+      if (rotor_status s =
+              check(libs->cuMemcpyDtoHAsync(staged ? staged : tensor->data,
+                                            slots[v].address(), bytes, stream),
+                    strCat("cannot copy output ", j, " back")))
         return s;
     }
     results.push_back(std::move(tensor));
   }
+  if (capturing) {
+    outputs = std::move(results);
+    return ROTOR_OK;
+  }
   if (rotor_status s = check(libs->cuStreamSynchronize(stream),
                              "entry " + quote(entry.name) + " failed on the GPU"))
     return s;
-  if (profile)
+  if (profiling)
     profiler.report(entry.name);
   outputs = std::move(results);
   return ROTOR_OK;
@@ -1117,6 +1249,536 @@ rotor_status CudaBackend::createResidentTrainer(
   if (rotor_status s = trainer->init(numSlots))
     return s;
   out = std::move(trainer);
+  return ROTOR_OK;
+}
+
+//===----------------------------------------------------------------------===//
+// Sessions and CUDA graphs
+//===----------------------------------------------------------------------===//
+
+/// Page-aligned host memory pinned with cuMemHostRegister: the host end of
+/// the copies of a captured graph, which bakes its address in (a graph
+/// cannot copy from or to pageable memory).
+class PinnedBuffer {
+public:
+  explicit PinnedBuffer(const CudaLibs &libs) : libs(libs) {}
+  PinnedBuffer(const PinnedBuffer &) = delete;
+  PinnedBuffer &operator=(const PinnedBuffer &) = delete;
+  ~PinnedBuffer() {
+    if (registered)
+      libs.cuMemHostUnregister(data);
+    std::free(data);
+  }
+
+  /// Allocates and pins `bytes` (> 0) for `what`; the context must be
+  /// current.
+  rotor_status allocate(size_t bytes, const std::string &what) {
+    long pageSize = ::sysconf(_SC_PAGESIZE);
+    size_t page = pageSize > 0 ? size_t(pageSize) : 4096;
+    size_t rounded = (bytes + page - 1) / page * page;
+    data = std::aligned_alloc(page, rounded);
+    if (!data)
+      return fail(ROTOR_ERR_OUT_OF_MEMORY, "cannot allocate ", bytes,
+                  " bytes of host memory to stage ", what);
+    if (CUresult r = libs.cuMemHostRegister(data, rounded, 0))
+      return fail(ROTOR_ERR_BACKEND, "cannot pin the host memory staging ",
+                  what, ": ", describe(libs, r));
+    registered = true;
+    return ROTOR_OK;
+  }
+
+  void *data = nullptr;
+
+private:
+  const CudaLibs &libs;
+  bool registered = false;
+};
+
+/// A session's states in device memory, run with CallBinding (bound as
+/// inputs, kept as outputs), and the CUDA graph of its latest input shapes
+/// (docs/cuda-backend.md, "CUDA graphs"): the first call with new shapes
+/// runs plainly (a warm-up: weights uploaded, the pool and cuBLAS
+/// populated), the second is captured into a graph and launches it, later
+/// ones copy their inputs into pinned staging buffers and replay it.
+class CudaSession final : public BackendSession {
+public:
+  CudaSession(CudaBackend &backend, size_t entryIndex,
+              std::vector<SessionState> states, bool graphs)
+      : backend(backend), plan(*backend.entryPlans[entryIndex]),
+        spec(backend.manifest.entries[entryIndex]), states(std::move(states)),
+        values(this->states.size()), graphs(graphs) {
+    isStateInput.assign(plan.inputs.size(), false);
+    isStateOutput.assign(plan.outputs.size(), false);
+    for (const SessionState &state : this->states) {
+      isStateInput[state.input] = true;
+      isStateOutput[state.output] = true;
+    }
+  }
+
+  ~CudaSession() override {
+    ContextScope scope(*backend.libs, backend.context);
+    backend.libs->cuStreamSynchronize(backend.stream);
+    dropGraph();
+    values.clear();
+  }
+
+  rotor_status setState(size_t k, const rotor_tensor *value) override {
+    ContextScope scope(*backend.libs, backend.context);
+    Value &state = values[k];
+    if (!state.buffer || tensorShape(&state.shape) != tensorShape(value)) {
+      // The graph bakes the old buffer in, and nothing may still use it.
+      backend.libs->cuStreamSynchronize(backend.stream);
+      dropGraph();
+      BufferPtr buffer;
+      if (rotor_status s = backend.pool->allocate(
+              value->nbytes, "state " + quote(stateName(k)), buffer))
+        return s;
+      state.shape.dtype = value->dtype;
+      if (rotor_status s = setShape(state.shape, tensorShape(value)))
+        return s;
+      state.buffer = std::move(buffer);
+    }
+    if (value->nbytes)
+      if (rotor_status s = backend.check(
+              backend.libs->cuMemcpyHtoDAsync(state.buffer->ptr, value->data,
+                                              value->nbytes, backend.stream),
+              "cannot copy state " + quote(stateName(k)) + " to the GPU"))
+        return s;
+    return backend.check(backend.libs->cuStreamSynchronize(backend.stream),
+                         "cannot copy state " + quote(stateName(k)) +
+                             " to the GPU");
+  }
+
+  rotor_status getState(size_t k, TensorPtr &out) override {
+    ContextScope scope(*backend.libs, backend.context);
+    const Value &state = values[k];
+    TensorPtr tensor;
+    if (rotor_status s =
+            createTensor(state.shape.dtype, tensorShape(&state.shape), tensor))
+      return s;
+    if (tensor->nbytes)
+      if (rotor_status s = backend.check(
+              backend.libs->cuMemcpyDtoHAsync(tensor->data, state.buffer->ptr,
+                                              tensor->nbytes, backend.stream),
+              "cannot copy state " + quote(stateName(k)) + " from the GPU"))
+        return s;
+    if (rotor_status s = backend.check(
+            backend.libs->cuStreamSynchronize(backend.stream),
+            "cannot copy state " + quote(stateName(k)) + " from the GPU"))
+      return s;
+    out = std::move(tensor);
+    return ROTOR_OK;
+  }
+
+  rotor_status call(const std::vector<const rotor_tensor *> &inputs,
+                    std::vector<TensorPtr> &outputs) override {
+    ContextScope scope(*backend.libs, backend.context);
+    outputs.clear();
+    std::vector<const rotor_tensor *> all = inputs;
+    for (size_t k = 0; k < states.size(); ++k)
+      all[states[k].input] = &values[k].shape;
+    std::vector<int64_t> sym;
+    if (rotor_status s =
+            evaluateSymbols(plan, all.data(), backend.configs, sym))
+      return s;
+
+    std::vector<int64_t> key = graphKey(all);
+    if (key != currentKey) {
+      dropGraph();
+      currentKey = std::move(key);
+      callsWithKey = 0;
+      captureFailed = false;
+    }
+    // A graph needs every state to keep its shape (and so its buffer).
+    bool stable = true;
+    for (size_t k = 0; k < states.size(); ++k) {
+      std::vector<int64_t> shape;
+      stable &= valueShape(plan.outputs[states[k].output], sym, shape) &&
+                shape == tensorShape(&values[k].shape);
+    }
+    rotor_status s;
+    if (exec) {
+      s = launch(all, outputs);
+      if (s == ROTOR_OK)
+        ++replays;
+    } else if (graphs && stable && !captureFailed && callsWithKey > 0 &&
+               weightsUploaded(all)) {
+      s = captureAndLaunch(all, sym, outputs);
+    } else {
+      s = runPlain(all, sym, outputs);
+    }
+    ++callsWithKey;
+    if (s != ROTOR_OK) {
+      // Start over: the states are unset and the buffers released below
+      // must be idle.
+      backend.libs->cuStreamSynchronize(backend.stream);
+      outputs.clear();
+      dropGraph();
+      callsWithKey = 0;
+    }
+    return s;
+  }
+
+  uint64_t graphReplays() const override { return replays; }
+
+private:
+  /// A state's value: its buffer, and its shape as a tensor without data
+  /// (run() reads the shapes of bound inputs from their host tensors).
+  struct Value {
+    BufferPtr buffer;
+    rotor_tensor shape;
+  };
+
+  const std::string &stateName(size_t k) const {
+    return spec.inputs[states[k].input].name;
+  }
+
+  static rotor_status setShape(rotor_tensor &tensor,
+                               const std::vector<int64_t> &shape) {
+    if (rotor_status s =
+            checkTensorShape("state", tensor.dtype, shape.size(), shape.data(),
+                             tensor.numel, tensor.nbytes))
+      return s;
+    tensor.rank = shape.size();
+    std::copy(shape.begin(), shape.end(), tensor.shape);
+    return ROTOR_OK;
+  }
+
+  /// The shape of plan value `v`; false if a size is negative or the byte
+  /// size overflows (run() reports those).
+  bool valueShape(int v, const std::vector<int64_t> &sym,
+                  std::vector<int64_t> &shape) const {
+    shape.clear();
+    int64_t bytes = int64_t(rotor_dtype_size(plan.values[v].dtype));
+    for (int d : plan.values[v].shape) {
+      if (sym[d] < 0 || __builtin_mul_overflow(bytes, sym[d], &bytes))
+        return false;
+      shape.push_back(sym[d]);
+    }
+    return true;
+  }
+
+  /// The shapes of the inputs, a weight counting as -1 (a graph reads the
+  /// weights' device copies, the other inputs from staging).
+  std::vector<int64_t> graphKey(const std::vector<const rotor_tensor *> &all) {
+    std::vector<int64_t> key;
+    for (const rotor_tensor *t : all) {
+      if (backend.weights.count(t)) {
+        key.push_back(-1);
+        continue;
+      }
+      key.push_back(int64_t(t->rank));
+      key.insert(key.end(), t->shape, t->shape + t->rank);
+    }
+    return key;
+  }
+
+  /// Whether every weight among the inputs has its device copy (a capture
+  /// cannot upload from the pageable weights file).
+  bool weightsUploaded(const std::vector<const rotor_tensor *> &all) const {
+    for (const rotor_tensor *t : all) {
+      auto it = backend.weights.find(t);
+      if (it != backend.weights.end() && !it->second)
+        return false;
+    }
+    return true;
+  }
+
+  /// Binds every state's buffer as its input and keeps its output.
+  CallBinding bindStates() const {
+    CallBinding binding;
+    binding.inputs.assign(plan.inputs.size(), nullptr);
+    binding.keep.assign(plan.outputs.size(), false);
+    binding.inPlace.assign(plan.outputs.size(), -1);
+    for (size_t k = 0; k < states.size(); ++k) {
+      binding.inputs[states[k].input] = values[k].buffer;
+      binding.keep[states[k].output] = true;
+      binding.inPlace[states[k].output] = int(states[k].input);
+    }
+    return binding;
+  }
+
+  /// Makes every state hold its kept output: nothing to do for one updated
+  /// in place, a copy into the state's buffer for one of the same shape
+  /// elsewhere (the buffer stays, as a graph needs), and the output's
+  /// buffer for one of another shape.
+  rotor_status adoptStates(CallBinding &binding,
+                           const std::vector<int64_t> &sym) {
+    for (size_t k = 0; k < states.size(); ++k) {
+      Value &state = values[k];
+      const Slot &slot = binding.kept[states[k].output];
+      bool inPlace = slot.buffer == state.buffer && slot.offset == 0;
+      std::vector<int64_t> shape;
+      if (!valueShape(plan.outputs[states[k].output], sym, shape))
+        return fail(ROTOR_ERR_BACKEND, "entry ", quote(spec.name), ": state ",
+                    quote(stateName(k)), " has an invalid output shape");
+      if (shape == tensorShape(&state.shape)) {
+        if (!inPlace && state.shape.nbytes)
+          if (rotor_status s =
+                  backend.check(backend.libs->cuMemcpyDtoDAsync(
+                                    state.buffer->ptr, slot.address(),
+                                    state.shape.nbytes, backend.stream),
+                                "cannot update state " + quote(stateName(k))))
+            return s;
+        continue;
+      }
+      // The state changes shape (e.g. a cache that grows): the output
+      // replaces it, and must fit the next call.
+      const ArgSpec &input = spec.inputs[states[k].input];
+      for (size_t d = 0; d < shape.size(); ++d)
+        if (input.shape[d] != ROTOR_DYNAMIC_DIM && input.shape[d] != shape[d])
+          return fail(ROTOR_ERR_BACKEND, "entry ", quote(spec.name),
+                      " returned state ", quote(stateName(k)), " of shape ",
+                      formatShapeList(shape), ", which does not fit its input ",
+                      formatShapeList(input.shape));
+      dropGraph();
+      BufferPtr buffer = slot.buffer;
+      if (slot.offset != 0) {
+        size_t bytes = size_t(rotor_dtype_size(state.shape.dtype));
+        for (int64_t n : shape)
+          bytes *= size_t(n);
+        if (rotor_status s = backend.pool->allocate(
+                bytes, "state " + quote(stateName(k)), buffer))
+          return s;
+        if (bytes)
+          if (rotor_status s = backend.check(
+                  backend.libs->cuMemcpyDtoDAsync(buffer->ptr, slot.address(),
+                                                  bytes, backend.stream),
+                  "cannot update state " + quote(stateName(k))))
+            return s;
+      }
+      if (rotor_status s = setShape(state.shape, shape))
+        return s;
+      state.buffer = std::move(buffer);
+    }
+    return ROTOR_OK;
+  }
+
+  /// The outputs that are not state, in manifest order.
+  void collectOutputs(std::vector<TensorPtr> &results,
+                      std::vector<TensorPtr> &outputs) const {
+    for (size_t j = 0; j < results.size(); ++j)
+      if (!isStateOutput[j])
+        outputs.push_back(std::move(results[j]));
+  }
+
+  /// A call without a graph.
+  rotor_status runPlain(const std::vector<const rotor_tensor *> &all,
+                        const std::vector<int64_t> &sym,
+                        std::vector<TensorPtr> &outputs) {
+    CallBinding binding = bindStates();
+    std::vector<TensorPtr> results;
+    if (rotor_status s = backend.run(plan, all.data(), results, &binding))
+      return s;
+    if (rotor_status s = adoptStates(binding, sym))
+      return s;
+    binding.kept.clear();
+    if (rotor_status s =
+            backend.check(backend.libs->cuStreamSynchronize(backend.stream),
+                          "entry " + quote(spec.name) + " failed on the GPU"))
+      return s;
+    collectOutputs(results, outputs);
+    return ROTOR_OK;
+  }
+
+  /// Allocates the pinned staging buffers of the current key: one per input
+  /// that is neither a state nor a weight and one per output that is not a
+  /// state (none for empty ones), and points `binding` at them.
+  rotor_status stage(const std::vector<const rotor_tensor *> &all,
+                     const std::vector<int64_t> &sym, CallBinding &binding) {
+    stagedInputs.clear();
+    stagedOutputs.clear();
+    outputShapes.assign(plan.outputs.size(), {});
+    binding.stagedInputs.assign(plan.inputs.size(), nullptr);
+    binding.stagedOutputs.assign(plan.outputs.size(), nullptr);
+    for (size_t i = 0; i < plan.inputs.size(); ++i) {
+      stagedInputs.emplace_back();
+      if (isStateInput[i] || backend.weights.count(all[i]) ||
+          all[i]->nbytes == 0)
+        continue;
+      stagedInputs[i] = std::make_unique<PinnedBuffer>(*backend.libs);
+      if (rotor_status s = stagedInputs[i]->allocate(
+              all[i]->nbytes, "input " + quote(spec.inputs[i].name)))
+        return s;
+      binding.stagedInputs[i] = stagedInputs[i]->data;
+    }
+    for (size_t j = 0; j < plan.outputs.size(); ++j) {
+      stagedOutputs.emplace_back();
+      if (isStateOutput[j])
+        continue;
+      if (!valueShape(plan.outputs[j], sym, outputShapes[j]))
+        return fail(ROTOR_ERR_INVALID_ARGUMENT, "entry ", quote(spec.name),
+                    ": output ", quote(spec.outputs[j].name),
+                    " has an invalid shape");
+      size_t bytes = rotor_dtype_size(plan.values[plan.outputs[j]].dtype);
+      for (int64_t n : outputShapes[j])
+        bytes *= size_t(n);
+      if (bytes == 0)
+        continue;
+      stagedOutputs[j] = std::make_unique<PinnedBuffer>(*backend.libs);
+      if (rotor_status s = stagedOutputs[j]->allocate(
+              bytes, "output " + quote(spec.outputs[j].name)))
+        return s;
+      binding.stagedOutputs[j] = stagedOutputs[j]->data;
+    }
+    return ROTOR_OK;
+  }
+
+  /// Captures a run into a graph and launches it; if capturing or
+  /// instantiating fails, runs plainly instead (and for this key from now
+  /// on), reporting nothing unless that fails too.
+  rotor_status captureAndLaunch(const std::vector<const rotor_tensor *> &all,
+                                const std::vector<int64_t> &sym,
+                                std::vector<TensorPtr> &outputs) {
+    const CudaLibs &libs = *backend.libs;
+    std::string previousError = rotor_last_error();
+    CallBinding binding = bindStates();
+    binding.capturing = true;
+    rotor_status s = stage(all, sym, binding);
+    auto memory = std::make_shared<GraphMemory>();
+    CUresult began = CUDA_ERROR_UNKNOWN;
+    if (s == ROTOR_OK) {
+      backend.pool->beginCapture(memory);
+      began = libs.cuStreamBeginCapture(backend.stream,
+                                        CU_STREAM_CAPTURE_MODE_RELAXED);
+      s = backend.check(began, "cannot begin capturing a CUDA graph");
+    }
+    std::vector<TensorPtr> results;
+    if (s == ROTOR_OK)
+      s = backend.run(plan, all.data(), results, &binding);
+    if (s == ROTOR_OK)
+      s = adoptStates(binding, sym);
+    // Release the kept outputs while capturing: their memory stays the
+    // graph's.
+    binding.kept.clear();
+    CUgraph graph = nullptr;
+    if (began == CUDA_SUCCESS) {
+      // Always end the capture, so that the stream leaves capture mode.
+      CUresult ended = libs.cuStreamEndCapture(backend.stream, &graph);
+      if (s == ROTOR_OK)
+        s = backend.check(ended, "cannot capture a CUDA graph");
+    }
+    backend.pool->endCapture();
+    CUgraphExec instance = nullptr;
+    if (s == ROTOR_OK)
+      s = backend.check(libs.cuGraphInstantiate(&instance, graph, 0),
+                        "cannot instantiate a CUDA graph");
+    if (graph)
+      libs.cuGraphDestroy(graph);
+    if (s != ROTOR_OK) {
+      if (backend.profile)
+        std::fprintf(stderr,
+                     "rotor-cuda-profile: entry %s: no CUDA graph (%s); "
+                     "plain runs for these shapes\n",
+                     plan.name.c_str(), rotor_last_error());
+      // A capture records work without running it: the memory is idle.
+      backend.pool->close(*memory);
+      stagedInputs.clear();
+      stagedOutputs.clear();
+      captureFailed = true;
+      setLastError(previousError);
+      return runPlain(all, sym, outputs);
+    }
+    exec = instance;
+    graphMemory = std::move(memory);
+    return launch(all, outputs);
+  }
+
+  /// Copies the inputs into staging, launches the graph, waits for it and
+  /// copies the staged outputs into new host tensors.
+  rotor_status launch(const std::vector<const rotor_tensor *> &all,
+                      std::vector<TensorPtr> &outputs) {
+    const CudaLibs &libs = *backend.libs;
+    for (size_t i = 0; i < all.size(); ++i)
+      if (stagedInputs[i])
+        std::memcpy(stagedInputs[i]->data, all[i]->data, all[i]->nbytes);
+    CUevent events[2] = {nullptr, nullptr};
+    bool timed =
+        backend.profile &&
+        libs.cuEventCreate(&events[0], CU_EVENT_DEFAULT) == CUDA_SUCCESS &&
+        libs.cuEventCreate(&events[1], CU_EVENT_DEFAULT) == CUDA_SUCCESS;
+    if (timed)
+      libs.cuEventRecord(events[0], backend.stream);
+    rotor_status s = backend.check(libs.cuGraphLaunch(exec, backend.stream),
+                                   "cannot launch the CUDA graph of entry " +
+                                       quote(spec.name));
+    if (timed)
+      libs.cuEventRecord(events[1], backend.stream);
+    if (s == ROTOR_OK)
+      s = backend.check(libs.cuStreamSynchronize(backend.stream),
+                        "entry " + quote(spec.name) +
+                            " failed on the GPU (CUDA graph)");
+    if (timed && s == ROTOR_OK) {
+      float ms = 0;
+      libs.cuEventElapsedTime(&ms, events[0], events[1]);
+      std::fprintf(stderr,
+                   "rotor-cuda-profile: entry %s: %.4f ms on the device "
+                   "(CUDA graph)\n",
+                   plan.name.c_str(), ms);
+    }
+    for (CUevent event : events)
+      if (event)
+        libs.cuEventDestroy(event);
+    if (s != ROTOR_OK)
+      return s;
+    for (size_t j = 0; j < plan.outputs.size(); ++j) {
+      if (isStateOutput[j])
+        continue;
+      TensorPtr tensor;
+      if (rotor_status st = createTensor(plan.values[plan.outputs[j]].dtype,
+                                         outputShapes[j], tensor))
+        return st;
+      if (tensor->nbytes)
+        std::memcpy(tensor->data, stagedOutputs[j]->data, tensor->nbytes);
+      outputs.push_back(std::move(tensor));
+    }
+    return ROTOR_OK;
+  }
+
+  /// Destroys the graph and returns its memory to the pool; the stream
+  /// must be idle.
+  void dropGraph() {
+    if (exec) {
+      backend.libs->cuGraphExecDestroy(exec);
+      exec = nullptr;
+    }
+    if (graphMemory) {
+      backend.pool->close(*graphMemory);
+      graphMemory.reset();
+    }
+    stagedInputs.clear();
+    stagedOutputs.clear();
+    outputShapes.clear();
+  }
+
+  CudaBackend &backend;
+  const PlanEntry &plan;
+  const EntrySpec &spec;
+  std::vector<SessionState> states;
+  std::vector<Value> values;
+  std::vector<bool> isStateInput, isStateOutput;
+  /// ROTOR_CUDA_GRAPHS is not 0.
+  bool graphs;
+  /// The input shapes of the latest call (graphKey), how many calls had
+  /// them, and whether capturing their graph failed.
+  std::vector<int64_t> currentKey;
+  uint64_t callsWithKey = 0;
+  bool captureFailed = false;
+  /// The graph of `currentKey`, its memory, and its staging buffers (per
+  /// input and output; null where none) and output shapes.
+  CUgraphExec exec = nullptr;
+  std::shared_ptr<GraphMemory> graphMemory;
+  std::vector<std::unique_ptr<PinnedBuffer>> stagedInputs, stagedOutputs;
+  std::vector<std::vector<int64_t>> outputShapes;
+  uint64_t replays = 0;
+};
+
+rotor_status CudaBackend::createSession(size_t entryIndex,
+                                        const std::vector<SessionState> &states,
+                                        std::unique_ptr<BackendSession> &out) {
+  const char *env = std::getenv("ROTOR_CUDA_GRAPHS");
+  bool graphs = !(env && std::strcmp(env, "0") == 0);
+  out = std::make_unique<CudaSession>(*this, entryIndex, states, graphs);
   return ROTOR_OK;
 }
 

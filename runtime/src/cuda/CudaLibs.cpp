@@ -77,14 +77,25 @@ LoadResult load() {
                     "cuBLAS not found (tried " + tried +
                         "): install the CUDA toolkit's libraries or add "
                         "them to LD_LIBRARY_PATH");
-  if (!resolve(cublas, "cublasCreate_v2", libs.cublasCreate) ||
-      !resolve(cublas, "cublasDestroy_v2", libs.cublasDestroy) ||
-      !resolve(cublas, "cublasSetStream_v2", libs.cublasSetStream) ||
-      !resolve(cublas, "cublasGemmStridedBatchedEx",
-               libs.cublasGemmStridedBatchedEx))
+  const char *missing = nullptr;
+  if (!resolve(cublas, "cublasCreate_v2", libs.cublasCreate))
+    missing = "cublasCreate_v2";
+  else if (!resolve(cublas, "cublasDestroy_v2", libs.cublasDestroy))
+    missing = "cublasDestroy_v2";
+  else if (!resolve(cublas, "cublasSetStream_v2", libs.cublasSetStream))
+    missing = "cublasSetStream_v2";
+  // The backend gives cuBLAS its workspace, so that products captured into
+  // a CUDA graph never allocate.
+  else if (!resolve(cublas, "cublasSetWorkspace_v2", libs.cublasSetWorkspace))
+    missing = "cublasSetWorkspace_v2";
+  else if (!resolve(cublas, "cublasGemmStridedBatchedEx",
+                    libs.cublasGemmStridedBatchedEx))
+    missing = "cublasGemmStridedBatchedEx";
+  if (missing)
     return failWith(ROTOR_ERR_UNSUPPORTED,
-                    "the cuBLAS library found lacks a function the runtime "
-                    "needs (cublasGemmStridedBatchedEx)");
+                    std::string("the cuBLAS library found lacks a function "
+                                "the runtime needs (") +
+                        missing + "; cuBLAS 12 and newer have it)");
 
   // NVRTC is optional: artifacts with a cubin for the device do not need it.
   tried.clear();

@@ -86,6 +86,7 @@ namespace rotor::cuda {
 using CublasCreateFn = cublasStatus_t (*)(cublasHandle_t *);
 using CublasDestroyFn = cublasStatus_t (*)(cublasHandle_t);
 using CublasSetStreamFn = cublasStatus_t (*)(cublasHandle_t, CUstream);
+using CublasSetWorkspaceFn = cublasStatus_t (*)(cublasHandle_t, void *, size_t);
 using CublasGemmStridedBatchedExFn = cublasStatus_t (*)(
     cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
     const void *, const void *, cudaDataType, int, long long, const void *,
@@ -101,6 +102,7 @@ struct CudaLibs {
   CublasCreateFn cublasCreate = nullptr;
   CublasDestroyFn cublasDestroy = nullptr;
   CublasSetStreamFn cublasSetStream = nullptr;
+  CublasSetWorkspaceFn cublasSetWorkspace = nullptr;
   CublasGemmStridedBatchedExFn cublasGemmStridedBatchedEx = nullptr;
 
   bool hasNvrtc() const { return nvrtcCompileProgram != nullptr; }
