@@ -5,7 +5,8 @@
 //===----------------------------------------------------------------------===//
 //
 //   rotor-run generate ARTIFACT_DIR --prompt-ids=1,5,9 --max-new-tokens=N
-//       [--recompute] [--print-logits] [--device=cpu|cuda]
+//       [--recompute] [--cache=auto|static|growing] [--cache-capacity=N]
+//       [--print-logits] [--device=cpu|cuda]
 //
 // Greedy generation (batch size 1) with a model artifact
 // (docs/model-artifacts.md):
@@ -20,6 +21,18 @@
 // an output of prefill; decode must return it (by the same name) with one
 // more position. Inputs that are neither input_ids nor caches must be
 // tensors of the artifact's weights file, which the runtime binds.
+//
+// With a static cache (the default when the artifact has `decode_static`,
+// which rotorc builds for --target=cuda), the decode steps run
+//
+//   decode_static(input_ids: i64[1, 1], cache_position: i64[1],
+//                 k_cache.0 (1, Hkv, C, D), ..., weights...)
+//       -> (logits, k_cache.0, ...)
+//
+// through a runtime session (rotor_session_*): the caches, copied once from
+// prefill's into tensors of capacity C, stay in the session (on the GPU with
+// --device=cuda), each step writes one row in place, and from the third
+// step on the CUDA backend replays a captured CUDA graph of the step.
 //
 // With --recompute, forward(input_ids: i64[1, S], weights...) ->
 // (logits: f32[1, S, V]) runs on the whole sequence at every step instead:
@@ -36,6 +49,7 @@
 #include "TensorSummary.h"
 #include "rotor/Handles.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -61,6 +75,14 @@ std::vector<OptionSpec> generateOptions() {
       {"recompute", OptionKind::Flag, "",
        "run 'forward' on the whole sequence at every step instead of "
        "'prefill' once and 'decode' per token with the KV cache (to compare)"},
+      {"cache", OptionKind::Value, "auto|static|growing",
+       "the KV cache of the decode steps: static (entry 'decode_static', "
+       "fixed-capacity caches kept in a session, CUDA graphs on the GPU), "
+       "growing (entry 'decode', caches passed from call to call) or auto "
+       "(static when the artifact has 'decode_static'; the default)"},
+      {"cache-capacity", OptionKind::Value, "N",
+       "with a static cache: its capacity in positions (default: the prompt "
+       "plus --max-new-tokens)"},
       {"print-logits", OptionKind::Flag, "",
        "print, for every generated token, the logits it was chosen from"},
       {"device", OptionKind::Value, "cpu|cuda",
@@ -209,11 +231,17 @@ public:
 
   bool run(bool recompute, const std::vector<int64_t> &prompt,
            uint64_t maxNewTokens, Failure &fail);
+  /// Static caches: prefill, then decode_static through a session whose
+  /// caches hold `capacity` positions.
+  bool runStatic(const std::vector<int64_t> &prompt, uint64_t maxNewTokens,
+                 int64_t capacity, Failure &fail);
 
   std::vector<int64_t> generated;
   /// Milliseconds spent in prefill, decode or forward calls.
   double firstMs = 0, restMs = 0;
   uint64_t calls = 0;
+  /// Static caches: decode steps that replayed a captured CUDA graph.
+  uint64_t graphReplays = 0;
 
 private:
   rotor_artifact *artifact;
@@ -436,6 +464,149 @@ bool Generator::runCached(const std::vector<int64_t> &prompt,
   return true;
 }
 
+/// `cache` (1, H, S, D) copied into a zeroed tensor of `capacity` positions
+/// along axis 2; other states (conv states, fixed size) copied as they are.
+bool padState(const rotor_tensor *cache, int64_t capacity, TensorPtr &out,
+              Failure &fail) {
+  std::vector<int64_t> shape = tensorShape(cache);
+  size_t element = rotor_dtype_size(rotor_tensor_dtype(cache));
+  const char *src = static_cast<const char *>(rotor_tensor_data(cache));
+  std::vector<int64_t> padded = shape;
+  if (shape.size() == 4)
+    padded[2] = capacity;
+  rotor_tensor *tensor;
+  if (rotor_tensor_create(rotor_tensor_dtype(cache), padded.size(),
+                          padded.data(), &tensor) != ROTOR_OK)
+    return fail(rotor_last_error());
+  out.reset(tensor);
+  char *dst = static_cast<char *>(rotor_tensor_data(tensor));
+  if (shape.size() != 4) {
+    std::memcpy(dst, src, rotor_tensor_nbytes(cache));
+    return true;
+  }
+  size_t row = size_t(shape[3]) * element;
+  for (int64_t bh = 0; bh < shape[0] * shape[1]; ++bh)
+    std::memcpy(dst + size_t(bh * capacity) * row,
+                src + size_t(bh * shape[2]) * row, size_t(shape[2]) * row);
+  return true;
+}
+
+bool Generator::runStatic(const std::vector<int64_t> &prompt,
+                          uint64_t maxNewTokens, int64_t capacity,
+                          Failure &fail) {
+  EntryInfo prefill, step;
+  if (!describeEntry(artifact, "prefill", static_cast<int64_t>(prompt.size()),
+                     prefill, fail) ||
+      !describeEntry(artifact, "decode_static", 1, step, fail) ||
+      !checkVocab(prefill, fail) || !checkVocab(step, fail))
+    return false;
+  for (size_t i = 0; i < prefill.inputs.size(); ++i)
+    if (i != prefill.idsIndex && !prefill.weight[i])
+      return fail(std::string("input '") + prefill.inputs[i].name +
+                  "' of entry 'prefill' is neither '" + idsName +
+                  "' nor a tensor of the weights file");
+  // decode_static's inputs: input_ids, cache_position, the caches (named
+  // like prefill's outputs, returned again) and weights.
+  constexpr const char *positionName = "cache_position";
+  std::vector<std::string> caches;
+  bool hasPosition = false;
+  for (size_t i = 0; i < step.inputs.size(); ++i) {
+    std::string name = step.inputs[i].name;
+    if (i == step.idsIndex)
+      continue;
+    if (name == positionName) {
+      hasPosition = true;
+    } else if (prefill.findOutput(name) >= 0 && name != logitsName) {
+      if (step.findOutput(name) < 0)
+        return fail("entry 'decode_static' takes cache '" + name +
+                    "' but does not return it");
+      caches.push_back(name);
+    } else if (!step.weight[i]) {
+      return fail("input '" + name + "' of entry 'decode_static' is neither '" +
+                  idsName + "', '" + positionName +
+                  "', a cache returned by 'prefill', nor a tensor of the "
+                  "weights file");
+    }
+  }
+  if (!hasPosition)
+    return fail("entry 'decode_static' has no input '" +
+                std::string(positionName) + "'");
+  if (!checkPrompt(prompt, prefill.idsDType, fail))
+    return false;
+  // Positions prompt .. prompt + maxNewTokens - 2 are written (the last
+  // token is not fed back).
+  if (capacity < int64_t(prompt.size() + maxNewTokens) - 1)
+    return fail("--cache-capacity=" + std::to_string(capacity) +
+                " holds fewer than the " +
+                std::to_string(prompt.size() + maxNewTokens - 1) +
+                " positions of the prompt and the generated tokens");
+
+  TensorPtr ids;
+  std::vector<TensorPtr> outputs;
+  if (!makeIds(prompt, prefill.idsDType, ids, fail) ||
+      !call(prefill, {{idsName, ids.get()}}, outputs, firstMs, fail) ||
+      !pick(prefill, outputs[prefill.logitsIndex].get(), fail))
+    return false;
+
+  std::vector<const char *> stateNames;
+  for (const std::string &name : caches)
+    stateNames.push_back(name.c_str());
+  rotor_session *raw;
+  if (rotor_session_create(artifact, "decode_static", stateNames.data(),
+                           stateNames.size(), &raw) != ROTOR_OK)
+    return fail(rotor_last_error());
+  SessionPtr session(raw);
+  for (const std::string &name : caches) {
+    TensorPtr padded;
+    if (!padState(outputs[static_cast<size_t>(prefill.findOutput(name))].get(),
+                  capacity, padded, fail))
+      return false;
+    if (rotor_session_set_state(session.get(), name.c_str(), padded.get()) !=
+        ROTOR_OK)
+      return fail(rotor_last_error());
+  }
+
+  // The step's outputs other than the caches: the logits and anything else.
+  std::vector<size_t> others;
+  for (size_t j = 0; j < step.outputs.size(); ++j)
+    if (std::find(caches.begin(), caches.end(), step.outputs[j].name) ==
+        caches.end())
+      others.push_back(j);
+  size_t logitsSlot = static_cast<size_t>(
+      std::find(others.begin(), others.end(), step.logitsIndex) -
+      others.begin());
+  int64_t one = 1;
+  rotor_tensor *position;
+  if (rotor_tensor_create(ROTOR_I64, 1, &one, &position) != ROTOR_OK)
+    return fail(rotor_last_error());
+  TensorPtr positionTensor(position);
+  int64_t next = static_cast<int64_t>(prompt.size());
+  while (generated.size() < maxNewTokens) {
+    if (!makeIds({generated.back()}, step.idsDType, ids, fail))
+      return false;
+    std::memcpy(rotor_tensor_data(position), &next, sizeof(next));
+    const char *names[] = {idsName, positionName};
+    const rotor_tensor *tensors[] = {ids.get(), position};
+    std::vector<rotor_tensor *> results(others.size(), nullptr);
+    auto start = std::chrono::steady_clock::now();
+    rotor_status status = rotor_session_call(session.get(), names, tensors, 2,
+                                             results.data(), results.size());
+    auto stop = std::chrono::steady_clock::now();
+    std::vector<TensorPtr> owned;
+    for (rotor_tensor *t : results)
+      owned.emplace_back(t);
+    if (status != ROTOR_OK)
+      return fail(rotor_last_error());
+    restMs += std::chrono::duration<double, std::milli>(stop - start).count();
+    ++calls;
+    if (!pick(step, owned[logitsSlot].get(), fail))
+      return false;
+    ++next;
+  }
+  graphReplays = rotor_session_graph_replays(session.get());
+  return true;
+}
+
 bool Generator::runRecompute(const std::vector<int64_t> &prompt,
                              uint64_t maxNewTokens, Failure &fail) {
   EntryInfo forward;
@@ -535,9 +706,36 @@ int rotor::tool::generateCommand(const std::vector<std::string> &args) {
   ArtifactPtr artifact(loaded);
 
   bool recompute = parser.has("recompute");
+  std::string cache = parser.value("cache", "auto");
+  if (cache != "auto" && cache != "static" && cache != "growing")
+    return reportError("--cache must be auto, static or growing, not '" +
+                       cache + "'");
+  size_t stepIndex;
+  bool hasStatic = rotor_artifact_find_entry(artifact.get(), "decode_static",
+                                             &stepIndex) == ROTOR_OK;
+  rotor_clear_error();
+  if (cache == "static" && !hasStatic)
+    return reportError("--cache=static: the artifact has no entry "
+                       "'decode_static' (it has: " +
+                       entryList(artifact.get()) +
+                       "); compile it with rotorc --static-cache=on");
+  bool useStatic = !recompute && (cache == "static" ||
+                                  (cache == "auto" && hasStatic));
+  int64_t capacity = static_cast<int64_t>(prompt.size() + maxNewTokens);
+  if (parser.has("cache-capacity")) {
+    std::string text = parser.value("cache-capacity");
+    const char *first = text.data(), *last = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(first, last, capacity);
+    if (first == last || ec != std::errc() || ptr != last || capacity < 1)
+      return reportError("--cache-capacity must be a positive integer, got '" +
+                         text + "'");
+  }
   Generator generator(artifact.get(), parser.has("print-logits"));
   Failure fail;
-  if (!generator.run(recompute, prompt, maxNewTokens, fail))
+  bool ok = useStatic
+                ? generator.runStatic(prompt, maxNewTokens, capacity, fail)
+                : generator.run(recompute, prompt, maxNewTokens, fail);
+  if (!ok)
     return reportError(fail.message);
 
   std::string ids;
@@ -555,7 +753,15 @@ int rotor::tool::generateCommand(const std::vector<std::string> &args) {
     std::cout << "prefill: " << prompt.size() << " prompt tokens in " << prefill
               << "\n";
     std::cout << "decode: " << count - 1 << " tokens in "
-              << formatRate(count - 1, generator.restMs) << "\n";
+              << formatRate(count - 1, generator.restMs);
+    if (useStatic) {
+      std::cout << " (static cache of " << capacity << " positions";
+      if (device == ROTOR_DEVICE_CUDA)
+        std::cout << ", " << generator.graphReplays
+                  << " steps replayed as a CUDA graph";
+      std::cout << ")";
+    }
+    std::cout << "\n";
   }
   std::cout << "total: " << count << " new tokens in "
             << formatRate(count, total) << "\n";

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -208,21 +209,33 @@ def run_models(root, rotor_run):
             report(ok, f"{what} GPU vs transformers logits", detail)
         except Exception as e:  # noqa: BLE001
             report(False, f"{what} vs transformers", f"error: {e}")
-        toks = []
-        for extra in ([], ["--recompute"]):
+        # Generation: the static cache (decode_static in a session, a
+        # captured CUDA graph replayed from the third step), the same
+        # without graphs, the growing cache, and recomputing every step.
+        toks, replays = [], None
+        modes = [([], {}), ([], {"ROTOR_CUDA_GRAPHS": "0"}), (["--cache=growing"], {}),
+                 (["--recompute"], {})]
+        for extra, env in modes:
             r = subprocess.run([rotor_run, "generate", os.path.join(d, "cuda.rotor"),
                                 "--device=cuda", "--prompt-ids=1,5,9,14",
                                 "--max-new-tokens=12", *extra],
-                               capture_output=True, text=True)
+                               capture_output=True, text=True, env=dict(os.environ, **env))
             # The generated ids (timing lines differ between the runs).
             toks.append(" ".join(line for line in r.stdout.strip().splitlines()
                                  if line.startswith("generated"))
                         if r.returncode == 0
                         else f"error {r.returncode}: {r.stderr.strip()[-300:]}")
+            if replays is None:
+                found = re.search(r"(\d+) steps replayed as a CUDA graph", r.stdout)
+                replays = int(found.group(1)) if found else -1
         if not m["hf"]:
             continue
-        report(toks[0] == toks[1] and not toks[0].startswith("error"),
-               f"{what} GPU generation: KV cache vs recompute", f"{toks[0]} | {toks[1]}")
+        ok = not any(t.startswith("error") for t in toks) and len(set(toks)) == 1
+        report(ok, f"{what} GPU generation: static cache + graph, no graph, growing cache, "
+               f"recompute", " | ".join(toks))
+        # 11 decode steps: the first runs plainly, the second is captured.
+        report(replays == 9, f"{what} GPU generation: decode steps replayed as a CUDA graph",
+               f"{replays} of 11")
 
 
 def run_forward(rotor_run, art, device, ids):
