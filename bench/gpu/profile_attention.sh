@@ -25,7 +25,8 @@ fi
 NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 for spec in "$@"; do
   name=${spec%%:*} skip=${spec##*:}
-  timeout 240 "$NCU" --clock-control none -k regex:AttentionFwd --launch-skip "$skip" \
+  timeout 240 "$NCU" --clock-control none --kernel-name-base demangled \
+    -k regex:AttentionFwd --launch-skip "$skip" \
     --launch-count 1 --set full --kill on -f -o "/tmp/$name" \
     $KC/kernel_check --bench > "/tmp/ncu-$name.log" 2>&1
   echo "ncu $name: exit $?"; tail -2 "/tmp/ncu-$name.log"
@@ -34,5 +35,5 @@ for spec in "$@"; do
     > "$OUT/$name-sass.csv" 2>&1 || true
   grep -E '"(Duration|Compute \(SM\) Throughput|Memory Throughput|L2 Hit Rate|Registers Per Thread|Achieved Occupancy|Issue Slots Busy|No Eligible|Eligible Warps Per Scheduler|Executed Ipc Active)"' \
     "$OUT/$name-details.csv" | awk -F'","' '{print "  " $(NF-2) " = " $NF}' | head -20
-  python3 bench/gpu/ncu_hotspots.py "$OUT/$name-sass.csv" --top 30 | tee "$OUT/$name-hot.txt"
+  python3 bench/gpu/ncu_hotspots.py "$OUT/$name-sass.csv" --top 30
 done

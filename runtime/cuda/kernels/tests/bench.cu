@@ -141,7 +141,7 @@ double spotCheck(Tensors &t, const MaskRT &m, bool rope) {
   return maxErr;
 }
 
-enum class Impl { dflt, mma, unpipelined, oneWarpGroup, n64x2, prevDefault, ws3, wsDefer, wsPingPong, wsPingPongN64 };
+enum class Impl { dflt, mma, unpipelined, oneWarpGroup, n64x2, prevDefault, ws3, wsDefer, wsPingPong, wsPingPongN64, ppRaw, ppPinned, ppRawPinned, n64x2Raw };
 
 template <typename M, typename R, Impl kImpl> struct PickImpl {
   using type = AttentionFwd<bf16, kD, M, NoBias, false, false, R>;
@@ -174,6 +174,20 @@ template <typename M, typename R> struct PickImpl<M, R, Impl::wsPingPongN64> {
 };
 template <typename M, typename R> struct PickImpl<M, R, Impl::wsPingPong> {
   using type = AttentionFwdWgmma<bf16, kD, M, NoBias, false, false, R, 2, 128, 3, true, 0, 3>;
+};
+// kTweaks: 1 raw scores (FFMA exponentials), 2 exponentials pinned before
+// the P·V wait, 3 both.
+template <typename M, typename R> struct PickImpl<M, R, Impl::ppRaw> {
+  using type = AttentionFwdWgmma<bf16, kD, M, NoBias, false, false, R, 2, 128, 3, true, 0, 3, 1>;
+};
+template <typename M, typename R> struct PickImpl<M, R, Impl::ppPinned> {
+  using type = AttentionFwdWgmma<bf16, kD, M, NoBias, false, false, R, 2, 128, 3, true, 0, 3, 2>;
+};
+template <typename M, typename R> struct PickImpl<M, R, Impl::ppRawPinned> {
+  using type = AttentionFwdWgmma<bf16, kD, M, NoBias, false, false, R, 2, 128, 3, true, 0, 3, 3>;
+};
+template <typename M, typename R> struct PickImpl<M, R, Impl::n64x2Raw> {
+  using type = AttentionFwdWgmma<bf16, kD, M, NoBias, false, false, R, 2, 64, 2, true, 2, 0, 1>;
 };
 
 template <typename M, typename R = NoRope, Impl kImpl = Impl::dflt>
@@ -406,6 +420,12 @@ int runBench() {
   benchVariant<Impl::wsDefer>(t, "ws deferred P.V 3st");
   benchVariant<Impl::wsPingPong>(t, "ws deferred + ping-pong");
   benchVariant<Impl::wsPingPongN64>(t, "ws ping-pong n64 4st");
+  benchPattern<Causal, NoRope, Impl::ppRaw>(t, "causal: ping-pong raw scores", "");
+  benchPattern<Causal, NoRope, Impl::ppPinned>(t, "causal: ping-pong pinned exp", "");
+  benchVariant<Impl::ppRawPinned>(t, "ping-pong raw+pinned");
+  benchPattern<NoMask, NoRope, Impl::dflt>(t, "full (no mask): default", "");
+  benchPattern<NoMask, NoRope, Impl::ppRawPinned>(t, "full (no mask): raw+pinned", "");
+  benchVariant<Impl::n64x2Raw>(t, "n64x2 raw scores");
 
   // Standalone rope on q (bytes: read + write).
   {

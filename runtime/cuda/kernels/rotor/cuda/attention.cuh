@@ -115,9 +115,14 @@ template <typename BiasT, bool kSoftcap> struct ScoreFn {
 /// the running max m, rescales the running sum l and the output o, and
 /// returns in mUse the max to subtract (0 for rows with nothing visible yet).
 /// kMasked: test each element (key bound and mask).
+/// kRaw (plain scores: no softcap, no bias): s keeps the raw dot products
+/// (-inf where masked) and the max is taken on them, then scaled (the scale
+/// is positive), so that expAndSum<..., true> forms each exponential with
+/// one FFMA instead of a multiply and a subtraction.
 /// The thread holds rows qp0 + 16 mt + g (+ 8) and key columns
 /// kp0 + 8 nt + 2 tq (+ 1) of the tile (the mma.m16n8 C layout).
-template <typename MaskT, bool kMasked, int kMT, int kNT, int kDT, typename ScoreT>
+template <typename MaskT, bool kMasked, bool kRaw = false, int kMT, int kNT, int kDT,
+          typename ScoreT>
 __device__ __forceinline__ void
 scoreAndRescale(float (&s)[kMT][kNT][4], float (&mrow)[kMT][2], float (&lrow)[kMT][2],
                 float (&oacc)[kMT][kDT][4], float (&mUse)[kMT][2], const ScoreT &score,
@@ -131,7 +136,7 @@ scoreAndRescale(float (&s)[kMT][kNT][4], float (&mrow)[kMT][2], float (&lrow)[kM
       for (int e = 0; e < 4; ++e) {
         int qp = qp0 + mt * 16 + g + (e >= 2 ? 8 : 0);
         int kp = kp0 + nt * 8 + 2 * tq + (e & 1);
-        float x = score(s[mt][nt][e], biasTab, kp - qp);
+        float x = kRaw ? s[mt][nt][e] : score(s[mt][nt][e], biasTab, kp - qp);
         if (kMasked && !(kp < sk && MaskT::visible(qp, kp)))
           x = negInf();
         s[mt][nt][e] = x;
@@ -141,6 +146,8 @@ scoreAndRescale(float (&s)[kMT][kNT][4], float (&mrow)[kMT][2], float (&lrow)[kM
     for (int r = 0; r < 2; ++r) {
       mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
       mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+      if (kRaw)
+        mx[r] *= score.scaleLog2;
       float mNew = fmaxf(mrow[mt][r], mx[r]);
       mUse[mt][r] = mNew == negInf() ? 0.f : mNew;
       float alpha = exp2Fast(mrow[mt][r] - mUse[mt][r]);
@@ -157,7 +164,7 @@ scoreAndRescale(float (&s)[kMT][kNT][4], float (&mrow)[kMT][2], float (&lrow)[kM
 
 /// scoreAndRescale without touching o (an in-flight wgmma may be writing it):
 /// returns the factor alpha by which the caller rescales o later.
-template <typename MaskT, bool kMasked, int kNT, typename ScoreT>
+template <typename MaskT, bool kMasked, bool kRaw = false, int kNT, typename ScoreT>
 __device__ __forceinline__ void
 scoreAndMax(float (&s)[1][kNT][4], float (&mrow)[1][2], float (&lrow)[1][2], float (&alpha)[2],
             float (&mUse)[1][2], const ScoreT &score, const float *biasTab, int qp0, int kp0,
@@ -169,7 +176,7 @@ scoreAndMax(float (&s)[1][kNT][4], float (&mrow)[1][2], float (&lrow)[1][2], flo
     for (int e = 0; e < 4; ++e) {
       int qp = qp0 + g + (e >= 2 ? 8 : 0);
       int kp = kp0 + nt * 8 + 2 * tq + (e & 1);
-      float x = score(s[0][nt][e], biasTab, kp - qp);
+      float x = kRaw ? s[0][nt][e] : score(s[0][nt][e], biasTab, kp - qp);
       if (kMasked && !(kp < sk && MaskT::visible(qp, kp)))
         x = negInf();
       s[0][nt][e] = x;
@@ -179,6 +186,8 @@ scoreAndMax(float (&s)[1][kNT][4], float (&mrow)[1][2], float (&lrow)[1][2], flo
   for (int r = 0; r < 2; ++r) {
     mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
     mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+    if (kRaw)
+      mx[r] *= score.scaleLog2;
     float mNew = fmaxf(mrow[0][r], mx[r]);
     mUse[0][r] = mNew == negInf() ? 0.f : mNew;
     alpha[r] = exp2Fast(mrow[0][r] - mUse[0][r]);
@@ -188,10 +197,12 @@ scoreAndMax(float (&s)[1][kNT][4], float (&mrow)[1][2], float (&lrow)[1][2], flo
 }
 
 /// Second half: probabilities of the key columns of n-tiles [kBegin, kEnd)
-/// (in place), added to the running sums.
-template <int kBegin, int kEnd, int kMT, int kNT>
+/// (in place), added to the running sums. kRaw: s holds raw dot products
+/// (scoreAndRescale<..., true>), scaled by `scaleLog2` in the same FFMA.
+template <int kBegin, int kEnd, bool kRaw = false, int kMT, int kNT>
 __device__ __forceinline__ void expAndSum(float (&s)[kMT][kNT][4], float (&lrow)[kMT][2],
-                                          const float (&mUse)[kMT][2]) {
+                                          const float (&mUse)[kMT][2],
+                                          float scaleLog2 = 1.f) {
 #pragma unroll
   for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
@@ -199,8 +210,10 @@ __device__ __forceinline__ void expAndSum(float (&s)[kMT][kNT][4], float (&lrow)
       float sum = 0.f;
 #pragma unroll
       for (int nt = kBegin; nt < kEnd; ++nt) {
-        float p0 = exp2Fast(s[mt][nt][2 * r] - mUse[mt][r]);
-        float p1 = exp2Fast(s[mt][nt][2 * r + 1] - mUse[mt][r]);
+        float p0 = kRaw ? exp2Fast(fmaf(s[mt][nt][2 * r], scaleLog2, -mUse[mt][r]))
+                        : exp2Fast(s[mt][nt][2 * r] - mUse[mt][r]);
+        float p1 = kRaw ? exp2Fast(fmaf(s[mt][nt][2 * r + 1], scaleLog2, -mUse[mt][r]))
+                        : exp2Fast(s[mt][nt][2 * r + 1] - mUse[mt][r]);
         s[mt][nt][2 * r] = p0;
         s[mt][nt][2 * r + 1] = p1;
         sum += p0 + p1;
@@ -600,7 +613,8 @@ struct AttentionFwdMma {
 template <typename T, int kHeadDim, typename MaskT = NoMask, typename BiasT = NoBias,
           bool kSoftcap = false, bool kReturnLse = false, typename RopeT = NoRope,
           int kWarpGroups_ = 2, int kBlockN_ = 128, int kStagesWanted = 2,
-          bool kPipelined = false, int kBlocksPerSM = 0, int kWarpSpecialized = 0>
+          bool kPipelined = false, int kBlocksPerSM = 0, int kWarpSpecialized = 0,
+          int kTweaks = 0>
 struct AttentionFwdWgmma {
   static_assert(IsHalfLike<T>::value, "AttentionFwdWgmma takes __half or __nv_bfloat16");
   static_assert(kHeadDim == 64 || kHeadDim == 128, "AttentionFwdWgmma head dim is 64 or 128");
@@ -635,6 +649,13 @@ struct AttentionFwdWgmma {
   /// issue their MMAs (ping-pong), so one's softmax overlaps the other's MMAs.
   static constexpr bool kDeferPV = kWs && kWarpSpecialized >= 2;
   static constexpr bool kPingPong = kWs && kWarpSpecialized == 3;
+  /// kTweaks bit 0: plain scores (no softcap, no bias) stay raw dot products
+  /// until the exponential, one FFMA each (detail::scoreAndRescale's kRaw).
+  static constexpr bool kRawScores = (kTweaks & 1) && !kSoftcap && !BiasT::kEnabled;
+  /// kTweaks bit 1 (deferred P·V): every exponential of the tile before the
+  /// wait for P·V; without it ptxas hoists that wait into the middle of the
+  /// exponentials, which then no longer overlap the MMAs.
+  static constexpr bool kPinSoftmax = (kTweaks & 2) != 0;
   /// Warp specialization: a producer warpgroup (after the consumer
   /// warpgroups) issues every copy; full/empty mbarriers per stage replace
   /// the block barriers, so the consumer warpgroups run independently;
@@ -863,12 +884,19 @@ struct AttentionFwdWgmma {
           n0 + kBlockN <= qt.sk && KMask::tileFull(qt.pmin, qt.pmax, n0, n0 + kBlockN - 1);
       float mUse[1][2];
       if (full)
-        detail::scoreAndMax<KMask, false>(s, mrow, lrow, alpha, mUse, score, biasTab, qp0,
-                                          (int)n0, (int)qt.sk, g, tq);
+        detail::scoreAndMax<KMask, false, kRawScores>(s, mrow, lrow, alpha, mUse, score,
+                                                      biasTab, qp0, (int)n0, (int)qt.sk, g, tq);
       else
-        detail::scoreAndMax<KMask, true>(s, mrow, lrow, alpha, mUse, score, biasTab, qp0,
-                                         (int)n0, (int)qt.sk, g, tq);
-      detail::expAndSum<0, kNT>(s, lrow, mUse);
+        detail::scoreAndMax<KMask, true, kRawScores>(s, mrow, lrow, alpha, mUse, score,
+                                                     biasTab, qp0, (int)n0, (int)qt.sk, g, tq);
+      detail::expAndSum<0, kNT, kRawScores>(s, lrow, mUse, score.scaleLog2);
+      if constexpr (kPinSoftmax) {
+        // A branch on the row sums, which need every exponential: ptxas
+        // keeps the P·V wait that follows after it. (The sums are >= 0 or
+        // NaN, so the store never happens.)
+        if (lrow[0][0] < 0.f || lrow[0][1] < 0.f)
+          asm volatile("st.shared.f32 [%0], %1;" ::"r"(emptyBar), "f"(lrow[0][0]) : "memory");
+      }
     };
     // P (after every wgmma of the warpgroup has retired) as A fragments.
     auto packP = [&](const float(&s)[1][kNT][4], unsigned(&pk)[kKSteps][4]) {
@@ -1095,13 +1123,15 @@ struct AttentionFwdWgmma {
       } else {
         float mUse[1][2];
         if (full)
-          detail::scoreAndRescale<KMask, false>(s, mrow, lrow, oacc, mUse, score, biasTab, qp0,
-                                                (int)n0, (int)sk, g, tq);
+          detail::scoreAndRescale<KMask, false, kRawScores>(s, mrow, lrow, oacc, mUse, score,
+                                                            biasTab, qp0, (int)n0, (int)sk, g,
+                                                            tq);
         else
-          detail::scoreAndRescale<KMask, true>(s, mrow, lrow, oacc, mUse, score, biasTab, qp0,
-                                               (int)n0, (int)sk, g, tq);
+          detail::scoreAndRescale<KMask, true, kRawScores>(s, mrow, lrow, oacc, mUse, score,
+                                                           biasTab, qp0, (int)n0, (int)sk, g,
+                                                           tq);
         constexpr int kHalfK = kBlockN / 32; // k-steps per half
-        detail::expAndSum<0, kNT / 2>(s, lrow, mUse);
+        detail::expAndSum<0, kNT / 2, kRawScores>(s, lrow, mUse, score.scaleLog2);
 #pragma unroll
         for (int kk = 0; kk < kHalfK; ++kk)
           packP(a[kk], kk);
@@ -1109,7 +1139,7 @@ struct AttentionFwdWgmma {
 #pragma unroll
         for (int kk = 0; kk < kHalfK; ++kk)
           issuePV(a[kk], kk);
-        detail::expAndSum<kNT / 2, kNT>(s, lrow, mUse);
+        detail::expAndSum<kNT / 2, kNT, kRawScores>(s, lrow, mUse, score.scaleLog2);
 #pragma unroll
         for (int kk = kHalfK; kk < 2 * kHalfK; ++kk)
           packP(a[kk], kk);
