@@ -249,6 +249,9 @@ private:
   int64_t vocab = -1;
 
   bool checkVocab(const EntryInfo &entry, Failure &fail);
+  /// Reads and checks entry 'prefill' (input_ids and weights only).
+  bool describePrefill(const std::vector<int64_t> &prompt, EntryInfo &prefill,
+                       Failure &fail);
   bool checkPrompt(const std::vector<int64_t> &prompt, rotor_dtype dtype,
                    Failure &fail);
   bool makeIds(const std::vector<int64_t> &ids, rotor_dtype dtype,
@@ -381,6 +384,21 @@ bool Generator::pick(const EntryInfo &entry, const rotor_tensor *logits,
   return true;
 }
 
+bool Generator::describePrefill(const std::vector<int64_t> &prompt,
+                                EntryInfo &prefill, Failure &fail) {
+  if (!describeEntry(artifact, "prefill", static_cast<int64_t>(prompt.size()),
+                     prefill, fail) ||
+      !checkVocab(prefill, fail))
+    return false;
+  // prefill takes input_ids and weights only.
+  for (size_t i = 0; i < prefill.inputs.size(); ++i)
+    if (i != prefill.idsIndex && !prefill.weight[i])
+      return fail(std::string("input '") + prefill.inputs[i].name +
+                  "' of entry 'prefill' is neither '" + idsName +
+                  "' nor a tensor of the weights file");
+  return true;
+}
+
 bool Generator::runCached(const std::vector<int64_t> &prompt,
                           uint64_t maxNewTokens, Failure &fail) {
   for (const char *needed : {"prefill", "decode"}) {
@@ -395,18 +413,10 @@ bool Generator::runCached(const std::vector<int64_t> &prompt,
                 (hasForward ? "; --recompute runs 'forward' instead" : ""));
   }
   EntryInfo prefill, decode;
-  if (!describeEntry(artifact, "prefill", static_cast<int64_t>(prompt.size()),
-                     prefill, fail) ||
+  if (!describePrefill(prompt, prefill, fail) ||
       !describeEntry(artifact, "decode", 1, decode, fail) ||
-      !checkVocab(prefill, fail) || !checkVocab(decode, fail))
+      !checkVocab(decode, fail))
     return false;
-
-  // prefill takes input_ids and weights only.
-  for (size_t i = 0; i < prefill.inputs.size(); ++i)
-    if (i != prefill.idsIndex && !prefill.weight[i])
-      return fail(std::string("input '") + prefill.inputs[i].name +
-                  "' of entry 'prefill' is neither '" + idsName +
-                  "' nor a tensor of the weights file");
   // decode's other inputs are caches (named like outputs of prefill, which
   // decode returns too) or weights.
   std::vector<std::string> caches;
@@ -495,16 +505,10 @@ bool Generator::runStatic(const std::vector<int64_t> &prompt,
                           uint64_t maxNewTokens, int64_t capacity,
                           Failure &fail) {
   EntryInfo prefill, step;
-  if (!describeEntry(artifact, "prefill", static_cast<int64_t>(prompt.size()),
-                     prefill, fail) ||
+  if (!describePrefill(prompt, prefill, fail) ||
       !describeEntry(artifact, "decode_static", 1, step, fail) ||
-      !checkVocab(prefill, fail) || !checkVocab(step, fail))
+      !checkVocab(step, fail))
     return false;
-  for (size_t i = 0; i < prefill.inputs.size(); ++i)
-    if (i != prefill.idsIndex && !prefill.weight[i])
-      return fail(std::string("input '") + prefill.inputs[i].name +
-                  "' of entry 'prefill' is neither '" + idsName +
-                  "' nor a tensor of the weights file");
   // decode_static's inputs: input_ids, cache_position, the caches (named
   // like prefill's outputs, returned again) and weights.
   constexpr const char *positionName = "cache_position";
