@@ -5,8 +5,10 @@
 #
 #   test/gpu/device_run.sh CASES_DIR BENCH_DIR OUT_DIR [what...]
 #
-# what: any of build, gtest, cases, bench, sanitize, kernels, train, trainbench
-# (default: build cases bench kernels). gtest builds GoogleTest from .device/googletest (a copy
+# what: any of build, gtest, cases, bench, sanitize, kernels, train, trainbench,
+# decode (default: build cases bench kernels). decode runs the decoding
+# benchmark (bench/gpu/decode_bench.py) on .device/decode from
+# bench/gpu/make_decode.sh. gtest builds GoogleTest from .device/googletest (a copy
 # of Debian's /usr/src/googletest: the device machine has none) and runs the
 # runtime's suite, whose GPU tests run there instead of skipping.
 set -uo pipefail
@@ -73,6 +75,12 @@ if has trainbench; then
     --rotor-artifact .device/train/decoder-cuda.rotor \
     --rotor-artifact .device/train/decoder-bf16-cuda.rotor --rotor-run $RT/bin/rotor-run \
     --markdown "$OUT/train-bench.md" 2>&1 | tee "$OUT/train-bench.log" | tail -30
+fi
+if has decode; then
+  python3 bench/gpu/decode_bench.py --artifact .device/decode/decoder-bf16.rotor \
+    --config .device/decode/config.json --rotor-run $RT/bin/rotor-run \
+    --markdown "$OUT/gpu-decode.md" > "$OUT/gpu-decode.log" 2>&1
+  echo "decode benchmark: exit $?"; tail -12 "$OUT/gpu-decode.log"
 fi
 if has sanitize; then
   for tool in memcheck racecheck; do
