@@ -122,6 +122,38 @@ def attention_cases(c: Cases):
         c.add(name, text, inputs, outs, tol, torch)
 
 
+def static_cache_cases(c: Cases):
+    """Static KV caches: rotor.cache_write in place, and attention with
+    query_start over caches whose rows past the existing keys hold NaN (a
+    kernel that read one would return NaN): one decoding query (the CUDA-core
+    kernel) and a chunk of queries (tensor cores)."""
+    from test_cpu_static_cache import cache_write_module, static_attention_module
+    for name, dt, hq, hkv, d, sq, cap, start, mask in [
+            ("attn_static_decode_bf16", "bf16", 8, 2, 128, 1, 120, 77,
+             {"causal": True, "window_left": 31}),
+            ("attn_static_chunk_f16", "f16", 4, 1, 64, 37, 300, 150, {"causal": True}),
+            ("attn_static_full_f32", "f32", 6, 3, 80, 1, 64, 63, {"causal": True})]:
+        text = static_attention_module(dt, hq, hkv, d, mask, sq)
+        n = R.static_cache_keys(start, sq, cap)
+        kraw = RNG.standard_normal((2, hkv, cap, d))
+        vraw = RNG.standard_normal((2, hkv, cap, d))
+        kraw[:, :, n:] = np.nan
+        vraw[:, :, n:] = np.nan
+        q, q64 = rounded(RNG.standard_normal((2, hq, sq, d)), dt)
+        k, k64 = rounded(kraw, dt)
+        v, v64 = rounded(vraw, dt)
+        ref = R.attention_static(q64, k64, v64, start, mask=mask)
+        c.add(name, text, [q, k, v, np.array([start], np.int64)], [ref],
+              [R.tolerances(dt, d)], {"kind": "attention_static", "mask": mask,
+                                      "start": start})
+    for dt, rows, cap, start in [("bf16", 1, 90, 61), ("f32", 3, 40, 38)]:
+        text = cache_write_module(dt, [2, 4, rows, 64], [2, 4, "?", 64], 2, [1])
+        u, u64 = rounded(RNG.standard_normal((2, 4, rows, 64)), dt)
+        cache, c64 = rounded(RNG.standard_normal((2, 4, cap, 64)), dt)
+        c.add(f"cache_write_{dt}", text, [u, cache, np.array([start], np.int64)],
+              [R.cache_write(u64, c64, start, 2)], [(0.0, 0.0)])
+
+
 def op_cases(c: Cases):
     # rope: partial rotary with llama3 scaling, positions far out.
     for name, dt, layout, scaling_attr, scaling in [
@@ -465,6 +497,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     c = Cases()
     attention_cases(c)
+    static_cache_cases(c)
     op_cases(c)
     grad_cases(c)
     mlir = os.path.join(args.out, "ops.mlir")

@@ -84,6 +84,18 @@ def torch_check(case, inputs, outs):
         ref = torch.where(mask.any(-1)[None, None, :, None], ref,
                           torch.zeros_like(ref))
         tol = (2e-2, 2e-2) if q.dtype != torch.float32 else (1e-4, 1e-4)
+    elif spec["kind"] == "attention_static":
+        # SDPA over the existing keys only (the rest of the caches is NaN).
+        q, k, v = (t(x) for x in inputs[:3])
+        n = R.static_cache_keys(spec["start"], q.shape[2], k.shape[2])
+        k, v = k[:, :, :n], v[:, :, :n]
+        hq, hkv = q.shape[1], k.shape[1]
+        k = k.repeat_interleave(hq // hkv, dim=1)
+        v = v.repeat_interleave(hq // hkv, dim=1)
+        mask = torch.from_numpy(R.mask_matrix(q.shape[2], n, spec["mask"])).to(dev)
+        ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        ref = torch.where(mask.any(-1)[None, None, :, None], ref, torch.zeros_like(ref))
+        tol = (2e-2, 2e-2) if q.dtype != torch.float32 else (1e-4, 1e-4)
     elif spec["kind"] == "rms_norm":
         x, w = t(inputs[0]), t(inputs[1])
         ref = F.rms_norm(x.float(), (x.shape[-1],), w.float(), spec["eps"])
