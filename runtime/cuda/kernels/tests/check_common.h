@@ -342,6 +342,7 @@ int runAttentionSimpleChecks(); // attention_simple_checks.cu
 int runUnpipelinedChecks();     // attention_unpipelined_checks.cu
 int runOneWarpGroupChecks();    // attention_onewg_checks.cu
 int runWarpSpecializedChecks(); // attention_ws_checks.cu
+int runTweakChecks();           // attention_tweak_checks.cu
 int runAttentionBwdChecks();    // attention_bwd_checks.cu
 int runOtherChecks();           // kernel_check.cu
 int runBench();                 // bench.cu

@@ -9,7 +9,8 @@
 //   kernel_check --bench    time the attention patterns of
 //                           /work/shared/anchors.md (and rope, givens)
 //   kernel_check --only G   run only check groups G (comma-separated: fwd,
-//                           simple, unpipelined, onewg, other, ws, bwd)
+//                           simple, unpipelined, onewg, other, ws, tweaks,
+//                           bwd)
 //   kernel_check --bench --only bwd   forward + backward timings of the
 //                           anchor masks (AttentionBwd)
 //
@@ -748,7 +749,7 @@ int runOtherChecks() {
 int main(int argc, char **argv) {
   bool bench = false;
   std::string only; // comma-separated groups; empty = all
-  const char *groups = "fwd, simple, unpipelined, onewg, other, ws, bwd";
+  const char *groups = "fwd, simple, unpipelined, onewg, other, ws, tweaks, bwd";
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--bench"))
       bench = true;
@@ -788,6 +789,8 @@ int main(int argc, char **argv) {
     check::runOtherChecks();
   if (want("ws"))
     check::runWarpSpecializedChecks();
+  if (want("tweaks"))
+    check::runTweakChecks();
   if (want("bwd"))
     check::runAttentionBwdChecks();
   std::printf("%d passed, %d failed\n", check::tally().pass, check::tally().fail);

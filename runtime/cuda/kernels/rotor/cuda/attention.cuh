@@ -252,9 +252,32 @@ template <typename MaskT, typename BiasT, typename RopeT> struct QuerySplit {
                               MaskT>::type;
 };
 
+/// What a block of the tensor-core kernels computes: unit column x (units
+/// x, x + gridDim.x, ...), head h, batch row b. The grid is (units, hq,
+/// batch). kHeadsFirst = false: (blockIdx.x, .y, .z). kHeadsFirst = true:
+/// the block's linear index L = x + X·(y + Y·z), the order in which blocks
+/// are dispatched, is split with the head and batch row fastest, so the
+/// same unit column of every (batch, head) runs before the next column:
+/// with heaviest-first units (causal masks) the heaviest tiles of all heads
+/// start first and the last wave holds only light ones.
+struct BlockCoord {
+  long long x, h, b;
+};
+template <bool kHeadsFirst> __device__ __forceinline__ BlockCoord blockCoord() {
+  if constexpr (!kHeadsFirst) {
+    return {(long long)blockIdx.x, (long long)blockIdx.y, (long long)blockIdx.z};
+  } else {
+    const long long hb = (long long)gridDim.y * gridDim.z;
+    const long long linear =
+        blockIdx.x + (long long)gridDim.x * (blockIdx.y + (long long)gridDim.y * blockIdx.z);
+    const long long rest = linear % hb;
+    return {linear / hb, rest % gridDim.y, rest / gridDim.y};
+  }
+}
+
 /// What one work unit of the tensor-core kernels covers: query tile `tile`
 /// (of kBlockM rows) of residue class `r` (kStep > 1; else all rows), head
-/// blockIdx.y, batch row blockIdx.z, the global pointers, the position range
+/// and batch row of the block (BlockCoord), the global pointers, the position range
 /// and the key tiles to visit. Positions and key indices are those of the
 /// subsequence (kStep = 1: the ordinary ones): query row u of the class has
 /// position u + off, key row w is key rk + kStep·w.
@@ -299,10 +322,11 @@ struct QueryTile {
     }
   }
 
+  /// Unit `unit` of head bc.h, batch row bc.b.
   template <typename P>
-  __device__ __forceinline__ QueryTile(const P &p, long long unit) {
-    h = blockIdx.y;
-    b = blockIdx.z;
+  __device__ __forceinline__ QueryTile(const P &p, long long unit, const BlockCoord &bc) {
+    h = bc.h;
+    b = bc.b;
     const long long hk = h / (p.hq / p.hkv);
     const long long r = unit % kStep;
     // The keys that exist (a static cache holds fewer than its capacity
@@ -420,7 +444,8 @@ struct AttentionFwdMma {
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int g = lane >> 2, tq = lane & 3;
     // The grid is exactly ceil(sq / kTile) wide: one unit per block.
-    const detail::QueryTile<T, MaskT, kBlockM, kBlockN, D> qt(p, blockIdx.x);
+    const detail::QueryTile<T, MaskT, kBlockM, kBlockN, D> qt(p, blockIdx.x,
+                                                               detail::blockCoord<false>());
     if (qt.m0 >= qt.sq)
       return;
     const long long h = qt.h, b = qt.b, sq = qt.sq, sk = qt.sk, m0 = qt.m0;
@@ -656,6 +681,8 @@ struct AttentionFwdWgmma {
   /// wait for P·V; without it ptxas hoists that wait into the middle of the
   /// exponentials, which then no longer overlap the MMAs.
   static constexpr bool kPinSoftmax = (kTweaks & 2) != 0;
+  /// kTweaks bit 2: blocks in heads-first order (detail::blockCoord).
+  static constexpr bool kHeadsFirst = (kTweaks & 4) != 0;
   /// Warp specialization: a producer warpgroup (after the consumer
   /// warpgroups) issues every copy; full/empty mbarriers per stage replace
   /// the block barriers, so the consumer warpgroups run independently;
@@ -739,7 +766,7 @@ struct AttentionFwdWgmma {
     }
   }
 
-  /// Walks the work units blockIdx.x, blockIdx.x + gridDim.x, ...: one per
+  /// Walks the work units x, x + gridDim.x, ... (x: detail::blockCoord): one per
   /// block with the documented grid, except with strided dilation, whose
   /// up to kStep − 1 extra units fall to the first blocks.
   __device__ static void run(const Params &p) {
@@ -747,6 +774,7 @@ struct AttentionFwdWgmma {
     __trap(); // wgmma needs sm_90a; compile for sm_90a or use AttentionFwdMma
 #else
     const long long units = QT::units(p.sq);
+    const detail::BlockCoord bc = detail::blockCoord<kHeadsFirst>();
     if constexpr (kWs) {
       if (threadIdx.x == 0) {
         unsigned bars = smemAddr(barriers());
@@ -760,10 +788,10 @@ struct AttentionFwdWgmma {
       // Each role is one branch (setmaxnreg applies to the code inside it).
       if (threadIdx.x >= kConsumerThreads) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegs));
-        for (long long u = blockIdx.x; u < units; u += gridDim.x) {
-          if (u != blockIdx.x)
+        for (long long u = bc.x; u < units; u += gridDim.x) {
+          if (u != bc.x)
             namedBarrier(2, kThreads); // the last unit's output staging is done
-          runUnit<kProducer>(p, u, it);
+          runUnit<kProducer>(p, u, bc, it);
         }
       } else {
         asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kConsumerRegs));
@@ -774,18 +802,18 @@ struct AttentionFwdWgmma {
           if (threadIdx.x >= 128)
             asm volatile("bar.arrive 3, %0;\n" ::"n"(kConsumerThreads) : "memory");
         }
-        for (long long u = blockIdx.x; u < units; u += gridDim.x) {
-          if (u != blockIdx.x)
+        for (long long u = bc.x; u < units; u += gridDim.x) {
+          if (u != bc.x)
             namedBarrier(2, kThreads);
-          runUnit<kConsumer>(p, u, it);
+          runUnit<kConsumer>(p, u, bc, it);
         }
       }
     } else {
       long long it = 0;
-      for (long long u = blockIdx.x; u < units; u += gridDim.x) {
-        if (u != blockIdx.x)
+      for (long long u = bc.x; u < units; u += gridDim.x) {
+        if (u != bc.x)
           __syncthreads(); // the last unit's output staging is done
-        runUnit<kAll>(p, u, it);
+        runUnit<kAll>(p, u, bc, it);
       }
     }
 #endif
@@ -962,7 +990,8 @@ struct AttentionFwdWgmma {
   enum Role { kAll, kProducer, kConsumer };
 
   template <Role kRole>
-  __device__ static void runUnit(const Params &p, long long unit, long long &it) {
+  __device__ static void runUnit(const Params &p, long long unit, const detail::BlockCoord &bc,
+                                 long long &it) {
 #if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
     __trap();
 #else
@@ -976,7 +1005,7 @@ struct AttentionFwdWgmma {
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int wg = warp >> 2, wIn = warp & 3;
     const int g = lane >> 2, tq = lane & 3;
-    const QT qt(p, unit);
+    const QT qt(p, unit, bc);
     if (qt.m0 >= qt.sq)
       return;
     const long long h = qt.h, b = qt.b, sk = qt.sk, m0 = qt.m0;
