@@ -291,9 +291,10 @@ double bwdSpotCheck(Tensors &t, const MaskRT &m, const std::vector<bf16> &o,
 /// AttentionBwd + AttentionBwdConvert) of one mask. FLOPs on visible pairs:
 /// forward 4·D per pair (Q·Kᵀ, P·V); backward 10·D per pair (Q·Kᵀ
 /// recomputed, dO·Vᵀ, Pᵀ·dO, dSᵀ·Q, dS·K: 2.5x the forward).
-template <typename M> void benchBwdPattern(Tensors &t, const char *name) {
+template <typename M, bool kHeadsFirst = false>
+void benchBwdPattern(Tensors &t, const char *name) {
   using KF = AttentionFwd<bf16, kD, M, NoBias, false, true>;
-  using KB = AttentionBwd<bf16, kD, M>;
+  using KB = AttentionBwd<bf16, kD, M, NoBias, false, 0, kHeadsFirst>;
   using Pre = AttentionBwdPre<bf16, kD>;
   using Cvt = AttentionBwdConvert<bf16, kD>;
   const ll nQ = kB * kHq * kS * kD, nK = kB * kHkv * kS * kD;
@@ -369,6 +370,12 @@ int runBwdBench() {
   benchBwdPattern<Mask<true, -1, -1, 1, 1024, 0>>(t, "chunked 1024");
   benchBwdPattern<Mask<true, 1023, -1, 1, 0, 64>>(t, "hybrid window 1024 + 64 global");
   benchBwdPattern<Mask<true, 1023, -1, 2, 0, 0>>(t, "dilated window 1024 d=2");
+  std::printf("-- AttentionBwd with heads-first block order --\n");
+  benchBwdPattern<Mask<true, -1, -1, 1, 0, 0>, true>(t, "causal");
+  benchBwdPattern<Mask<true, 1023, -1, 1, 0, 0>, true>(t, "sliding window 1024");
+  benchBwdPattern<Mask<true, -1, -1, 1, 1024, 0>, true>(t, "chunked 1024");
+  benchBwdPattern<Mask<true, 1023, -1, 1, 0, 64>, true>(t, "hybrid window 1024 + 64 global");
+  benchBwdPattern<Mask<true, 1023, -1, 2, 0, 0>, true>(t, "dilated window 1024 d=2");
   return tally().fail ? 1 : 0;
 }
 

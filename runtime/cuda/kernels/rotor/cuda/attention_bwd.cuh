@@ -457,12 +457,17 @@ struct AttentionBwdSimple {
 /// unit takes the keys of one residue class rk (j = rk + d·w, row stride d·D)
 /// and only the queries of the matching class, under the dense mask of the
 /// subsequences, so no tile is half masked. Units: d · ceil(ceil(sk/d) /
-/// kBlockN) <= ceil(sk / kBlockN) + d − 1; each block walks units blockIdx.x,
-/// blockIdx.x + gridDim.x, ... (without dilation: exactly one unit a block).
+/// kBlockN) <= ceil(sk / kBlockN) + d − 1; each block walks units x,
+/// x + gridDim.x, ... (x: detail::blockCoord; without dilation: exactly one
+/// unit a block).
 /// grid = (ceil(sk / kTile), hkv, batch); block = kThreads; dynamic smem =
 /// kSmemBytes (raise the attribute above 48 KiB).
+/// kHeadsFirst: blocks in heads-first order (detail::blockCoord): key tile
+/// x of every (kv head, batch row) before tile x + 1, so the heaviest
+/// tiles (the first ones of causal masks, the global keys of hybrid masks,
+/// which every query sees) start in the first wave instead of the last.
 template <typename T, int kHeadDim, typename MaskT = NoMask, typename BiasT = NoBias,
-          bool kSoftcap = false, int kBlockNWanted = 0>
+          bool kSoftcap = false, int kBlockNWanted = 0, bool kHeadsFirst = false>
 struct AttentionBwd {
   static_assert(IsHalfLike<T>::value, "AttentionBwd takes __half or __nv_bfloat16");
   static_assert(kHeadDim % 16 == 0 && kHeadDim >= 16 && kHeadDim <= 128,
@@ -563,17 +568,20 @@ struct AttentionBwd {
 
   __device__ static void run(const Params &p) {
     const long long units = kStep * ceilDiv(ceilDiv(p.sk, kStep), kBlockN);
-    for (long long u = blockIdx.x; u < units; u += gridDim.x) {
-      if (u != blockIdx.x)
+    const detail::BlockCoord bc = detail::blockCoord<kHeadsFirst>();
+    for (long long u = bc.x; u < units; u += gridDim.x) {
+      if (u != bc.x)
         __syncthreads(); // the previous unit's reads of shared memory are done
-      runUnit(p, u % kStep, u / kStep);
+      runUnit(p, bc, u % kStep, u / kStep);
     }
   }
 
   /// Key tile `tile` of residue class rk (kStep = 1: rk = 0, the plain key
-  /// tile). In this function sq, sk, n0, m0, off and positions are in
-  /// subsequence units (kStep = 1: the ordinary ones).
-  __device__ static void runUnit(const Params &p, long long rk, long long tile) {
+  /// tile) of kv head bc.h, batch row bc.b. In this function sq, sk, n0, m0,
+  /// off and positions are in subsequence units (kStep = 1: the ordinary
+  /// ones).
+  __device__ static void runUnit(const Params &p, const detail::BlockCoord &bc, long long rk,
+                                 long long tile) {
     T *sK = reinterpret_cast<T *>(dynamicSmem());
     T *sV = sK + kKElems;
     T *sQ = sV + kKElems;     // 2 stages
@@ -587,7 +595,7 @@ struct AttentionBwd {
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int g = lane >> 2, tq = lane & 3;
-    const long long hk = blockIdx.y, b = blockIdx.z;
+    const long long hk = bc.h, b = bc.b; // (bc.h: the kv head)
     // Queries i = r + kStep·u see keys rk + kStep·w: r + sk − sq ≡ rk (mod
     // kStep); query u of the class has position u + off against key w.
     const long long offFull = p.sk - p.sq;
