@@ -23,6 +23,10 @@ struct AttnShape {
   bool staticCache = false;
   ll start = 0;
   bool startIsI64 = true;
+  /// > 0: key row j is scaled by 1 + keyGrowth·j/Sk, so that the scores of
+  /// later key tiles outgrow the running max by many powers of two (the
+  /// lazy rescaling must then raise it).
+  float keyGrowth = 0.f;
 };
 
 /// Runs kernel K (an AttentionFwd or AttentionSimple instantiation) on random
@@ -34,6 +38,13 @@ bool attentionCase(const std::string &label, const AttnShape &s) {
   const ll B = s.B, Hq = s.Hq, Hkv = s.Hkv, Sq = s.Sq, Sk = s.Sk;
   std::vector<T> q = randnVec<T>(B * Hq * Sq * D), k = randnVec<T>(B * Hkv * Sk * D),
                  v = randnVec<T>(B * Hkv * Sk * D);
+  if (s.keyGrowth > 0.f)
+    for (ll bh = 0; bh < B * Hkv; ++bh)
+      for (ll j = 0; j < Sk; ++j)
+        for (int d = 0; d < D; ++d) {
+          T &x = k[(bh * Sk + j) * D + d];
+          x = fromD<T>(toD(x) * (1.0 + s.keyGrowth * (double)j / (double)Sk));
+        }
   // The keys that exist (all of them without a static cache), written
   // independently of AttentionParams::keyCount.
   const ll nKeys = s.staticCache ? std::max(0LL, std::min(s.start + Sq, Sk)) : Sk;

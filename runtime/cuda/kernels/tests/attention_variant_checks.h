@@ -41,6 +41,11 @@ struct VariantCases {
     one<f16, 64, Causal>(prefix + " decode causal", {2, 8, 2, 5, 517});
     one<bf16, 128, Causal, NoBias, false, true>(prefix + " Sq>Sk masked rows",
                                                  {1, 2, 1, 300, 200});
+    {
+      AttnShape grow{1, 4, 2, 700, 1100};
+      grow.keyGrowth = 6.f;
+      one<bf16, 128, Causal, NoBias, false, true>(prefix + " growing scores", grow);
+    }
     one<bf16, 64, Causal, T5Bias<32, 64>, true, true>(prefix + " causal bias softcap",
                                                        {1, 2, 1, 200, 200, 3.f});
     one<bf16, 128, Mask<true, 99, -1, 1, 0, 0>, NoBias, false, false,

@@ -146,7 +146,8 @@ double spotCheck(Tensors &t, const MaskRT &m, bool rope) {
 // warp-specialized loops) are measured in
 // bench/results/cuda-kernels-perf-2026-11-22.md and checked by kernel_check.
 // kTweaks: 1 raw scores (FFMA exponentials), 2 exponentials pinned before
-// the P·V wait, 4 heads-first block order (detail::blockCoord).
+// the P·V wait, 4 heads-first block order (detail::blockCoord), 8 lazy
+// rescaling.
 enum class Impl { dflt, pp, ppN64, n64x2 };
 
 template <typename M, typename R, Impl kImpl, int kTweaks> struct PickImpl {
@@ -394,20 +395,23 @@ int runBench() {
   using Causal = Mask<true, -1, -1, 1, 0, 0>;
   using Window = Mask<true, 1023, -1, 1, 0, 0>;
   std::printf("-- kernel variants (default above: AttentionFwd; tweaks: 1 raw scores, "
-              "2 pinned exponentials, 4 heads-first order) --\n");
+              "2 pinned exponentials, 4 heads-first order, 8 lazy rescaling) --\n");
   benchPattern<Window, RopeQK<kD, false, int, false, true>>(t, "rope table+window: default", "");
   benchPattern<Causal, NoRope, Impl::pp, 1>(t, "causal: ping-pong tweaks 1", "");
   benchPattern<Causal, NoRope, Impl::pp, 2>(t, "causal: ping-pong tweaks 2", "");
   benchPattern<Causal, NoRope, Impl::pp, 4>(t, "causal: ping-pong tweaks 4", "");
+  benchPattern<Causal, NoRope, Impl::pp, 8>(t, "causal: ping-pong tweaks 8", "");
   benchVariant<Impl::pp, 3>(t, "ping-pong tweaks 3");
   benchVariant<Impl::pp, 7>(t, "ping-pong tweaks 7");
-  benchPattern<Causal, NoRope, Impl::ppN64, 7>(t, "causal: ping-pong n64 4st tweaks 7", "");
+  benchVariant<Impl::pp, 15>(t, "ping-pong tweaks 15");
+  benchPattern<Causal, NoRope, Impl::ppN64, 15>(t, "causal: ping-pong n64 4st tweaks 15", "");
   benchPattern<NoMask, NoRope, Impl::dflt>(t, "full (no mask): default", "");
   benchPattern<NoMask, NoRope, Impl::pp, 3>(t, "full (no mask): tweaks 3", "");
-  benchPattern<NoMask, NoRope, Impl::pp, 7>(t, "full (no mask): tweaks 7", "");
+  benchPattern<NoMask, NoRope, Impl::pp, 15>(t, "full (no mask): tweaks 15", "");
   benchVariant<Impl::n64x2, 1>(t, "n64x2 tweaks 1");
   benchVariant<Impl::n64x2, 4>(t, "n64x2 tweaks 4");
   benchVariant<Impl::n64x2, 5>(t, "n64x2 tweaks 5");
+  benchVariant<Impl::n64x2, 13>(t, "n64x2 tweaks 13");
 
   // Standalone rope on q (bytes: read + write).
   {

@@ -119,10 +119,22 @@ template <typename BiasT, bool kSoftcap> struct ScoreFn {
 /// (-inf where masked) and the max is taken on them, then scaled (the scale
 /// is positive), so that expAndSum<..., true> forms each exponential with
 /// one FFMA instead of a multiply and a subtraction.
+/// kLazy: the running max is only raised when some row of the warp gains
+/// more than kLazyMargin (log2 units) over it; otherwise the warp keeps the
+/// stale max, skips the rescaling and its probabilities may reach
+/// 2^kLazyMargin (exact all the same: o and l share the reference max,
+/// which the LSE also uses). A warp vote keeps the branch uniform.
 /// The thread holds rows qp0 + 16 mt + g (+ 8) and key columns
 /// kp0 + 8 nt + 2 tq (+ 1) of the tile (the mma.m16n8 C layout).
-template <typename MaskT, bool kMasked, bool kRaw = false, int kMT, int kNT, int kDT,
-          typename ScoreT>
+constexpr float kLazyMargin = 8.f;
+
+/// True when some row of the warp needs its max raised (kLazy).
+__device__ __forceinline__ bool maxRises(const float (&mx)[2], const float (&m)[2]) {
+  return __any_sync(0xffffffffu, mx[0] > m[0] + kLazyMargin || mx[1] > m[1] + kLazyMargin);
+}
+
+template <typename MaskT, bool kMasked, bool kRaw = false, bool kLazy = false, int kMT, int kNT,
+          int kDT, typename ScoreT>
 __device__ __forceinline__ void
 scoreAndRescale(float (&s)[kMT][kNT][4], float (&mrow)[kMT][2], float (&lrow)[kMT][2],
                 float (&oacc)[kMT][kDT][4], float (&mUse)[kMT][2], const ScoreT &score,
@@ -148,6 +160,17 @@ scoreAndRescale(float (&s)[kMT][kNT][4], float (&mrow)[kMT][2], float (&lrow)[kM
       mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
       if (kRaw)
         mx[r] *= score.scaleLog2;
+    }
+    if constexpr (kLazy) {
+      if (!maxRises(mx, mrow[mt])) {
+#pragma unroll
+        for (int r = 0; r < 2; ++r)
+          mUse[mt][r] = mrow[mt][r] == negInf() ? 0.f : mrow[mt][r];
+        continue;
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
       float mNew = fmaxf(mrow[mt][r], mx[r]);
       mUse[mt][r] = mNew == negInf() ? 0.f : mNew;
       float alpha = exp2Fast(mrow[mt][r] - mUse[mt][r]);
@@ -163,9 +186,11 @@ scoreAndRescale(float (&s)[kMT][kNT][4], float (&mrow)[kMT][2], float (&lrow)[kM
 }
 
 /// scoreAndRescale without touching o (an in-flight wgmma may be writing it):
-/// returns the factor alpha by which the caller rescales o later.
-template <typename MaskT, bool kMasked, bool kRaw = false, int kNT, typename ScoreT>
-__device__ __forceinline__ void
+/// returns the factor alpha by which the caller rescales o later, and
+/// whether it has to (false only when kLazy kept the stale max).
+template <typename MaskT, bool kMasked, bool kRaw = false, bool kLazy = false, int kNT,
+          typename ScoreT>
+__device__ __forceinline__ bool
 scoreAndMax(float (&s)[1][kNT][4], float (&mrow)[1][2], float (&lrow)[1][2], float (&alpha)[2],
             float (&mUse)[1][2], const ScoreT &score, const float *biasTab, int qp0, int kp0,
             int sk, int g, int tq) {
@@ -188,12 +213,26 @@ scoreAndMax(float (&s)[1][kNT][4], float (&mrow)[1][2], float (&lrow)[1][2], flo
     mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
     if (kRaw)
       mx[r] *= score.scaleLog2;
+  }
+  if constexpr (kLazy) {
+    if (!maxRises(mx, mrow[0])) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        mUse[0][r] = mrow[0][r] == negInf() ? 0.f : mrow[0][r];
+        alpha[r] = 1.f;
+      }
+      return false;
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
     float mNew = fmaxf(mrow[0][r], mx[r]);
     mUse[0][r] = mNew == negInf() ? 0.f : mNew;
     alpha[r] = exp2Fast(mrow[0][r] - mUse[0][r]);
     mrow[0][r] = mNew;
     lrow[0][r] *= alpha[r];
   }
+  return true;
 }
 
 /// Second half: probabilities of the key columns of n-tiles [kBegin, kEnd)
@@ -683,6 +722,10 @@ struct AttentionFwdWgmma {
   static constexpr bool kPinSoftmax = (kTweaks & 2) != 0;
   /// kTweaks bit 2: blocks in heads-first order (detail::blockCoord).
   static constexpr bool kHeadsFirst = (kTweaks & 4) != 0;
+  /// kTweaks bit 3: lazy rescaling (detail::scoreAndRescale's kLazy): a
+  /// warp raises its running max, and rescales o and l, only when a row
+  /// gains more than 2^8 over it.
+  static constexpr bool kLazyRescale = (kTweaks & 8) != 0;
   /// Warp specialization: a producer warpgroup (after the consumer
   /// warpgroups) issues every copy; full/empty mbarriers per stage replace
   /// the block barriers, so the consumer warpgroups run independently;
@@ -903,6 +946,7 @@ struct AttentionFwdWgmma {
       }
       wgmma::commit();
     };
+    bool rescale = true; // false: alpha is 1 (kLazyRescale kept the max)
     // Scores of tile t (complete after the wait) to probabilities in place,
     // online-softmax statistics; o is left alone (alpha returned).
     auto softmaxInPlace = [&](float(&s)[1][kNT][4], long long t, float(&alpha)[2]) {
@@ -912,11 +956,11 @@ struct AttentionFwdWgmma {
           n0 + kBlockN <= qt.sk && KMask::tileFull(qt.pmin, qt.pmax, n0, n0 + kBlockN - 1);
       float mUse[1][2];
       if (full)
-        detail::scoreAndMax<KMask, false, kRawScores>(s, mrow, lrow, alpha, mUse, score,
-                                                      biasTab, qp0, (int)n0, (int)qt.sk, g, tq);
+        rescale = detail::scoreAndMax<KMask, false, kRawScores, kLazyRescale>(
+            s, mrow, lrow, alpha, mUse, score, biasTab, qp0, (int)n0, (int)qt.sk, g, tq);
       else
-        detail::scoreAndMax<KMask, true, kRawScores>(s, mrow, lrow, alpha, mUse, score,
-                                                     biasTab, qp0, (int)n0, (int)qt.sk, g, tq);
+        rescale = detail::scoreAndMax<KMask, true, kRawScores, kLazyRescale>(
+            s, mrow, lrow, alpha, mUse, score, biasTab, qp0, (int)n0, (int)qt.sk, g, tq);
       detail::expAndSum<0, kNT, kRawScores>(s, lrow, mUse, score.scaleLog2);
       if constexpr (kPinSoftmax) {
         // A branch on the row sums, which need every exponential: ptxas
@@ -937,6 +981,8 @@ struct AttentionFwdWgmma {
       }
     };
     auto rescaleO = [&](const float(&alpha)[2]) {
+      if (kLazyRescale && !rescale)
+        return; // (warp-uniform)
 #pragma unroll
       for (int dt = 0; dt < kDT; ++dt) {
         oacc[0][dt][0] *= alpha[0];
@@ -1152,13 +1198,11 @@ struct AttentionFwdWgmma {
       } else {
         float mUse[1][2];
         if (full)
-          detail::scoreAndRescale<KMask, false, kRawScores>(s, mrow, lrow, oacc, mUse, score,
-                                                            biasTab, qp0, (int)n0, (int)sk, g,
-                                                            tq);
+          detail::scoreAndRescale<KMask, false, kRawScores, kLazyRescale>(
+              s, mrow, lrow, oacc, mUse, score, biasTab, qp0, (int)n0, (int)sk, g, tq);
         else
-          detail::scoreAndRescale<KMask, true, kRawScores>(s, mrow, lrow, oacc, mUse, score,
-                                                           biasTab, qp0, (int)n0, (int)sk, g,
-                                                           tq);
+          detail::scoreAndRescale<KMask, true, kRawScores, kLazyRescale>(
+              s, mrow, lrow, oacc, mUse, score, biasTab, qp0, (int)n0, (int)sk, g, tq);
         constexpr int kHalfK = kBlockN / 32; // k-steps per half
         detail::expAndSum<0, kNT / 2, kRawScores>(s, lrow, mUse, score.scaleLog2);
 #pragma unroll
