@@ -61,8 +61,8 @@ template <typename T> struct AttentionBwdParams {
 /// Up to two disjoint ranges of tiles, [a0, a1) then [b0, b1).
 struct TileRanges {
   long long a0, a1, b0, b1;
-  __device__ __forceinline__ long long count() const { return (a1 - a0) + (b1 - b0); }
-  __device__ __forceinline__ long long tile(long long t) const {
+  __host__ __device__ __forceinline__ long long count() const { return (a1 - a0) + (b1 - b0); }
+  __host__ __device__ __forceinline__ long long tile(long long t) const {
     return t < a1 - a0 ? a0 + t : b0 + (t - (a1 - a0));
   }
 };
@@ -74,8 +74,8 @@ struct TileRanges {
 /// window, chunk; every causal query when the keys include global tokens)
 /// and the global query prefix (positions [0, kGlobal) see every key).
 template <typename MaskT, int kBlockM>
-__device__ __forceinline__ TileRanges planQueryTiles(long long jmin, long long jmax, long long sq,
-                                                     long long off) {
+__host__ __device__ __forceinline__ TileRanges planQueryTiles(long long jmin, long long jmax,
+                                                              long long sq, long long off) {
   long long lo = off, hi = off + sq; // positions of the query rows (row 0 at off)
   if (MaskT::kCausal && jmin > lo)
     lo = jmin;

@@ -54,10 +54,9 @@ __host__ __device__ constexpr long long ceilDiv(long long a, long long b) {
 __host__ __device__ constexpr int cmax(int a, int b) { return a > b ? a : b; }
 __host__ __device__ constexpr int cmin(int a, int b) { return a < b ? a : b; }
 
-/// Floor division (toward negative infinity) for a positive divisor.
 /// Floor division (toward negative infinity) for a positive divisor, in the
 /// integer type of the dividend.
-template <typename I> __device__ __forceinline__ I floorDiv(I a, I b) {
+template <typename I> __host__ __device__ __forceinline__ I floorDiv(I a, I b) {
   I q = a / b;
   return q - ((a % b != 0) && (a < 0));
 }

@@ -46,30 +46,35 @@ struct Mask {
                                 kDilation == 1 && kChunk == 0;
 
   /// MaskAttr::isVisible: key position j visible to query position p
-  /// (I = int inside tiles, long long in general).
+  /// (I = int inside tiles, long long in general): causal, and either a
+  /// global token (key or query) or inside the local mask (dilation,
+  /// window, chunk). Evaluated without branches (bitwise on the tests), so
+  /// the per-element loops of masked tiles stay straight-line code.
   template <typename I>
-  __device__ __forceinline__ static bool visible(I p, I j) {
-    if (kCausal && j > p)
-      return false;
-    if (kGlobal > 0 && (j < kGlobal || (p >= 0 && p < kGlobal)))
-      return true;
-    I d = p - j;
-    if (kDilation > 1 && d % kDilation != 0)
-      return false;
-    // d is a multiple of the dilation here, so d / n is exact.
-    if (kWindowLeft >= 0 && d / kDilation > kWindowLeft)
-      return false;
-    if (kWindowRight >= 0 && -d / kDilation > kWindowRight)
-      return false;
-    if (kChunk > 0 && floorDiv(p, (I)kChunk) != floorDiv(j, (I)kChunk))
-      return false;
-    return true;
+  __host__ __device__ __forceinline__ static bool visible(I p, I j) {
+    const I d = p - j;
+    bool local = true;
+    if constexpr (kDilation > 1)
+      local &= d % kDilation == 0;
+    // Where d is a multiple of the dilation, d / n is exact (elsewhere
+    // `local` is already false).
+    if constexpr (kWindowLeft >= 0)
+      local &= d / kDilation <= kWindowLeft;
+    if constexpr (kWindowRight >= 0)
+      local &= -d / kDilation <= kWindowRight;
+    if constexpr (kChunk > 0)
+      local &= floorDiv(p, (I)kChunk) == floorDiv(j, (I)kChunk);
+    if constexpr (kGlobal > 0)
+      local |= (j < kGlobal) | ((p >= 0) & (p < kGlobal));
+    if constexpr (kCausal)
+      local &= j <= p;
+    return local;
   }
 
   /// Keys that the local part of the mask (causal, window, chunk; not the
   /// global tokens) can make visible to some query position in [pmin, pmax],
   /// clipped to [0, sk). A superset: tiles outside it hold no visible key.
-  __device__ __forceinline__ static KeyRange localRange(long long pmin, long long pmax,
+  __host__ __device__ __forceinline__ static KeyRange localRange(long long pmin, long long pmax,
                                                         long long sk) {
     long long lo = 0, hi = sk;
     if (kCausal && pmax + 1 < hi)
@@ -92,7 +97,7 @@ struct Mask {
   }
 
   /// The causal bound alone (what the global tokens are still subject to).
-  __device__ __forceinline__ static long long causalEnd(long long pmax, long long sk) {
+  __host__ __device__ __forceinline__ static long long causalEnd(long long pmax, long long sk) {
     if (kCausal && pmax + 1 < sk)
       return pmax + 1 < 0 ? 0 : pmax + 1;
     return sk;
@@ -100,7 +105,7 @@ struct Mask {
 
   /// True when every key in [jmin, jmax] is visible to every query position
   /// in [pmin, pmax] (conservative: false means "test each element").
-  __device__ __forceinline__ static bool tileFull(long long pmin, long long pmax,
+  __host__ __device__ __forceinline__ static bool tileFull(long long pmin, long long pmax,
                                                   long long jmin, long long jmax) {
     if (kFull)
       return true;
@@ -132,14 +137,14 @@ using NoMask = Mask<false, -1, -1, 1, 0, 0>;
 /// local tiles [lBegin, lEnd) (lBegin >= gEnd, so no tile is visited twice).
 struct TilePlan {
   long long gEnd, lBegin, lEnd;
-  __device__ __forceinline__ long long count() const { return gEnd + (lEnd - lBegin); }
-  __device__ __forceinline__ long long tile(long long t) const {
+  __host__ __device__ __forceinline__ long long count() const { return gEnd + (lEnd - lBegin); }
+  __host__ __device__ __forceinline__ long long tile(long long t) const {
     return t < gEnd ? t : lBegin + (t - gEnd);
   }
 };
 
 template <typename MaskT, int kBlockN>
-__device__ __forceinline__ TilePlan planTiles(long long pmin, long long pmax, long long sk) {
+__host__ __device__ __forceinline__ TilePlan planTiles(long long pmin, long long pmax, long long sk) {
   TilePlan plan;
   KeyRange r = MaskT::localRange(pmin, pmax, sk);
   long long gKeys = 0;
