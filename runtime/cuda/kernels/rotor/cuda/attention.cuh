@@ -1310,11 +1310,11 @@ struct AttentionFwd
 #else
           (kHeadDim == 64 || kHeadDim == 128),
 #endif
-          typename Cond<IsLocalMask<MaskT>::value,
+          typename Cond<IsLocalMask<MaskT>::value || MaskT::kCausal,
                         AttentionFwdWgmma<T, kHeadDim, MaskT, BiasT, kSoftcap, kReturnLse, RopeT,
-                                          2, 64, 2, true, 2>,
+                                          2, 64, 2, true, 2, 0, 13>,
                         AttentionFwdWgmma<T, kHeadDim, MaskT, BiasT, kSoftcap, kReturnLse, RopeT,
-                                          2, 128, 3, true, 0, 3>>::type,
+                                          2, 128, 3, true, 0, 3, 8>>::type,
           AttentionFwdMma<T, kHeadDim, MaskT, BiasT, kSoftcap, kReturnLse, RopeT>>::type {
 };
 

@@ -467,7 +467,7 @@ struct AttentionBwdSimple {
 /// tiles (the first ones of causal masks, the global keys of hybrid masks,
 /// which every query sees) start in the first wave instead of the last.
 template <typename T, int kHeadDim, typename MaskT = NoMask, typename BiasT = NoBias,
-          bool kSoftcap = false, int kBlockNWanted = 0, bool kHeadsFirst = false>
+          bool kSoftcap = false, int kBlockNWanted = 0, bool kHeadsFirst = true>
 struct AttentionBwd {
   static_assert(IsHalfLike<T>::value, "AttentionBwd takes __half or __nv_bfloat16");
   static_assert(kHeadDim % 16 == 0 && kHeadDim >= 16 && kHeadDim <= 128,
