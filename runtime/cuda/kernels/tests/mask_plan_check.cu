@@ -32,10 +32,26 @@ namespace {
 
 int failures = 0;
 
-void fail(const std::string &mask, const char *rule, long long a, long long b, long long c = 0,
-          long long d = 0) {
+void fail(const std::string &mask, const std::string &rule, long long a, long long b,
+          long long c = 0, long long d = 0) {
   if (++failures <= 20)
-    std::printf("FAIL %s: %s (%lld, %lld, %lld, %lld)\n", mask.c_str(), rule, a, b, c, d);
+    std::printf("FAIL %s: %s (%lld, %lld, %lld, %lld)\n", mask.c_str(), rule.c_str(), a, b, c, d);
+}
+
+/// The tiles a plan (TilePlan or TileRanges) lists, each checked to lie in
+/// [0, tiles) and to be listed once; `at` names the tile planned for.
+template <typename Plan>
+std::set<long long> listed(const Plan &plan, long long tiles, const std::string &name,
+                           const std::string &what, long long at) {
+  std::set<long long> out;
+  for (long long t = 0; t < plan.count(); ++t) {
+    long long n = plan.tile(t);
+    if (n < 0 || n >= tiles)
+      fail(name, what + " lists a tile outside the sequence", at, n);
+    if (!out.insert(n).second)
+      fail(name, what + " lists a tile twice", at, n);
+  }
+  return out;
 }
 
 /// MaskAttr::isVisible, written out with the attribute's fields.
@@ -77,15 +93,8 @@ template <typename M, int kBM, int kBN> void checkPlans(long long sq, long long 
   for (long long m0 = 0; m0 < sq; m0 += kBM) {
     long long rows = sq - m0 < kBM ? sq - m0 : kBM;
     long long pmin = m0 + off, pmax = pmin + rows - 1;
-    TilePlan plan = planTiles<M, kBN>(pmin, pmax, sk);
-    std::set<long long> tiles;
-    for (long long t = 0; t < plan.count(); ++t) {
-      long long n = plan.tile(t);
-      if (n < 0 || n * kBN >= sk)
-        fail(name, "planTiles lists a key tile outside the keys", m0, n);
-      if (!tiles.insert(n).second)
-        fail(name, "planTiles lists a key tile twice", m0, n);
-    }
+    const std::set<long long> tiles =
+        listed(planTiles<M, kBN>(pmin, pmax, sk), ceilDiv(sk, kBN), name, "planTiles", m0);
     for (long long j = 0; j < sk; ++j)
       for (long long p = pmin; p <= pmax; ++p)
         if (reference<M>(p, j) && !tiles.count(j / kBN)) {
@@ -109,15 +118,8 @@ template <typename M, int kBM, int kBN> void checkPlans(long long sq, long long 
   // Backward: each key tile's query tiles (of kBM rows).
   for (long long n0 = 0; n0 < sk; n0 += kBN) {
     long long jmax = n0 + kBN - 1 < sk - 1 ? n0 + kBN - 1 : sk - 1;
-    TileRanges r = planQueryTiles<M, kBM>(n0, jmax, sq, off);
-    std::set<long long> tiles;
-    for (long long t = 0; t < r.count(); ++t) {
-      long long m = r.tile(t);
-      if (m < 0 || m * kBM >= sq)
-        fail(name, "planQueryTiles lists a query tile outside the queries", n0, m);
-      if (!tiles.insert(m).second)
-        fail(name, "planQueryTiles lists a query tile twice", n0, m);
-    }
+    const std::set<long long> tiles = listed(planQueryTiles<M, kBM>(n0, jmax, sq, off),
+                                             ceilDiv(sq, kBM), name, "planQueryTiles", n0);
     for (long long i = 0; i < sq; ++i)
       for (long long j = n0; j <= jmax; ++j)
         if (reference<M>(i + off, j) && !tiles.count(i / kBM)) {
