@@ -110,6 +110,15 @@ template <typename BiasT, bool kSoftcap> struct ScoreFn {
   }
 };
 
+/// Lazy rescaling (kLazy below): how far, in log2 units, a row's scores
+/// may outgrow the running max before the warp raises it.
+constexpr float kLazyMargin = 8.f;
+
+/// True when some row of the warp needs its max raised (kLazy).
+__device__ __forceinline__ bool maxRises(const float (&mx)[2], const float (&m)[2]) {
+  return __any_sync(0xffffffffu, mx[0] > m[0] + kLazyMargin || mx[1] > m[1] + kLazyMargin);
+}
+
 /// First half of the online softmax of one key tile: turns the raw dot
 /// products s into log2-domain scores (in place; -inf where masked), updates
 /// the running max m, rescales the running sum l and the output o, and
@@ -126,13 +135,6 @@ template <typename BiasT, bool kSoftcap> struct ScoreFn {
 /// which the LSE also uses). A warp vote keeps the branch uniform.
 /// The thread holds rows qp0 + 16 mt + g (+ 8) and key columns
 /// kp0 + 8 nt + 2 tq (+ 1) of the tile (the mma.m16n8 C layout).
-constexpr float kLazyMargin = 8.f;
-
-/// True when some row of the warp needs its max raised (kLazy).
-__device__ __forceinline__ bool maxRises(const float (&mx)[2], const float (&m)[2]) {
-  return __any_sync(0xffffffffu, mx[0] > m[0] + kLazyMargin || mx[1] > m[1] + kLazyMargin);
-}
-
 template <typename MaskT, bool kMasked, bool kRaw = false, bool kLazy = false, int kMT, int kNT,
           int kDT, typename ScoreT>
 __device__ __forceinline__ void
