@@ -673,7 +673,8 @@ struct AttentionFwdMma {
 ///    producer warpgroup and full/empty mbarriers instead of block barriers;
 ///    2: deferred P·V; 3: deferred P·V and ping-pong (see kDeferPV).
 /// Work units: QueryTile (strided residue classes for dilation, see
-/// QuerySplit); each block walks units blockIdx.x, blockIdx.x + gridDim.x...
+/// QuerySplit); each block walks units x, x + gridDim.x, ... (x from
+/// detail::blockCoord: blockIdx.x, or heads-first with kTweaks bit 2).
 /// grid = (ceil(sq / kTile), hq, batch); block = kThreads; dynamic smem =
 /// kSmemBytes (raise the attribute above 48 KiB).
 template <typename T, int kHeadDim, typename MaskT = NoMask, typename BiasT = NoBias,
@@ -1294,14 +1295,16 @@ template <typename MaskT> struct IsLocalMask {
 /// AttentionFwdWgmma for head dims 64 and 128, unless ROTOR_CUDA_NO_WGMMA is
 /// defined (then code for targets other than sm_90a can be built);
 /// AttentionFwdMma otherwise. The variant depends on the mask (H100
-/// measurements in bench/results/cuda-kernels-perf-2026-11-22.md):
-///  * local masks (IsLocalMask): 64-key tiles, two stages, two blocks per SM
-///    (kThreads = 256), so that one block's prologue, epilogue and barriers
-///    overlap the other's MMAs: there are only ~9 key tiles per query tile;
-///  * otherwise (full, causal, global-only): warp-specialized with deferred
-///    P·V and ping-pong, three stages (kThreads = 384: two consumer
-///    warpgroups and a producer warpgroup; with a rope prologue the
-///    block-synchronous loop, kThreads = 256).
+/// measurements in bench/results/cuda-kernels-perf-2026-12-07.md):
+///  * local and causal masks (IsLocalMask, kCausal): 64-key tiles, two
+///    stages, two blocks per SM (kThreads = 256), so that one block's
+///    prologue, epilogue and barriers overlap the other's MMAs; kTweaks 13
+///    (raw scores, heads-first order, lazy rescaling). The fastest measured
+///    on every anchor pattern, causal included;
+///  * otherwise (full, global tokens without causality): warp-specialized
+///    with deferred P·V and ping-pong, three stages (kThreads = 384: two
+///    consumer warpgroups and a producer warpgroup; with a rope prologue
+///    the block-synchronous loop, kThreads = 256), lazy rescaling.
 /// Same Params and grid rule; the constants are those of the chosen kernel.
 template <typename T, int kHeadDim, typename MaskT = NoMask, typename BiasT = NoBias,
           bool kSoftcap = false, bool kReturnLse = false, typename RopeT = NoRope>
