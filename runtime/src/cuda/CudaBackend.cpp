@@ -11,7 +11,9 @@
 // kept on the device), evaluates the plan's symbols from the input shapes,
 // runs the steps on one stream with buffers from a caching pool, and copies
 // the outputs back. With ROTOR_CUDA_PROFILE=1 each call prints the time of
-// every step kind and kernel, measured with events, to stderr. Sessions keep
+// every step kind and kernel, measured with events, to stderr (the stream is
+// held by a short spin kernel while the steps are queued, so that the times
+// are the device's, not the host's launch gaps). Sessions keep
 // their states on the device and replay CUDA graphs of their calls
 // (docs/cuda-backend.md, "CUDA graphs").
 //
@@ -204,6 +206,33 @@ struct CallBinding {
 class CudaResidentTrainer;
 class CudaSession;
 
+/// ROTOR_CUDA_PROFILE's hold kernel: one thread spins until %globaltimer
+/// has advanced by `ns` nanoseconds. Launched ahead of the first event of a
+/// call, it keeps the stream busy while the host queues the call's steps, so
+/// that the events time the device's work back to back (as a benchmark loop
+/// with a full queue sees it), not the host's allocation and launch latency.
+const char profileHoldPtx[] = R"(.version 7.0
+.target sm_52
+.address_size 64
+.visible .entry rotor_profile_hold(.param .u64 ns)
+{
+  .reg .pred %p;
+  .reg .b64 %rd<5>;
+  ld.param.u64 %rd1, [ns];
+  mov.u64 %rd2, %globaltimer;
+$spin:
+  mov.u64 %rd3, %globaltimer;
+  sub.s64 %rd4, %rd3, %rd2;
+  setp.lt.s64 %p, %rd4, %rd1;
+  @%p bra $spin;
+  ret;
+}
+)";
+
+/// How long the hold kernel holds the stream: more than the host needs to
+/// queue one call's steps once its buffers are pooled.
+constexpr unsigned long long profileHoldNs = 2'000'000;
+
 class CudaBackend final : public Backend {
   friend class CudaResidentTrainer;
   friend class CudaSession;
@@ -282,6 +311,11 @@ private:
   static constexpr size_t cublasWorkspaceBytes = size_t(32) << 20;
   BufferPtr cublasWorkspace;
   bool profile = false;
+  /// ROTOR_CUDA_PROFILE: a one-thread kernel that spins for a given number
+  /// of nanoseconds (PTX, compiled by the driver); null when it failed to
+  /// load (the times then include the host's launch gaps).
+  CUmodule holdModule = nullptr;
+  CUfunction holdKernel = nullptr;
 };
 
 /// Makes the backend's context current for the scope.
@@ -311,6 +345,8 @@ CudaBackend::~CudaBackend() {
     pool.reset();
     if (module)
       libs->cuModuleUnload(module);
+    if (holdModule)
+      libs->cuModuleUnload(holdModule);
     if (stream)
       libs->cuStreamDestroy(stream);
   }
@@ -568,6 +604,14 @@ rotor_status CudaBackend::load() {
     return fail(ROTOR_ERR_BACKEND, "cannot give cuBLAS its workspace");
   const char *profileEnv = std::getenv("ROTOR_CUDA_PROFILE");
   profile = profileEnv && *profileEnv && std::strcmp(profileEnv, "0") != 0;
+  if (profile &&
+      libs->cuModuleLoadData(&holdModule, profileHoldPtx) == CUDA_SUCCESS &&
+      libs->cuModuleGetFunction(&holdKernel, holdModule, "rotor_profile_hold") !=
+          CUDA_SUCCESS)
+    holdKernel = nullptr;
+  if (profile && !holdKernel)
+    std::fprintf(stderr, "rotor-cuda-profile: the hold kernel did not load; "
+                         "times include the host's launch gaps\n");
   return loadModule();
 }
 
@@ -783,6 +827,12 @@ rotor_status CudaBackend::run(const PlanEntry &entry,
   bool capturing = binding && binding->capturing;
   bool profiling = profile && !capturing;
   Profiler profiler{*libs, stream, {}};
+  if (profiling && holdKernel) {
+    unsigned long long ns = profileHoldNs;
+    void *holdArgs[] = {&ns};
+    libs->cuLaunchKernel(holdKernel, 1, 1, 1, 1, 1, 1, 0, stream, holdArgs,
+                         nullptr);
+  }
   if (profiling)
     profiler.mark("start");
   for (const Step &step : entry.steps) {
