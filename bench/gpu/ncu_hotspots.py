@@ -49,6 +49,12 @@ def main():
         print("\n".join(head))
         return
     all_samples = sum(num(r[total]) for r in body) or 1.0
+    # The whole kernel's samples by stall reason.
+    by_reason = sorted(((sum(num(r[i]) for r in body), head[i]) for i in reasons),
+                       reverse=True)
+    print("stall reasons over the kernel: " + ", ".join(
+        f"{n.split('(')[0].strip()} {100 * v / all_samples:.1f}%"
+        for v, n in by_reason[:12] if v > 0))
     ranked = sorted(body, key=lambda r: -num(r[total]))[:args.top]
     for r in ranked:
         s = num(r[total])

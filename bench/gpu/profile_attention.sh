@@ -4,12 +4,13 @@
 # Compute, exporting the details page and the per-instruction (SASS) page as
 # CSV under OUT and printing the stall hot spots:
 #
-#   bench/gpu/profile_attention.sh OUT [NAME:SKIP ...]
+#   bench/gpu/profile_attention.sh OUT [NAME=ROW ...]
 #
-# NAME:SKIP profiles the (SKIP+1)-th launch of an AttentionFwd kernel in
-# kernel_check --bench (35 launches per benchmark row: 5 warm-up, 30 timed),
-# e.g. causal:2 window:37. KC_ARGS: extra kernel_check arguments for the
-# checks (e.g. "--only fwd,simple"); KC_SKIP_CHECKS=1 skips them.
+# NAME=ROW profiles the sixth launch (past the five warm-up launches) of the
+# kernel_check --bench row named ROW (kernel_check --bench --rows ROW), e.g.
+# causal="full causal" "full8=full (no mask): tweaks 8". KC_ARGS: extra
+# kernel_check arguments for the checks (e.g. "--only fwd,simple");
+# KC_SKIP_CHECKS=1 skips them.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=$1
@@ -24,11 +25,11 @@ if [ "${KC_SKIP_CHECKS:-0}" != 1 ]; then
 fi
 NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 for spec in "$@"; do
-  name=${spec%%:*} skip=${spec##*:}
+  name=${spec%%=*} row=${spec#*=}
   timeout 240 "$NCU" --clock-control none --kernel-name-base demangled \
-    -k regex:AttentionFwd --launch-skip "$skip" \
+    -k regex:AttentionFwd --launch-skip 5 \
     --launch-count 1 --set full --kill on -f -o "/tmp/$name" \
-    $KC/kernel_check --bench > "/tmp/ncu-$name.log" 2>&1
+    $KC/kernel_check --bench --rows "$row" > "/tmp/ncu-$name.log" 2>&1
   echo "ncu $name: exit $?"; tail -2 "/tmp/ncu-$name.log"
   "$NCU" --import "/tmp/$name.ncu-rep" --page details --csv > "$OUT/$name-details.csv" 2>&1
   "$NCU" --import "/tmp/$name.ncu-rep" --page source --csv --print-source sass \

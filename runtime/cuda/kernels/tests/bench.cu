@@ -168,8 +168,21 @@ template <typename M, typename R, int kTweaks> struct PickImpl<M, R, Impl::n64x2
       AttentionFwdWgmma<bf16, kD, M, NoBias, false, false, R, 2, 64, 2, true, 2, 0, kTweaks>;
 };
 
+
+std::vector<std::string> benchRows; // --rows; empty: every row
+bool rowWanted(const std::string &name) {
+  if (benchRows.empty())
+    return true;
+  for (const std::string &r : benchRows)
+    if (name.find(r) != std::string::npos)
+      return true;
+  return false;
+}
+
 template <typename M, typename R = NoRope, Impl kImpl = Impl::dflt, int kTweaks = 0>
 void benchPattern(Tensors &t, const char *name, const char *peer) {
+  if (!rowWanted(name))
+    return;
   using K = typename PickImpl<M, R, kImpl, kTweaks>::type;
   typename K::Params p;
   p.q = t.q.ptr;
@@ -294,6 +307,8 @@ double bwdSpotCheck(Tensors &t, const MaskRT &m, const std::vector<bf16> &o,
 /// recomputed, dO·Vᵀ, Pᵀ·dO, dSᵀ·Q, dS·K: 2.5x the forward).
 template <typename M, bool kHeadsFirst = true>
 void benchBwdPattern(Tensors &t, const char *name) {
+  if (!rowWanted(name))
+    return;
   using KF = AttentionFwd<bf16, kD, M, NoBias, false, true>;
   using KB = AttentionBwd<bf16, kD, M, NoBias, false, 0, kHeadsFirst>;
   using Pre = AttentionBwdPre<bf16, kD>;
@@ -360,6 +375,19 @@ void benchBwdPattern(Tensors &t, const char *name) {
 
 } // namespace
 
+void setBenchRows(const std::string &rows) {
+  benchRows.clear();
+  size_t start = 0;
+  while (start <= rows.size()) {
+    size_t comma = rows.find(',', start);
+    if (comma == std::string::npos)
+      comma = rows.size();
+    if (comma > start)
+      benchRows.push_back(rows.substr(start, comma - start));
+    start = comma + 1;
+  }
+}
+
 int runBwdBench() {
   Tensors t;
   std::printf("attention fwd + bwd, B=%lld Hq=%lld Hkv=%lld S=%lld D=%d bf16, median of 30; "
@@ -413,7 +441,7 @@ int runBench() {
   benchVariant<Impl::n64x2, 13>(t, "n64x2 tweaks 13");
 
   // Standalone rope on q (bytes: read + write).
-  {
+  if (rowWanted("rope q (standalone)")) {
     using K = Rope<bf16, int, kD, kD, false, false>;
     typename K::Params p{t.q.ptr, t.out.ptr, t.pos.ptr, t.freq.ptr, kB, kHq, kS};
     dim3 grid(gridFor<K>(kB * kS));
@@ -423,7 +451,7 @@ int runBench() {
                 ms, bytes / (ms * 1e-3) / 1e12);
   }
   // Givens chain of 32 rotations on q.
-  {
+  if (rowWanted("givens 32 rotations (standalone)")) {
     using Pairs = GivensPairs<0, 64, 1, 65, 2, 66, 3, 67, 4, 68, 5, 69, 6, 70, 7, 71, 8, 72, 9, 73,
                               10, 74, 11, 75, 12, 76, 13, 77, 14, 78, 15, 79, 16, 80, 17, 81, 18,
                               82, 19, 83, 20, 84, 21, 85, 22, 86, 23, 87, 24, 88, 25, 89, 26, 90,

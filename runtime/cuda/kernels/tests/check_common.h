@@ -347,6 +347,9 @@ int runAttentionBwdChecks();    // attention_bwd_checks.cu
 int runOtherChecks();           // kernel_check.cu
 int runBench();                 // bench.cu
 int runBwdBench();              // bench.cu
+/// --rows: the benchmark rows to run (names holding one of the
+/// comma-separated substrings; empty: all), e.g. to profile one row.
+void setBenchRows(const std::string &rows); // bench.cu
 
 } // namespace check
 

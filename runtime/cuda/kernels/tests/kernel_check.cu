@@ -13,6 +13,8 @@
 //                           bwd)
 //   kernel_check --bench --only bwd   forward + backward timings of the
 //                           anchor masks (AttentionBwd)
+//   kernel_check --bench --rows R[,R...]   only the benchmark rows whose
+//                           names hold one of the substrings (profiling)
 //
 // Tolerances (absolute, on outputs of magnitude ~1): attention out f32 1e-4,
 // f16 5e-3, bf16 3e-2; LSE 1e-4 (f32) / 2e-3 (f16, bf16); rope / norms /
@@ -755,8 +757,12 @@ int main(int argc, char **argv) {
       bench = true;
     else if (!std::strcmp(argv[i], "--only") && i + 1 < argc)
       only = argv[++i];
+    else if (!std::strcmp(argv[i], "--rows") && i + 1 < argc)
+      check::setBenchRows(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: %s [--bench] [--only GROUP[,GROUP...]]\n  groups: %s\n",
+      std::fprintf(stderr,
+                   "usage: %s [--bench [--rows NAME[,NAME...]]] [--only GROUP[,GROUP...]]\n"
+                   "  groups: %s\n",
                    argv[0], groups);
       return 2;
     }
