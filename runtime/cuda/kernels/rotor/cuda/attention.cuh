@@ -74,16 +74,37 @@ constexpr float kLn2 = 0.6931471805599453f;
 
 /// Issues cp.async copies of kRows rows (of which `valid` exist; the others
 /// become zeros) of kChunks 16-byte chunks each from g (rows `rowStride`
-/// elements apart) to s + idx(row, chunk) in shared memory.
+/// elements apart) to s + idx(row, chunk) in shared memory. When the
+/// threads cover whole rounds of rows, each thread keeps one chunk column
+/// and steps through rows kThreads / kChunks apart (no per-copy division),
+/// and whole tiles (valid ≥ kRows) copy without predicates.
 template <int kThreads, int kRows, int kChunks, typename T, typename Idx>
 __device__ __forceinline__ void loadRowsAsync(T *s, const T *g, int valid, Idx idx,
                                               long long rowStride = kChunks * 8) {
+  if constexpr (kThreads % kChunks == 0 && (kRows * kChunks) % kThreads == 0) {
+    constexpr int kRowStep = kThreads / kChunks, kRounds = kRows * kChunks / kThreads;
+    const int r0 = (int)threadIdx.x / kChunks, c = (int)threadIdx.x % kChunks;
+    const T *src = g + (long long)r0 * rowStride + c * 8;
+    if (valid >= kRows) {
+#pragma unroll
+      for (int i = 0; i < kRounds; ++i)
+        cpAsync16(smemAddr(s + idx(r0 + i * kRowStep, c)), src + i * kRowStep * rowStride, true);
+    } else {
+#pragma unroll 2
+      for (int i = 0; i < kRounds; ++i) {
+        bool ok = r0 + i * kRowStep < valid;
+        cpAsync16(smemAddr(s + idx(r0 + i * kRowStep, c)),
+                  ok ? src + i * kRowStep * rowStride : g, ok);
+      }
+    }
+  } else {
 #pragma unroll 4
-  for (int i = threadIdx.x; i < kRows * kChunks; i += kThreads) {
-    int r = i / kChunks, c = i % kChunks;
-    bool ok = r < valid;
-    const T *src = g + (ok ? (long long)r * rowStride + c * 8 : 0);
-    cpAsync16(smemAddr(s + idx(r, c)), src, ok);
+    for (int i = threadIdx.x; i < kRows * kChunks; i += kThreads) {
+      int r = i / kChunks, c = i % kChunks;
+      bool ok = r < valid;
+      const T *src = g + (ok ? (long long)r * rowStride + c * 8 : 0);
+      cpAsync16(smemAddr(s + idx(r, c)), src, ok);
+    }
   }
 }
 
@@ -762,16 +783,36 @@ struct AttentionFwdWgmma {
   }
 
   /// Copies of a tile issued by kLanes threads (this one: `lane`).
-  template <int kRows, int kLanes = kThreads>
+  /// Each lane copies the 16-byte chunk lane % kChunks of rows
+  /// lane / kChunks + i·kRowStep: the row step is a multiple of 8, so the
+  /// swizzle is the same on all of them and both addresses advance by
+  /// constants (no per-copy index arithmetic). Whole tiles (valid ≥ kRows,
+  /// uniform) copy without predicates.
+  /// (kLanes: the threads that copy; all of them without warp
+  /// specialization, where kThreads == kConsumerThreads.)
+  template <int kRows, int kLanes = kConsumerThreads>
   __device__ __forceinline__ static void loadTile(unsigned char *s, const T *g, int valid,
                                                   int lane = threadIdx.x) {
     constexpr int kChunks = D / 8;
-#pragma unroll 4
-    for (int idx = lane; idx < kRows * kChunks; idx += kLanes) {
-      int r = idx / kChunks, c = idx % kChunks;
-      bool ok = r < valid;
-      const T *src = g + (ok ? (long long)r * QT::kRowStride + c * 8 : 0);
-      cpAsync16(smemAddr(s + offB<kRows>(r, c * 8)), src, ok);
+    static_assert(kLanes % kChunks == 0 && (kRows * kChunks) % kLanes == 0,
+                  "whole rounds of copies");
+    constexpr int kRowStep = kLanes / kChunks;
+    constexpr int kRounds = kRows * kChunks / kLanes;
+    static_assert(kRowStep % 8 == 0, "the swizzle repeats every 8 rows");
+    const int r0 = lane / kChunks, c = lane % kChunks;
+    const T *src = g + (long long)r0 * QT::kRowStride + c * 8;
+    const unsigned dst = smemAddr(s + offB<kRows>(r0, c * 8));
+    if (valid >= kRows) {
+#pragma unroll
+      for (int i = 0; i < kRounds; ++i)
+        cpAsync16(dst + i * kRowStep * 128, src + i * kRowStep * QT::kRowStride, true);
+    } else {
+      // (Not unrolled whole: the producer warpgroup has few registers.)
+#pragma unroll 2
+      for (int i = 0; i < kRounds; ++i) {
+        bool ok = r0 + i * kRowStep < valid;
+        cpAsync16(dst + i * kRowStep * 128, ok ? src + i * kRowStep * QT::kRowStride : g, ok);
+      }
     }
   }
 
@@ -880,15 +921,22 @@ struct AttentionFwdWgmma {
   /// Q tile at qAddr, the key tile at kAddr.
   __device__ __forceinline__ static void issueScores(float (&s)[1][kNT][4], unsigned qAddr,
                                                      unsigned kAddr) {
+    const unsigned long long da0 = wgmma::desc128B(qAddr, 16, 1024);
+    const unsigned long long db0 = wgmma::desc128B(kAddr, 16, 1024);
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
-      unsigned long long da =
-          wgmma::desc128B(qAddr + (kk >> 2) * (kBlockM * 128) + (kk & 3) * 32, 16, 1024);
-      unsigned long long db =
-          wgmma::desc128B(kAddr + (kk >> 2) * (kBlockN * 128) + (kk & 3) * 32, 16, 1024);
+      unsigned long long da = wgmma::descAdd(da0, (kk >> 2) * (kBlockM * 128) + (kk & 3) * 32);
+      unsigned long long db = wgmma::descAdd(db0, (kk >> 2) * (kBlockN * 128) + (kk & 3) * 32);
       wgmma::SS<T, kBlockN>::run(&s[0][0][0], da, db, kk > 0 ? 1 : 0);
     }
     wgmma::commit();
+  }
+
+  /// The warpgroup index, broadcast from lane 0 so that the compiler knows
+  /// it is warp-uniform: what depends on it (the Q tile's wgmma
+  /// descriptors) stays in uniform registers.
+  __device__ __forceinline__ static int uniformWarpGroup() {
+    return __shfl_sync(0xffffffffu, (int)(threadIdx.x >> 7), 0);
   }
 
   /// Keeps the compiler from moving accesses of registers that an in-flight
@@ -922,7 +970,7 @@ struct AttentionFwdWgmma {
     const int g = lane >> 2, tq = lane & 3;
     const long long nTiles = qt.plan.count();
     const detail::ScoreFn<BiasT, kSoftcap> score(p.scale, p.softcap);
-    const unsigned qAddr = smemAddr(sK) - kQBytes + wg * 64 * 128;
+    const unsigned qAddr = smemAddr(sK) - kQBytes + uniformWarpGroup() * 64 * 128;
     const int qp0 = (int)(qt.m0 + qt.off) + wg * 64 + wIn * 16;
     constexpr int kKSteps = kBlockN / 16;
     auto waitFull = [&](int st) {
@@ -941,12 +989,11 @@ struct AttentionFwdWgmma {
       issueScores(s, qAddr, smemAddr(sK + st * kKVBytes));
     };
     auto issuePV = [&](unsigned(&pk)[kKSteps][4], int st) {
-      const unsigned vAddr = smemAddr(sV + st * kKVBytes);
+      const unsigned long long db0 =
+          wgmma::desc128B(smemAddr(sV + st * kKVBytes), kBlockN * 128, 1024);
 #pragma unroll
-      for (int kk = 0; kk < kKSteps; ++kk) {
-        unsigned long long db = wgmma::desc128B(vAddr + kk * 16 * 128, kBlockN * 128, 1024);
-        wgmma::RS<T, D>::run(&oacc[0][0][0], pk[kk], db, 1);
-      }
+      for (int kk = 0; kk < kKSteps; ++kk)
+        wgmma::RS<T, D>::run(&oacc[0][0][0], pk[kk], wgmma::descAdd(db0, kk * 16 * 128), 1);
       wgmma::commit();
     };
     bool rescale = true; // false: alpha is 1 (kLazyRescale kept the max)
@@ -1121,7 +1168,7 @@ struct AttentionFwdWgmma {
         oacc[0][dt][e] = 0.f;
 
     const detail::ScoreFn<BiasT, kSoftcap> score(p.scale, p.softcap);
-    const unsigned qAddr = smemAddr(sQ) + wg * 64 * 128;
+    const unsigned qAddr = smemAddr(sQ) + uniformWarpGroup() * 64 * 128;
     const int qp0 = (int)(m0 + off) + wg * 64 + wIn * 16;
 
     if constexpr (kDeferPV && kRole == kConsumer) {
@@ -1170,7 +1217,7 @@ struct AttentionFwdWgmma {
 
       // O += P V: P from registers (the S accumulator layout is the A
       // fragment layout), V transposed from shared memory.
-      const unsigned vAddr = smemAddr(sVs);
+      const unsigned long long vDesc = wgmma::desc128B(smemAddr(sVs), kBlockN * 128, 1024);
       auto packP = [&](unsigned(&a)[4], int kk) {
         a[0] = pack2<T>(s[0][2 * kk][0], s[0][2 * kk][1]);
         a[1] = pack2<T>(s[0][2 * kk][2], s[0][2 * kk][3]);
@@ -1178,8 +1225,7 @@ struct AttentionFwdWgmma {
         a[3] = pack2<T>(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);
       };
       auto issuePV = [&](unsigned(&a)[4], int kk) {
-        unsigned long long db = wgmma::desc128B(vAddr + kk * 16 * 128, kBlockN * 128, 1024);
-        wgmma::RS<T, D>::run(&oacc[0][0][0], a, db, 1);
+        wgmma::RS<T, D>::run(&oacc[0][0][0], a, wgmma::descAdd(vDesc, kk * 16 * 128), 1);
       };
       const bool full =
           n0 + kBlockN <= sk && KMask::tileFull(pmin, pmax, n0, n0 + kBlockN - 1);

@@ -46,6 +46,18 @@ __device__ __forceinline__ unsigned long long desc128B(unsigned smemByteAddr, un
          ((unsigned long long)((sbo & 0x3FFFF) >> 4) << 32) | (1ull << 62);
 }
 
+/// The descriptor `desc` (desc128B) moved `bytes` further. The start address
+/// field is the low 14 bits and shared memory ends below 256 KiB, so the sum
+/// never carries out of the low word: one 32-bit add (the high word, fixed
+/// by the strides, is reused) instead of rebuilding every field.
+__device__ __forceinline__ unsigned long long descAdd(unsigned long long desc, unsigned bytes) {
+  unsigned long long r;
+  asm("mov.b64 %0, {%1, %2};"
+      : "=l"(r)
+      : "r"((unsigned)desc + (bytes >> 4)), "r"((unsigned)(desc >> 32)));
+  return r;
+}
+
 /// d (+)= A(smem, K-major) * B(smem, K-major); scaleD = 0 overwrites d.
 template <typename T, int N> struct SS;
 /// d (+)= A(registers) * B(smem, N-major, i.e. transposed); scaleD = 0 overwrites d.
