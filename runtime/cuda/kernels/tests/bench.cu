@@ -39,6 +39,17 @@ __global__ void fillRandom(bf16 *x, ll n, unsigned long long seed) {
   }
 }
 
+/// One thread spinning for `ns` nanoseconds: queued ahead of a timed
+/// launch, it keeps the GPU busy while the host issues that launch, so that
+/// the events time the kernel and not the launch latency of an idle GPU.
+__global__ void holdGpu(long long ns) {
+  long long t0, t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+  do
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  while (t - t0 < ns);
+}
+
 template <typename F> float medianMs(F &&launchOnce, int warmup = 5, int reps = 30) {
   for (int i = 0; i < warmup; ++i)
     launchOnce();
@@ -48,6 +59,7 @@ template <typename F> float medianMs(F &&launchOnce, int warmup = 5, int reps = 
   CHECK_CUDA(cudaEventCreate(&b));
   std::vector<float> ms;
   for (int i = 0; i < reps; ++i) {
+    holdGpu<<<1, 1>>>(200000);
     CHECK_CUDA(cudaEventRecord(a));
     launchOnce();
     CHECK_CUDA(cudaEventRecord(b));
