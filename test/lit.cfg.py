@@ -35,4 +35,5 @@ nvcc = os.environ.get("ROTOR_NVCC") or shutil.which("nvcc") or (
 if nvcc:
     config.available_features.add("nvcc")
     config.environment["ROTOR_NVCC"] = nvcc
+    config.substitutions.append(("%nvcc", nvcc))
 config.excludes.append("gpu")

@@ -72,6 +72,28 @@ namespace detail {
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
+/// How kLanes threads split the copies of a tile of kRows rows of kChunks
+/// 16-byte chunks when they cover whole rounds of rows (kWhole): lane l
+/// keeps chunk column l % kChunks and copies rows l / kChunks + i·kRowStep,
+/// i < kRounds (no per-copy division). test/Target/CUDA/Inputs/copy_plan_check.cu checks that
+/// every (row, chunk) is copied once.
+template <int kLanes, int kRows, int kChunks> struct CopyRounds {
+  static constexpr bool kWhole = kLanes % kChunks == 0 && (kRows * kChunks) % kLanes == 0;
+  static constexpr int kRowStep = kLanes / kChunks;
+  static constexpr int kRounds = kRows * kChunks / kLanes;
+  __host__ __device__ __forceinline__ static int row0(int lane) { return lane / kChunks; }
+  __host__ __device__ __forceinline__ static int chunk(int lane) { return lane % kChunks; }
+};
+
+/// Byte offset of element (row, col) of a 2-byte tile of kRows rows stored
+/// as 64-column blocks of kRows x 128 bytes with the 128-byte swizzle (the
+/// layout wgmma descriptors with 128-byte swizzle read). Rows 8 apart differ
+/// by 8·128 bytes in every column: the swizzle repeats every 8 rows.
+template <int kRows> __host__ __device__ __forceinline__ int swizzle128Offset(int row, int col) {
+  return (col >> 6) * (kRows * 128) + row * 128 + ((((col & 63) >> 3) ^ (row & 7)) << 4) +
+         ((col & 7) << 1);
+}
+
 /// Issues cp.async copies of kRows rows (of which `valid` exist; the others
 /// become zeros) of kChunks 16-byte chunks each from g (rows `rowStride`
 /// elements apart) to s + idx(row, chunk) in shared memory. When the
@@ -81,9 +103,10 @@ constexpr float kLn2 = 0.6931471805599453f;
 template <int kThreads, int kRows, int kChunks, typename T, typename Idx>
 __device__ __forceinline__ void loadRowsAsync(T *s, const T *g, int valid, Idx idx,
                                               long long rowStride = kChunks * 8) {
-  if constexpr (kThreads % kChunks == 0 && (kRows * kChunks) % kThreads == 0) {
-    constexpr int kRowStep = kThreads / kChunks, kRounds = kRows * kChunks / kThreads;
-    const int r0 = (int)threadIdx.x / kChunks, c = (int)threadIdx.x % kChunks;
+  using Rounds = CopyRounds<kThreads, kRows, kChunks>;
+  if constexpr (Rounds::kWhole) {
+    constexpr int kRowStep = Rounds::kRowStep, kRounds = Rounds::kRounds;
+    const int r0 = Rounds::row0(threadIdx.x), c = Rounds::chunk(threadIdx.x);
     const T *src = g + (long long)r0 * rowStride + c * 8;
     if (valid >= kRows) {
 #pragma unroll
@@ -778,8 +801,7 @@ struct AttentionFwdWgmma {
   /// Byte offset of element (row, col) in a tile of `rows` rows stored as
   /// kColBlocks blocks of rows x 128 bytes with the 128-byte swizzle.
   template <int kRows> __device__ __forceinline__ static int offB(int row, int col) {
-    return (col >> 6) * (kRows * 128) + row * 128 + ((((col & 63) >> 3) ^ (row & 7)) << 4) +
-           ((col & 7) << 1);
+    return detail::swizzle128Offset<kRows>(row, col);
   }
 
   /// Copies of a tile issued by kLanes threads (this one: `lane`).
@@ -793,13 +815,11 @@ struct AttentionFwdWgmma {
   template <int kRows, int kLanes = kConsumerThreads>
   __device__ __forceinline__ static void loadTile(unsigned char *s, const T *g, int valid,
                                                   int lane = threadIdx.x) {
-    constexpr int kChunks = D / 8;
-    static_assert(kLanes % kChunks == 0 && (kRows * kChunks) % kLanes == 0,
-                  "whole rounds of copies");
-    constexpr int kRowStep = kLanes / kChunks;
-    constexpr int kRounds = kRows * kChunks / kLanes;
+    using Rounds = detail::CopyRounds<kLanes, kRows, D / 8>;
+    static_assert(Rounds::kWhole, "whole rounds of copies");
+    constexpr int kRowStep = Rounds::kRowStep, kRounds = Rounds::kRounds;
     static_assert(kRowStep % 8 == 0, "the swizzle repeats every 8 rows");
-    const int r0 = lane / kChunks, c = lane % kChunks;
+    const int r0 = Rounds::row0(lane), c = Rounds::chunk(lane);
     const T *src = g + (long long)r0 * QT::kRowStride + c * 8;
     const unsigned dst = smemAddr(s + offB<kRows>(r0, c * 8));
     if (valid >= kRows) {

@@ -39,7 +39,7 @@ __device__ __forceinline__ void fenceProxyAsync() {
 }
 
 /// Shared-memory matrix descriptor: 128-byte swizzle.
-__device__ __forceinline__ unsigned long long desc128B(unsigned smemByteAddr, unsigned lbo,
+__host__ __device__ __forceinline__ unsigned long long desc128B(unsigned smemByteAddr, unsigned lbo,
                                                        unsigned sbo) {
   return (unsigned long long)((smemByteAddr & 0x3FFFF) >> 4) |
          ((unsigned long long)((lbo & 0x3FFFF) >> 4) << 16) |
@@ -50,12 +50,17 @@ __device__ __forceinline__ unsigned long long desc128B(unsigned smemByteAddr, un
 /// field is the low 14 bits and shared memory ends below 256 KiB, so the sum
 /// never carries out of the low word: one 32-bit add (the high word, fixed
 /// by the strides, is reused) instead of rebuilding every field.
-__device__ __forceinline__ unsigned long long descAdd(unsigned long long desc, unsigned bytes) {
+/// (On the host, for tests/copy_plan_check.cu, the same words joined in C++.)
+__host__ __device__ __forceinline__ unsigned long long descAdd(unsigned long long desc,
+                                                               unsigned bytes) {
+  const unsigned lo = (unsigned)desc + (bytes >> 4), hi = (unsigned)(desc >> 32);
+#ifdef __CUDA_ARCH__
   unsigned long long r;
-  asm("mov.b64 %0, {%1, %2};"
-      : "=l"(r)
-      : "r"((unsigned)desc + (bytes >> 4)), "r"((unsigned)(desc >> 32)));
+  asm("mov.b64 %0, {%1, %2};" : "=l"(r) : "r"(lo), "r"(hi));
   return r;
+#else
+  return (unsigned long long)hi << 32 | lo;
+#endif
 }
 
 /// d (+)= A(smem, K-major) * B(smem, K-major); scaleD = 0 overwrites d.
