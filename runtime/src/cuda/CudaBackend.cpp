@@ -25,6 +25,7 @@
 #include "Tensor.h"
 #include "cuda/CudaLibs.h"
 #include "cuda/CudaPlan.h"
+#include "cuda/ProfileHold.h"
 #include "support/AtomicFile.h"
 #include "support/FileSystem.h"
 
@@ -205,29 +206,6 @@ struct CallBinding {
 
 class CudaResidentTrainer;
 class CudaSession;
-
-/// ROTOR_CUDA_PROFILE's hold kernel: one thread spins until %globaltimer
-/// has advanced by `ns` nanoseconds. Launched ahead of the first event of a
-/// call, it keeps the stream busy while the host queues the call's steps, so
-/// that the events time the device's work back to back (as a benchmark loop
-/// with a full queue sees it), not the host's allocation and launch latency.
-const char profileHoldPtx[] = R"(.version 7.0
-.target sm_52
-.address_size 64
-.visible .entry rotor_profile_hold(.param .u64 ns)
-{
-  .reg .pred %p;
-  .reg .b64 %rd<5>;
-  ld.param.u64 %rd1, [ns];
-  mov.u64 %rd2, %globaltimer;
-$spin:
-  mov.u64 %rd3, %globaltimer;
-  sub.s64 %rd4, %rd3, %rd2;
-  setp.lt.s64 %p, %rd4, %rd1;
-  @%p bra $spin;
-  ret;
-}
-)";
 
 /// How long the hold kernel holds the stream: more than the host needs to
 /// queue one call's steps once its buffers are pooled.
