@@ -111,4 +111,6 @@ out.append('''} // namespace wgmma
 #endif // ROTOR_CUDA_WGMMA_CUH
 ''')
 import sys
+if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
+    sys.exit("usage: gen_wgmma.py OUT (writes the wgmma.cuh wrappers to OUT)")
 open(sys.argv[1], "w").write("\n".join(out))
