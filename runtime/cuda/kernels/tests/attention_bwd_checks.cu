@@ -4,8 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// AttentionBwdSimple (f32 and 16-bit types) and AttentionBwd (tensor cores,
-// bf16/fp16) against f64 loops (attention_bwd_check.h): every mask kind, GQA
+// AttentionBwdSimple (f32 and 16-bit types), AttentionBwdMma and
+// AttentionBwdWgmma (tensor cores, bf16/fp16) against f64 loops (attention_bwd_check.h): every mask kind, GQA
 // ratios 1/2/4/8, Sq != Sk (queries aligned to the end of the keys, rows
 // with no visible key), odd lengths, softcap and T5 bias.
 // `kernel_check --only bwd` runs these alone.
@@ -27,16 +27,30 @@ bool simpleBwd(const std::string &label, BwdShape s) {
 
 template <typename T, int D, typename M, typename Bi = NoBias, bool SC = false, int N = 0>
 bool tcBwd(const std::string &label, BwdShape s) {
-  using K = AttentionBwd<T, D, M, Bi, SC, N>;
+  using K = AttentionBwdMma<T, D, M, Bi, SC, N>;
   return attentionBwdCase<K, T, D, M, Bi, SC>(
       "bwd mma n" + std::to_string(K::kBlockN) + " " + label, s);
+}
+
+/// Hopper warpgroup MMA (head dims 64 and 128).
+template <typename T, int D, typename M, typename Bi = NoBias, bool SC = false>
+bool wgBwd(const std::string &label, BwdShape s) {
+  using K = AttentionBwdWgmma<T, D, M, Bi, SC>;
+  return attentionBwdCase<K, T, D, M, Bi, SC>("bwd wgmma " + label, s);
+}
+
+/// The dQ of each step added during the next one (kDeferDQ).
+template <typename T, int D, typename M, typename Bi = NoBias, bool SC = false>
+bool wgBwdDefer(const std::string &label, BwdShape s) {
+  using K = AttentionBwdWgmma<T, D, M, Bi, SC, true, true>;
+  return attentionBwdCase<K, T, D, M, Bi, SC>("bwd wgmma defer-dq " + label, s);
 }
 
 /// The blocks in launch order (key tile fastest) instead of the default
 /// heads-first order.
 template <typename T, int D, typename M, typename Bi = NoBias, bool SC = false>
 bool tcBwdLaunchOrder(const std::string &label, BwdShape s) {
-  using K = AttentionBwd<T, D, M, Bi, SC, 0, false>;
+  using K = AttentionBwdMma<T, D, M, Bi, SC, 0, false>;
   return attentionBwdCase<K, T, D, M, Bi, SC>("bwd mma launch order " + label, s);
 }
 
@@ -90,6 +104,33 @@ int runAttentionBwdChecks() {
                                                          {2, 4, 1, 257, 257});
   tcBwdLaunchOrder<f16, 64, Mask<true, 40, -1, 3, 0, 0>>("dilated window 40 d=3 Sq<Sk",
                                                         {2, 4, 2, 100, 256});
+  // Warpgroup MMA (sm_90a): both head dims, both types, every mask kind,
+  // GQA 1/2/4/8, Sq != Sk, partial key and query tiles, softcap and bias.
+  wgBwd<bf16, 128, Causal>("causal", {2, 8, 2, 129, 129});
+  wgBwd<f16, 128, Causal>("causal", {1, 4, 4, 300, 300});
+  wgBwd<bf16, 64, Causal>("causal GQA 8", {1, 8, 1, 333, 333});
+  wgBwd<bf16, 64, Mask<true, 100, -1, 1, 0, 0>>("window 100", {1, 2, 1, 1000, 1000});
+  wgBwd<f16, 128, Mask<true, -1, -1, 1, 100, 0>>("chunk 100", {1, 4, 2, 300, 300});
+  wgBwd<bf16, 128, Mask<true, 50, -1, 1, 0, 8>>("window 50 + global 8", {1, 8, 1, 257, 257});
+  wgBwd<bf16, 128, Mask<true, 60, -1, 2, 0, 0>>("dilated window 60 d=2", {1, 2, 1, 200, 200});
+  wgBwd<f16, 64, Mask<true, 40, -1, 3, 0, 0>>("dilated window 40 d=3 Sq<Sk", {1, 4, 2, 100, 256});
+  wgBwd<bf16, 64, Mask<true, 30, -1, 2, 0, 0>, NoBias, true>("dilated d=2 Sq>Sk softcap",
+                                                             {1, 2, 1, 90, 41, 3.0f});
+  wgBwd<f16, 64, NoMask>("full Sq<Sk", {2, 4, 2, 50, 200});
+  wgBwd<bf16, 128, Causal>("causal Sq>Sk (empty rows)", {1, 2, 1, 150, 77});
+  wgBwd<f16, 128, NoMask, T5Bias<32, 128>, true>("softcap + bias", {1, 2, 1, 70, 130, 3.0f});
+  wgBwd<bf16, 64, Causal, T5Bias<16, 64>>("causal bias", {1, 4, 2, 300, 300});
+  wgBwd<bf16, 128, NoMask>("full", {2, 4, 4, 256, 256});
+  wgBwd<bf16, 128, Mask<false, 40, 20, 1, 0, 0>, NoBias, true>("window 40/20 softcap",
+                                                               {1, 2, 2, 160, 160, 4.0f});
+  wgBwd<f16, 64, Mask<false, -1, -1, 1, 64, 3>>("chunk 64 + global 3", {1, 2, 1, 333, 333});
+  wgBwd<bf16, 128, Mask<true, 1023, -1, 1, 0, 64>>("hybrid window 1023 + global 64",
+                                                    {1, 4, 1, 1500, 1500});
+  wgBwdDefer<bf16, 128, Causal>("causal", {2, 8, 2, 129, 129});
+  wgBwdDefer<f16, 64, Mask<true, 40, -1, 3, 0, 0>>("dilated window 40 d=3 Sq<Sk",
+                                                    {1, 4, 2, 100, 256});
+  wgBwdDefer<bf16, 128, NoMask, T5Bias<32, 128>, true>("softcap + bias",
+                                                         {1, 2, 1, 70, 130, 3.0f});
   return tally().fail - before;
 }
 

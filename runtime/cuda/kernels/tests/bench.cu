@@ -314,15 +314,20 @@ double bwdSpotCheck(Tensors &t, const MaskRT &m, const std::vector<bf16> &o,
 }
 
 /// Forward (AttentionFwd with lse) and backward (AttentionBwdPre +
-/// AttentionBwd + AttentionBwdConvert) of one mask. FLOPs on visible pairs:
+/// AttentionBwdWgmma, or AttentionBwdMma with kMma, + AttentionBwdConvert) of
+/// one mask. FLOPs on visible pairs:
 /// forward 4·D per pair (Q·Kᵀ, P·V); backward 10·D per pair (Q·Kᵀ
 /// recomputed, dO·Vᵀ, Pᵀ·dO, dSᵀ·Q, dS·K: 2.5x the forward).
-template <typename M, bool kHeadsFirst = true>
+enum BwdVariant { kBwdWgmma, kBwdMma, kBwdLaunchOrder, kBwdDeferDQ };
+template <typename M, BwdVariant kV = kBwdWgmma>
 void benchBwdPattern(Tensors &t, const char *name) {
   if (!rowWanted(name))
     return;
   using KF = AttentionFwd<bf16, kD, M, NoBias, false, true>;
-  using KB = AttentionBwd<bf16, kD, M, NoBias, false, 0, kHeadsFirst>;
+  using KB = typename Cond<
+      kV == kBwdMma, AttentionBwdMma<bf16, kD, M>,
+      AttentionBwdWgmma<bf16, kD, M, NoBias, false, kV != kBwdLaunchOrder,
+                        kV == kBwdDeferDQ>>::type;
   using Pre = AttentionBwdPre<bf16, kD>;
   using Cvt = AttentionBwdConvert<bf16, kD>;
   const ll nQ = kB * kHq * kS * kD, nK = kB * kHkv * kS * kD;
@@ -411,9 +416,15 @@ int runBwdBench() {
   benchBwdPattern<Mask<true, -1, -1, 1, 1024, 0>>(t, "chunked 1024");
   benchBwdPattern<Mask<true, 1023, -1, 1, 0, 64>>(t, "hybrid window 1024 + 64 global");
   benchBwdPattern<Mask<true, 1023, -1, 2, 0, 0>>(t, "dilated window 1024 d=2");
-  std::printf("-- AttentionBwd with the blocks in launch order (before heads-first) --\n");
-  benchBwdPattern<Mask<true, -1, -1, 1, 0, 0>, false>(t, "causal");
-  benchBwdPattern<Mask<true, 1023, -1, 1, 0, 64>, false>(t, "hybrid window 1024 + 64 global");
+  std::printf("-- AttentionBwdWgmma with the deferred dQ (kDeferDQ) --\n");
+  benchBwdPattern<Mask<true, -1, -1, 1, 0, 0>, kBwdDeferDQ>(t, "defer-dq causal");
+  benchBwdPattern<Mask<true, 1023, -1, 1, 0, 0>, kBwdDeferDQ>(t, "defer-dq sliding window 1024");
+  std::printf("-- AttentionBwdMma (mma.sync) --\n");
+  benchBwdPattern<Mask<true, -1, -1, 1, 0, 0>, kBwdMma>(t, "mma causal");
+  benchBwdPattern<Mask<true, 1023, -1, 1, 0, 0>, kBwdMma>(t, "mma sliding window 1024");
+  benchBwdPattern<Mask<true, -1, -1, 1, 1024, 0>, kBwdMma>(t, "mma chunked 1024");
+  std::printf("-- AttentionBwdWgmma with the blocks in launch order (not heads-first) --\n");
+  benchBwdPattern<Mask<true, -1, -1, 1, 0, 0>, kBwdLaunchOrder>(t, "launch-order causal");
   return tally().fail ? 1 : 0;
 }
 

@@ -245,3 +245,11 @@ ROTOR_ATTENTION_BWD(rotor_k30, rc::AttentionBwd<__nv_bfloat16, 96,
                                                 rc::Mask<true, 1023, -1, 2, 0, 0>>)
 ROTOR_ATTENTION_BWD(rotor_k31, rc::AttentionBwd<__nv_bfloat16, 64,
                                                 rc::Mask<false, 127, 127, 1, 256, 0>>)
+ROTOR_ATTENTION_BWD(rotor_k32,
+                    rc::AttentionBwdMma<__nv_bfloat16, 128, rc::Mask<true, -1, -1, 1, 0, 0>>)
+ROTOR_ATTENTION_BWD(rotor_k33, rc::AttentionBwdWgmma<__half, 64, rc::Mask<true, 100, -1, 3, 0, 0>,
+                                                     rc::T5Bias<32, 128>, true>)
+ROTOR_ATTENTION_BWD(rotor_k34,
+                    rc::AttentionBwdWgmma<__nv_bfloat16, 128, rc::Mask<true, -1, -1, 1, 0, 0>>)
+ROTOR_ATTENTION_BWD(rotor_k35, rc::AttentionBwdWgmma<__nv_bfloat16, 128,
+                                                     rc::Mask<true, 1023, -1, 2, 0, 0>>)

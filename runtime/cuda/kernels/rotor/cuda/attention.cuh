@@ -72,6 +72,30 @@ namespace detail {
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
+/// The warpgroup index, broadcast from lane 0 so that the compiler knows
+/// it is warp-uniform: what depends on it (the Q tile's wgmma
+/// descriptors) stays in uniform registers.
+__device__ __forceinline__ int uniformWarpGroup() {
+  return __shfl_sync(0xffffffffu, (int)(threadIdx.x >> 7), 0);
+}
+
+/// Keeps the compiler from moving accesses of registers that an in-flight
+/// wgmma reads or writes across the wgmma wait before this point.
+template <int N> __device__ __forceinline__ void fenceRegs(float (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i)
+    asm volatile("" : "+f"(r[i])::"memory");
+}
+/// Keeps registers that an in-flight wgmma reads alive (unchanged) up to
+/// this point.
+template <int N> __device__ __forceinline__ void useRegs(const unsigned (&r)[N][4]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      asm volatile("" ::"r"(r[i][e]) : "memory");
+}
+
 /// How kLanes threads split the copies of a tile of kRows rows of kChunks
 /// 16-byte chunks when they cover whole rounds of rows (kWhole): lane l
 /// keeps chunk column l % kChunks and copies rows l / kChunks + i·kRowStep,
@@ -952,30 +976,6 @@ struct AttentionFwdWgmma {
     wgmma::commit();
   }
 
-  /// The warpgroup index, broadcast from lane 0 so that the compiler knows
-  /// it is warp-uniform: what depends on it (the Q tile's wgmma
-  /// descriptors) stays in uniform registers.
-  __device__ __forceinline__ static int uniformWarpGroup() {
-    return __shfl_sync(0xffffffffu, (int)(threadIdx.x >> 7), 0);
-  }
-
-  /// Keeps the compiler from moving accesses of registers that an in-flight
-  /// wgmma reads or writes across the wgmma wait before this point.
-  template <int N> __device__ __forceinline__ static void fenceRegs(float (&r)[N]) {
-#pragma unroll
-    for (int i = 0; i < N; ++i)
-      asm volatile("" : "+f"(r[i])::"memory");
-  }
-  /// Keeps registers that an in-flight wgmma reads alive (unchanged) up to
-  /// this point.
-  template <int N> __device__ __forceinline__ static void useRegs(const unsigned (&r)[N][4]) {
-#pragma unroll
-    for (int i = 0; i < N; ++i)
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        asm volatile("" ::"r"(r[i][e]) : "memory");
-  }
-
   /// The consumer loop with deferred P·V (kDeferPV): per tile t, issue
   /// Q·K_tᵀ and P_{t−1}·V_{t−1} together (ping-pong: in this warpgroup's
   /// turn), wait for the scores, run the softmax of tile t while P·V runs,
@@ -990,7 +990,7 @@ struct AttentionFwdWgmma {
     const int g = lane >> 2, tq = lane & 3;
     const long long nTiles = qt.plan.count();
     const detail::ScoreFn<BiasT, kSoftcap> score(p.scale, p.softcap);
-    const unsigned qAddr = smemAddr(sK) - kQBytes + uniformWarpGroup() * 64 * 128;
+    const unsigned qAddr = smemAddr(sK) - kQBytes + detail::uniformWarpGroup() * 64 * 128;
     const int qp0 = (int)(qt.m0 + qt.off) + wg * 64 + wIn * 16;
     constexpr int kKSteps = kBlockN / 16;
     auto waitFull = [&](int st) {
@@ -1020,7 +1020,7 @@ struct AttentionFwdWgmma {
     // Scores of tile t (complete after the wait) to probabilities in place,
     // online-softmax statistics; o is left alone (alpha returned).
     auto softmaxInPlace = [&](float(&s)[1][kNT][4], long long t, float(&alpha)[2]) {
-      fenceRegs(reinterpret_cast<float(&)[kNT * 4]>(s));
+      detail::fenceRegs(reinterpret_cast<float(&)[kNT * 4]>(s));
       const long long n0 = qt.plan.tile(t) * kBlockN;
       const bool full =
           n0 + kBlockN <= qt.sk && KMask::tileFull(qt.pmin, qt.pmax, n0, n0 + kBlockN - 1);
@@ -1085,8 +1085,8 @@ struct AttentionFwdWgmma {
       wgmma::wait<1>(); // the scores of tile t
       softmaxInPlace(s, t, alpha);
       wgmma::wait<0>(); // P·V of tile t − 1
-      fenceRegs(reinterpret_cast<float(&)[kDT * 4]>(oacc));
-      useRegs(pk);
+      detail::fenceRegs(reinterpret_cast<float(&)[kDT * 4]>(oacc));
+      detail::useRegs(pk);
       mbarArrive(emptyBar + 8 * stPrev); // the producer may refill it
       packP(s, pk);
       stPrev = st;
@@ -1096,8 +1096,8 @@ struct AttentionFwdWgmma {
     wgmma::fence();
     issuePV(pk, stPrev);
     wgmma::wait<0>();
-    fenceRegs(reinterpret_cast<float(&)[kDT * 4]>(oacc));
-    useRegs(pk);
+    detail::fenceRegs(reinterpret_cast<float(&)[kDT * 4]>(oacc));
+    detail::useRegs(pk);
     mbarArrive(emptyBar + 8 * stPrev);
   }
 
@@ -1188,7 +1188,7 @@ struct AttentionFwdWgmma {
         oacc[0][dt][e] = 0.f;
 
     const detail::ScoreFn<BiasT, kSoftcap> score(p.scale, p.softcap);
-    const unsigned qAddr = smemAddr(sQ) + uniformWarpGroup() * 64 * 128;
+    const unsigned qAddr = smemAddr(sQ) + detail::uniformWarpGroup() * 64 * 128;
     const int qp0 = (int)(m0 + off) + wg * 64 + wIn * 16;
 
     if constexpr (kDeferPV && kRole == kConsumer) {

@@ -10,7 +10,8 @@
 //
 //  1. AttentionBwdPre:     delta_i = Σ_d do_i·o_i (f32 scratch), zeroes the
 //                          f32 dq accumulator and the bias gradient;
-//  2. AttentionBwd / AttentionBwdSimple: one block per (key tile, kv head,
+//  2. AttentionBwd (AttentionBwdWgmma or AttentionBwdMma) / AttentionBwdSimple:
+//                          one block per (key tile, kv head,
 //                          batch row); loops over the query heads of the GQA
 //                          group and the query tiles that can see the key
 //                          tile; dK and dV are written once per block (the
@@ -165,6 +166,179 @@ template <bool kSoftcap> struct BwdScore {
     }
   }
 };
+
+/// Pᵀ and dSᵀ of one tile in place (the tensor-core backward kernels): Sᵀ
+/// (raw dot products) becomes Pᵀ and dPᵀ becomes dSᵀ. The thread holds keys
+/// krow0 (+8) and queries 8 nt + 2 tq (+1) of an accumulator in the m16n8 C
+/// layout (mma.sync, and wgmma per warp). kMasked: the element test (tiles
+/// that are not wholly visible).
+template <typename KMask, typename BiasT, bool kSoftcap, bool kMasked, int kQT, typename P>
+__device__ __forceinline__ void bwdProbs(float (&st)[kQT][4], float (&dpt)[kQT][4],
+                                         const float *lseS, const float *delS, const P &p,
+                                         int krow0, int tq, int nq, int nk, long long pmin,
+                                         long long n0, const float *sBias, float *sDBias,
+                                         const int *sBucket) {
+  const float scaleLog2 = p.scale * kLog2e;
+  const BwdScore<kSoftcap> score(p.scale, p.softcap);
+#pragma unroll
+  for (int nt = 0; nt < kQT; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int kr = krow0 + 8 * (e >> 1), qc = nt * 8 + 2 * tq + (e & 1);
+      const float l = lseS[qc];
+      // exp2(x − (+inf)) = 0: rows without a visible key add nothing.
+      const float l2 = l == negInf() ? -negInf() : l * kLog2e;
+      bool vis = true;
+      if constexpr (kMasked)
+        vis = qc < nq && kr < nk && KMask::visible(pmin + qc, n0 + kr);
+      float pr = 0.f, ds = 0.f;
+      if (vis) {
+        if constexpr (!kSoftcap && !BiasT::kEnabled) {
+          pr = exp2Fast(st[nt][e] * scaleLog2 - l2);
+          ds = pr * (dpt[nt][e] - delS[qc]);
+        } else {
+          float dcap;
+          float sc = score(st[nt][e], &dcap);
+          int slot = 0;
+          if constexpr (BiasT::kEnabled) {
+            slot = sBucket[bucketSlot<BiasT>(n0 + kr - (pmin + qc))];
+            sc += sBias[slot];
+          }
+          pr = exp2Fast(sc * kLog2e - l2);
+          ds = pr * (dpt[nt][e] - delS[qc]);
+          if constexpr (BiasT::kEnabled) {
+            if (ds != 0.f)
+              atomicAdd(&sDBias[slot], ds);
+          }
+          ds *= dcap;
+        }
+      }
+      st[nt][e] = pr;
+      dpt[nt][e] = ds;
+    }
+}
+
+/// One work unit of the tensor-core backward kernels: key tile `tile` (of
+/// kBlockN keys) of residue class rk (kStep = 1: rk = 0, the plain key tile)
+/// of kv head h, batch row b. sq, sk, n0, off and positions are in
+/// subsequence units (kStep = 1: the ordinary ones): queries i = r +
+/// kStep·u see keys rk + kStep·w, where r + sk − sq ≡ rk (mod kStep), and
+/// query u of the class has position u + off against key w.
+template <int kStep, int kBlockN, int kBlockM, int D, typename KMask> struct BwdUnit {
+  long long h, b, r, off, sq, sk, n0, group, keyBase, nT, nSteps;
+  int nk;
+  TileRanges plan;
+
+  /// False when the tile holds no key (nothing to do).
+  template <typename P>
+  __device__ __forceinline__ bool init(const P &p, const BlockCoord &bc, long long rk,
+                                       long long tile) {
+    h = bc.h;
+    b = bc.b;
+    const long long offFull = p.sk - p.sq;
+    r = ((rk - offFull) % kStep + kStep) % kStep;
+    off = (r + offFull - rk) / kStep; // exact
+    sq = p.sq > r ? (p.sq - r + kStep - 1) / kStep : 0;
+    sk = p.sk > rk ? (p.sk - rk + kStep - 1) / kStep : 0;
+    n0 = tile * kBlockN;
+    if (n0 >= sk)
+      return false;
+    nk = sk - n0 < kBlockN ? (int)(sk - n0) : kBlockN;
+    group = p.hq / p.hkv;
+    // Full row index of key row 0 of the tile (rows kStep apart).
+    keyBase = (b * p.hkv + h) * p.sk + rk + kStep * n0;
+    plan = planQueryTiles<KMask, kBlockM>(n0, n0 + nk - 1, sq, off);
+    nT = plan.count();
+    nSteps = group * nT;
+    return true;
+  }
+
+  /// Step st: query head hk·group + st / nT, query tile plan.tile(st % nT).
+  struct Step {
+    long long gh, t, h, m0, rowBase; // rowBase: full row index of the tile's row 0
+    int nq;
+  };
+  template <typename P> __device__ __forceinline__ Step step(const P &p, long long st) const {
+    Step s;
+    s.gh = st / nT;
+    s.t = st % nT;
+    s.h = h * group + s.gh;
+    s.m0 = plan.tile(s.t) * kBlockM;
+    s.nq = sq - s.m0 < kBlockM ? (int)(sq - s.m0) : kBlockM;
+    s.rowBase = (b * p.hq + s.h) * p.sq + r + kStep * s.m0;
+    return s;
+  }
+
+  /// Issues the copies of step st (Q and dO rows through loadQ(dst, src,
+  /// rows), lse and delta) into one stage.
+  template <int kThreads, typename T, typename P, typename LoadQ>
+  __device__ __forceinline__ void prefetch(const P &p, long long st, T *sQ, T *sG, float *sLse,
+                                           float *sDelta, LoadQ loadQ) const {
+    const Step s = step(p, st);
+    loadQ(sQ, p.q + s.rowBase * D, s.nq);
+    loadQ(sG, p.dout + s.rowBase * D, s.nq);
+    for (int i = threadIdx.x; i < 2 * kBlockM; i += kThreads) {
+      const int row = i % kBlockM;
+      const bool ok = row < s.nq;
+      const float *src = (i < kBlockM ? p.lse : p.delta) + s.rowBase + (ok ? kStep * row : 0);
+      float *dst = (i < kBlockM ? sLse : sDelta) + row;
+      cpAsync4(smemAddr(dst), src, ok);
+    }
+  }
+};
+
+/// The bias gradient of the backward kernels, summed per query head in
+/// shared memory (sDBias) and flushed to p.dbias when the head changes.
+template <typename BiasT, int kThreads> struct BwdBiasGrad {
+  static constexpr int kNB = BiasT::kEnabled ? BiasT::kNumBuckets : 0;
+  /// At the first step of query head h (gh: its index in the group):
+  /// flushes head h − 1 and loads head h's bias row.
+  template <typename P>
+  __device__ __forceinline__ static void startHead(const P &p, long long gh, long long h,
+                                                   float *sBias, float *sDBias) {
+    if constexpr (BiasT::kEnabled) {
+      __syncthreads();
+      if (gh > 0)
+        flush(p, h - 1, sDBias);
+      __syncthreads();
+      for (int i = threadIdx.x; i < kNB; i += kThreads) {
+        sBias[i] = p.bias[h * kNB + i];
+        sDBias[i] = 0.f;
+      }
+    }
+  }
+  /// Adds head h's sums to p.dbias (after a barrier).
+  template <typename P>
+  __device__ __forceinline__ static void flush(const P &p, long long h, const float *sDBias) {
+    if constexpr (BiasT::kEnabled)
+      for (int i = threadIdx.x; i < kNB; i += kThreads)
+        if (sDBias[i] != 0.f)
+          atomicAdd(&p.dbias[h * kNB + i], sDBias[i]);
+  }
+};
+
+/// Writes dK (times scale) and dV of a key tile from accumulators in the
+/// m16n8 C layout: rows krow0 + g (+8), columns 8 dt + 2 tq (+1); key row
+/// kr of the tile is full row keyBase + kStep·kr.
+template <typename T, int kDT, int kStep, int D, typename P>
+__device__ __forceinline__ void bwdStoreKV(const P &p, const float (&dK)[kDT][4],
+                                           const float (&dV)[kDT][4], long long keyBase,
+                                           int krow0, int g, int tq, int nk) {
+#pragma unroll
+  for (int hr = 0; hr < 2; ++hr) {
+    const int kr = krow0 + g + 8 * hr;
+    if (kr < nk) {
+      T *dkr = p.dk + (keyBase + kStep * kr) * D + 2 * tq;
+      T *dvr = p.dv + (keyBase + kStep * kr) * D + 2 * tq;
+#pragma unroll
+      for (int dt = 0; dt < kDT; ++dt) {
+        *reinterpret_cast<unsigned *>(dkr + dt * 8) =
+            pack2<T>(dK[dt][2 * hr] * p.scale, dK[dt][2 * hr + 1] * p.scale);
+        *reinterpret_cast<unsigned *>(dvr + dt * 8) = pack2<T>(dV[dt][2 * hr], dV[dt][2 * hr + 1]);
+      }
+    }
+  }
+}
 
 } // namespace detail
 
@@ -436,11 +610,12 @@ struct AttentionBwdSimple {
 
 
 //===----------------------------------------------------------------------===//
-// AttentionBwd (tensor cores)
+// AttentionBwdMma (tensor cores, mma.sync)
 //===----------------------------------------------------------------------===//
 
 /// Attention backward on tensor cores (bf16 / fp16 in, fp32 accumulation),
-/// mma.sync m16n8k16 + ldmatrix, head dims that are multiples of 16 up to
+/// mma.sync m16n8k16 + ldmatrix (any sm_80+ target; AttentionBwd picks it
+/// for head dims other than 64 and 128), head dims that are multiples of 16 up to
 /// 128. One block per (key tile of kBlockN keys, kv head, batch row); warp w
 /// owns keys [16w, 16w + 16) of the tile. The block walks (query head of the
 /// GQA group, query tile of 64 rows that planQueryTiles allows), Q, dO, lse
@@ -468,14 +643,14 @@ struct AttentionBwdSimple {
 /// which every query sees) start in the first wave instead of the last.
 template <typename T, int kHeadDim, typename MaskT = NoMask, typename BiasT = NoBias,
           bool kSoftcap = false, int kBlockNWanted = 0, bool kHeadsFirst = true>
-struct AttentionBwd {
-  static_assert(IsHalfLike<T>::value, "AttentionBwd takes __half or __nv_bfloat16");
+struct AttentionBwdMma {
+  static_assert(IsHalfLike<T>::value, "AttentionBwdMma takes __half or __nv_bfloat16");
   static_assert(kHeadDim % 16 == 0 && kHeadDim >= 16 && kHeadDim <= 128,
-                "AttentionBwd head dim must be a multiple of 16 in [16, 128]");
+                "AttentionBwdMma head dim must be a multiple of 16 in [16, 128]");
   static constexpr int D = kHeadDim;
   static constexpr int kBlockN =
       kBlockNWanted ? kBlockNWanted : ((D / 16) % 2 == 0 ? 128 : 64);
-  static_assert(kBlockN == 64 || kBlockN == 128, "AttentionBwd key tile is 64 or 128");
+  static_assert(kBlockN == 64 || kBlockN == 128, "AttentionBwdMma key tile is 64 or 128");
   static constexpr int kBlockM = 64;
   using Split = detail::QuerySplit<MaskT, BiasT, NoRope>;
   static constexpr int kStep = Split::kStep; // dilation d when strided, else 1
@@ -503,6 +678,8 @@ struct AttentionBwd {
   static constexpr int kMinBlocksPerSM = 1;
 
   using Params = AttentionBwdParams<T>;
+  using Unit = detail::BwdUnit<kStep, kBlockN, kBlockM, D, KMask>;
+  using Bias = detail::BwdBiasGrad<BiasT, kThreads>;
 
   __device__ __forceinline__ static int sIdx(int row, int chunk) {
     return row * kRowElems + (kSwizzle ? (chunk ^ (row & 7)) : chunk) * 8;
@@ -515,55 +692,6 @@ struct AttentionBwd {
   __device__ __forceinline__ static void loadTile(T *s, const T *g, int valid) {
     detail::loadRowsAsync<kThreads, kRows, kChunks>(
         s, g, valid, [](int r, int c) { return sIdx(r, c); }, kRowStride);
-  }
-
-  /// Turns Sᵀ (raw dot products) into Pᵀ and dPᵀ into dSᵀ, in place. The
-  /// thread holds keys krow0 (+8) and queries 8 nt + 2 tq (+1).
-  template <bool kMasked>
-  __device__ __forceinline__ static void probs(float (&st)[kQT][4], float (&dpt)[kQT][4],
-                                               const float *lseS, const float *delS,
-                                               const Params &p, int krow0, int tq, int nq,
-                                               int nk, long long pmin, long long n0,
-                                               const float *sBias, float *sDBias,
-                                               const int *sBucket) {
-    const float scaleLog2 = p.scale * detail::kLog2e;
-    const detail::BwdScore<kSoftcap> score(p.scale, p.softcap);
-#pragma unroll
-    for (int nt = 0; nt < kQT; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int kr = krow0 + 8 * (e >> 1), qc = nt * 8 + 2 * tq + (e & 1);
-        const float l = lseS[qc];
-        // exp2(x − (+inf)) = 0: rows without a visible key add nothing.
-        const float l2 = l == negInf() ? -negInf() : l * detail::kLog2e;
-        bool vis = true;
-        if constexpr (kMasked)
-          vis = qc < nq && kr < nk && KMask::visible(pmin + qc, n0 + kr);
-        float pr = 0.f, ds = 0.f;
-        if (vis) {
-          if constexpr (!kSoftcap && !BiasT::kEnabled) {
-            pr = exp2Fast(st[nt][e] * scaleLog2 - l2);
-            ds = pr * (dpt[nt][e] - delS[qc]);
-          } else {
-            float dcap;
-            float sc = score(st[nt][e], &dcap);
-            int slot = 0;
-            if constexpr (BiasT::kEnabled) {
-              slot = sBucket[detail::bucketSlot<BiasT>(n0 + kr - (pmin + qc))];
-              sc += sBias[slot];
-            }
-            pr = exp2Fast(sc * detail::kLog2e - l2);
-            ds = pr * (dpt[nt][e] - delS[qc]);
-            if constexpr (BiasT::kEnabled) {
-              if (ds != 0.f)
-                atomicAdd(&sDBias[slot], ds);
-            }
-            ds *= dcap;
-          }
-        }
-        st[nt][e] = pr;
-        dpt[nt][e] = ds;
-      }
   }
 
   __device__ static void run(const Params &p) {
@@ -595,46 +723,23 @@ struct AttentionBwd {
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int g = lane >> 2, tq = lane & 3;
-    const long long hk = bc.h, b = bc.b; // (bc.h: the kv head)
-    // Queries i = r + kStep·u see keys rk + kStep·w: r + sk − sq ≡ rk (mod
-    // kStep); query u of the class has position u + off against key w.
-    const long long offFull = p.sk - p.sq;
-    const long long r = ((rk - offFull) % kStep + kStep) % kStep;
-    const long long off = (r + offFull - rk) / kStep; // exact
-    const long long sq = p.sq > r ? (p.sq - r + kStep - 1) / kStep : 0;
-    const long long sk = p.sk > rk ? (p.sk - rk + kStep - 1) / kStep : 0;
-    const long long n0 = tile * kBlockN;
-    if (n0 >= sk)
+    Unit u;
+    if (!u.init(p, bc, rk, tile))
       return;
-    const int nk = sk - n0 < kBlockN ? (int)(sk - n0) : kBlockN;
-    const long long group = p.hq / p.hkv;
-    // Full row index of key row 0 of the tile (rows kStep apart).
-    const long long keyBase = (b * p.hkv + hk) * p.sk + rk + kStep * n0;
+    const long long n0 = u.n0;
+    const int nk = u.nk;
 
-    loadTile<kBlockN>(sK, p.k + keyBase * D, nk);
-    loadTile<kBlockN>(sV, p.v + keyBase * D, nk);
+    loadTile<kBlockN>(sK, p.k + u.keyBase * D, u.nk);
+    loadTile<kBlockN>(sV, p.v + u.keyBase * D, u.nk);
     if constexpr (BiasT::kEnabled)
       detail::fillBucketTable<BiasT, kThreads>(sBucket, !MaskT::kCausal);
 
-    const TileRanges plan = planQueryTiles<KMask, kBlockM>(n0, n0 + nk - 1, sq, off);
-    const long long nT = plan.count(), nSteps = group * nT;
-
     auto prefetch = [&](long long st, int stage) {
-      const long long h = hk * group + st / nT;
-      const long long m0 = plan.tile(st % nT) * kBlockM;
-      const int nq = sq - m0 < kBlockM ? (int)(sq - m0) : kBlockM;
-      const long long rowBase = (b * p.hq + h) * p.sq + r + kStep * m0; // full row index
-      loadTile<kBlockM>(sQ + stage * kQElems, p.q + rowBase * D, nq);
-      loadTile<kBlockM>(sG + stage * kQElems, p.dout + rowBase * D, nq);
-      for (int i = tid; i < 2 * kBlockM; i += kThreads) {
-        const int row = i % kBlockM;
-        const bool ok = row < nq;
-        const float *src = (i < kBlockM ? p.lse : p.delta) + rowBase + (ok ? kStep * row : 0);
-        float *dst = (i < kBlockM ? sLse : sDelta) + stage * kBlockM + row;
-        cpAsync4(smemAddr(dst), src, ok);
-      }
+      u.template prefetch<kThreads>(p, st, sQ + stage * kQElems, sG + stage * kQElems,
+                                    sLse + stage * kBlockM, sDelta + stage * kBlockM,
+                                    [](T *dst, const T *src, int valid) { loadTile<kBlockM>(dst, src, valid); });
     };
-    if (nSteps > 0)
+    if (u.nSteps > 0)
       prefetch(0, 0);
     cpAsyncCommit();
 
@@ -653,28 +758,14 @@ struct AttentionBwd {
     const int krow0 = warp * 16;
     const int qrow0 = (warp & 3) * 16, cg = warp >> 2; // dQ roles
 
-    for (long long st = 0; st < nSteps; ++st) {
+    for (long long st = 0; st < u.nSteps; ++st) {
       const int stage = (int)(st & 1);
-      const long long gh = st / nT, t = st % nT;
-      const long long h = hk * group + gh;
-      const long long m0 = plan.tile(t) * kBlockM;
-      const int nq = sq - m0 < kBlockM ? (int)(sq - m0) : kBlockM;
-      const long long rowBase = (b * p.hq + h) * p.sq + r + kStep * m0; // full row index
-      if constexpr (BiasT::kEnabled) {
-        if (t == 0) { // a new query head: flush the previous head's gradient
-          __syncthreads();
-          if (gh > 0)
-            for (int i = tid; i < kNB; i += kThreads)
-              if (sDBias[i] != 0.f)
-                atomicAdd(&p.dbias[(h - 1) * kNB + i], sDBias[i]);
-          __syncthreads();
-          for (int i = tid; i < kNB; i += kThreads) {
-            sBias[i] = p.bias[h * kNB + i];
-            sDBias[i] = 0.f;
-          }
-        }
-      }
-      if (st + 1 < nSteps)
+      const typename Unit::Step sp = u.step(p, st);
+      const long long m0 = sp.m0, rowBase = sp.rowBase;
+      const int nq = sp.nq;
+      if (sp.t == 0) // a new query head
+        Bias::startHead(p, sp.gh, sp.h, sBias, sDBias);
+      if (st + 1 < u.nSteps)
         prefetch(st + 1, stage ^ 1);
       cpAsyncCommit();
       cpAsyncWait<1>();
@@ -709,13 +800,13 @@ struct AttentionBwd {
       }
 
       // Pᵀ and dSᵀ (the element test only where the tile is not wholly visible).
-      const long long pmin = m0 + off, pmax = m0 + nq - 1 + off;
+      const long long pmin = m0 + u.off, pmax = m0 + nq - 1 + u.off;
       if (nq == kBlockM && nk == kBlockN && KMask::tileFull(pmin, pmax, n0, n0 + kBlockN - 1))
-        probs<false>(sT, dpT, lseS, delS, p, krow0 + g, tq, nq, nk, pmin, n0, sBias, sDBias,
-                     sBucket);
+        detail::bwdProbs<KMask, BiasT, kSoftcap, false>(sT, dpT, lseS, delS, p, krow0 + g, tq, nq,
+                                                        nk, pmin, n0, sBias, sDBias, sBucket);
       else
-        probs<true>(sT, dpT, lseS, delS, p, krow0 + g, tq, nq, nk, pmin, n0, sBias, sDBias,
-                    sBucket);
+        detail::bwdProbs<KMask, BiasT, kSoftcap, true>(sT, dpT, lseS, delS, p, krow0 + g, tq, nq,
+                                                       nk, pmin, n0, sBias, sDBias, sBucket);
 
       // dV += Pᵀ dO, dK += dSᵀ Q; dSᵀ to shared memory for dQ.
 #pragma unroll
@@ -781,29 +872,363 @@ struct AttentionBwd {
     cpAsyncWait<0>();
     if constexpr (BiasT::kEnabled) {
       __syncthreads();
-      if (nSteps > 0)
-        for (int i = tid; i < kNB; i += kThreads)
-          if (sDBias[i] != 0.f)
-            atomicAdd(&p.dbias[(hk * group + group - 1) * kNB + i], sDBias[i]);
+      if (u.nSteps > 0)
+        Bias::flush(p, u.h * u.group + u.group - 1, sDBias);
     }
+    detail::bwdStoreKV<T, kDT, kStep, D>(p, dK, dV, u.keyBase, krow0, g, tq, nk);
+  }
+};
 
-    // dK (times scale) and dV: rows krow0 + g (+8), columns 8 dt + 2 tq.
-#pragma unroll
-    for (int hr = 0; hr < 2; ++hr) {
-      const int kr = krow0 + g + 8 * hr;
-      if (kr < nk) {
-        T *dkr = p.dk + (keyBase + kStep * kr) * D + 2 * tq;
-        T *dvr = p.dv + (keyBase + kStep * kr) * D + 2 * tq;
-#pragma unroll
-        for (int dt = 0; dt < kDT; ++dt) {
-          *reinterpret_cast<unsigned *>(dkr + dt * 8) =
-              pack2<T>(dK[dt][2 * hr] * p.scale, dK[dt][2 * hr + 1] * p.scale);
-          *reinterpret_cast<unsigned *>(dvr + dt * 8) =
-              pack2<T>(dV[dt][2 * hr], dV[dt][2 * hr + 1]);
-        }
-      }
+//===----------------------------------------------------------------------===//
+// AttentionBwdWgmma (Hopper warpgroup MMA)
+//===----------------------------------------------------------------------===//
+
+/// Attention backward on Hopper tensor cores (sm_90a): wgmma with fp32
+/// accumulators, bf16 / fp16, head dims 64 and 128. Same work units, grid
+/// rule and arithmetic as AttentionBwdMma (one block per key tile of kBlockN =
+/// 128 keys, kv head and batch row, walking the query heads of the GQA group
+/// and the query tiles of 64 rows that planQueryTiles allows; dilation by
+/// residue classes), with two warpgroups: warpgroup wg owns keys
+/// [64 wg, 64 wg + 64) of the tile. Shared memory holds every tile in the
+/// 128-byte swizzled layout the wgmma descriptors read (detail::
+/// swizzle128Offset). Per step:
+///   Sᵀ = K Qᵀ, dPᵀ = V dOᵀ     SS, M = 64 keys, N = 64 queries, K = D
+///   Pᵀ, dSᵀ                     registers (detail::bwdProbs; plain scores:
+///                               Pᵀ first, so that dV starts while dPᵀ ends)
+///   dV += Pᵀ dO, dK += dSᵀ Q    RS (Pᵀ, dSᵀ from registers), B N-major
+///   dQ = dS K                   SS with A = dSᵀ (written to shared memory by
+///                               both warpgroups) M-major and B = K N-major;
+///                               D = 128: warpgroup wg takes columns
+///                               [64 wg, 64 wg + 64) over all 128 keys;
+///                               D = 64: its own 64 keys over all columns (both
+///                               warpgroups add to dq_acc); f32 vector atomics.
+/// Q, dO, lse and delta are double-buffered by cp.async (every thread copies).
+/// grid = (ceil(sk / kTile), hkv, batch); block = kThreads; dynamic smem =
+/// kSmemBytes (raise the attribute).
+template <typename T, int kHeadDim, typename MaskT = NoMask, typename BiasT = NoBias,
+          bool kSoftcap = false, bool kHeadsFirst = true, bool kDeferDQ = false>
+struct AttentionBwdWgmma {
+  static_assert(IsHalfLike<T>::value, "AttentionBwdWgmma takes __half or __nv_bfloat16");
+  static_assert(kHeadDim == 64 || kHeadDim == 128, "AttentionBwdWgmma head dim is 64 or 128");
+  static constexpr int D = kHeadDim;
+  static constexpr int kBlockN = 128; // keys per block, 64 per warpgroup
+  static constexpr int kBlockM = 64;  // queries per step
+  using Split = detail::QuerySplit<MaskT, BiasT, NoRope>;
+  static constexpr int kStep = Split::kStep; // dilation d when strided, else 1
+  using KMask = typename Split::KMask;       // the mask in subsequence indices
+  static constexpr long long kRowStride = (long long)kStep * kHeadDim;
+  static constexpr int kQT = kBlockM / 8; // 8-query column tiles of Sᵀ
+  static constexpr int kDT = D / 8;
+  /// dQ: D = 128 splits the columns between the warpgroups, D = 64 the keys.
+  static constexpr bool kDQSplitCols = D == 128;
+  static constexpr int kDQKSteps = kDQSplitCols ? kBlockN / 16 : 64 / 16;
+  static constexpr int kKVBytes = kBlockN * D * 2; // K or V
+  static constexpr int kQBytes = kBlockM * D * 2;  // one stage of Q or dO
+  static constexpr int kSBytes = kBlockN * kBlockM * 2; // dSᵀ [key][query]
+  /// kDeferDQ: the dQ MMA of step st runs during the next step's barrier
+  /// and copies, and its atomics are issued while the next step's Sᵀ and
+  /// dPᵀ MMAs run; dSᵀ is then double-buffered (the other warpgroup may
+  /// still read the previous one).
+  static constexpr int kSStages = kDeferDQ ? 2 : 1;
+  static constexpr int kTileBytes = 2 * kKVBytes + 4 * kQBytes + kSStages * kSBytes;
+  static constexpr int kNB = BiasT::kEnabled ? BiasT::kNumBuckets : 0;
+  // + 1 KiB so that the tiles can start on a 1 KiB boundary (swizzle atoms).
+  static constexpr int kSmemBytes =
+      kTileBytes + (4 * kBlockM + 2 * kNB + BiasT::kTableSize) * 4 + 1024;
+  static_assert(kSmemBytes <= 232448, "AttentionBwdWgmma: shared memory over 227 KiB");
+  static constexpr int kThreads = 256;
+  static constexpr int kTile = kBlockN;
+  static constexpr int kMinBlocksPerSM = 1;
+  /// Plain scores (no softcap, no bias): Pᵀ is formed before dPᵀ is waited for.
+  static constexpr bool kPlain = !kSoftcap && !BiasT::kEnabled;
+
+  using Params = AttentionBwdParams<T>;
+  using Unit = detail::BwdUnit<kStep, kBlockN, kBlockM, D, KMask>;
+  using Bias = detail::BwdBiasGrad<BiasT, kThreads>;
+
+  template <int kRows>
+  __device__ __forceinline__ static void loadTile(unsigned char *s, const T *g, int valid) {
+    detail::loadRowsAsync<kThreads, kRows, D / 8>(
+        reinterpret_cast<T *>(s), g, valid,
+        [](int r, int c) { return detail::swizzle128Offset<kRows>(r, c * 8) / 2; }, kRowStride);
+  }
+
+  __device__ static void run(const Params &p) {
+    const long long units = kStep * ceilDiv(ceilDiv(p.sk, kStep), kBlockN);
+    const detail::BlockCoord bc = detail::blockCoord<kHeadsFirst>();
+    for (long long u = bc.x; u < units; u += gridDim.x) {
+      if (u != bc.x)
+        __syncthreads(); // the previous unit's reads of shared memory are done
+      runUnit(p, bc, u % kStep, u / kStep);
     }
   }
+
+  /// Packs rows of an accumulator (m16n8 C layout, 8-column tiles) into the
+  /// A fragments of k-step kk (16 columns) of an RS wgmma.
+  __device__ __forceinline__ static void packA(unsigned (&a)[4], const float (&acc)[kQT][4],
+                                               int kk) {
+    a[0] = pack2<T>(acc[2 * kk][0], acc[2 * kk][1]);
+    a[1] = pack2<T>(acc[2 * kk][2], acc[2 * kk][3]);
+    a[2] = pack2<T>(acc[2 * kk + 1][0], acc[2 * kk + 1][1]);
+    a[3] = pack2<T>(acc[2 * kk + 1][2], acc[2 * kk + 1][3]);
+  }
+
+  __device__ static void runUnit(const Params &p, const detail::BlockCoord &bc, long long rk,
+                                 long long tile) {
+    unsigned char *base = dynamicSmem();
+    base += (1024 - (smemAddr(base) & 1023)) & 1023;
+    unsigned char *sK = base;
+    unsigned char *sV = sK + kKVBytes;
+    unsigned char *sQ = sV + kKVBytes;     // 2 stages
+    unsigned char *sG = sQ + 2 * kQBytes;  // dO, 2 stages
+    unsigned char *sS = sG + 2 * kQBytes;  // dSᵀ (kSStages)
+    float *sLse = reinterpret_cast<float *>(base + kTileBytes); // 2 stages
+    float *sDelta = sLse + 2 * kBlockM;                          // 2 stages
+    float *sBias = sDelta + 2 * kBlockM;
+    float *sDBias = sBias + kNB;
+    int *sBucket = reinterpret_cast<int *>(sDBias + kNB);
+
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int wg = detail::uniformWarpGroup(), wIn = warp & 3;
+    const int g = lane >> 2, tq = lane & 3;
+    Unit u;
+    if (!u.init(p, bc, rk, tile))
+      return;
+    const long long n0 = u.n0;
+    const int nk = u.nk;
+
+    loadTile<kBlockN>(sK, p.k + u.keyBase * D, nk);
+    loadTile<kBlockN>(sV, p.v + u.keyBase * D, nk);
+    if constexpr (BiasT::kEnabled)
+      detail::fillBucketTable<BiasT, kThreads>(sBucket, !MaskT::kCausal);
+
+    auto prefetch = [&](long long st, int stage) {
+      u.template prefetch<kThreads>(
+          p, st, sQ + stage * kQBytes, sG + stage * kQBytes, sLse + stage * kBlockM,
+          sDelta + stage * kBlockM,
+          [](unsigned char *dst, const T *src, int valid) { loadTile<kBlockM>(dst, src, valid); });
+    };
+    if (u.nSteps > 0)
+      prefetch(0, 0);
+    cpAsyncCommit();
+
+    float dV[kDT][4], dK[kDT][4];
+#pragma unroll
+    for (int dt = 0; dt < kDT; ++dt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        dV[dt][e] = dK[dt][e] = 0.f;
+
+    const int krow0 = warp * 16; // = 64 wg + 16 wIn: this warp's keys
+    // Sᵀ and dPᵀ: A = this warpgroup's 64 rows of K (V), K-major.
+    const unsigned long long kDesc = wgmma::desc128B(smemAddr(sK) + wg * 64 * 128, 16, 1024);
+    const unsigned long long vDesc = wgmma::desc128B(smemAddr(sV) + wg * 64 * 128, 16, 1024);
+    // dQ: A = dS (from dSᵀ, M-major), B = K (N-major).
+    const unsigned long long dsDesc =
+        wgmma::desc128B(smemAddr(sS) + (kDQSplitCols ? 0 : wg * 64 * 128), kBlockN * 128, 1024);
+    // dQ of a step, added to dq_acc (kDeferDQ: during the next step).
+    float dq[8][4];
+    long long dqRowBase = 0;
+    int dqRows = 0; // 0: nothing pending
+    auto addDQ = [&] {
+#pragma unroll
+      for (int hr = 0; hr < 2; ++hr) {
+        const int qr = wIn * 16 + g + 8 * hr;
+        if (qr < dqRows) {
+          float *dst =
+              p.dq_acc + (dqRowBase + kStep * qr) * D + (kDQSplitCols ? wg * 64 : 0) + 2 * tq;
+#pragma unroll
+          for (int dt = 0; dt < 8; ++dt)
+            atomicAddF32x2(dst + dt * 8, dq[dt][2 * hr] * p.scale, dq[dt][2 * hr + 1] * p.scale);
+        }
+      }
+    };
+    const unsigned long long kTDesc = wgmma::desc128B(
+        smemAddr(sK) + (kDQSplitCols ? wg * kBlockN * 128 : wg * 64 * 128), kBlockN * 128, 1024);
+
+    for (long long st = 0; st < u.nSteps; ++st) {
+      const int stage = (int)(st & 1);
+      const typename Unit::Step sp = u.step(p, st);
+      const int nq = sp.nq;
+      if (sp.t == 0) // a new query head
+        Bias::startHead(p, sp.gh, sp.h, sBias, sDBias);
+      // Stage `stage` has landed; every thread is past step st − 1 (its
+      // MMAs are complete), so the other stage and dSᵀ can be rewritten.
+      cpAsyncWait<0>();
+      wgmma::fenceProxyAsync();
+      __syncthreads();
+      if (st + 1 < u.nSteps)
+        prefetch(st + 1, stage ^ 1);
+      cpAsyncCommit();
+
+      const unsigned qAddr = smemAddr(sQ + stage * kQBytes);
+      const unsigned gAddr = smemAddr(sG + stage * kQBytes);
+      const float *lseS = sLse + stage * kBlockM, *delS = sDelta + stage * kBlockM;
+      const int sStage = kSStages == 2 ? stage : 0;
+
+      // Sᵀ = K Qᵀ and dPᵀ = V dOᵀ (this warpgroup's 64 keys x 64 queries).
+      float sT[kQT][4], dpT[kQT][4];
+      {
+        const unsigned long long qDesc = wgmma::desc128B(qAddr, 16, 1024);
+        const unsigned long long gDesc = wgmma::desc128B(gAddr, 16, 1024);
+        wgmma::fence();
+#pragma unroll
+        for (int kk = 0; kk < D / 16; ++kk)
+          wgmma::SS<T, kBlockM>::run(
+              &sT[0][0], wgmma::descAdd(kDesc, (kk >> 2) * (kBlockN * 128) + (kk & 3) * 32),
+              wgmma::descAdd(qDesc, (kk >> 2) * (kBlockM * 128) + (kk & 3) * 32), kk > 0);
+        wgmma::commit();
+#pragma unroll
+        for (int kk = 0; kk < D / 16; ++kk)
+          wgmma::SS<T, kBlockM>::run(
+              &dpT[0][0], wgmma::descAdd(vDesc, (kk >> 2) * (kBlockN * 128) + (kk & 3) * 32),
+              wgmma::descAdd(gDesc, (kk >> 2) * (kBlockM * 128) + (kk & 3) * 32), kk > 0);
+        wgmma::commit();
+      }
+      if constexpr (kDeferDQ) {
+        // The previous step's dQ (committed before Sᵀ and dPᵀ) is complete.
+        wgmma::wait<2>();
+        detail::fenceRegs(reinterpret_cast<float(&)[32]>(dq));
+        addDQ();
+      }
+
+      const long long pmin = sp.m0 + u.off, pmax = sp.m0 + nq - 1 + u.off;
+      const bool full = nq == kBlockM && nk == kBlockN &&
+                        KMask::tileFull(pmin, pmax, n0, n0 + kBlockN - 1);
+      const unsigned long long gDescT = wgmma::desc128B(gAddr, kBlockM * 128, 1024);
+      const unsigned long long qDescT = wgmma::desc128B(qAddr, kBlockM * 128, 1024);
+      unsigned pa[kBlockM / 16][4], sa[kBlockM / 16][4];
+      auto issueDV = [&] {
+#pragma unroll
+        for (int kk = 0; kk < kBlockM / 16; ++kk)
+          packA(pa[kk], sT, kk);
+        wgmma::fence();
+#pragma unroll
+        for (int kk = 0; kk < kBlockM / 16; ++kk)
+          wgmma::RS<T, D>::run(&dV[0][0], pa[kk], wgmma::descAdd(gDescT, kk * 16 * 128), 1);
+        wgmma::commit();
+      };
+      if constexpr (kPlain) {
+        // Pᵀ as soon as Sᵀ is complete; dV += Pᵀ dO runs while dSᵀ is formed.
+        wgmma::wait<1>();
+        detail::fenceRegs(reinterpret_cast<float(&)[kQT * 4]>(sT));
+        const float scaleLog2 = p.scale * detail::kLog2e;
+#pragma unroll
+        for (int nt = 0; nt < kQT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int kr = krow0 + g + 8 * (e >> 1), qc = nt * 8 + 2 * tq + (e & 1);
+            const float l = lseS[qc];
+            // exp2(x − (+inf)) = 0: rows without a visible key add nothing.
+            const float l2 = l == negInf() ? -negInf() : l * detail::kLog2e;
+            const bool vis = full || (qc < nq && kr < nk && KMask::visible(pmin + qc, n0 + kr));
+            sT[nt][e] = vis ? exp2Fast(sT[nt][e] * scaleLog2 - l2) : 0.f;
+          }
+        issueDV();
+        wgmma::wait<1>(); // dPᵀ (dV may still run)
+        detail::fenceRegs(reinterpret_cast<float(&)[kQT * 4]>(dpT));
+#pragma unroll
+        for (int nt = 0; nt < kQT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            dpT[nt][e] = sT[nt][e] * (dpT[nt][e] - delS[nt * 8 + 2 * tq + (e & 1)]);
+      } else {
+        wgmma::wait<0>();
+        detail::fenceRegs(reinterpret_cast<float(&)[kQT * 4]>(sT));
+        detail::fenceRegs(reinterpret_cast<float(&)[kQT * 4]>(dpT));
+        if (full)
+          detail::bwdProbs<KMask, BiasT, kSoftcap, false>(sT, dpT, lseS, delS, p, krow0 + g, tq,
+                                                          nq, nk, pmin, n0, sBias, sDBias,
+                                                          sBucket);
+        else
+          detail::bwdProbs<KMask, BiasT, kSoftcap, true>(sT, dpT, lseS, delS, p, krow0 + g, tq,
+                                                         nq, nk, pmin, n0, sBias, sDBias,
+                                                         sBucket);
+        issueDV();
+      }
+
+      // dK += dSᵀ Q; dSᵀ to shared memory for dQ.
+#pragma unroll
+      for (int kk = 0; kk < kBlockM / 16; ++kk)
+        packA(sa[kk], dpT, kk);
+      wgmma::fence();
+#pragma unroll
+      for (int kk = 0; kk < kBlockM / 16; ++kk)
+        wgmma::RS<T, D>::run(&dK[0][0], sa[kk], wgmma::descAdd(qDescT, kk * 16 * 128), 1);
+      wgmma::commit();
+#pragma unroll
+      for (int kk = 0; kk < kBlockM / 16; ++kk)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int kr = krow0 + g + 8 * (e & 1), qc = kk * 16 + 8 * (e >> 1) + 2 * tq;
+          *reinterpret_cast<unsigned *>(sS + sStage * kSBytes +
+                                        detail::swizzle128Offset<kBlockN>(kr, qc)) = sa[kk][e];
+        }
+      wgmma::fenceProxyAsync();
+      namedBarrier(1, kThreads); // dSᵀ of both warpgroups is written
+
+      // dQ = dS K (64 queries x 64 columns), added to dq_acc.
+      wgmma::fence();
+#pragma unroll
+      for (int kk = 0; kk < kDQKSteps; ++kk)
+        wgmma::SS<T, 64>::template run<1, 1>(
+            &dq[0][0], wgmma::descAdd(dsDesc, sStage * kSBytes + kk * 16 * 128),
+            wgmma::descAdd(kTDesc, kk * 16 * 128), kk > 0);
+      wgmma::commit();
+      dqRowBase = sp.rowBase;
+      dqRows = nq;
+      // dV and dK are complete (their stage may be refilled); kDeferDQ
+      // leaves dQ running.
+      wgmma::wait<kDeferDQ ? 1 : 0>();
+      detail::fenceRegs(reinterpret_cast<float(&)[kDT * 4]>(dV));
+      detail::fenceRegs(reinterpret_cast<float(&)[kDT * 4]>(dK));
+      detail::useRegs(pa);
+      detail::useRegs(sa);
+      if constexpr (!kDeferDQ) {
+        detail::fenceRegs(reinterpret_cast<float(&)[32]>(dq));
+        addDQ();
+      }
+    }
+    if constexpr (kDeferDQ) {
+      if (u.nSteps > 0) {
+        wgmma::wait<0>();
+        detail::fenceRegs(reinterpret_cast<float(&)[32]>(dq));
+        addDQ();
+      }
+    }
+    cpAsyncWait<0>();
+    if constexpr (BiasT::kEnabled) {
+      __syncthreads();
+      if (u.nSteps > 0)
+        Bias::flush(p, u.h * u.group + u.group - 1, sDBias);
+    }
+    detail::bwdStoreKV<T, kDT, kStep, D>(p, dK, dV, u.keyBase, krow0, g, tq, nk);
+  }
+};
+
+/// Whether AttentionBwd takes AttentionBwdWgmma for head dims 64 and 128.
+/// Off until AttentionBwdWgmma has passed kernel_check on a GPU
+/// (`kernel_check --only bwd`); it is built and compiled by every test
+/// build meanwhile.
+#ifndef ROTOR_CUDA_BWD_WGMMA
+#define ROTOR_CUDA_BWD_WGMMA 0
+#endif
+
+/// The tensor-core attention backward: AttentionBwdWgmma for head dims 64
+/// and 128 when ROTOR_CUDA_BWD_WGMMA is 1 (and ROTOR_CUDA_NO_WGMMA is not
+/// defined, as for AttentionFwd), AttentionBwdMma otherwise. Same Params and
+/// grid rule; the constants are those of the chosen kernel.
+template <typename T, int kHeadDim, typename MaskT = NoMask, typename BiasT = NoBias,
+          bool kSoftcap = false>
+struct AttentionBwd
+    : Cond<
+#ifdef ROTOR_CUDA_NO_WGMMA
+          false,
+#else
+          ROTOR_CUDA_BWD_WGMMA && (kHeadDim == 64 || kHeadDim == 128),
+#endif
+          AttentionBwdWgmma<T, kHeadDim, MaskT, BiasT, kSoftcap>,
+          AttentionBwdMma<T, kHeadDim, MaskT, BiasT, kSoftcap>>::type {
 };
 
 } // namespace cuda
