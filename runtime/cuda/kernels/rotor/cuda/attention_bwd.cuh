@@ -973,6 +973,38 @@ struct AttentionBwdWgmma {
     a[3] = pack2<T>(acc[2 * kk + 1][2], acc[2 * kk + 1][3]);
   }
 
+  /// acc (+)= A·B over D / 16 k-steps for this warpgroup's 64 keys: A
+  /// (K or V rows, K-major) at aDesc, B (Q or dO, K-major) at bDesc;
+  /// committed as one group.
+  __device__ __forceinline__ static void issueScoresT(float (&acc)[kQT][4],
+                                                     unsigned long long aDesc,
+                                                     unsigned long long bDesc) {
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk)
+      wgmma::SS<T, kBlockM>::run(
+          &acc[0][0], wgmma::descAdd(aDesc, (kk >> 2) * (kBlockN * 128) + (kk & 3) * 32),
+          wgmma::descAdd(bDesc, (kk >> 2) * (kBlockM * 128) + (kk & 3) * 32), kk > 0);
+    wgmma::commit();
+  }
+
+  /// acc += Aᵀ·B with A = src (keys x queries, this thread's part in the
+  /// m16n8 C layout) packed into the fragments a, B (dO or Q of the step,
+  /// N-major) at bDesc; committed as one group. a must stay unchanged until
+  /// the group is complete.
+  __device__ __forceinline__ static void issueKeyGrad(float (&acc)[kDT][4],
+                                                      unsigned (&a)[kBlockM / 16][4],
+                                                      const float (&src)[kQT][4],
+                                                      unsigned long long bDesc) {
+#pragma unroll
+    for (int kk = 0; kk < kBlockM / 16; ++kk)
+      packA(a[kk], src, kk);
+    wgmma::fence();
+#pragma unroll
+    for (int kk = 0; kk < kBlockM / 16; ++kk)
+      wgmma::RS<T, D>::run(&acc[0][0], a[kk], wgmma::descAdd(bDesc, kk * 16 * 128), 1);
+    wgmma::commit();
+  }
+
   __device__ static void runUnit(const Params &p, const detail::BlockCoord &bc, long long rk,
                                  long long tile) {
     unsigned char *base = dynamicSmem();
@@ -1068,23 +1100,9 @@ struct AttentionBwdWgmma {
 
       // Sᵀ = K Qᵀ and dPᵀ = V dOᵀ (this warpgroup's 64 keys x 64 queries).
       float sT[kQT][4], dpT[kQT][4];
-      {
-        const unsigned long long qDesc = wgmma::desc128B(qAddr, 16, 1024);
-        const unsigned long long gDesc = wgmma::desc128B(gAddr, 16, 1024);
-        wgmma::fence();
-#pragma unroll
-        for (int kk = 0; kk < D / 16; ++kk)
-          wgmma::SS<T, kBlockM>::run(
-              &sT[0][0], wgmma::descAdd(kDesc, (kk >> 2) * (kBlockN * 128) + (kk & 3) * 32),
-              wgmma::descAdd(qDesc, (kk >> 2) * (kBlockM * 128) + (kk & 3) * 32), kk > 0);
-        wgmma::commit();
-#pragma unroll
-        for (int kk = 0; kk < D / 16; ++kk)
-          wgmma::SS<T, kBlockM>::run(
-              &dpT[0][0], wgmma::descAdd(vDesc, (kk >> 2) * (kBlockN * 128) + (kk & 3) * 32),
-              wgmma::descAdd(gDesc, (kk >> 2) * (kBlockM * 128) + (kk & 3) * 32), kk > 0);
-        wgmma::commit();
-      }
+      wgmma::fence();
+      issueScoresT(sT, kDesc, wgmma::desc128B(qAddr, 16, 1024));
+      issueScoresT(dpT, vDesc, wgmma::desc128B(gAddr, 16, 1024));
       if constexpr (kDeferDQ) {
         // The previous step's dQ (committed before Sᵀ and dPᵀ) is complete.
         wgmma::wait<2>();
@@ -1098,16 +1116,7 @@ struct AttentionBwdWgmma {
       const unsigned long long gDescT = wgmma::desc128B(gAddr, kBlockM * 128, 1024);
       const unsigned long long qDescT = wgmma::desc128B(qAddr, kBlockM * 128, 1024);
       unsigned pa[kBlockM / 16][4], sa[kBlockM / 16][4];
-      auto issueDV = [&] {
-#pragma unroll
-        for (int kk = 0; kk < kBlockM / 16; ++kk)
-          packA(pa[kk], sT, kk);
-        wgmma::fence();
-#pragma unroll
-        for (int kk = 0; kk < kBlockM / 16; ++kk)
-          wgmma::RS<T, D>::run(&dV[0][0], pa[kk], wgmma::descAdd(gDescT, kk * 16 * 128), 1);
-        wgmma::commit();
-      };
+      auto issueDV = [&] { issueKeyGrad(dV, pa, sT, gDescT); };
       if constexpr (kPlain) {
         // Pᵀ as soon as Sᵀ is complete; dV += Pᵀ dO runs while dSᵀ is formed.
         wgmma::wait<1>();
@@ -1148,14 +1157,7 @@ struct AttentionBwdWgmma {
       }
 
       // dK += dSᵀ Q; dSᵀ to shared memory for dQ.
-#pragma unroll
-      for (int kk = 0; kk < kBlockM / 16; ++kk)
-        packA(sa[kk], dpT, kk);
-      wgmma::fence();
-#pragma unroll
-      for (int kk = 0; kk < kBlockM / 16; ++kk)
-        wgmma::RS<T, D>::run(&dK[0][0], sa[kk], wgmma::descAdd(qDescT, kk * 16 * 128), 1);
-      wgmma::commit();
+      issueKeyGrad(dK, sa, dpT, qDescT);
 #pragma unroll
       for (int kk = 0; kk < kBlockM / 16; ++kk)
 #pragma unroll
