@@ -229,6 +229,20 @@ template <int kStep, int kBlockN, int kBlockM, int D, typename KMask> struct Bwd
   int nk;
   TileRanges plan;
 
+  /// Calls runUnit(bc, rk, tile) for every unit of this block: units x,
+  /// x + gridDim.x, ... of the kStep · ceil(ceil(sk / kStep) / kBlockN)
+  /// (x: detail::blockCoord; without dilation exactly one unit a block).
+  template <bool kHeadsFirst, typename P, typename F>
+  __device__ __forceinline__ static void forEach(const P &p, F runUnit) {
+    const long long units = kStep * ceilDiv(ceilDiv(p.sk, kStep), kBlockN);
+    const BlockCoord bc = blockCoord<kHeadsFirst>();
+    for (long long u = bc.x; u < units; u += gridDim.x) {
+      if (u != bc.x)
+        __syncthreads(); // the previous unit's reads of shared memory are done
+      runUnit(bc, u % kStep, u / kStep);
+    }
+  }
+
   /// False when the tile holds no key (nothing to do).
   template <typename P>
   __device__ __forceinline__ bool init(const P &p, const BlockCoord &bc, long long rk,
@@ -695,13 +709,10 @@ struct AttentionBwdMma {
   }
 
   __device__ static void run(const Params &p) {
-    const long long units = kStep * ceilDiv(ceilDiv(p.sk, kStep), kBlockN);
-    const detail::BlockCoord bc = detail::blockCoord<kHeadsFirst>();
-    for (long long u = bc.x; u < units; u += gridDim.x) {
-      if (u != bc.x)
-        __syncthreads(); // the previous unit's reads of shared memory are done
-      runUnit(p, bc, u % kStep, u / kStep);
-    }
+    Unit::template forEach<kHeadsFirst>(
+        p, [&](const detail::BlockCoord &bc, long long rk, long long tile) {
+          runUnit(p, bc, rk, tile);
+        });
   }
 
   /// Key tile `tile` of residue class rk (kStep = 1: rk = 0, the plain key
@@ -954,13 +965,10 @@ struct AttentionBwdWgmma {
   }
 
   __device__ static void run(const Params &p) {
-    const long long units = kStep * ceilDiv(ceilDiv(p.sk, kStep), kBlockN);
-    const detail::BlockCoord bc = detail::blockCoord<kHeadsFirst>();
-    for (long long u = bc.x; u < units; u += gridDim.x) {
-      if (u != bc.x)
-        __syncthreads(); // the previous unit's reads of shared memory are done
-      runUnit(p, bc, u % kStep, u / kStep);
-    }
+    Unit::template forEach<kHeadsFirst>(
+        p, [&](const detail::BlockCoord &bc, long long rk, long long tile) {
+          runUnit(p, bc, rk, tile);
+        });
   }
 
   /// Packs rows of an accumulator (m16n8 C layout, 8-column tiles) into the
