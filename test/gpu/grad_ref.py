@@ -76,9 +76,12 @@ def activation_grad(x, dy, act):
     return dy * d
 
 
-def attention_grad(q, k, v, o, lse, do, mask=None, scale=None, softcap=None):
-    """dq, dk, dv of softmax(scale q kᵀ [softcapped], masked) v, with the
-    probabilities recomputed from `lse`; GQA cotangents summed per group."""
+def attention_grad(q, k, v, o, lse, do, mask=None, scale=None, softcap=None,
+                   bias=None, bias_max_distance=128):
+    """dq, dk, dv of softmax(scale q kᵀ [softcapped] [+ bias], masked) v,
+    with the probabilities recomputed from `lse`; GQA cotangents summed per
+    group. With a relative bias table (Hq, buckets), also its cotangent: the
+    score cotangents summed per (head, bucket)."""
     q, k, v, o, do = (np.asarray(a, dtype=np.float64) for a in (q, k, v, o, do))
     lse = np.asarray(lse, dtype=np.float64)
     b_, hq, sq, d = q.shape
@@ -89,11 +92,19 @@ def attention_grad(q, k, v, o, lse, do, mask=None, scale=None, softcap=None):
     dq = np.zeros_like(q)
     dk = np.zeros_like(k)
     dv = np.zeros_like(v)
+    if bias is not None:
+        table = np.asarray(bias, dtype=np.float64)
+        rel = np.arange(sk)[None, :] - (np.arange(sq)[:, None] + sk - sq)
+        buckets = R.relative_position_bucket(
+            rel, not R._mask_params(mask)["causal"], table.shape[1], bias_max_distance)
+        dbias = np.zeros_like(table)
     for b in range(b_):
         for h in range(hq):
             g = h // group
             raw = scale * q[b, h] @ k[b, g].T
             s = softcap * np.tanh(raw / softcap) if softcap else raw
+            if bias is not None:
+                s = s + table[h, buckets]
             finite = np.isfinite(lse[b, h])[:, None]
             with np.errstate(invalid="ignore", over="ignore"):
                 p = np.where(visible & finite,
@@ -102,8 +113,12 @@ def attention_grad(q, k, v, o, lse, do, mask=None, scale=None, softcap=None):
             dp = do[b, h] @ v[b, g].T
             delta = (do[b, h] * o[b, h]).sum(-1, keepdims=True)
             ds = p * (dp - delta)
+            if bias is not None:
+                np.add.at(dbias[h], buckets, ds)
             if softcap:
                 ds = ds * (1 - np.tanh(raw / softcap) ** 2)
             dq[b, h] = scale * ds @ k[b, g]
             dk[b, g] += scale * ds.T @ q[b, h]
+    if bias is not None:
+        return dq, dk, dv, dbias
     return dq, dk, dv

@@ -83,6 +83,11 @@ def attention_cases(c: Cases):
          {"causal": True, "window_left": 40}, {"static_q": True}),
         ("attn_bias_f32_d64", "f32", 1, 4, 2, 64, 45, 45,
          {"causal": True}, {"buckets": 16, "max_distance": 64}),
+        # A bf16 table (a bf16 model's relative_bias.weight): widened to f32
+        # on the device before the tensor-core kernel reads it.
+        ("attn_bias_bf16_table_d128_gqa4", "bf16", 1, 8, 2, 128, 133, 133,
+         {"causal": True, "window_left": 70}, {"buckets": 32, "max_distance": 100,
+                                               "bias_dtype": "bf16"}),
         ("attn_prefix_sq5_sk300", "bf16", 1, 4, 1, 128, 5, 300,
          {"causal": True}, {}),
         ("attn_causal_gqa8_s1000", "bf16", 1, 8, 1, 128, 1000, 1000,
@@ -99,17 +104,18 @@ def attention_cases(c: Cases):
                                 max_distance=ex.get("max_distance", 128),
                                 lse=ex.get("lse", False),
                                 dyn_q=str(sq) if ex.get("static_q") else "?",
-                                batch=b)
+                                batch=b, bias_dtype=ex.get("bias_dtype", "f32"))
         q, q64 = rounded(RNG.standard_normal((b, hq, sq, d)), dt)
         k, k64 = rounded(RNG.standard_normal((b, hkv, sk, d)), dt)
         v, v64 = rounded(RNG.standard_normal((b, hkv, sk, d)), dt)
         inputs = [q, k, v]
         bias = None
         if ex.get("buckets"):
-            bias = RNG.standard_normal((hq, ex["buckets"])).astype(np.float32)
+            bias, bias64 = rounded(RNG.standard_normal((hq, ex["buckets"])),
+                                   ex.get("bias_dtype", "f32"))
             inputs.append(bias)
         out = R.attention(q64, k64, v64, mask=mask, softcap=ex.get("softcap"),
-                          bias=None if bias is None else bias.astype(np.float64),
+                          bias=None if bias is None else bias64,
                           bias_max_distance=ex.get("max_distance", 128),
                           return_lse=ex.get("lse", False))
         outs = list(out) if ex.get("lse") else [out]
@@ -307,8 +313,16 @@ def grad_cases(c: Cases):
         ("attn_grad_full_softcap_f32_sq_lt_sk", "f32", 1, 4, 2, 64, 33, 70, {}, 20.0),
         ("attn_grad_causal_bf16_s1000", "bf16", 1, 4, 1, 128, 1000, 1000,
          {"causal": True}, None),
+        # Relative bias tables (buckets, max distance, table dtype): the
+        # kernels accumulate dbias in f32, rounded after for a bf16 table.
+        ("attn_grad_bias_f32", "f32", 1, 4, 2, 64, 70, 70, {"causal": True}, None,
+         (16, 64, "f32")),
+        ("attn_grad_bias_bf16_table_gqa4", "bf16", 2, 4, 1, 128, 133, 133,
+         {"causal": True, "window_left": 70}, None, (32, 100, "bf16")),
+        ("attn_grad_bias_f16_full_softcap", "f16", 1, 4, 4, 64, 57, 57, {}, 15.0,
+         (24, 40, "f16")),
     ]
-    for name, dt, b, hq, hkv, d, sq, sk, mask, softcap in configs:
+    for name, dt, b, hq, hkv, d, sq, sk, mask, softcap, *bias_spec in configs:
         tq, tk = f"tensor<{b}x{hq}x{sq}x{d}x{dt}>", f"tensor<{b}x{hkv}x{sk}x{d}x{dt}>"
         tl = f"tensor<{b}x{hq}x{sq}xf32>"
         attrs = []
@@ -316,26 +330,46 @@ def grad_cases(c: Cases):
             attrs.append("mask = " + mask_attr(mask))
         if softcap:
             attrs.append(f"softcap = {softcap} : f64")
-        attr = ("{" + ", ".join(attrs) + "}") if attrs else ""
-        text = (f"func.func @f(%q: {tq}, %k: {tk}, %v: {tk}, %o: {tq}, %lse: {tl}, %do: {tq}) "
-                f"-> ({tq}, {tk}, {tk}) {{\n"
-                f"  %dq, %dk, %dv = rotor.attention_grad %q, %k, %v, %o, %lse, %do {attr}\n"
-                f"      : {tq}, {tk}, {tk}, {tq}, {tl}\n"
-                f"  return %dq, %dk, %dv : {tq}, {tk}, {tk}\n}}\n")
         q, q64 = rounded(RNG.standard_normal((b, hq, sq, d)), dt)
         k, k64 = rounded(RNG.standard_normal((b, hkv, sk, d)), dt)
         v, v64 = rounded(RNG.standard_normal((b, hkv, sk, d)), dt)
+        args, results, bias_text, kw = "", f"{tq}, {tk}, {tk}", "", {}
+        bias_inputs = []
+        if bias_spec:
+            buckets, max_distance, bdt = bias_spec[0]
+            tt = f"tensor<{hq}x{buckets}x{bdt}>"
+            attrs.append(f"bias_max_distance = {max_distance} : i64")
+            args, results = f", %t: {tt}", results + f", {tt}"
+            bias_text = f" bias(%t : {tt})"
+            table, table64 = rounded(RNG.standard_normal((hq, buckets)), bdt)
+            bias_inputs = [table]
+            kw = {"bias": table64, "bias_max_distance": max_distance}
+        attr = ("{" + ", ".join(attrs) + "}") if attrs else ""
+        names = "%dq, %dk, %dv" + (", %db" if bias_spec else "")
+        arrow = f" -> {tt}" if bias_spec else ""
+        text = (f"func.func @f(%q: {tq}, %k: {tk}, %v: {tk}, %o: {tq}, %lse: {tl}, %do: {tq}"
+                f"{args}) -> ({results}) {{\n"
+                f"  {names} = rotor.attention_grad %q, %k, %v, %o, %lse, %do{bias_text} {attr}\n"
+                f"      : {tq}, {tk}, {tk}, {tq}, {tl}{arrow}\n"
+                f"  return {names} : {results}\n}}\n")
         o_ref, lse_ref = R.attention(q64, k64, v64, mask=mask, softcap=softcap,
-                                     return_lse=True)
+                                     return_lse=True, **kw)
         o, o64 = rounded(o_ref, dt)
         lse = np.asarray(lse_ref, dtype=np.float32)
         do, do64 = rounded(RNG.standard_normal((b, hq, sq, d)), dt)
         ref = G.attention_grad(q64, k64, v64, o64, lse.astype(np.float64), do64,
-                               mask=mask, softcap=softcap)
+                               mask=mask, softcap=softcap, **kw)
         visible = int(R.mask_matrix(sq, sk, mask).sum(-1).max())
         tol = [R.tolerances(dt, max(d, visible)) for _ in ref]
-        c.add(name, text, [q, k, v, o, lse, do], list(ref), tol,
-              {"kind": "attention_grad", "mask": mask, "softcap": softcap})
+        if bias_spec:
+            # dbias sums the f32 score cotangents of every (query, key) pair
+            # of a bucket across the batch (up to B·Sq·Sk terms), then rounds
+            # to the table's type: f32 sums (10x margin), the table's rtol.
+            tol[3] = (R.tolerances(bias_spec[0][2])[0],
+                      10 * R.tolerances("f32", b * sq * sk)[1])
+        c.add(name, text, [q, k, v, o, lse, do] + bias_inputs, list(ref), tol,
+              {"kind": "attention_grad", "mask": mask, "softcap": softcap}
+              if not bias_spec else None)
 
     # cross_entropy_grad (f32 and bf16 logits, ignored labels).
     for dt in ("f32", "bf16"):
@@ -429,6 +463,7 @@ MODELS = [
     ("hybrid", "bf16", False),
     ("givens", "f32", False),
     ("relbias", "f32", False),
+    ("relbias", "bf16", False),
     ("conv", "f32", False),
     ("sinusoidal", "f32", False),
     ("learned_base", "f32", False),

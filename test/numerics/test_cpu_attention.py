@@ -39,7 +39,8 @@ def mask_attr(m: dict) -> str:
 
 
 def attention_module(dtype, hq, hkv, d, dv, mask, *, softcap=None, buckets=None,
-                     max_distance=128, lse=False, dyn_q="?", dyn_k="?", batch=2):
+                     max_distance=128, lse=False, dyn_q="?", dyn_k="?", batch=2,
+                     bias_dtype="f32"):
     t = dtype
     qt = f"tensor<{batch}x{hq}x{dyn_q}x{d}x{t}>"
     kt = f"tensor<{batch}x{hkv}x{dyn_k}x{d}x{t}>"
@@ -54,8 +55,8 @@ def attention_module(dtype, hq, hkv, d, dv, mask, *, softcap=None, buckets=None,
     args = f"%q: {qt}, %k: {kt}, %v: {vt}"
     bias = ""
     if buckets:
-        args += f", %t: tensor<{hq}x{buckets}xf32>"
-        bias = f" bias(%t : tensor<{hq}x{buckets}xf32>)"
+        args += f", %t: tensor<{hq}x{buckets}x{bias_dtype}>"
+        bias = f" bias(%t : tensor<{hq}x{buckets}x{bias_dtype}>)"
     results = f"{ot}, {lt}" if lse else ot
     names = "%o, %l" if lse else "%o"
     return (f"func.func @f({args}) -> ({results}) {{\n"

@@ -351,7 +351,10 @@ private:
   LogicalResult emitLinalgFill(linalg::FillOp op);
   LogicalResult emitColumnSum(linalg::GenericOp op);
   /// Converts the f32 accumulator `acc` into plan value `out` of type `elem`.
-  void convertF32(int acc, int out, Type elem, int n);
+  /// out = in converted element by element (n elements) through f32.
+  void convert(int in, Type inElem, int out, Type outElem, int n);
+  /// `table` as an f32 value: itself, or an f32 copy of a 16-bit table.
+  int asF32(Value table);
   LogicalResult emitHeads(Operation *op, bool split);
   LogicalResult emitElementwise(Operation *op, llvm::StringRef expr,
                                 ValueRange operands);
@@ -716,13 +719,18 @@ std::string maskTypeOf(MaskAttr mask) {
 }
 
 /// The device library's bias type of an attention op's relative bias table.
+/// The kernels read an f32 table; a bf16/f16 one is widened first (asF32)
+/// and its gradient accumulated in f32 and rounded after.
 FailureOr<std::string> biasTypeOf(Operation *op, Value bias,
                                   int64_t maxDistance) {
   if (!bias)
     return std::string("rotor::cuda::NoBias");
   auto bType = cast<RankedTensorType>(bias.getType());
-  if (!bType.getElementType().isF32())
-    return op->emitError() << "the CUDA target needs an f32 bias table";
+  Type elem = bType.getElementType();
+  if (!elem.isF32() && !elem.isBF16() && !elem.isF16())
+    return op->emitError() << "the CUDA target needs an f32, bf16 or f16 "
+                              "relative bias table, not "
+                           << elem;
   return std::string(llvm::formatv("rotor::cuda::T5Bias<{0}, {1}>",
                                    bType.getDimSize(1), maxDistance));
 }
@@ -757,9 +765,15 @@ LogicalResult EntryEmitter::emitAttentionGrad(AttentionGradOp op) {
   int delta = scratch(f32, rowShape);
   int dqAcc = elem.isF32() ? dq
                            : scratch(f32, SmallVector<int>(shapeOf(op.getQuery())));
-  int dbias = -1;
-  if (Value bias = op.getBias())
-    dbias = defineLike(op.getBiasGrad(), bias);
+  // The kernels read an f32 bias table and accumulate dbias in f32.
+  int bias = -1, dbias = -1, dbiasAcc = -1;
+  if (Value b = op.getBias()) {
+    bias = asF32(b);
+    dbias = defineLike(op.getBiasGrad(), b);
+    dbiasAcc = cast<RankedTensorType>(b.getType()).getElementType().isF32()
+                   ? dbias
+                   : scratch(f32, SmallVector<int>(shapeOf(b)));
+  }
 
   auto params = [&](Wrapper &w) {
     w.ptr("q", valueOf(op.getQuery()), t);
@@ -773,9 +787,9 @@ LogicalResult EntryEmitter::emitAttentionGrad(AttentionGradOp op) {
     w.ptr("dv", dv, t, false);
     w.ptr("dq_acc", dqAcc, "float", false);
     w.ptr("delta", delta, "float", false);
-    if (Value bias = op.getBias()) {
-      w.ptr("bias", valueOf(bias), "float");
-      w.ptr("dbias", dbias, "float", false);
+    if (bias >= 0) {
+      w.ptr("bias", bias, "float");
+      w.ptr("dbias", dbiasAcc, "float", false);
     }
     w.dim("batch", dimOf(op.getQuery(), 0));
     w.dim("hq", dimOf(op.getQuery(), 1));
@@ -790,8 +804,8 @@ LogicalResult EntryEmitter::emitAttentionGrad(AttentionGradOp op) {
   // Every launch gets every pointer, so each one lists all the buffers it
   // may write (allocated before the first launch).
   SmallVector<int> writes = {delta, dqAcc, dq, dk, dv};
-  if (dbias >= 0)
-    writes.push_back(dbias);
+  if (dbiasAcc >= 0)
+    writes.push_back(dbiasAcc);
 
   // 1. delta = rowsum(dout * o), dq_acc = 0 (and dbias = 0).
   Wrapper pre(llvm::formatv("rotor::cuda::AttentionBwdPre<{0}, {1}, {2}>", t,
@@ -825,6 +839,13 @@ LogicalResult EntryEmitter::emitAttentionGrad(AttentionGradOp op) {
     launch(convert,
            {strideOver(product(shapeOf(op.getQuery()))), cst(1), cst(1)},
            writes);
+  }
+  // 4. dbias rounded to the table's type.
+  if (dbiasAcc != dbias) {
+    Value b = op.getBias();
+    convert(dbiasAcc, f32, dbias,
+            cast<RankedTensorType>(b.getType()).getElementType(),
+            product(shapeOf(b)));
   }
   return success();
 }
@@ -919,7 +940,7 @@ LogicalResult EntryEmitter::emitAttention(AttentionOp op) {
     writes.push_back(l);
   }
   if (Value bias = op.getBias())
-    w.ptr("bias", valueOf(bias), "float");
+    w.ptr("bias", asF32(bias), "float");
   if (Value start = op.getQueryStart()) {
     // Read by the kernel on the device (AttentionParams::keyCount).
     Type st = cast<RankedTensorType>(start.getType()).getElementType();
@@ -1456,13 +1477,24 @@ LogicalResult EntryEmitter::emitTranspose(linalg::TransposeOp op) {
   return success();
 }
 
-void EntryEmitter::convertF32(int acc, int out, Type elem, int n) {
-  std::string t = cType(elem);
-  Wrapper w(llvm::formatv("rotor::cuda::ConvertF32<{0}>", t));
-  w.ptr("in", acc, "float");
-  w.ptr("out", out, t, false);
+void EntryEmitter::convert(int in, Type inElem, int out, Type outElem, int n) {
+  std::string inT = cType(inElem), outT = cType(outElem);
+  Wrapper w(llvm::formatv("rotor::cuda::Convert<{0}, {1}>", inT, outT));
+  w.ptr("in", in, inT);
+  w.ptr("out", out, outT, false);
   w.dim("n", n);
   launch(w, {strideOver(n), cst(1), cst(1)}, {out});
+}
+
+int EntryEmitter::asF32(Value table) {
+  Type elem = cast<RankedTensorType>(table.getType()).getElementType();
+  int id = valueOf(table);
+  if (elem.isF32())
+    return id;
+  SmallVector<int> shape(shapeOf(table));
+  int copy = scratch(Float32Type::get(table.getContext()), shape);
+  convert(id, elem, copy, Float32Type::get(table.getContext()), product(shape));
+  return copy;
 }
 
 LogicalResult EntryEmitter::emitCrossEntropyGrad(CrossEntropyGradOp op) {
@@ -1557,7 +1589,7 @@ LogicalResult EntryEmitter::emitEmbeddingGrad(EmbeddingGradOp op) {
   w.dim("hidden", hidden);
   launch(w, {strideOver(n), cst(1), cst(1)}, {acc});
   if (acc != out)
-    convertF32(acc, out, elem, mul(vocab, hidden));
+    convert(acc, f32, out, elem, mul(vocab, hidden));
   return success();
 }
 

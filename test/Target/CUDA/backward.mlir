@@ -17,9 +17,9 @@
 // CHECK: // rotor::cuda::RmsNormWeightGrad<float, float>
 // An f32 table accumulates in place; a bf16 one through an f32 buffer.
 // CHECK: // rotor::cuda::EmbeddingGrad<long long, float>
-// CHECK-NOT: ConvertF32
+// CHECK-NOT: rotor::cuda::Convert<
 // CHECK: // rotor::cuda::EmbeddingGrad<int, __nv_bfloat16>
-// CHECK: // rotor::cuda::ConvertF32<__nv_bfloat16>
+// CHECK: // rotor::cuda::Convert<float, __nv_bfloat16>
 // The linear products read W as it is (no Transpose2D before @transpose_returned).
 // CHECK-NOT: Transpose2D
 // CHECK: // rotor::cuda::Transpose2D<float>

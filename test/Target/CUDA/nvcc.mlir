@@ -15,8 +15,8 @@
 // MANIFEST: "library": "plan.json"
 // MANIFEST: "target": "cuda"
 
-func.func @attention(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x2x?x64xbf16>, %v: tensor<1x2x?x64xbf16>, %t: tensor<8x16xf32>) -> (tensor<1x8x?x64xbf16>, tensor<1x8x?xf32>) {
-  %o, %l = rotor.attention %q, %k, %v bias(%t : tensor<8x16xf32>) return_lse
+func.func @attention(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x2x?x64xbf16>, %v: tensor<1x2x?x64xbf16>, %t: tensor<8x16xbf16>) -> (tensor<1x8x?x64xbf16>, tensor<1x8x?xf32>) {
+  %o, %l = rotor.attention %q, %k, %v bias(%t : tensor<8x16xbf16>) return_lse
       {mask = #rotor.mask<causal = true, window_left = 100, chunk = 64, global = 4>, softcap = 30.0 : f64}
       : tensor<1x8x?x64xbf16>, tensor<1x2x?x64xbf16>, tensor<1x2x?x64xbf16>
   return %o, %l : tensor<1x8x?x64xbf16>, tensor<1x8x?xf32>

@@ -184,7 +184,7 @@ ROTOR_SIMPLE(rotor_k44, ({P(0, const int *), P(1, const __half *), P(2, float *)
                          a.dim[1], a.dim[2]}),
              rc::EmbeddingGrad<int, __half>)
 ROTOR_SIMPLE(rotor_k45, ({P(0, const float *), P(1, __nv_bfloat16 *), a.dim[0]}),
-             rc::ConvertF32<__nv_bfloat16>)
+             rc::Convert<float, __nv_bfloat16>)
 ROTOR_SIMPLE(rotor_k46, ({P(0, const float *), P(1, float *), a.dim[0], a.dim[1]}),
              rc::Transpose2D<float>)
 ROTOR_SIMPLE(rotor_k49, ({P(0, const __nv_bfloat16 *), P(1, const float *), P(2, float *),

@@ -224,16 +224,18 @@ template <typename IdT, typename T> struct EmbeddingGrad : RowKernelBase {
   }
 };
 
-/// out[i] = (T)in[i] for f32 accumulators. Unit: an element.
-template <typename T> struct ConvertF32 : ElementwiseBase {
+/// out[i] = (OutT)in[i], through f32: f32 accumulators rounded to the
+/// element type (Convert<float, T>), or 16-bit tables widened for kernels
+/// that read f32 (Convert<T, float>). Unit: an element.
+template <typename InT, typename OutT> struct Convert : ElementwiseBase {
   struct Params {
-    const float *in = nullptr;
-    T *out = nullptr;
+    const InT *in = nullptr;
+    OutT *out = nullptr;
     long long n = 0;
   };
   __device__ static void run(const Params &p) {
     for (long long i = first(); i < p.n; i += stride())
-      p.out[i] = fromF32<T>(p.in[i]);
+      p.out[i] = fromF32<OutT>(toF32(p.in[i]));
   }
 };
 
