@@ -965,10 +965,14 @@ struct AttentionBwdWgmma {
   }
 
   __device__ static void run(const Params &p) {
+#if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    __trap(); // wgmma needs sm_90a; compile for sm_90a or use AttentionBwdMma
+#else
     Unit::template forEach<kHeadsFirst>(
         p, [&](const detail::BlockCoord &bc, long long rk, long long tile) {
           runUnit(p, bc, rk, tile);
         });
+#endif
   }
 
   /// Packs rows of an accumulator (m16n8 C layout, 8-column tiles) into the
