@@ -5,8 +5,11 @@
 #
 #   test/gpu/device_run.sh CASES_DIR BENCH_DIR OUT_DIR [what...]
 #
-# what: any of build, gtest, cases, bench, sanitize, kernels, train, trainbench,
-# decode (default: build cases bench kernels). decode runs the decoding
+# what: any of build, gtest, cases, bench, sanitize, kernels, bwd, train,
+# trainbench, decode (default: build cases bench kernels). bwd builds only
+# kernel_check_bwd (the attention backward's checks, a quick build) and runs
+# them, then its --bench (AttentionBwdWgmma next to AttentionBwdMma on the
+# anchor shape); it can be given alone, without build. decode runs the decoding
 # benchmark (bench/gpu/decode_bench.py) on .device/decode from
 # bench/gpu/make_decode.sh. gtest builds GoogleTest from .device/googletest (a copy
 # of Debian's /usr/src/googletest: the device machine has none) and runs the
@@ -52,6 +55,18 @@ if has kernels; then
   { cmake -S runtime/cuda/kernels/tests -B /tmp/kc -DCMAKE_CUDA_ARCHITECTURES=90a \
       && cmake --build /tmp/kc -j16; } > "$OUT/kernels-build.log" 2>&1 \
     && (/tmp/kc/kernel_check ${KERNEL_CHECK_ARGS:-} 2>&1 | tail -60 | tee "$OUT/kernel-check.log")
+fi
+if has bwd; then
+  { cmake -S runtime/cuda/kernels/tests -B /tmp/kc -DCMAKE_CUDA_ARCHITECTURES=90a \
+      && cmake --build /tmp/kc -j16 --target kernel_check_bwd; } > "$OUT/kernels-bwd-build.log" 2>&1 \
+    || { echo "kernel_check_bwd build failed"; tail -20 "$OUT/kernels-bwd-build.log"; status=1; }
+  if [ -x /tmp/kc/kernel_check_bwd ]; then
+    /tmp/kc/kernel_check_bwd > "$OUT/kernel-check-bwd.log" 2>&1
+    rc=$?; echo "kernel_check_bwd: $rc failed"; status=$((status | (rc != 0)))
+    grep -iE "fail" "$OUT/kernel-check-bwd.log" | head -20
+    /tmp/kc/kernel_check_bwd --bench 2>&1 | tee "$OUT/kernel-check-bwd-bench.log" | tail -12
+    status=$((status | PIPESTATUS[0]))
+  fi
 fi
 if has train; then
   # The copy model trained on the GPU against the PyTorch reference (same
