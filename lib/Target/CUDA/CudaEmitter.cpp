@@ -12,7 +12,8 @@
 //    parameters (dtype, head dim, mask, rope layout, ...), or cuBLAS products
 //    (linear, rotate) followed by an epilogue kernel;
 //  * elementwise ops (add, mul, activations, float casts) become generated
-//    kernels with broadcasting;
+//    kernels with broadcasting, and other linalg.generic ops generated
+//    kernels of their own (GenericKernel.h);
 //  * views (tensor.cast, contiguous slices) alias buffers; concatenations
 //    and strided slices are 2-D copies.
 //
@@ -28,6 +29,8 @@
 #include "rotor/Dialect/Rotor/RotorOps.h"
 #include "rotor/Target/CPU/CpuTarget.h"
 #include "rotor/Target/CUDA/CudaTarget.h"
+
+#include "GenericKernel.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -349,6 +352,11 @@ private:
     });
   }
   LogicalResult emitLinalgFill(linalg::FillOp op);
+  /// A sum over every dimension but the last: ColumnSum; any other
+  /// linalg.generic: a generated kernel (buildGenericKernel).
+  LogicalResult emitGeneric(linalg::GenericOp op);
+  /// ColumnSum for `op`, or failure (no diagnostic) when it is not a sum
+  /// over every dimension but the last.
   LogicalResult emitColumnSum(linalg::GenericOp op);
   /// Converts the f32 accumulator `acc` into plan value `out` of type `elem`.
   /// out = in converted element by element (n elements) through f32.
@@ -359,6 +367,34 @@ private:
   LogicalResult emitElementwise(Operation *op, llvm::StringRef expr,
                                 ValueRange operands);
   LogicalResult emitConcat(tensor::ConcatOp op);
+  /// A unit-stride slice of a tensor of shape `fullShape` that is one
+  /// contiguous piece per row of the dimensions before `axis`: `height`
+  /// pieces of `width` bytes, `fullPitch` bytes apart in the full tensor,
+  /// the first at byte `offset`.
+  struct SliceGeometry {
+    SmallVector<int> offsets, sizes;
+    int64_t axis = 0;
+    int inner = -1, offset = -1, fullPitch = -1, width = -1, height = -1;
+  };
+  FailureOr<SliceGeometry> sliceGeometry(Operation *op,
+                                         RankedTensorType fullType,
+                                         ArrayRef<int> fullShape,
+                                         SmallVector<int> offsets,
+                                         SmallVector<int> sizes);
+  /// The symbols of a slice's offsets and sizes (its strides must be 1).
+  LogicalResult sliceSymbols(Operation *op, ArrayRef<OpFoldResult> mixedOffsets,
+                             ArrayRef<OpFoldResult> mixedSizes,
+                             ArrayRef<OpFoldResult> mixedStrides,
+                             SmallVector<int> &offsets,
+                             SmallVector<int> &sizes);
+  /// Copies `source` over the slice `g` of `out` (copy2d).
+  void insertInto(int source, int out, const SliceGeometry &g);
+  LogicalResult emitInsertSlice(tensor::InsertSliceOp op);
+  LogicalResult emitPad(tensor::PadOp op);
+  /// Fills value `out` with `value` (0 for a null attribute).
+  void fill(int out, Type elementType, Attribute value);
+  /// `result` as a view of `source`'s buffer with shape `shape`.
+  LogicalResult emitReshape(Value source, Value result, SmallVector<int> shape);
   LogicalResult emitExtractSlice(tensor::ExtractSliceOp op);
   LogicalResult emitFill(Value result, Attribute value, ValueRange sizes);
   LogicalResult emitGenerate(tensor::GenerateOp op);
@@ -611,7 +647,7 @@ LogicalResult EntryEmitter::emitOp(Operation *op) {
                           true, input);
       })
       .Case([&](linalg::FillOp o) { return emitLinalgFill(o); })
-      .Case([&](linalg::GenericOp o) { return emitColumnSum(o); })
+      .Case([&](linalg::GenericOp o) { return emitGeneric(o); })
       .Case([&](FusedGateUpOp o) { return emitFusedGateUp(o); })
       .Case([&](RmsNormOp o) {
         return emitRowKernel(o, "RmsNorm", o.getInput(), o.getWeight(),
@@ -685,7 +721,35 @@ LogicalResult EntryEmitter::emitOp(Operation *op) {
         return success();
       })
       .Case([&](tensor::ConcatOp o) { return emitConcat(o); })
+      .Case([&](tensor::ExpandShapeOp o) -> LogicalResult {
+        // A reshape of a dense buffer: a view of it.
+        SmallVector<int> shape;
+        for (OpFoldResult size : o.getMixedOutputShape()) {
+          if (std::optional<int64_t> c = getConstantIntValue(size)) {
+            shape.push_back(cst(*c));
+            continue;
+          }
+          FailureOr<int> sym = indexSymbol(cast<Value>(size));
+          if (failed(sym))
+            return failure();
+          shape.push_back(*sym);
+        }
+        return emitReshape(o.getSrc(), o.getResult(), shape);
+      })
+      .Case([&](tensor::CollapseShapeOp o) -> LogicalResult {
+        SmallVector<int> shape;
+        ArrayRef<int> src = shapeOf(o.getSrc());
+        for (const ReassociationIndices &group : o.getReassociationIndices()) {
+          SmallVector<int> sizes;
+          for (int64_t d : group)
+            sizes.push_back(src[d]);
+          shape.push_back(product(sizes));
+        }
+        return emitReshape(o.getSrc(), o.getResult(), shape);
+      })
       .Case([&](tensor::ExtractSliceOp o) { return emitExtractSlice(o); })
+      .Case([&](tensor::InsertSliceOp o) { return emitInsertSlice(o); })
+      .Case([&](tensor::PadOp o) { return emitPad(o); })
       .Case([&](tensor::EmptyOp o) -> LogicalResult {
         if (onlyTransposeInit(o.getResult()))
           return success(); // the transpose writes a buffer of its own
@@ -1652,11 +1716,33 @@ LogicalResult EntryEmitter::emitLinalgFill(linalg::FillOp op) {
 /// linalg.generic as rotor-autodiff builds the cotangent of a broadcast
 /// bias: `out[c] = init[c] + Σ in[..., c]` (every dimension but the last
 /// reduced, an addf body). Other generics are not supported.
+LogicalResult EntryEmitter::emitGeneric(linalg::GenericOp op) {
+  if (succeeded(emitColumnSum(op)))
+    return success();
+  FailureOr<GenericKernel> kernel = buildGenericKernel(op);
+  if (failed(kernel))
+    return failure();
+  SmallVector<int> dims, ptrs, outs;
+  for (auto [operand, d] : kernel->loopBounds)
+    dims.push_back(dimOf(op->getOperand(operand), d));
+  SmallVector<int> parallel;
+  for (unsigned l : kernel->parallelLoops)
+    parallel.push_back(dims[l]);
+  for (Value v : op->getOperands()) {
+    llvm::append_range(dims, shapeOf(v));
+    ptrs.push_back(valueOf(v));
+  }
+  for (auto [result, init] : llvm::zip(op->getResults(), op.getDpsInits()))
+    outs.push_back(defineLike(result, init));
+  ptrs.append(outs);
+  int n = product(parallel);
+  addLaunch(kernels.get(kernel->body), {strideOver(n), cst(1), cst(1)}, ptrs,
+            dims, outs);
+  return success();
+}
+
 LogicalResult EntryEmitter::emitColumnSum(linalg::GenericOp op) {
-  auto unsupported = [&]() {
-    return op.emitError() << "the CUDA target supports linalg.generic only as "
-                             "a sum over every dimension but the last";
-  };
+  auto unsupported = [] { return failure(); };
   if (op.getNumDpsInputs() != 1 || op.getNumDpsInits() != 1)
     return unsupported();
   Value input = op.getDpsInputs()[0], init = op.getDpsInits()[0];
@@ -1850,6 +1936,18 @@ LogicalResult EntryEmitter::emitElementwise(Operation *op,
   return success();
 }
 
+LogicalResult EntryEmitter::emitReshape(Value source, Value result,
+                                        SmallVector<int> shape) {
+  int src = valueOf(source);
+  int dst = define(result, std::move(shape));
+  addStep(llvm::json::Object{{"op", "view"},
+                             {"src", src},
+                             {"dst", dst},
+                             {"offset", cst(0)}},
+          {src, dst});
+  return success();
+}
+
 LogicalResult EntryEmitter::emitConcat(tensor::ConcatOp op) {
   int64_t axis = op.getDim();
   Value first = op.getInputs().front();
@@ -1884,81 +1982,175 @@ LogicalResult EntryEmitter::emitConcat(tensor::ConcatOp op) {
   return success();
 }
 
-LogicalResult EntryEmitter::emitExtractSlice(tensor::ExtractSliceOp op) {
-  auto srcType = op.getSourceType();
-  auto resultType = op.getResultType();
-  if (srcType.getRank() != resultType.getRank())
-    return op.emitError() << "the CUDA target supports rank-preserving "
-                             "slices only";
-  for (OpFoldResult s : op.getMixedStrides())
+LogicalResult EntryEmitter::sliceSymbols(Operation *op,
+                                         ArrayRef<OpFoldResult> mixedOffsets,
+                                         ArrayRef<OpFoldResult> mixedSizes,
+                                         ArrayRef<OpFoldResult> mixedStrides,
+                                         SmallVector<int> &offsets,
+                                         SmallVector<int> &sizes) {
+  for (OpFoldResult s : mixedStrides)
     if (getConstantIntValue(s) != 1)
-      return op.emitError() << "the CUDA target supports unit-stride "
-                               "slices only";
-  int64_t rank = srcType.getRank();
-  SmallVector<int> offsets, sizes;
+      return op->emitError() << "the CUDA target supports unit-stride "
+                                "slices only";
   auto toSymbol = [&](OpFoldResult r) -> FailureOr<int> {
     if (auto c = getConstantIntValue(r))
       return cst(*c);
     return indexSymbol(cast<Value>(r));
   };
-  for (int64_t d = 0; d < rank; ++d) {
-    FailureOr<int> o = toSymbol(op.getMixedOffsets()[d]);
-    FailureOr<int> s = toSymbol(op.getMixedSizes()[d]);
-    if (failed(o) || failed(s))
+  for (auto [o, z] : llvm::zip(mixedOffsets, mixedSizes)) {
+    FailureOr<int> os = toSymbol(o), zs = toSymbol(z);
+    if (failed(os) || failed(zs))
       return failure();
-    offsets.push_back(*o);
-    sizes.push_back(*s);
+    offsets.push_back(*os);
+    sizes.push_back(*zs);
   }
-  Value source = op.getSource();
-  SmallVector<int> srcShape(shapeOf(source));
+  return success();
+}
+
+FailureOr<EntryEmitter::SliceGeometry>
+EntryEmitter::sliceGeometry(Operation *op, RankedTensorType fullType,
+                            ArrayRef<int> fullShape, SmallVector<int> offsets,
+                            SmallVector<int> sizes) {
+  int64_t rank = fullType.getRank();
+  SliceGeometry g;
+  g.offsets = std::move(offsets);
+  g.sizes = std::move(sizes);
   // The innermost dimension that is sliced: every dimension after it is
   // taken whole, so that each piece is contiguous. Dimensions before it must
   // start at 0 and, but for the first, be taken whole; the first may be
   // shorter (equal sizes that come from different inputs cannot be told
   // apart here).
-  int64_t axis = 0;
   for (int64_t d = rank - 1; d >= 0; --d)
-    if (offsets[d] != cst(0) || sizes[d] != srcShape[d]) {
-      axis = d;
+    if (g.offsets[d] != cst(0) || g.sizes[d] != fullShape[d]) {
+      g.axis = d;
       break;
     }
-  for (int64_t d = 1; d < axis; ++d)
-    if (offsets[d] != cst(0) || sizes[d] != srcShape[d])
-      return op.emitError() << "the CUDA target slices one dimension at a "
-                               "time (dimensions "
-                            << d << " and " << axis << " are sliced)";
-  if (axis > 0 && offsets[0] != cst(0))
-    return op.emitError() << "the CUDA target slices one dimension at a "
-                             "time (dimensions 0 and "
-                          << axis << " are sliced)";
-  int out = define(op.getResult(), sizes);
+  for (int64_t d = 1; d < g.axis; ++d)
+    if (g.offsets[d] != cst(0) || g.sizes[d] != fullShape[d])
+      return op->emitError() << "the CUDA target slices one dimension at a "
+                                "time (dimensions "
+                             << d << " and " << g.axis << " are sliced)";
+  if (g.axis > 0 && g.offsets[0] != cst(0))
+    return op->emitError() << "the CUDA target slices one dimension at a "
+                              "time (dimensions 0 and "
+                           << g.axis << " are sliced)";
+  int64_t es = byteWidth(fullType.getElementType());
+  g.inner = mul(product(fullShape.drop_front(g.axis + 1)), cst(es));
+  g.offset = mul(g.offsets[g.axis], g.inner);
+  g.fullPitch = mul(fullShape[g.axis], g.inner);
+  g.width = mul(g.sizes[g.axis], g.inner);
+  g.height = g.axis == 0
+                 ? cst(1)
+                 : mul(g.sizes[0], product(fullShape.slice(1, g.axis - 1)));
+  return g;
+}
+
+LogicalResult EntryEmitter::emitExtractSlice(tensor::ExtractSliceOp op) {
+  auto srcType = op.getSourceType();
+  if (srcType.getRank() != op.getResultType().getRank())
+    return op.emitError() << "the CUDA target supports rank-preserving "
+                             "slices only";
+  Value source = op.getSource();
+  SmallVector<int> offsets, sizes;
+  if (failed(sliceSymbols(op, op.getMixedOffsets(), op.getMixedSizes(),
+                          op.getMixedStrides(), offsets, sizes)))
+    return failure();
+  FailureOr<SliceGeometry> g = sliceGeometry(op, srcType, shapeOf(source),
+                                             offsets, sizes);
+  if (failed(g))
+    return failure();
+  int out = define(op.getResult(), g->sizes);
   int src = valueOf(source);
-  int64_t es = byteWidth(srcType.getElementType());
-  int inner = mul(product(llvm::ArrayRef<int>(srcShape).drop_front(axis + 1)),
-                  cst(es));
-  int srcOffset = mul(offsets[axis], inner);
-  if (axis == 0) {
+  if (g->axis == 0) {
     // Whole rows of the outermost dimension: a contiguous view.
     addStep(llvm::json::Object{{"op", "view"},
                                {"src", src},
                                {"dst", out},
-                               {"offset", srcOffset}},
+                               {"offset", g->offset}},
             {src, out});
     return success();
   }
-  int outer = mul(sizes[0], product(llvm::ArrayRef<int>(srcShape)
-                                        .slice(1, axis - 1)));
-  int width = mul(sizes[axis], inner);
   addStep(llvm::json::Object{{"op", "copy2d"},
                              {"src", src},
                              {"dst", out},
-                             {"src_offset", srcOffset},
+                             {"src_offset", g->offset},
                              {"dst_offset", cst(0)},
-                             {"src_pitch", mul(srcShape[axis], inner)},
-                             {"dst_pitch", width},
-                             {"width", width},
-                             {"height", outer}},
+                             {"src_pitch", g->fullPitch},
+                             {"dst_pitch", g->width},
+                             {"width", g->width},
+                             {"height", g->height}},
           {src, out});
+  return success();
+}
+
+void EntryEmitter::insertInto(int source, int out, const SliceGeometry &g) {
+  addStep(llvm::json::Object{{"op", "copy2d"},
+                             {"src", source},
+                             {"dst", out},
+                             {"src_offset", cst(0)},
+                             {"dst_offset", g.offset},
+                             {"src_pitch", g.width},
+                             {"dst_pitch", g.fullPitch},
+                             {"width", g.width},
+                             {"height", g.height}},
+          {source, out});
+}
+
+LogicalResult EntryEmitter::emitInsertSlice(tensor::InsertSliceOp op) {
+  auto destType = op.getDestType();
+  if (destType.getRank() != op.getSourceType().getRank())
+    return op.emitError() << "the CUDA target supports rank-preserving "
+                             "slices only";
+  Value dest = op.getDest();
+  SmallVector<int> shape(shapeOf(dest)), offsets, sizes;
+  if (failed(sliceSymbols(op, op.getMixedOffsets(), op.getMixedSizes(),
+                          op.getMixedStrides(), offsets, sizes)))
+    return failure();
+  FailureOr<SliceGeometry> g =
+      sliceGeometry(op, destType, shape, offsets, sizes);
+  if (failed(g))
+    return failure();
+  // The destination copied whole, then the source over its slice.
+  int out = define(op.getResult(), shape);
+  int d = valueOf(dest);
+  int bytes = mul(product(shape), cst(byteWidth(destType.getElementType())));
+  addStep(llvm::json::Object{{"op", "copy2d"},
+                             {"src", d},
+                             {"dst", out},
+                             {"src_offset", cst(0)},
+                             {"dst_offset", cst(0)},
+                             {"src_pitch", bytes},
+                             {"dst_pitch", bytes},
+                             {"width", bytes},
+                             {"height", cst(1)}},
+          {d, out});
+  insertInto(valueOf(op.getSource()), out, *g);
+  return success();
+}
+
+LogicalResult EntryEmitter::emitPad(tensor::PadOp op) {
+  Attribute value;
+  Value padding = op.getConstantPaddingValue();
+  if (!padding || !matchPattern(padding, m_Constant(&value)))
+    return op.emitError() << "the CUDA target pads with a constant only";
+  auto type = op.getResultType();
+  SmallVector<int> low, high, srcShape(shapeOf(op.getSource())), shape;
+  SmallVector<OpFoldResult> ones(type.getRank(),
+                                 OpBuilder(op).getIndexAttr(1));
+  if (failed(sliceSymbols(op, op.getMixedLowPad(), op.getMixedHighPad(), ones,
+                          low, high)))
+    return failure();
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    shape.push_back(low[d] == cst(0) && high[d] == cst(0)
+                        ? srcShape[d]
+                        : add(add(srcShape[d], low[d]), high[d]));
+  FailureOr<SliceGeometry> g =
+      sliceGeometry(op, type, shape, low, srcShape);
+  if (failed(g))
+    return failure();
+  int out = define(op.getResult(), shape);
+  fill(out, type.getElementType(), value);
+  insertInto(valueOf(op.getSource()), out, *g);
   return success();
 }
 
@@ -1975,7 +2167,11 @@ LogicalResult EntryEmitter::emitFill(Value result, Attribute value,
       return failure();
     shape[d] = *s;
   }
-  int out = define(result, shape);
+  fill(define(result, shape), type.getElementType(), value);
+  return success();
+}
+
+void EntryEmitter::fill(int out, Type elementType, Attribute value) {
   double v = 0;
   if (auto f = dyn_cast_or_null<FloatAttr>(value))
     v = f.getValueAsDouble();
@@ -1983,9 +2179,9 @@ LogicalResult EntryEmitter::emitFill(Value result, Attribute value,
     v = static_cast<double>(i.getInt());
   if (v == 0 && !std::signbit(v)) {
     addStep(llvm::json::Object{{"op", "fill"}, {"dst", out}}, {out});
-    return success();
+    return;
   }
-  std::string t = cType(type.getElementType());
+  std::string t = cType(elementType);
   std::string body =
       "// fill\nextern \"C\" __global__ void __launch_bounds__(256)\n"
       "@NAME@(const __grid_constant__ rotor::cuda::LaunchArgs a) {\n"
@@ -1997,7 +2193,6 @@ LogicalResult EntryEmitter::emitFill(Value result, Attribute value,
   int n = product(values[out].shape);
   addLaunch(kernels.get(body), {strideOver(n), cst(1), cst(1)}, {out},
             {n}, {out});
-  return success();
 }
 
 /// tensor.generate of positions: `index_cast(i + start)` over a 1-D index
