@@ -387,6 +387,21 @@ private:
                              ArrayRef<OpFoldResult> mixedStrides,
                              SmallVector<int> &offsets,
                              SmallVector<int> &sizes);
+  /// Copies all of value `src` into value `dst` (of the same size).
+  void copyWhole(int src, int dst) {
+    int bytes = mul(product(values[src].shape),
+                    cst(byteWidth(values[src].elementType)));
+    addStep(llvm::json::Object{{"op", "copy2d"},
+                               {"src", src},
+                               {"dst", dst},
+                               {"src_offset", cst(0)},
+                               {"dst_offset", cst(0)},
+                               {"src_pitch", bytes},
+                               {"dst_pitch", bytes},
+                               {"width", bytes},
+                               {"height", cst(1)}},
+            {src, dst});
+  }
   /// Copies `source` over the slice `g` of `out` (copy2d).
   void insertInto(int source, int out, const SliceGeometry &g);
   LogicalResult emitInsertSlice(tensor::InsertSliceOp op);
@@ -1388,18 +1403,7 @@ LogicalResult EntryEmitter::emitCacheWrite(CacheWriteOp op) {
     if (auto arg = dyn_cast<BlockArgument>(op.getCache()))
       mutatedInputs.insert(static_cast<int>(arg.getArgNumber()));
   } else {
-    int bytes = mul(product(shapeOf(op.getCache())),
-                    cst(byteWidth(type.getElementType())));
-    addStep(llvm::json::Object{{"op", "copy2d"},
-                               {"src", cache},
-                               {"dst", out},
-                               {"src_offset", cst(0)},
-                               {"dst_offset", cst(0)},
-                               {"src_pitch", bytes},
-                               {"dst_pitch", bytes},
-                               {"width", bytes},
-                               {"height", cst(1)}},
-            {cache, out});
+    copyWhole(cache, out);
   }
   llvm::ArrayRef<int> shape = shapeOf(op.getCache());
   Wrapper w(llvm::formatv("rotor::cuda::CacheWrite<{0}, {1}>", t, st));
@@ -2112,18 +2116,7 @@ LogicalResult EntryEmitter::emitInsertSlice(tensor::InsertSliceOp op) {
     return failure();
   // The destination copied whole, then the source over its slice.
   int out = define(op.getResult(), shape);
-  int d = valueOf(dest);
-  int bytes = mul(product(shape), cst(byteWidth(destType.getElementType())));
-  addStep(llvm::json::Object{{"op", "copy2d"},
-                             {"src", d},
-                             {"dst", out},
-                             {"src_offset", cst(0)},
-                             {"dst_offset", cst(0)},
-                             {"src_pitch", bytes},
-                             {"dst_pitch", bytes},
-                             {"width", bytes},
-                             {"height", cst(1)}},
-          {d, out});
+  copyWhole(valueOf(dest), out);
   insertInto(valueOf(op.getSource()), out, *g);
   return success();
 }
