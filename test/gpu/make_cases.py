@@ -371,6 +371,31 @@ def grad_cases(c: Cases):
               {"kind": "attention_grad", "mask": mask, "softcap": softcap}
               if not bias_spec else None)
 
+    # rope_base_grad (a learned rope base): against central differences of
+    # the f64 rope reference in the base.
+    for name, dt, layout, rotary, scaling_attr, scaling in [
+            ("rope_base_grad_f32", "f32", "rotate_half", 48, "", None),
+            ("rope_base_grad_bf16_interleaved_linear", "bf16", "interleaved", 64,
+             ", scaling = #rotor.rope_scaling<kind = linear, factor = 2.0>",
+             {"kind": "linear", "factor": 2.0})]:
+        t = f"tensor<2x3x?x64x{dt}>"
+        text = (f"func.func @f(%x: {t}, %dy: {t}, %p: tensor<?xi64>, %b: tensor<f32>) -> tensor<f32> {{\n"
+                f"  %g = rotor.rope_base_grad %x, %dy, %p base(%b : tensor<f32>) "
+                f"{{rotary_dim = {rotary} : i64, layout = #rotor.rope_layout<{layout}>{scaling_attr}}} "
+                f": {t}, tensor<?xi64>\n"
+                f"  return %g : tensor<f32>\n}}\n")
+        x, x64 = rounded(RNG.standard_normal((2, 3, 29, 64)), dt)
+        dy, dy64 = rounded(RNG.standard_normal((2, 3, 29, 64)), dt)
+        p = (np.arange(29) * 7 + 3).astype(np.int64)
+        base = np.array(523.0, np.float32)
+
+        def loss(b):
+            return float((R.rope(x64, p, base=b, rotary_dim=rotary, layout=layout,
+                                 scaling=scaling) * dy64).sum())
+        h = 1e-3 * float(base)
+        ref = np.array((loss(float(base) + h) - loss(float(base) - h)) / (2 * h))
+        c.add(name, text, [x, dy, p, base], [ref], [(1e-4, 1e-6)])
+
     # cross_entropy_grad (f32 and bf16 logits, ignored labels).
     for dt in ("f32", "bf16"):
         tl = f"tensor<2x?x33x{dt}>"

@@ -10,7 +10,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 DIR=.device/trainmodels
-MODELS="givens relbias mistral qwen2 dilated chunked hybrid layernorm_gelu conv sinusoidal"
+MODELS="givens relbias mistral qwen2 dilated chunked hybrid layernorm_gelu conv sinusoidal learned_base"
 OPTS="--task=copy --steps=30 --batch=4 --seq=33 --lr=0.002 --warmup=5 --log-every=30"
 case "${1:-}" in
   prepare)

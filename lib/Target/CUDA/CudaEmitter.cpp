@@ -301,6 +301,7 @@ private:
                     std::optional<double> base, Value learnedBase,
                     Value positions);
   LogicalResult emitGivens(GivensOp op);
+  LogicalResult emitRopeBaseGrad(RopeBaseGradOp op);
   /// The Givens kernel: the chain (`angles`, `pairs`) on the rows of plan
   /// value `input` (a tensor of `type`) into plan value `out`.
   LogicalResult emitGivensApply(Operation *op, RankedTensorType type,
@@ -633,6 +634,7 @@ LogicalResult EntryEmitter::emitOp(Operation *op) {
       .Case([&](RopeOp o) { return emitRope(o); })
       .Case([&](GivensOp o) { return emitGivens(o); })
       .Case([&](GivensGradOp o) { return emitGivensGrad(o); })
+      .Case([&](RopeBaseGradOp o) { return emitRopeBaseGrad(o); })
       .Case([&](RotateOp o) {
         return emitMatmul(o, o.getInput(), o.getRotation(), Value(), Value(),
                           Activation::none, o.getResult(), /*transB=*/false);
@@ -1133,6 +1135,49 @@ LogicalResult EntryEmitter::emitRope(RopeOp op) {
                        op.getEffectiveRotaryDim(), base, op.getLearnedBase(),
                        op.getScalingAttr(), op.getResult(),
                        op.getTranspose());
+}
+
+/// The blocks of RopeBaseGrad's first pass (its partial sums' count).
+constexpr int64_t kRopeBaseGradBlocks = 264;
+
+LogicalResult EntryEmitter::emitRopeBaseGrad(RopeBaseGradOp op) {
+  Value input = op.getInput(), positions = op.getPositions();
+  auto type = cast<RankedTensorType>(input.getType());
+  int64_t headDim = type.getDimSize(3), rotaryDim = op.getEffectiveRotaryDim();
+  if (ShapedType::isDynamic(headDim) || ShapedType::isDynamic(rotaryDim))
+    return op.emitError() << "the CUDA target needs a static head dim";
+  auto posType = cast<RankedTensorType>(positions.getType());
+  int table = emitRopeTable(op, rotaryDim, op.getScalingAttr(), std::nullopt,
+                            op.getBase(), positions);
+  std::string t = cType(type.getElementType());
+  std::string pt = cType(posType.getElementType());
+  std::string bt =
+      cType(cast<RankedTensorType>(op.getBase().getType()).getElementType());
+  int blocks = cst(kRopeBaseGradBlocks);
+  int partial = scratch(Float32Type::get(op.getContext()), {blocks});
+  Wrapper w(llvm::formatv(
+      "rotor::cuda::RopeBaseGrad<{0}, {1}, {2}, {3}, {4}, {5}, {6}>", t, pt, bt,
+      headDim, rotaryDim, boolLiteral(op.getLayout() == RopeLayout::interleaved),
+      boolLiteral(posType.getRank() == 2)));
+  w.ptr("x", valueOf(input), t);
+  w.ptr("dy", valueOf(op.getGrad()), t);
+  w.ptr("pos", valueOf(positions), pt);
+  w.ptr("inv_freq", table, "double");
+  w.ptr("base", valueOf(op.getBase()), bt);
+  w.ptr("partial", partial, "float", false);
+  w.dim("batch", dimOf(input, 0));
+  w.dim("heads", dimOf(input, 1));
+  w.dim("seq", dimOf(input, 2));
+  launch(w, {blocks, cst(1), cst(1)}, {partial});
+  // The partials added in order (deterministic).
+  Wrapper reduce(llvm::formatv("rotor::cuda::GivensGradReduce<{0}>", bt));
+  int out = define(op.getResult(), {});
+  reduce.ptr("partial", partial, "float");
+  reduce.ptr("out", out, bt, false);
+  reduce.dim("blocks", blocks);
+  reduce.dim("n", cst(1));
+  launch(reduce, {cst(1), cst(1), cst(1)}, {out});
+  return success();
 }
 
 /// The C types of a Givens chain's rows (`t`) and angles (`at`), and the

@@ -195,6 +195,10 @@ ROTOR_SIMPLE(rotor_k47, ({P(0, const __nv_bfloat16 *), P(1, const __nv_bfloat16 
              rc::GivensGrad<__nv_bfloat16, float, 128, rc::GivensPairs<0, 1, 1, 127, 0, 1>>)
 ROTOR_SIMPLE(rotor_k48, ({P(0, const float *), P(1, float *), a.dim[0], a.dim[1]}),
              rc::GivensGradReduce<float>)
+ROTOR_SIMPLE(rotor_k51, ({P(0, const __nv_bfloat16 *), P(1, const __nv_bfloat16 *),
+                         P(2, const long long *), P(3, const double *), P(4, const float *),
+                         P(5, float *), a.dim[0], a.dim[1], a.dim[2]}),
+             rc::RopeBaseGrad<__nv_bfloat16, long long, float, 128, 64, true, false>)
 #undef P
 
 // Attention backward (pre, main, convert share AttentionBwdParams): ptr = q,

@@ -266,6 +266,62 @@ struct Rope {
   }
 };
 
+/// The cotangent of rope's learned base (rotor.rope_base_grad), first pass:
+/// partial[blockIdx.x] = Σ over the block's (b, s) positions, heads and
+/// pairs i of (g_b y_a − g_a y_b) · pos · (−2i / rotary_dim) · inv_freq[i] /
+/// base, with y = rope(x) (the pair's angle is pos · inv_freq[i];
+/// ∂inv_freq[i]/∂base = −(2i / rotary_dim) · inv_freq[i] / base holds
+/// without scaling and for linear and dynamic_ntk scaling, as the op
+/// requires). Sums in f64. grid = the partial buffer's length (a fixed block
+/// count); GivensGradReduce<BaseT> (n = 1) adds the partials in order.
+template <typename T, typename PosT, typename BaseT, int kHeadDim, int kRotaryDim,
+          bool kInterleaved, bool kBatchedPos>
+struct RopeBaseGrad {
+  static_assert(kRotaryDim % 2 == 0 && kRotaryDim >= 2 && kRotaryDim <= kHeadDim,
+                "rotary_dim must be even and in [2, head dim]");
+  static constexpr int kThreads = 256;
+  static constexpr int kTile = 1;
+  static constexpr int kSmemBytes = 0;
+  static constexpr int kMinBlocksPerSM = 1;
+  static constexpr int kHalf = kRotaryDim / 2;
+
+  struct Params {
+    const T *x = nullptr;  // rope's input (B, H, S, D)
+    const T *dy = nullptr; // the cotangent of rope's output
+    const PosT *pos = nullptr;
+    const double *inv_freq = nullptr; // RopeInvFreq of the learned base
+    const BaseT *base = nullptr;      // 0-D learned base
+    float *partial = nullptr;         // (gridDim.x)
+    long long batch = 0, heads = 0, seq = 0;
+  };
+
+  __device__ static void run(const Params &p) {
+    __shared__ double scratch[32];
+    const double a = p.inv_freq[kHalf], base = toF64(*p.base);
+    const long long units = p.batch * p.seq;
+    double sum = 0.0;
+    for (long long u = blockIdx.x; u < units; u += gridDim.x) {
+      const long long b = u / p.seq, s = u % p.seq;
+      const double pos = (double)p.pos[kBatchedPos ? u : s];
+      for (long long t = threadIdx.x; t < p.heads * kHalf; t += kThreads) {
+        const long long h = t / kHalf;
+        const int i = (int)(t % kHalf);
+        const long long row = ((b * p.heads + h) * p.seq + s) * kHeadDim;
+        const int ia = kInterleaved ? 2 * i : i, ib = kInterleaved ? 2 * i + 1 : i + kHalf;
+        const double xa = toF64(p.x[row + ia]), xb = toF64(p.x[row + ib]);
+        const double ga = toF64(p.dy[row + ia]), gb = toF64(p.dy[row + ib]);
+        double sn, c;
+        sincos(pos * p.inv_freq[i], &sn, &c);
+        const double ya = a * (xa * c - xb * sn), yb = a * (xb * c + xa * sn);
+        sum += (gb * ya - ga * yb) * pos * (-2.0 * i / kRotaryDim) * p.inv_freq[i] / base;
+      }
+    }
+    sum = blockReduce<kThreads>(sum, SumOp(), scratch);
+    if (threadIdx.x == 0)
+      p.partial[blockIdx.x] = (float)sum;
+  }
+};
+
 } // namespace cuda
 } // namespace rotor
 
