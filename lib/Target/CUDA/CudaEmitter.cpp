@@ -409,7 +409,8 @@ private:
   LogicalResult emitPad(tensor::PadOp op);
   /// Fills value `out` with `value` (0 for a null attribute).
   void fill(int out, Type elementType, Attribute value);
-  /// `result` as a view of `source`'s buffer with shape `shape`.
+  /// `result` as a view of `source`'s buffer with shape `shape` (static
+  /// sizes of `result`'s type take precedence, as in define()).
   LogicalResult emitReshape(Value source, Value result, SmallVector<int> shape);
   LogicalResult emitExtractSlice(tensor::ExtractSliceOp op);
   LogicalResult emitFill(Value result, Attribute value, ValueRange sizes);
@@ -728,14 +729,8 @@ LogicalResult EntryEmitter::emitOp(Operation *op) {
       })
       .Case([&](tensor::CastOp o) {
         // A cast only refines static sizes: the same buffer.
-        int src = valueOf(o.getSource());
-        int dst = defineLike(o.getResult(), o.getSource());
-        addStep(llvm::json::Object{{"op", "view"},
-                                   {"src", src},
-                                   {"dst", dst},
-                                   {"offset", cst(0)}},
-                {src, dst});
-        return success();
+        return emitReshape(o.getSource(), o.getResult(),
+                           SmallVector<int>(shapeOf(o.getSource())));
       })
       .Case([&](tensor::ConcatOp o) { return emitConcat(o); })
       .Case([&](tensor::ExpandShapeOp o) -> LogicalResult {
