@@ -30,6 +30,7 @@
 #include "rotor/Target/CPU/CpuTarget.h"
 #include "rotor/Target/CUDA/CudaTarget.h"
 
+#include "CudaNames.h"
 #include "GenericKernel.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -56,32 +57,10 @@ namespace {
 /// GPU many times over.
 constexpr int64_t kMaxStrideBlocks = 65535 * 8;
 
-/// The C++ type of an element type, or "" if unsupported.
-std::string cType(Type t) {
-  if (t.isF32())
-    return "float";
-  if (t.isF64())
-    return "double";
-  if (t.isBF16())
-    return "__nv_bfloat16";
-  if (t.isF16())
-    return "__half";
-  if (t.isSignlessInteger(32))
-    return "int";
-  if (t.isSignlessInteger(64))
-    return "long long";
-  return "";
-}
+using cudagen::cType;
+using cudagen::floatLiteral;
 
 int64_t byteWidth(Type t) { return t.getIntOrFloatBitWidth() / 8; }
-
-/// A float literal that round-trips through the C++ parser.
-std::string floatLiteral(double v) {
-  if (std::isinf(v))
-    return v > 0 ? "__longlong_as_double(0x7ff0000000000000ULL)"
-                 : "__longlong_as_double(0xfff0000000000000ULL)";
-  return llvm::formatv("{0:e17}", v).str();
-}
 
 std::string boolLiteral(bool b) { return b ? "true" : "false"; }
 
@@ -359,7 +338,6 @@ private:
   /// ColumnSum for `op`, or failure (no diagnostic) when it is not a sum
   /// over every dimension but the last.
   LogicalResult emitColumnSum(linalg::GenericOp op);
-  /// Converts the f32 accumulator `acc` into plan value `out` of type `elem`.
   /// out = in converted element by element (n elements) through f32.
   void convert(int in, Type inElem, int out, Type outElem, int n);
   /// `table` as an f32 value: itself, or an f32 copy of a 16-bit table.
@@ -1757,9 +1735,6 @@ LogicalResult EntryEmitter::emitLinalgFill(linalg::FillOp op) {
   return emitFill(op.getResult(0), value, empty.getDynamicSizes());
 }
 
-/// linalg.generic as rotor-autodiff builds the cotangent of a broadcast
-/// bias: `out[c] = init[c] + Σ in[..., c]` (every dimension but the last
-/// reduced, an addf body). Other generics are not supported.
 LogicalResult EntryEmitter::emitGeneric(linalg::GenericOp op) {
   if (succeeded(emitColumnSum(op)))
     return success();
@@ -1785,6 +1760,9 @@ LogicalResult EntryEmitter::emitGeneric(linalg::GenericOp op) {
   return success();
 }
 
+/// linalg.generic as rotor-autodiff builds the cotangent of a broadcast
+/// bias: `out[c] = init[c] + Σ in[..., c]` (every dimension but the last
+/// reduced, an addf body).
 LogicalResult EntryEmitter::emitColumnSum(linalg::GenericOp op) {
   auto unsupported = [] { return failure(); };
   if (op.getNumDpsInputs() != 1 || op.getNumDpsInits() != 1)

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "GenericKernel.h"
+#include "CudaNames.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/AffineExpr.h"
@@ -15,7 +16,6 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
-#include <cmath>
 
 using namespace mlir;
 using namespace mlir::rotor;
@@ -25,25 +25,16 @@ namespace {
 /// LaunchArgs' capacities (runtime/cuda/kernels/rotor/cuda/common.cuh).
 constexpr unsigned kMaxPtrs = 16, kMaxDims = 24;
 
-/// The C++ type of an element in memory, or "" if unsupported.
+/// The C++ type of an element in memory (CudaNames.h's, and the integer
+/// types of generic bodies), or "" if unsupported.
 std::string storageType(Type t) {
-  if (t.isF32())
-    return "float";
-  if (t.isF64())
-    return "double";
-  if (t.isBF16())
-    return "__nv_bfloat16";
-  if (t.isF16())
-    return "__half";
   if (t.isInteger(1))
     return "bool";
   if (t.isInteger(8))
     return "signed char";
-  if (t.isInteger(32))
-    return "int";
-  if (t.isInteger(64) || t.isIndex())
+  if (t.isIndex())
     return "long long";
-  return "";
+  return cudagen::cType(t);
 }
 
 /// The C++ type a scalar is computed in: 16-bit floats in float.
@@ -54,15 +45,6 @@ std::string computeType(Type t) {
 }
 
 bool isHalf(Type t) { return t.isBF16() || t.isF16(); }
-
-std::string doubleLiteral(double v) {
-  if (std::isnan(v))
-    return "__longlong_as_double(0x7ff8000000000000ULL)";
-  if (std::isinf(v))
-    return v > 0 ? "__longlong_as_double(0x7ff0000000000000ULL)"
-                 : "__longlong_as_double(0xfff0000000000000ULL)";
-  return llvm::formatv("{0:e17}", v).str();
-}
 
 /// An affine expression over the loop indices d0, d1, ... as C++.
 FailureOr<std::string> affineText(AffineExpr e) {
@@ -152,7 +134,7 @@ private:
       attr = c.getValue();
     if (auto f = dyn_cast_or_null<FloatAttr>(attr))
       return "((" + computeType(f.getType()) + ")" +
-             doubleLiteral(f.getValueAsDouble()) + ")";
+             cudagen::floatLiteral(f.getValueAsDouble()) + ")";
     if (auto i = dyn_cast_or_null<IntegerAttr>(attr)) {
       if (i.getType().isInteger(1))
         return std::string(i.getValue().isZero() ? "false" : "true");
