@@ -94,9 +94,7 @@ def attention_grad(q, k, v, o, lse, do, mask=None, scale=None, softcap=None,
     dv = np.zeros_like(v)
     if bias is not None:
         table = np.asarray(bias, dtype=np.float64)
-        rel = np.arange(sk)[None, :] - (np.arange(sq)[:, None] + sk - sq)
-        buckets = R.relative_position_bucket(
-            rel, not R._mask_params(mask)["causal"], table.shape[1], bias_max_distance)
+        buckets = R.relative_bias_buckets(sq, sk, mask, table.shape[1], bias_max_distance)
         dbias = np.zeros_like(table)
     for b in range(b_):
         for h in range(hq):

@@ -468,6 +468,16 @@ def relative_position_bucket(relative_position, bidirectional: bool,
     return ret + np.where(is_small, n, large)
 
 
+def relative_bias_buckets(sq: int, sk: int, mask: Optional[Mapping], num_buckets: int,
+                          max_distance: int) -> np.ndarray:
+    """(Sq, Sk) bucket of each (query, key) pair of :func:`attention`'s
+    relative bias: ``relative_position_bucket(j - p, bidirectional=not
+    causal, ...)`` with query ``i`` at position ``p = i + Sk - Sq``."""
+    rel = np.arange(sk)[None, :] - (np.arange(sq)[:, None] + sk - sq)
+    return relative_position_bucket(rel, not _mask_params(mask)["causal"], num_buckets,
+                                    max_distance)
+
+
 def attention(q, k, v, mask: Optional[Mapping] = None, scale: Optional[float] = None,
               softcap: Optional[float] = None, bias=None, bias_max_distance: int = 128,
               return_lse: bool = False):
@@ -515,10 +525,7 @@ def attention(q, k, v, mask: Optional[Mapping] = None, scale: Optional[float] = 
         if table.ndim != 2 or table.shape[0] != Hq:
             raise ValueError(f"bias table must be ({Hq}, num_buckets), got "
                              f"{table.shape}")
-        p = np.arange(Sq)[:, None] + (Sk - Sq)
-        rel = np.arange(Sk)[None, :] - p
-        buckets = relative_position_bucket(rel, not m["causal"], table.shape[1],
-                                           bias_max_distance)
+        buckets = relative_bias_buckets(Sq, Sk, m, table.shape[1], bias_max_distance)
         s = s + table[:, buckets][None]                    # (1, Hq, Sq, Sk)
 
     visible = mask_matrix(Sq, Sk, m)
