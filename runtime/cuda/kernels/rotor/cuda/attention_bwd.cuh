@@ -1220,12 +1220,13 @@ struct AttentionBwdWgmma {
   }
 };
 
-/// Whether AttentionBwd takes AttentionBwdWgmma for head dims 64 and 128.
-/// Off until AttentionBwdWgmma has passed kernel_check on a GPU
-/// (`kernel_check --only bwd`); it is built and compiled by every test
-/// build meanwhile.
+/// Whether AttentionBwd takes AttentionBwdWgmma for head dims 64 and 128
+/// (default 1; 0 selects AttentionBwdMma, e.g. to compare the two).
+/// kernel_check_bwd checks AttentionBwdWgmma against f64 loops and times
+/// it next to AttentionBwdMma (1.29x to 1.41x faster on an H100, 2026-12-07:
+/// bench/results/cuda-kernels-perf-2026-12-07.md).
 #ifndef ROTOR_CUDA_BWD_WGMMA
-#define ROTOR_CUDA_BWD_WGMMA 0
+#define ROTOR_CUDA_BWD_WGMMA 1
 #endif
 
 /// The tensor-core attention backward: AttentionBwdWgmma for head dims 64
