@@ -8,6 +8,8 @@ rounded to bf16; rotate and givens use reduction = head_dim).
 
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -150,3 +152,63 @@ def test_rotate(compile_mlir, dtype, d):
         (y,) = art.call("f", x, r)
         R.assert_close(as_f64(y), R.rotate(xf, rf), dtype, reduction=d,
                        err_msg=f"rotate at length {s}")
+
+
+CHAINS = [
+    # name, dtype, D, steps (("givens", pairs) or ("rotate",)), rows per head
+    ("givens_rotate_f32", "f32", 64, [("givens", [(0, 1), (2, 63), (5, 9)]), ("rotate",)]),
+    ("givens_rotate_bf16", "bf16", 128,
+     [("givens", [(2 * i, 2 * i + 1 + (i % 3) * 2) for i in range(32)]), ("rotate",)]),
+    ("rotate_rotate_f64", "f64", 96, [("rotate",), ("rotate",)]),
+    ("rotate_givens_f32", "f32", 80, [("rotate",), ("givens", [(7, 70), (0, 79)])]),
+    ("three_f32", "f32", 64, [("givens", [(1, 2)]), ("rotate",), ("rotate",)]),
+]
+
+
+@pytest.mark.parametrize("case", CHAINS, ids=[c[0] for c in CHAINS])
+def test_rotation_chain(compile_mlir, case):
+    """Givens chains and rotation matrices in a row, which
+    rotor-compose-rotations multiplies into one D x D matrix (the IR is
+    checked for a single product over x), against the reference applying
+    them one by one; learned angles and matrices, dynamic length."""
+    name, dtype, d, steps = case
+    xt = f"tensor<2x3x?x{d}x{dtype}>"
+    rt = f"tensor<{d}x{d}x{dtype}>"
+    args, body, value = [f"%x: {xt}"], [], "%x"
+    for k, step in enumerate(steps):
+        if step[0] == "givens":
+            at = f"tensor<{len(step[1])}x{dtype}>"
+            args.append(f"%a{k}: {at}")
+            pairs = ", ".join(f"({i}, {j})" for i, j in step[1])
+            body.append(f"  %y{k} = rotor.givens {value}, %a{k} pairs [{pairs}] : {xt}, {at}")
+        else:
+            args.append(f"%r{k}: {rt}")
+            body.append(f"  %y{k} = rotor.rotate {value}, %r{k} : {xt}, {rt}")
+        value = f"%y{k}"
+    text = (f"func.func @f({', '.join(args)}) -> {xt} {{\n" + "\n".join(body) +
+            f"\n  return {value} : {xt}\n}}\n")
+    opt = subprocess.run([compile_mlir.rotorc, "-", "-emit=opt", "-q"], input=text,
+                         capture_output=True, text=True, check=True).stdout
+    over_x = [line for line in opt.splitlines() if "rotor." in line and f": {xt}, " in line]
+    assert len(over_x) == 1 and "rotor.rotate %arg0" in over_x[0], \
+        f"not composed into one product:\n{opt}"
+    art = compile_mlir(text)
+    rng = np.random.default_rng(d + len(steps))
+    params, params_f = [], []
+    for step in steps:
+        if step[0] == "givens":
+            p, pf = prepare(rng.uniform(-np.pi, np.pi, len(step[1])), dtype)
+        else:
+            q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+            p, pf = prepare(q, dtype)
+        params.append(p)
+        params_f.append(pf)
+    for s in LENGTHS[:4]:
+        x, xf = prepare(rng.standard_normal((2, 3, s, d)), dtype)
+        (y,) = art.call("f", x, *params)
+        ref = xf
+        for step, pf in zip(steps, params_f):
+            ref = R.givens(ref, pf, step[1]) if step[0] == "givens" else R.rotate(ref, pf)
+        # A chain of k maps: each rounds (or, composed, its matrix does).
+        R.assert_close(as_f64(y), ref, dtype, reduction=d * len(steps),
+                       err_msg=f"{name} at length {s}")

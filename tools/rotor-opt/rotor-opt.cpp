@@ -38,7 +38,8 @@ int main(int argc, char **argv) {
       "rotation composition), CSE, mask specialization and fusion "
       "(rotor-specialize-masks, rotor-dilation-relayout, "
       "rotor-move-key-rotations, rotor-pack-gqa-heads, rotor-fuse-linear, "
-      "rotor-fuse-attention-rotations, rotor-fuse-attention-rope)",
+      "rotor-fuse-attention-rotations, rotor-fuse-attention-rope, "
+      "rotor-compose-rotations)",
       [](OpPassManager &pm) {
         pm.addPass(createCanonicalizerPass());
         pm.addPass(createCSEPass());
@@ -49,6 +50,7 @@ int main(int argc, char **argv) {
         pm.addPass(rotor::createRotorFuseLinear());
         pm.addPass(rotor::createRotorFuseAttentionRotations());
         pm.addPass(rotor::createRotorFuseAttentionRope());
+        pm.addPass(rotor::createRotorComposeRotations());
       });
 
   DialectRegistry registry;

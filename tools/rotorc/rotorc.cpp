@@ -162,6 +162,12 @@ cl::opt<bool> moveKeyRotations(
              "inside attention; equal chains on both cancel "
              "(rotor-move-key-rotations; default on)"),
     cl::init(true), cl::cat(category));
+cl::opt<bool> composeRotations(
+    "compose-rotations",
+    cl::desc("Compose a Givens chain and rotation matrix applied one after "
+             "the other into one matrix, so that the tensor is rotated by "
+             "one product (rotor-compose-rotations; default on)"),
+    cl::init(true), cl::cat(category));
 cl::opt<bool> fusionReport(
     "rotor-fusion-report",
     cl::desc("Print what the fusion passes fused and the memory traffic "
@@ -647,6 +653,7 @@ int main(int argc, char **argv) {
   options.dilationRelayout = dilationRelayout;
   options.packGqaHeads = packGqa;
   options.moveKeyRotations = moveKeyRotations;
+  options.composeRotations = composeRotations;
   options.parallel = parallelLoops;
   CpuStage last = emit == Emit::Rotor    ? CpuStage::Rotor
                   : emit == Emit::Opt    ? CpuStage::Opt
@@ -673,6 +680,7 @@ int main(int argc, char **argv) {
       return 1;
     CudaPipelineOptions cudaOptions;
     cudaOptions.fuse = fusion;
+    cudaOptions.composeRotations = composeRotations;
     cudaOptions.fusionReport = fusionReport;
     PassManager pm(&context);
     if (failed(applyPassManagerCLOptions(pm)))

@@ -517,4 +517,62 @@ def RotorMoveKeyRotations : Pass<"rotor-move-key-rotations"> {
   ];
 }
 
+def RotorComposeRotations : Pass<"rotor-compose-rotations"> {
+  let summary = "Compose consecutive Givens chains and rotation matrices into one matrix";
+  let description = [{
+    A Givens chain and a rotation matrix applied one after the other are one
+    linear map: `x · G · R = x · (G · R)`. Instead of a pass over `x` per
+    rotation, the product is formed as a D x D matrix (the chain applied to
+    the rows of the identity, `I · G = G`, then the matrix) and `x` is read
+    and written once, by one product:
+
+    ```
+    rotate(givens(x, θ, P), R) => rotate(x, rotate(givens(I, θ, P), R))
+    rotate(rotate(x, A), B)    => rotate(x, rotate(A, B))
+    givens(rotate(x, A), θ, P) => rotate(x, givens(A, θ, P))
+    ```
+
+    The angles and matrices may be learned (function arguments); constant
+    ones are composed by the canonicalizer already, and two consecutive
+    Givens chains are merged by it into one chain (O(D) per row, cheaper
+    than a matrix). Forming the product costs O(D³) regardless of the rows
+    of `x`: a tensor whose static row count (all dimensions but the last) is
+    below `min-rows` (default 4·D) is left alone, and a dynamic row count is
+    assumed to be large (a decoding step with few rows pays the D³). Also
+    left alone: an inner rotation with other uses (its result is needed
+    anyway, e.g. saved for a backward pass) and a dynamic last dimension.
+    Run it after `rotor-move-key-rotations` (whose cancellation needs the
+    chains as they are) and `rotor-fuse-attention-rotations` (a rotation
+    fused into attention writes no copy at all).
+
+    With `report`, every composition is printed.
+
+    Before:
+
+    ```mlir
+    %g = rotor.givens %q, %theta pairs [(0, 1), (2, 5)]
+        : tensor<2x8x?x64xbf16>, tensor<2xbf16>
+    %y = rotor.rotate %g, %r : tensor<2x8x?x64xbf16>, tensor<64x64xbf16>
+    ```
+
+    After:
+
+    ```mlir
+    %eye = arith.constant dense<...> : tensor<64x64xbf16>  // the identity
+    %gm = rotor.givens %eye, %theta pairs [(0, 1), (2, 5)]
+        : tensor<64x64xbf16>, tensor<2xbf16>
+    %m = rotor.rotate %gm, %r : tensor<64x64xbf16>, tensor<64x64xbf16>
+    %y = rotor.rotate %q, %m : tensor<2x8x?x64xbf16>, tensor<64x64xbf16>
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+  let options = [
+    Option<"minRows", "min-rows", "int64_t", /*default=*/"0",
+           "Compose only for at least this many static rows (0: 4 x the "
+           "last dimension)">,
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Print each composition">,
+  ];
+}
+
 #endif // ROTOR_TRANSFORMS_PASSES_TD

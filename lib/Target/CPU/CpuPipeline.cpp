@@ -69,6 +69,13 @@ void mlir::rotor::buildCpuPipeline(OpPassManager &pm, CpuStage from,
         pm.addPass(createRotorFuseAttentionRope(rope));
       }
     }
+    // After the moves (equal chains cancel) and the fusion into attention
+    // (no rotated copy at all): what is left is composed.
+    if (options.composeRotations) {
+      RotorComposeRotationsOptions compose;
+      compose.report = options.fusionReport;
+      pm.addPass(createRotorComposeRotations(compose));
+    }
   }
   if (wants(CpuStage::Linalg)) {
     pm.addPass(createRotorPrepareEntries());

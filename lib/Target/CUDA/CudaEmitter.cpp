@@ -2263,8 +2263,24 @@ LogicalResult EntryEmitter::emitGenerate(tensor::GenerateOp op) {
   return success();
 }
 
-/// A constant tensor: splats are fills; other constants are copied from a
-/// device array in the generated source.
+/// Whether a constant is a square floating-point identity matrix.
+static bool isIdentityMatrix(DenseElementsAttr dense) {
+  auto type = cast<RankedTensorType>(dense.getType());
+  if (type.getRank() != 2 || type.getDimSize(0) != type.getDimSize(1) ||
+      !isa<FloatType>(type.getElementType()))
+    return false;
+  int64_t n = type.getDimSize(0), i = 0;
+  for (APFloat v : dense.getValues<APFloat>()) {
+    bool diagonal = i / n == i % n;
+    ++i;
+    if (diagonal ? !v.isExactlyValue(1.0) : !v.isZero())
+      return false;
+  }
+  return true;
+}
+
+/// A constant tensor: splats are fills, an identity matrix is computed,
+/// other constants are copied from a device array in the generated source.
 LogicalResult EntryEmitter::emitConstant(arith::ConstantOp op) {
   auto type = cast<RankedTensorType>(op.getType());
   auto dense = dyn_cast<DenseElementsAttr>(op.getValue());
@@ -2272,10 +2288,27 @@ LogicalResult EntryEmitter::emitConstant(arith::ConstantOp op) {
     return op.emitError() << "the CUDA target supports dense constants only";
   if (dense.isSplat())
     return emitFill(op.getResult(), dense.getSplatValue<Attribute>(), {});
+  std::string t = cType(type.getElementType());
+  if (isIdentityMatrix(dense)) {
+    // An identity (e.g. of rotor-compose-rotations) is computed, not stored.
+    int out = define(op.getResult(), SmallVector<int>(2, -1));
+    std::string body =
+        "extern \"C\" __global__ void __launch_bounds__(256)\n"
+        "@NAME@(const __grid_constant__ rotor::cuda::LaunchArgs a) {\n"
+        "  // the identity: a.dim[0] elements, rows of a.dim[1]\n"
+        "  for (long long i = (long long)blockIdx.x * 256 + threadIdx.x; "
+        "i < a.dim[0]; i += (long long)gridDim.x * 256)\n"
+        "    ((" + t + " *)a.ptr[0])[i] = rotor::cuda::fromF32<" + t +
+        ">(i / a.dim[1] == i % a.dim[1] ? 1.f : 0.f);\n}\n"
+        "extern \"C\" __constant__ int @NAME@_cfg[4] = {256, 0, 1024, 1};\n";
+    int n = cst(dense.getNumElements());
+    addLaunch(kernels.get(body), {strideOver(n), cst(1), cst(1)}, {out},
+              {n, cst(type.getDimSize(1))}, {out});
+    return success();
+  }
   if (dense.getNumElements() > (1 << 20))
     return op.emitError() << "the CUDA target embeds constants of up to 2^20 "
                              "elements";
-  std::string t = cType(type.getElementType());
   std::string data;
   llvm::raw_string_ostream os(data);
   bool isFloat = isa<FloatType>(type.getElementType());

@@ -52,6 +52,15 @@ void mlir::rotor::buildCudaPipeline(OpPassManager &pm,
   pm.addPass(createSymbolDCEPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  // A Givens chain and a matrix in a row: one cuBLAS product with their
+  // composed matrix instead of a Givens kernel and a product. After CSE, so
+  // that q and k rotated alike share the composition.
+  if (options.composeRotations) {
+    RotorComposeRotationsOptions compose;
+    compose.report = options.fusionReport;
+    pm.addPass(createRotorComposeRotations(compose));
+    pm.addPass(createCSEPass());
+  }
 }
 
 std::string mlir::rotor::findNvcc() {

@@ -54,6 +54,9 @@ struct CpuPipelineOptions {
   /// Apply the keys' Givens chains and rotations to the queries
   /// (rotor-move-key-rotations).
   bool moveKeyRotations = true;
+  /// Compose consecutive Givens chains and rotation matrices of tensors with
+  /// many rows into one matrix (rotor-compose-rotations).
+  bool composeRotations = true;
   /// Print what the fusion passes fused and the traffic saved.
   bool fusionReport = false;
 };

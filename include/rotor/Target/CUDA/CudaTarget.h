@@ -40,6 +40,8 @@ struct CudaProgram {
 struct CudaPipelineOptions {
   /// Run the rotor-level fusion passes.
   bool fuse = true;
+  /// rotor-compose-rotations (see CpuPipelineOptions::composeRotations).
+  bool composeRotations = true;
   bool fusionReport = false;
 };
 
