@@ -540,8 +540,17 @@ def build_models(rotorc: str, out: str, cuda_compile: str):
                         "-o", os.path.join(d, "cuda.rotor")], check=True)
         subprocess.run([rotorc, *common, "--parallel=false",
                         "-o", os.path.join(d, "cpu.rotor")], check=True)
-        models.append({"name": name, "dtype": dtype, "dir": f"models/{name}-{dtype}",
-                       "hf": hf, "vocab": cfg["vocab_size"]})
+        entry = {"name": name, "dtype": dtype, "dir": f"models/{name}-{dtype}",
+                 "hf": hf, "vocab": cfg["vocab_size"]}
+        if dtype == "bf16" and not hf:
+            # The f32 build of the same model: the reference of the bf16
+            # runs on random weights (run_cases.py).
+            entry["f32_dir"] = f"models/{name}-f32"
+            ref = os.path.join(out, entry["f32_dir"], "cpu.rotor")
+            if (name, "f32", hf) not in MODELS:
+                subprocess.run([rotorc, config, "--dtype=f32", "-q", "--parallel=false",
+                                "-o", ref], check=True)
+        models.append(entry)
         print(f"model {name} ({dtype}) built", flush=True)
     with open(os.path.join(out, "models.json"), "w") as f:
         json.dump(models, f, indent=1)

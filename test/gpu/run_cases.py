@@ -188,6 +188,34 @@ def run_models(root, rotor_run):
         # more often than Rotor's fused kernels): logits are compared with a
         # tolerance of 5% of the largest logit; f32 ones to 1e-3.
         tol = (2e-2, 5e-2) if m["dtype"] == "bf16" else (1e-3, 1e-3)
+        if not m["hf"] and m.get("f32_dir"):
+            # A bf16 variant without weights: random weights of U(-1, 1)
+            # make its activations grow layer after layer, and bf16's
+            # rounding differs between the two backends by as much as it
+            # differs from the exact result. Both run on the same
+            # bf16-rounded inputs, the f32 build of the model on the same
+            # values is the reference, and the GPU's error may be at most
+            # twice the CPU backend's own.
+            try:
+                inputs = os.path.join(d, "inputs")
+                write_random_inputs(os.path.join(d, "cpu.rotor", "manifest.json"), inputs)
+                g = run_inputs(rotor_run, os.path.join(d, "cuda.rotor"), "cuda",
+                               inputs + "-bf16.safetensors")
+                c = run_inputs(rotor_run, os.path.join(d, "cpu.rotor"), "cpu",
+                               inputs + "-bf16.safetensors")
+                ref = run_inputs(rotor_run, os.path.join(root, m["f32_dir"], "cpu.rotor"),
+                                 "cpu", inputs + "-f32.safetensors")
+            except Exception as e:  # noqa: BLE001
+                report(False, what, f"forward failed: {e}")
+                continue
+            for name in sorted(ref):
+                eg, ec = rel_l2(g.get(name), ref[name]), rel_l2(c[name], ref[name])
+                ok = eg <= 2 * ec + 1e-3
+                report(ok, f"{what} GPU vs f32 reference {name}",
+                       f"relative L2 error {eg:.3g}, the CPU backend's {ec:.3g} (bound: "
+                       f"2x + 1e-3); GPU vs CPU max |err| "
+                       f"{float(np.abs(f64(g[name]) - f64(c[name])).max()):.3g}")
+            continue
         if not m["hf"]:
             # Variants without weights: every input (weights too) seeded
             # random, the same on both devices; every output compared.
@@ -260,6 +288,57 @@ def run_forward(rotor_run, art, device, ids):
         if r.returncode != 0:
             raise RuntimeError(r.stderr.strip()[-500:])
         return np.load(os.path.join(tmp, "logits.npy"))
+
+
+def rel_l2(actual, expected) -> float:
+    """||actual - expected|| / ||expected|| (inf for a missing output)."""
+    if actual is None:
+        return float("inf")
+    a, e = f64(actual), f64(expected)
+    return float(np.linalg.norm(a - e) / max(np.linalg.norm(e), 1e-30))
+
+
+def round_bf16(x: np.ndarray) -> np.ndarray:
+    """f32 values rounded to the nearest bf16 (ties to even), as f32."""
+    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    bits = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16
+    return bits.astype(np.uint32).view(np.float32)
+
+
+def write_random_inputs(manifest, prefix, seed=3):
+    """Inputs of `forward` drawn like rotor-run --random-inputs (floats in
+    [-1, 1), token ids in [0, 16), input_ids 2x19), floats rounded to
+    bf16: PREFIX-bf16.safetensors (bf16 where the entry takes bf16) and
+    PREFIX-f32.safetensors (the same values in f32)."""
+    sys.path.insert(0, os.path.join(HERE, "..", "numerics"))
+    import safetensors_io
+    with open(manifest) as f:
+        entry = next(e for e in json.load(f)["entries"] if e["name"] == "forward")
+    rng = np.random.default_rng(seed)
+    values, dtypes = {}, {}
+    for spec in entry["inputs"]:
+        shape = [2, 19] if spec["name"] == "input_ids" else spec["shape"]
+        if spec["dtype"] in ("i32", "i64"):
+            values[spec["name"]] = rng.integers(0, 16, size=shape).astype(
+                np.int64 if spec["dtype"] == "i64" else np.int32)
+        else:
+            values[spec["name"]] = round_bf16(rng.uniform(-1.0, 1.0, size=shape))
+            dtypes[spec["name"]] = spec["dtype"].upper()
+    safetensors_io.save(prefix + "-bf16.safetensors", values, dtypes=dtypes)
+    safetensors_io.save(prefix + "-f32.safetensors", values)
+
+
+def run_inputs(rotor_run, art, device, inputs):
+    """Outputs of `forward` on the inputs of a .safetensors file."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        r = subprocess.run([rotor_run, art, "--entry=forward", f"--device={device}",
+                            f"--inputs={inputs}", "-o", f"{tmp}/out"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr.strip()[-500:])
+        return {f[:-4]: np.load(os.path.join(tmp, "out", f))
+                for f in os.listdir(os.path.join(tmp, "out"))}
 
 
 def run_random(rotor_run, art, device):

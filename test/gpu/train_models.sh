@@ -10,24 +10,27 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 DIR=.device/trainmodels
-MODELS="givens relbias mistral qwen2 dilated chunked hybrid layernorm_gelu conv sinusoidal learned_base"
+MODELS=${TRAIN_MODELS:-"givens relbias mistral qwen2 dilated chunked hybrid layernorm_gelu conv sinusoidal learned_base"}
 OPTS="--task=copy --steps=30 --batch=4 --seq=33 --lr=0.002 --warmup=5 --log-every=30"
 case "${1:-}" in
   prepare)
     BIN=${ROTOR_BUILD_DIR:-build}/bin
-    rm -rf "$DIR" && mkdir -p "$DIR"
+    mkdir -p "$DIR"
     for m in $MODELS; do
       # Weights from the training entry's parameter shapes (random_weights.py
       # models plain Llama/Mistral/Qwen2 configs only): norms 1 + 0.1 N(0, 1),
-      # angles U(-1, 1), the rest 0.02 N(0, 1).
+      # angles U(-1, 1), a learned rope base the config's rope_theta, the
+      # rest 0.02 N(0, 1).
       "$BIN/rotorc" examples/models/$m.json --train --dtype=f32 -q -o "$DIR/$m-shapes.rotor"
-      python3 - "$DIR/$m-shapes.rotor/manifest.json" "$DIR/$m.safetensors" <<'PY'
+      python3 - "$DIR/$m-shapes.rotor/manifest.json" "$DIR/$m.safetensors" \
+        examples/models/$m.json <<'PY'
 import json, sys
 import numpy as np
 sys.path.insert(0, "test/numerics")
 import safetensors_io
 entry = next(e for e in json.load(open(sys.argv[1]))["entries"] if e["name"] == "train_step")
 rng = np.random.default_rng(3)
+theta = json.load(open(sys.argv[3])).get("rope_theta", 10000.0)
 out = {}
 for spec in entry["inputs"][2:]:
     name, shape = spec["name"], tuple(spec["shape"])
@@ -35,6 +38,8 @@ for spec in entry["inputs"][2:]:
         continue
     if "norm" in name:
         w = 1.0 + 0.1 * rng.standard_normal(shape)
+    elif name.endswith("rope.base"):
+        w = np.full(shape, theta)
     elif name.endswith("angles"):
         w = rng.uniform(-1.0, 1.0, size=shape)
     else:
