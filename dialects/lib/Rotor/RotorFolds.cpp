@@ -262,18 +262,25 @@ void GivensOp::getCanonicalizationPatterns(RewritePatternSet &results,
 // RotateOp
 //===----------------------------------------------------------------------===//
 
-OpFoldResult RotateOp::fold(FoldAdaptor adaptor) {
-  // rotate(x, I) => x
-  auto r = dyn_cast_or_null<DenseFPElementsAttr>(adaptor.getRotation());
-  if (!r || !r.getType().hasStaticShape())
-    return {};
+bool mlir::rotor::isIdentityMatrix(Attribute attr) {
+  auto r = dyn_cast_or_null<DenseFPElementsAttr>(attr);
+  if (!r || !r.getType().hasStaticShape() || r.getType().getRank() != 2 ||
+      r.getType().getDimSize(0) != r.getType().getDimSize(1))
+    return false;
   int64_t n = r.getType().getDimSize(0);
   for (auto [idx, f] : llvm::enumerate(r.getValues<APFloat>())) {
     bool diagonal = (int64_t)idx / n == (int64_t)idx % n;
     if (diagonal ? !f.isExactlyValue(1.0) : !f.isZero())
-      return {};
+      return false;
   }
-  return getInput();
+  return true;
+}
+
+OpFoldResult RotateOp::fold(FoldAdaptor adaptor) {
+  // rotate(x, I) => x
+  if (isIdentityMatrix(adaptor.getRotation()))
+    return getInput();
+  return {};
 }
 
 void RotateOp::getCanonicalizationPatterns(RewritePatternSet &results,

@@ -2263,22 +2263,6 @@ LogicalResult EntryEmitter::emitGenerate(tensor::GenerateOp op) {
   return success();
 }
 
-/// Whether a constant is a square floating-point identity matrix.
-static bool isIdentityMatrix(DenseElementsAttr dense) {
-  auto type = cast<RankedTensorType>(dense.getType());
-  if (type.getRank() != 2 || type.getDimSize(0) != type.getDimSize(1) ||
-      !isa<FloatType>(type.getElementType()))
-    return false;
-  int64_t n = type.getDimSize(0), i = 0;
-  for (APFloat v : dense.getValues<APFloat>()) {
-    bool diagonal = i / n == i % n;
-    ++i;
-    if (diagonal ? !v.isExactlyValue(1.0) : !v.isZero())
-      return false;
-  }
-  return true;
-}
-
 /// A constant tensor: splats are fills, an identity matrix is computed,
 /// other constants are copied from a device array in the generated source.
 LogicalResult EntryEmitter::emitConstant(arith::ConstantOp op) {

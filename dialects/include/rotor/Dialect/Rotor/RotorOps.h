@@ -41,6 +41,11 @@ void registerDifferentiableOpInterfaceExternalModels(DialectRegistry &registry);
 /// cotangent of a broadcast operand.
 Value sumToShape(OpBuilder &b, Location loc, Value grad,
                  RankedTensorType target);
+
+/// Whether `attr` is a square floating-point identity matrix (ones on the
+/// diagonal, zeros elsewhere): `rotor.rotate` by it folds away, and the CUDA
+/// target computes it instead of embedding it.
+bool isIdentityMatrix(Attribute attr);
 } // namespace rotor
 } // namespace mlir
 
