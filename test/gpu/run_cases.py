@@ -310,7 +310,6 @@ def write_random_inputs(manifest, prefix, seed=3):
     [-1, 1), token ids in [0, 16), input_ids 2x19), floats rounded to
     bf16: PREFIX-bf16.safetensors (bf16 where the entry takes bf16) and
     PREFIX-f32.safetensors (the same values in f32)."""
-    sys.path.insert(0, os.path.join(HERE, "..", "numerics"))
     import safetensors_io
     with open(manifest) as f:
         entry = next(e for e in json.load(f)["entries"] if e["name"] == "forward")
@@ -328,31 +327,29 @@ def write_random_inputs(manifest, prefix, seed=3):
     safetensors_io.save(prefix + "-f32.safetensors", values)
 
 
-def run_inputs(rotor_run, art, device, inputs):
-    """Outputs of `forward` on the inputs of a .safetensors file."""
+def run_forward_entry(rotor_run, art, device, *input_args):
+    """Outputs of `forward` (rotor-run, by name) with the given input
+    options."""
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         r = subprocess.run([rotor_run, art, "--entry=forward", f"--device={device}",
-                            f"--inputs={inputs}", "-o", f"{tmp}/out"],
-                           capture_output=True, text=True)
+                            *input_args, "-o", f"{tmp}/out"], capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(r.stderr.strip()[-500:])
         return {f[:-4]: np.load(os.path.join(tmp, "out", f))
                 for f in os.listdir(os.path.join(tmp, "out"))}
+
+
+def run_inputs(rotor_run, art, device, inputs):
+    """Outputs of `forward` on the inputs of a .safetensors file."""
+    return run_forward_entry(rotor_run, art, device, f"--inputs={inputs}")
 
 
 def run_random(rotor_run, art, device):
     """Outputs of `forward` on seeded random inputs (ids within the
     vocabulary: rotor-run draws integers in [0, 16))."""
-    import tempfile
-    with tempfile.TemporaryDirectory() as tmp:
-        r = subprocess.run([rotor_run, art, "--entry=forward", f"--device={device}",
-                            "--random-inputs", "--seed=3", "--shape=input_ids=2x19",
-                            "-o", f"{tmp}/out"], capture_output=True, text=True)
-        if r.returncode != 0:
-            raise RuntimeError(r.stderr.strip()[-500:])
-        return {f[:-4]: np.load(os.path.join(tmp, "out", f))
-                for f in os.listdir(os.path.join(tmp, "out"))}
+    return run_forward_entry(rotor_run, art, device, "--random-inputs", "--seed=3",
+                             "--shape=input_ids=2x19")
 
 
 def main():
