@@ -252,6 +252,12 @@ private:
   /// a grid-stride over `-entry - 1` units (strideOver).
   void addLaunch(int kernel, std::array<int, 3> grid, llvm::ArrayRef<int> ptrs,
                  llvm::ArrayRef<int> dims, llvm::ArrayRef<int> writes);
+  /// A generated grid-stride kernel writing element i of value `out`, of C
+  /// type `t`, as `expr`: dims[0] elements, `expr` may read a.dim[1..] and
+  /// what `prelude` declares; `// comment` heads it in the source.
+  void launchPerElement(llvm::StringRef comment, llvm::StringRef prelude,
+                        llvm::StringRef t, llvm::StringRef expr, int out,
+                        llvm::ArrayRef<int> dims);
   /// The kernel index of a library wrapper.
   int kernelOf(const Wrapper &w) { return kernels.get(w.body()); }
   void gemm(int a, int b, int c, int m, int n, int k, bool transB,
@@ -2193,17 +2199,24 @@ void EntryEmitter::fill(int out, Type elementType, Attribute value) {
     return;
   }
   std::string t = cType(elementType);
+  launchPerElement("fill", "", t, "(" + t + ")(" + floatLiteral(v) + ")", out,
+                   {product(values[out].shape)});
+}
+
+void EntryEmitter::launchPerElement(StringRef comment, StringRef prelude,
+                                    StringRef t, StringRef expr, int out,
+                                    ArrayRef<int> dims) {
   std::string body =
-      "// fill\nextern \"C\" __global__ void __launch_bounds__(256)\n"
-      "@NAME@(const __grid_constant__ rotor::cuda::LaunchArgs a) {\n"
-      "  for (long long i = (long long)blockIdx.x * 256 + threadIdx.x; "
-      "i < a.dim[0]; i += (long long)gridDim.x * 256)\n"
-      "    ((" + t + " *)a.ptr[0])[i] = (" + t + ")(" + floatLiteral(v) +
-      ");\n}\n"
-      "extern \"C\" __constant__ int @NAME@_cfg[4] = {256, 0, 1024, 1};\n";
-  int n = product(values[out].shape);
-  addLaunch(kernels.get(body), {strideOver(n), cst(1), cst(1)}, {out},
-            {n}, {out});
+      ("// " + comment + "\n" + prelude +
+       "extern \"C\" __global__ void __launch_bounds__(256)\n"
+       "@NAME@(const __grid_constant__ rotor::cuda::LaunchArgs a) {\n"
+       "  for (long long i = (long long)blockIdx.x * 256 + threadIdx.x; "
+       "i < a.dim[0]; i += (long long)gridDim.x * 256)\n"
+       "    ((" + t + " *)a.ptr[0])[i] = " + expr + ";\n}\n"
+       "extern \"C\" __constant__ int @NAME@_cfg[4] = {256, 0, 1024, 1};\n")
+          .str();
+  addLaunch(kernels.get(body), {strideOver(dims[0]), cst(1), cst(1)}, {out},
+            dims, {out});
 }
 
 /// tensor.generate of positions: `index_cast(i + start)` over a 1-D index
@@ -2250,16 +2263,8 @@ LogicalResult EntryEmitter::emitGenerate(tensor::GenerateOp op) {
   int out = define(op.getResult(), shape);
   int length = values[out].shape[0];
   std::string t = cType(type.getElementType());
-  std::string kernel =
-      "// positions: i + start\nextern \"C\" __global__ void "
-      "__launch_bounds__(256)\n"
-      "@NAME@(const __grid_constant__ rotor::cuda::LaunchArgs a) {\n"
-      "  for (long long i = (long long)blockIdx.x * 256 + threadIdx.x; "
-      "i < a.dim[0]; i += (long long)gridDim.x * 256)\n"
-      "    ((" + t + " *)a.ptr[0])[i] = (" + t + ")(i + a.dim[1]);\n}\n"
-      "extern \"C\" __constant__ int @NAME@_cfg[4] = {256, 0, 1024, 1};\n";
-  addLaunch(kernels.get(kernel), {strideOver(length), cst(1), cst(1)}, {out},
-            {length, startSym}, {out});
+  launchPerElement("positions: i + start", "", t, "(" + t + ")(i + a.dim[1])",
+                   out, {length, startSym});
   return success();
 }
 
@@ -2276,18 +2281,12 @@ LogicalResult EntryEmitter::emitConstant(arith::ConstantOp op) {
   if (isIdentityMatrix(dense)) {
     // An identity (e.g. of rotor-compose-rotations) is computed, not stored.
     int out = define(op.getResult(), SmallVector<int>(2, -1));
-    std::string body =
-        "extern \"C\" __global__ void __launch_bounds__(256)\n"
-        "@NAME@(const __grid_constant__ rotor::cuda::LaunchArgs a) {\n"
-        "  // the identity: a.dim[0] elements, rows of a.dim[1]\n"
-        "  for (long long i = (long long)blockIdx.x * 256 + threadIdx.x; "
-        "i < a.dim[0]; i += (long long)gridDim.x * 256)\n"
-        "    ((" + t + " *)a.ptr[0])[i] = rotor::cuda::fromF32<" + t +
-        ">(i / a.dim[1] == i % a.dim[1] ? 1.f : 0.f);\n}\n"
-        "extern \"C\" __constant__ int @NAME@_cfg[4] = {256, 0, 1024, 1};\n";
-    int n = cst(dense.getNumElements());
-    addLaunch(kernels.get(body), {strideOver(n), cst(1), cst(1)}, {out},
-              {n, cst(type.getDimSize(1))}, {out});
+    launchPerElement("the identity: a.dim[0] elements, rows of a.dim[1]", "",
+                     t,
+                     "rotor::cuda::fromF32<" + t +
+                         ">(i / a.dim[1] == i % a.dim[1] ? 1.f : 0.f)",
+                     out,
+                     {cst(dense.getNumElements()), cst(type.getDimSize(1))});
     return success();
   }
   if (dense.getNumElements() > (1 << 20))
@@ -2312,23 +2311,12 @@ LogicalResult EntryEmitter::emitConstant(arith::ConstantOp op) {
       os << (i++ ? ", " : "") << v.getSExtValue() << "LL";
   }
   int out = define(op.getResult(), SmallVector<int>(type.getRank(), -1));
-  std::string body =
-      "// constant\n__device__ const " + storage + " @NAME@_data[] = {" +
-      data +
-      "};\nextern \"C\" __global__ void __launch_bounds__(256)\n"
-      "@NAME@(const __grid_constant__ rotor::cuda::LaunchArgs a) {\n"
-      "  for (long long i = (long long)blockIdx.x * 256 + threadIdx.x; "
-      "i < a.dim[0]; i += (long long)gridDim.x * 256)\n"
-      "    ((" + t + " *)a.ptr[0])[i] = " +
-      (isFloat && !type.getElementType().isF32() &&
-               !type.getElementType().isF64()
-           ? "rotor::cuda::fromF32<" + t + ">((float)@NAME@_data[i])"
-           : "(" + t + ")@NAME@_data[i]") +
-      ";\n}\n"
-      "extern \"C\" __constant__ int @NAME@_cfg[4] = {256, 0, 1024, 1};\n";
-  int n = cst(dense.getNumElements());
-  addLaunch(kernels.get(body), {strideOver(n), cst(1), cst(1)}, {out},
-            {n}, {out});
+  launchPerElement(
+      "constant", "__device__ const " + storage + " @NAME@_data[] = {" + data + "};\n", t,
+      isFloat && !type.getElementType().isF32() && !type.getElementType().isF64()
+          ? "rotor::cuda::fromF32<" + t + ">((float)@NAME@_data[i])"
+          : "(" + t + ")@NAME@_data[i]",
+      out, {cst(dense.getNumElements())});
   return success();
 }
 

@@ -6,8 +6,9 @@
 // data), the Givens kernel rotates its 128 rows, a gemm multiplies them by
 // the matrix, and one gemm applies the product to x.
 
-// CHECK: rotor_k0(const __grid_constant__ rotor::cuda::LaunchArgs a) {
-// CHECK-NEXT: // the identity: a.dim[0] elements, rows of a.dim[1]
+// CHECK: // the identity: a.dim[0] elements, rows of a.dim[1]
+// CHECK-NEXT: extern "C" __global__ void __launch_bounds__(256)
+// CHECK-NEXT: rotor_k0(const __grid_constant__ rotor::cuda::LaunchArgs a) {
 // CHECK: fromF32<__nv_bfloat16>(i / a.dim[1] == i % a.dim[1] ? 1.f : 0.f);
 // CHECK: // rotor::cuda::Givens<__nv_bfloat16, __nv_bfloat16, 128, rotor::cuda::GivensPairs<0, 1, 2, 5>>
 // CHECK-NOT: __device__ const float
