@@ -47,6 +47,15 @@ Value identity(PatternRewriter &rewriter, Location loc, RankedTensorType x) {
                                    DenseElementsAttr::get(type, values));
 }
 
+/// The map of `rotation` (a rotor.givens or rotor.rotate) applied to `v`.
+Value applyTo(PatternRewriter &rewriter, Operation *rotation, Value v) {
+  if (auto g = dyn_cast<GivensOp>(rotation))
+    return GivensOp::create(rewriter, g.getLoc(), v, g.getAngles(),
+                            g.getPairsAttr());
+  return RotateOp::create(rewriter, rotation->getLoc(), v,
+                          cast<RotateOp>(rotation).getRotation());
+}
+
 /// rotate(givens(x, θ, P), R) => rotate(x, rotate(givens(I, θ, P), R))
 /// rotate(rotate(x, A), B)    => rotate(x, rotate(A, B))
 /// givens(rotate(x, A), θ, P) => rotate(x, givens(A, θ, P))
@@ -74,35 +83,21 @@ template <typename OpTy> struct ComposeRotation : OpRewritePattern<OpTy> {
     // The composed product's own input has D rows: never composed again.
     int64_t threshold = std::max(minRows > 0 ? minRows : 4 * d, d + 1);
     ArrayRef<int64_t> lead = xType.getShape().drop_back();
-    if (llvm::none_of(lead, ShapedType::isDynamic)) {
-      int64_t rows = 1;
-      for (int64_t n : lead)
-        rows *= n;
-      if (rows < threshold)
-        return rewriter.notifyMatchFailure(op, "too few rows to pay for D³");
-    }
+    if (llvm::none_of(lead, ShapedType::isDynamic) &&
+        ShapedType::getNumElements(lead) < threshold)
+      return rewriter.notifyMatchFailure(op, "too few rows to pay for D³");
     Location loc = op.getLoc();
-    // The first map as a D x D matrix (a chain applied to the identity),
-    // then the second applied to it.
+    // The first map as a D x D matrix (a chain applied to the identity,
+    // I · G = G), then the second applied to it.
     Value first = isa<GivensOp>(inner)
-                      ? GivensOp::create(rewriter, loc,
-                                         identity(rewriter, loc, xType),
-                                         cast<GivensOp>(inner).getAngles(),
-                                         cast<GivensOp>(inner).getPairsAttr())
-                            .getResult()
+                      ? applyTo(rewriter, inner, identity(rewriter, loc, xType))
                       : cast<RotateOp>(inner).getRotation();
-    Value product;
-    if (auto g = dyn_cast<GivensOp>(op.getOperation()))
-      product = GivensOp::create(rewriter, loc, first, g.getAngles(),
-                                 g.getPairsAttr());
-    else
-      product = RotateOp::create(rewriter, loc, first,
-                                 cast<RotateOp>(op.getOperation()).getRotation());
+    Value product = applyTo(rewriter, op, first);
     if (report)
-      llvm::errs() << "rotor-compose-rotations: rotor." << inner->getName().stripDialect()
-                   << " then rotor." << op->getName().stripDialect()
-                   << " composed into one " << d << "x" << d << " matrix at "
-                   << loc << "\n";
+      llvm::errs() << "rotor-compose-rotations: rotor."
+                   << inner->getName().stripDialect() << " then rotor."
+                   << op->getName().stripDialect() << " composed into one " << d
+                   << "x" << d << " matrix at " << loc << "\n";
     rewriter.replaceOpWithNewOp<RotateOp>(op, op.getType(), x, product);
     rewriter.eraseOp(inner);
     return success();
