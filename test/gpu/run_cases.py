@@ -298,13 +298,6 @@ def rel_l2(actual, expected) -> float:
     return float(np.linalg.norm(a - e) / max(np.linalg.norm(e), 1e-30))
 
 
-def round_bf16(x: np.ndarray) -> np.ndarray:
-    """f32 values rounded to the nearest bf16 (ties to even), as f32."""
-    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    bits = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16
-    return bits.astype(np.uint32).view(np.float32)
-
-
 def write_random_inputs(manifest, prefix, seed=3):
     """Inputs of `forward` drawn like rotor-run --random-inputs (floats in
     [-1, 1), token ids in [0, 16), input_ids 2x19), floats rounded to
@@ -321,7 +314,8 @@ def write_random_inputs(manifest, prefix, seed=3):
             values[spec["name"]] = rng.integers(0, 16, size=shape).astype(
                 np.int64 if spec["dtype"] == "i64" else np.int32)
         else:
-            values[spec["name"]] = round_bf16(rng.uniform(-1.0, 1.0, size=shape))
+            values[spec["name"]] = R.bf16_round(
+                rng.uniform(-1.0, 1.0, size=shape)).astype(np.float32)
             dtypes[spec["name"]] = spec["dtype"].upper()
     safetensors_io.save(prefix + "-bf16.safetensors", values, dtypes=dtypes)
     safetensors_io.save(prefix + "-f32.safetensors", values)
