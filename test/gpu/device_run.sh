@@ -5,7 +5,7 @@
 #
 #   test/gpu/device_run.sh CASES_DIR BENCH_DIR OUT_DIR [what...]
 #
-# what: any of build, gtest, cases, bench, sanitize, kernels, bwd, train,
+# what: any of build, gtest, cases, bench, sanitize, kernels, bwd, bwdab, train,
 # trainbench, decode (default: build cases bench kernels). bwd builds only
 # kernel_check_bwd (the attention backward's checks, a quick build) and runs
 # them, then its --bench (AttentionBwdWgmma next to AttentionBwdMma on the
@@ -13,14 +13,20 @@
 # benchmark (bench/gpu/decode_bench.py) on .device/decode from
 # bench/gpu/make_decode.sh. gtest builds GoogleTest from .device/googletest (a copy
 # of Debian's /usr/src/googletest: the device machine has none) and runs the
-# runtime's suite, whose GPU tests run there instead of skipping.
+# runtime's suite, whose GPU tests run there instead of skipping. bwdab
+# builds kernel_check_bwd twice, from these headers and from the copy in
+# $BWD_BASE (default .device/bwd-base, made here by test/gpu/bwd_base.sh
+# REV), and runs both --bench twice, interleaved: a same-call A/B of a
+# change to the backward kernels. ROTOR_RT: the runtime's build directory
+# (default /tmp/rotor-rt; a path under the repository, e.g. build-dev/rt,
+# survives between calls on a warm machine).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 CASES=$1 BENCH=$2 OUT=$3
 shift 3
 WHAT=${*:-build cases bench kernels}
 export PYTHONUNBUFFERED=1
-RT=/tmp/rotor-rt
+RT=${ROTOR_RT:-/tmp/rotor-rt}
 status=0
 has() { [[ " $WHAT " == *" $1 "* ]]; }
 
@@ -66,6 +72,23 @@ if has bwd; then
     grep -iE "fail" "$OUT/kernel-check-bwd.log" | head -20
     /tmp/kc/kernel_check_bwd --bench 2>&1 | tee "$OUT/kernel-check-bwd-bench.log" | tail -12
     status=$((status | PIPESTATUS[0]))
+  fi
+fi
+if has bwdab; then
+  BASE=${BWD_BASE:-.device/bwd-base}
+  { cmake -S runtime/cuda/kernels/tests -B /tmp/kc -DCMAKE_CUDA_ARCHITECTURES=90a \
+      && cmake --build /tmp/kc -j16 --target kernel_check_bwd; } > "$OUT/kernels-bwd-build.log" 2>&1 &
+  /usr/local/cuda/bin/nvcc -std=c++17 -O3 -lineinfo -gencode arch=compute_90a,code=sm_90a \
+    -I"$BASE" -Iruntime/cuda/kernels -o /tmp/kc-base runtime/cuda/kernels/tests/kernel_check_bwd.cu \
+    "$BASE/stub.cu" > "$OUT/kernels-bwd-base-build.log" 2>&1 &
+  wait
+  if [ -x /tmp/kc/kernel_check_bwd ] && [ -x /tmp/kc-base ]; then
+    for i in 1 2; do
+      echo "== these headers, run $i"; /tmp/kc/kernel_check_bwd --bench 2>&1
+      echo "== $(cat "$BASE/REV"), run $i"; /tmp/kc-base --bench 2>&1
+    done | tee "$OUT/kernel-check-bwd-ab.log"
+  else
+    echo "bwdab: a build failed"; tail -20 "$OUT"/kernels-bwd*build.log; status=1
   fi
 fi
 if has train; then

@@ -57,7 +57,7 @@ PY
       echo "prepared $m"
     done ;;
   run)
-    OUT=$2 RT=/tmp/rotor-rt status=0
+    OUT=$2 RT=${ROTOR_RT:-/tmp/rotor-rt} status=0
     mkdir -p "$OUT"
     for m in $MODELS; do
       $RT/bin/rotor-run train "$DIR/$m-cuda.rotor" --device=cuda $OPTS --quiet \
