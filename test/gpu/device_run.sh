@@ -80,7 +80,7 @@ if has bwdab; then
       && cmake --build /tmp/kc -j16 --target kernel_check_bwd; } > "$OUT/kernels-bwd-build.log" 2>&1 &
   /usr/local/cuda/bin/nvcc -std=c++17 -O3 -lineinfo -gencode arch=compute_90a,code=sm_90a \
     -I"$BASE" -Iruntime/cuda/kernels -o /tmp/kc-base runtime/cuda/kernels/tests/kernel_check_bwd.cu \
-    "$BASE/stub.cu" > "$OUT/kernels-bwd-base-build.log" 2>&1 &
+    "$BASE/bench_only.cu" > "$OUT/kernels-bwd-base-build.log" 2>&1 &
   wait
   if [ -x /tmp/kc/kernel_check_bwd ] && [ -x /tmp/kc-base ]; then
     for i in 1 2; do
