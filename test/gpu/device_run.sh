@@ -62,9 +62,13 @@ if has kernels; then
       && cmake --build /tmp/kc -j16; } > "$OUT/kernels-build.log" 2>&1 \
     && (/tmp/kc/kernel_check ${KERNEL_CHECK_ARGS:-} 2>&1 | tail -60 | tee "$OUT/kernel-check.log")
 fi
-if has bwd; then
+# kernel_check_bwd from these headers, in /tmp/kc.
+buildBwdCheck() {
   { cmake -S runtime/cuda/kernels/tests -B /tmp/kc -DCMAKE_CUDA_ARCHITECTURES=90a \
-      && cmake --build /tmp/kc -j16 --target kernel_check_bwd; } > "$OUT/kernels-bwd-build.log" 2>&1 \
+      && cmake --build /tmp/kc -j16 --target kernel_check_bwd; } > "$OUT/kernels-bwd-build.log" 2>&1
+}
+if has bwd; then
+  buildBwdCheck \
     || { echo "kernel_check_bwd build failed"; tail -20 "$OUT/kernels-bwd-build.log"; status=1; }
   if [ -x /tmp/kc/kernel_check_bwd ]; then
     /tmp/kc/kernel_check_bwd > "$OUT/kernel-check-bwd.log" 2>&1
@@ -76,13 +80,15 @@ if has bwd; then
 fi
 if has bwdab; then
   BASE=${BWD_BASE:-.device/bwd-base}
-  { cmake -S runtime/cuda/kernels/tests -B /tmp/kc -DCMAKE_CUDA_ARCHITECTURES=90a \
-      && cmake --build /tmp/kc -j16 --target kernel_check_bwd; } > "$OUT/kernels-bwd-build.log" 2>&1 &
+  buildBwdCheck &
+  new=$!
   /usr/local/cuda/bin/nvcc -std=c++17 -O3 -lineinfo -gencode arch=compute_90a,code=sm_90a \
     -I"$BASE" -Iruntime/cuda/kernels -o /tmp/kc-base runtime/cuda/kernels/tests/kernel_check_bwd.cu \
     "$BASE/bench_only.cu" > "$OUT/kernels-bwd-base-build.log" 2>&1 &
-  wait
-  if [ -x /tmp/kc/kernel_check_bwd ] && [ -x /tmp/kc-base ]; then
+  base=$!
+  wait $new; rcNew=$?
+  wait $base; rcBase=$?
+  if [ $rcNew = 0 ] && [ $rcBase = 0 ]; then
     for i in 1 2; do
       echo "== these headers, run $i"; /tmp/kc/kernel_check_bwd --bench 2>&1
       echo "== $(cat "$BASE/REV"), run $i"; /tmp/kc-base --bench 2>&1
