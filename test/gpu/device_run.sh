@@ -94,7 +94,7 @@ if has bwdab; then
       echo "== $(cat "$BASE/REV"), run $i"; /tmp/kc-base --bench 2>&1
     done | tee "$OUT/kernel-check-bwd-ab.log"
   else
-    echo "bwdab: a build failed"; tail -20 "$OUT"/kernels-bwd*build.log; status=1
+    echo "bwdab: a build failed"; tail -n 20 "$OUT"/kernels-bwd*build.log; status=1
   fi
 fi
 if has train; then
