@@ -282,6 +282,9 @@ private:
                                std::optional<double> base, Value learnedBase,
                                RopeScalingAttr scaling, Value result,
                                bool transpose = false);
+  /// The plan value of rope's frequency table (RopeInvFreq: inv_freq and
+  /// the attention factor) for these parameters: launched at the first
+  /// request of the entry, the same value for every later one.
   int emitRopeTable(Operation *op, int64_t rotaryDim, RopeScalingAttr scaling,
                     std::optional<double> base, Value learnedBase,
                     Value positions);
@@ -416,6 +419,18 @@ private:
   std::vector<llvm::json::Object> steps;
   std::vector<SmallVector<int>> stepUses;
   SmallVector<int> inputs, outputs;
+  /// The rope frequency tables computed so far in this entry: every rope of
+  /// a model (q and k of each layer, their transposes and base gradients in
+  /// the backward) with the same rotary dim, scaling, base and positions
+  /// reads one table, computed once.
+  struct RopeTable {
+    int64_t rotaryDim;
+    Attribute scaling;
+    double base;
+    Value learnedBase, positions;
+    int table;
+  };
+  SmallVector<RopeTable> ropeTables;
   /// Entry inputs whose buffer a step writes in place (cache_write): the
   /// runtime gives them a buffer of their own on every call.
   std::set<int> mutatedInputs;
@@ -1027,6 +1042,12 @@ int EntryEmitter::emitRopeTable(Operation *op, int64_t rotaryDim,
                                 RopeScalingAttr scaling,
                                 std::optional<double> base, Value learnedBase,
                                 Value positions) {
+  double staticBase = base.value_or(10000.0);
+  for (const RopeTable &t : ropeTables)
+    if (t.rotaryDim == rotaryDim && t.scaling == scaling &&
+        t.learnedBase == learnedBase && t.positions == positions &&
+        (learnedBase || t.base == staticBase))
+      return t.table;
   Type posType = cast<RankedTensorType>(positions.getType()).getElementType();
   static const char *kinds[] = {"none", "linear", "dynamic_ntk", "yarn",
                                 "llama3"};
@@ -1045,7 +1066,7 @@ int EntryEmitter::emitRopeTable(Operation *op, int64_t rotaryDim,
   if (learnedBase)
     w.ptr("learned_base", valueOf(learnedBase), baseType);
   else
-    w.literal("base", floatLiteral(base.value_or(10000.0)));
+    w.literal("base", floatLiteral(staticBase));
   w.ptr("positions", valueOf(positions), cType(posType));
   w.dim("num_positions", product(shapeOf(positions)));
   if (scaling) {
@@ -1064,6 +1085,7 @@ int EntryEmitter::emitRopeTable(Operation *op, int64_t rotaryDim,
               std::to_string(scaling.getOriginalMaxPosition()) + "LL");
   }
   launch(w, {cst(1), cst(1), cst(1)}, {table});
+  ropeTables.push_back({rotaryDim, scaling, staticBase, learnedBase, positions, table});
   return table;
 }
 
