@@ -236,6 +236,25 @@ def main():
     except Exception as e:  # noqa: BLE001
         print(f"rope: {e}", file=sys.stderr)
     try:
+        # RoPE on q and k, then sliding-window GQA attention, end to end
+        # (anchors.md: target <= 0.55 ms; the peer is compiled RoPE, then
+        # FlexAttention).
+        wname = "sliding window W=1024"
+        bm = create_block_mask(mask_mod(wname), None, None, S, S, device=dev)
+        ms, out = rotor_time(args.rotor_run, args.artifact, "rope_window",
+                             {"q": q, "k": k, "v": v, "positions": pos})
+        peer = lambda: flex(rope_compiled(q), rope_compiled(k), v,  # noqa: E731
+                            block_mask=bm, enable_gqa=True)
+        err = float((out.float().to(dev) - peer().float()).abs().max())
+        t_p = do_bench(peer)
+        flops = 4.0 * B * HQ * D * visible_pairs(wname)
+        extra.append(f"| RoPE (q, k) + sliding window W=1024 | {ms:.3f} ms, "
+                     f"{flops / (ms * 1e-3) / 1e12:.0f} TFLOP/s | compiled RoPE + "
+                     f"FlexAttention {t_p:.3f} ms ({t_p / ms:.2f}×) | "
+                     f"max err vs peer {err:.3g} |")
+    except Exception as e:  # noqa: BLE001
+        print(f"rope + window: {e}", file=sys.stderr)
+    try:
         pairs = [(2 * i, 2 * i + 1 + (i % 3) * 2) for i in range(32)]
         angles = torch.randn(32, device=dev).to(torch.bfloat16)
         rot = torch.linalg.qr(torch.randn(D, D, device=dev, dtype=torch.float64))[0]
