@@ -5,7 +5,7 @@
 #
 #   test/gpu/device_run.sh CASES_DIR BENCH_DIR OUT_DIR [what...]
 #
-# what: any of build, gtest, cases, bench, sanitize, kernels, bwd, bwdab, train,
+# what: any of build, gtest, cases, bench, sanitize, kernels, bwd, bwdab, bwdprof, train,
 # trainbench, decode (default: build cases bench kernels). bwd builds only
 # kernel_check_bwd (the attention backward's checks, a quick build) and runs
 # them, then its --bench (AttentionBwdWgmma next to AttentionBwdMma on the
@@ -17,7 +17,9 @@
 # builds kernel_check_bwd twice, from these headers and from the copy in
 # $BWD_BASE (default .device/bwd-base, made here by test/gpu/bwd_base.sh
 # REV), and runs both --bench twice, interleaved: a same-call A/B of a
-# change to the backward kernels. ROTOR_RT: the runtime's build directory
+# change to the backward kernels. bwdprof profiles one launch of the
+# backward's main kernel with Nsight Compute (details, and per-instruction
+# stall samples of the SASS as CSV). ROTOR_RT: the runtime's build directory
 # (default /tmp/rotor-rt; a path under the repository, e.g. build-dev/rt,
 # survives between calls on a warm machine).
 set -uo pipefail
@@ -96,6 +98,20 @@ if has bwdab; then
   else
     echo "bwdab: a build failed"; tail -n 20 "$OUT"/kernels-bwd*build.log; status=1
   fi
+fi
+if has bwdprof; then
+  # Nsight Compute on one launch of AttentionBwdWgmma (causal, the first
+  # kernel of kernel_check_bwd --bench), full set with PC sampling: the
+  # details page, and the SASS with its stall samples per instruction.
+  NCU=/usr/local/cuda/bin/ncu
+  buildBwdCheck \
+    && $NCU --kernel-name-base demangled -k regex:AttentionBwdWgmma --launch-count 1 --set full \
+         --import-source yes -f -o /tmp/bwdprof /tmp/kc/kernel_check_bwd --bench \
+         > "$OUT/bwdprof.log" 2>&1 \
+    && $NCU -i /tmp/bwdprof.ncu-rep --page details > "$OUT/bwdprof-details.txt" 2>&1 \
+    && $NCU -i /tmp/bwdprof.ncu-rep --page source --csv --print-source sass \
+         > "$OUT/bwdprof-sass.csv" 2>&1
+  echo "bwdprof: exit $?"; tail -n 3 "$OUT/bwdprof.log"
 fi
 if has train; then
   # The copy model trained on the GPU against the PyTorch reference (same
