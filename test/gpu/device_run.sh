@@ -14,9 +14,10 @@
 # bench/gpu/make_decode.sh. gtest builds GoogleTest from .device/googletest (a copy
 # of Debian's /usr/src/googletest: the device machine has none) and runs the
 # runtime's suite, whose GPU tests run there instead of skipping. bwdab
-# builds kernel_check_bwd twice, from these headers and from the copy in
-# $BWD_BASE (default .device/bwd-base, made here by test/gpu/bwd_base.sh
-# REV), and runs both --bench twice, interleaved: a same-call A/B of a
+# builds kernel_check_bwd twice, from these headers and from the copy of a
+# revision's headers and benchmark in $BWD_BASE (default .device/bwd-base,
+# made here by test/gpu/bwd_base.sh REV), and runs both --bench twice,
+# interleaved: a same-call A/B of a
 # change to the backward kernels. bwdprof profiles one launch of the
 # backward's main kernel with Nsight Compute (details, and per-instruction
 # stall samples of the SASS as CSV). ROTOR_RT: the runtime's build directory
@@ -85,7 +86,7 @@ if has bwdab; then
   buildBwdCheck &
   new=$!
   /usr/local/cuda/bin/nvcc -std=c++17 -O3 -lineinfo -gencode arch=compute_90a,code=sm_90a \
-    -I"$BASE" -Iruntime/cuda/kernels -o /tmp/kc-base runtime/cuda/kernels/tests/kernel_check_bwd.cu \
+    -I"$BASE" -o /tmp/kc-base "$BASE/tests/kernel_check_bwd.cu" \
     "$BASE/bench_only.cu" > "$OUT/kernels-bwd-base-build.log" 2>&1 &
   base=$!
   wait $new; rcNew=$?
